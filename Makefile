@@ -1,0 +1,47 @@
+# Every target installs what it needs itself (through `setup`); see README.md.
+SHELL := /bin/bash
+export PYTHONSAFEPATH := 1
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: setup toolchain lint unit integration e2e test demo bench crds cluster-up cluster-down clean
+
+setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
+	@hack/setup.sh
+
+toolchain: setup  ## Build/fetch the pinned control-plane binaries into ~/.cache/fabrikam (once per machine)
+	@$(BIN)/fabrikam cluster build
+
+lint: setup  ## ruff, mypy --strict on the operator, import-linter contracts, committed CRDs up to date
+	@hack/lint.sh
+
+crds: setup  ## Regenerate crds/ and the chart's crds/ from the pydantic models
+	@$(BIN)/fabrikam crds --write
+
+unit: setup
+	@hack/test.sh unit
+
+integration: toolchain
+	@hack/test.sh integration
+
+e2e: toolchain
+	@hack/test.sh e2e
+
+test: setup toolchain  ## Everything CI runs: lint and every test tier, with a summary per tier
+	@hack/test.sh all
+
+demo: setup toolchain  ## Bring up the local cluster and show the platform
+	@$(BIN)/fabrikam demo
+
+bench: setup  ## Benchmarks; they print figures
+	@hack/bench.sh
+
+cluster-up: toolchain
+	@$(BIN)/fabrikam cluster up
+
+cluster-down: setup
+	@$(BIN)/fabrikam cluster down
+
+clean: cluster-down
+	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache build *.egg-info

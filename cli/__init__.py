@@ -1,0 +1,1 @@
+"""The `fabrikam` command line."""

@@ -1,0 +1,31 @@
+"""Entry point of the `fabrikam` command: one typer app composed of one sub-app per concern."""
+
+from importlib.metadata import version
+
+import typer
+
+from fabrikam.cli import cluster, platform, services
+
+app = typer.Typer(
+    help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(cluster.app, name="cluster")
+app.add_typer(services.app, name="services")
+platform.register(app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"fabrikam {version('fabrikam-drone-delivery')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    show_version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Fabrikam Drone Delivery command line."""

@@ -1,0 +1,1 @@
+"""A real local Kubernetes control plane (etcd, apiserver, controller-manager, scheduler, kwok) without Docker."""

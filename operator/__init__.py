@@ -1,0 +1,1 @@
+"""Fabrikam Drone Delivery operator: reconciles DeliveryPlatform and DroneService resources."""

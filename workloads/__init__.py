@@ -1,0 +1,1 @@
+"""The eight Fabrikam Drone Delivery services, shipped as one image."""
