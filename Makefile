@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup toolchain lint unit integration e2e test demo bench crds cluster-up cluster-down clean
+.PHONY: setup toolchain lint unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
 
 setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
 	@hack/setup.sh
@@ -34,14 +34,22 @@ test: setup toolchain  ## Everything CI runs: lint and every test tier, with a s
 demo: setup toolchain  ## Bring up the local cluster and show the platform
 	@$(BIN)/fabrikam demo
 
-bench: setup  ## Benchmarks; they print figures
+bench: setup toolchain  ## All benchmarks; they print figures (not part of `make test`)
 	@hack/bench.sh
+
+bench-operator: setup toolchain
+	@hack/bench.sh operator
+
+bench-workloads: setup
+	@hack/bench.sh workloads
 
 cluster-up: toolchain
 	@$(BIN)/fabrikam cluster up
 
 cluster-down: setup
 	@$(BIN)/fabrikam cluster down
+
+down: cluster-down  ## Stop the operator, local services and the cluster
 
 clean: cluster-down
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache build *.egg-info
