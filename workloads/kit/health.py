@@ -1,0 +1,39 @@
+"""Liveness says the process runs; readiness checks dependencies, so a broken Redis never restarts pods."""
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from fastapi import APIRouter, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+ReadinessCheck = Callable[[], Awaitable[object]]
+
+
+def router(checks: Mapping[str, ReadinessCheck], timeout_seconds: float = 1.0) -> APIRouter:
+    """`/healthz`, `/readyz` and `/metrics`, outside the versioned API."""
+    health = APIRouter(tags=["health"])
+
+    @health.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        """Process-only liveness: never touches a dependency (seed: probes checking databases)."""
+        return {"status": "ok"}
+
+    @health.get("/readyz")
+    async def readyz() -> JSONResponse:
+        """Ready when every dependency answers within the timeout; names the ones that do not."""
+        failing: dict[str, str] = {}
+        for name, check in checks.items():
+            try:
+                await asyncio.wait_for(check(), timeout_seconds)
+            except Exception as error:
+                failing[name] = type(error).__name__
+        if failing:
+            return JSONResponse({"status": "unavailable", "failing": failing}, status_code=503)
+        return JSONResponse({"status": "ready"})
+
+    @health.get("/metrics")
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return health

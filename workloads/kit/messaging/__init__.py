@@ -1,0 +1,1 @@
+"""The messaging port and its adapters: Redis Streams locally, Azure Service Bus in Azure."""

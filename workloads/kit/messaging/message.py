@@ -1,0 +1,55 @@
+"""Messages as the services exchange them, independent of the broker that carries them."""
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from fabrikam.workloads.kit import correlation, tracing
+
+
+@dataclass(frozen=True)
+class Message:
+    """A command or event; `id` is the deduplication key, so a retried send has a single effect."""
+
+    id: str
+    type: str
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def encoded_body(self) -> str:
+        return json.dumps(self.body, separators=(",", ":"))
+
+
+def outgoing(message_id: str, body: BaseModel) -> Message:
+    """A message of the model's class name, carrying the current correlation id and trace context."""
+    headers = tracing.inject({})
+    if correlation_id := correlation.current.get():
+        headers[correlation.HEADER] = correlation_id
+    return Message(
+        id=message_id,
+        type=type(body).__name__,
+        body=body.model_dump(mode="json", by_alias=True),
+        headers=headers,
+    )
+
+
+@dataclass(frozen=True)
+class Received:
+    """A message under a lock: it must be completed, released or dead-lettered by its consumer."""
+
+    queue: str
+    message: Message
+    delivery_count: int
+    receipt: Any
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A message that will not be processed again, with the reason operators act on."""
+
+    message: Message
+    reason: str
+    description: str
+    delivery_count: int

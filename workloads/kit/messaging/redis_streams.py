@@ -1,0 +1,211 @@
+"""Redis Streams adapter: consumer groups give peek-lock; XAUTOCLAIM redelivers after the lock time.
+
+Every state change that must not be torn (enqueue with duplicate detection, claim with dead-lettering,
+lock renewal) is one Lua script, so a crash between two commands cannot lose or duplicate a message.
+"""
+
+import json
+import time
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
+from fabrikam.workloads.kit.metrics import DUPLICATES, PUBLISHED
+
+GROUP = "consumers"
+
+_PUBLISH = """
+if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
+  redis.call('XADD', KEYS[1], '*', 'id', ARGV[2], 'type', ARGV[3], 'body', ARGV[4], 'headers', ARGV[5])
+  return 1
+end
+return 0
+"""
+
+# Claims messages idle past the lock time; those delivered too often go to the dead-letter stream.
+_CLAIM = """
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', ARGV[4])
+local out = {}
+for _, entry in ipairs(claimed[2]) do
+  if entry and entry[2] then
+    local id = entry[1]
+    local pending = redis.call('XPENDING', KEYS[1], ARGV[1], id, id, 1)
+    local count = pending[1] and pending[1][4] or 1
+    if count > tonumber(ARGV[5]) then
+      redis.call('XADD', KEYS[2], '*', 'reason', 'MaxDeliveryCountExceeded',
+        'description', 'delivered ' .. count .. ' times; maxDeliveryCount is ' .. ARGV[5],
+        'deliveryCount', count, unpack(entry[2]))
+      redis.call('XACK', KEYS[1], ARGV[1], id)
+      redis.call('XDEL', KEYS[1], id)
+    else
+      table.insert(out, {id, count, entry[2]})
+    end
+  end
+end
+return out
+"""
+
+# Renews (or releases, with a large idle time) only a message this consumer still owns.
+_TOUCH = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1)
+if pending[1] and pending[1][2] == ARGV[2] then
+  redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[3], 'IDLE', ARGV[4], 'JUSTID')
+  return 1
+end
+return 0
+"""
+
+
+def _stream(queue: str) -> str:
+    return f"queue:{queue}"
+
+
+def _dead_letter_stream(queue: str) -> str:
+    return f"queue:{queue}:deadletter"
+
+
+def _decode(fields: dict[str, str]) -> Message:
+    return Message(
+        id=fields["id"],
+        type=fields["type"],
+        body=json.loads(fields["body"]),
+        headers=json.loads(fields.get("headers") or "{}"),
+    )
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+class RedisStreamsBroker:
+    """One stream per queue, one consumer group per queue, a dead-letter stream beside it."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        consumer: str,
+        *,
+        lock_seconds: float,
+        max_delivery_count: int,
+        duplicate_window_seconds: int,
+    ) -> None:
+        self._redis = redis
+        self._consumer = consumer
+        self._lock_ms = int(lock_seconds * 1000)
+        self._max_delivery_count = max_delivery_count
+        self._duplicate_window = duplicate_window_seconds
+        self._groups: set[str] = set()
+        self._next_sweep: dict[str, float] = {}
+        self._publish = redis.register_script(_PUBLISH)
+        self._claim = redis.register_script(_CLAIM)
+        self._touch = redis.register_script(_TOUCH)
+
+    async def publish(self, queue: str, message: Message) -> bool:
+        added = await self._publish(
+            keys=[_stream(queue), f"queue:{queue}:seen:{message.id}"],
+            args=[
+                self._duplicate_window,
+                message.id,
+                message.type,
+                message.encoded_body(),
+                json.dumps(message.headers),
+            ],
+        )
+        if added:
+            PUBLISHED.labels(queue, message.type).inc()
+        else:
+            DUPLICATES.labels(queue).inc()
+        return bool(added)
+
+    async def receive(self, queue: str, max_messages: int, wait_seconds: float) -> list[Received]:
+        await self._ensure_group(queue)
+        received: list[Received] = []
+        if time.monotonic() >= self._next_sweep.get(queue, 0.0):
+            self._next_sweep[queue] = time.monotonic() + self._lock_ms / 4000
+            received = await self._claim_expired(queue, max_messages)
+        if len(received) < max_messages:
+            try:
+                response: Any = await self._redis.xreadgroup(
+                    GROUP,
+                    self._consumer,
+                    {_stream(queue): ">"},
+                    count=max_messages - len(received),
+                    block=None if received else max(1, int(wait_seconds * 1000)),
+                )
+            except redis_errors.ResponseError as error:
+                if "NOGROUP" in str(error):
+                    self._groups.discard(queue)
+                raise
+            for _stream_name, entries in response or []:
+                for entry_id, fields in entries:
+                    received.append(Received(queue, _decode(fields), 1, entry_id))
+        return received
+
+    async def _claim_expired(self, queue: str, max_messages: int) -> list[Received]:
+        rows: list[Any] = await self._claim(
+            keys=[_stream(queue), _dead_letter_stream(queue)],
+            args=[GROUP, self._consumer, self._lock_ms, max_messages, self._max_delivery_count],
+        )
+        return [
+            Received(queue, _decode(_pairs(fields)), int(count), entry_id) for entry_id, count, fields in rows
+        ]
+
+    async def _ensure_group(self, queue: str) -> None:
+        if queue in self._groups:
+            return
+        try:
+            await self._redis.xgroup_create(_stream(queue), GROUP, id="0", mkstream=True)
+        except redis_errors.ResponseError as error:
+            if "BUSYGROUP" not in str(error):
+                raise
+        self._groups.add(queue)
+
+    async def complete(self, received: Received) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(_stream(received.queue), GROUP, received.receipt)
+            pipe.xdel(_stream(received.queue), received.receipt)
+            await pipe.execute()
+
+    async def release(self, received: Received) -> None:
+        await self._touch(
+            keys=[_stream(received.queue)],
+            args=[GROUP, self._consumer, received.receipt, self._lock_ms + 1],
+        )
+        self._next_sweep[received.queue] = 0.0
+
+    async def renew_lock(self, received: Received) -> None:
+        await self._touch(keys=[_stream(received.queue)], args=[GROUP, self._consumer, received.receipt, 0])
+
+    async def dead_letter(self, received: Received, reason: str, description: str) -> None:
+        message = received.message
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xadd(
+                _dead_letter_stream(received.queue),
+                {
+                    "reason": reason,
+                    "description": description[:1024],
+                    "deliveryCount": received.delivery_count,
+                    "id": message.id,
+                    "type": message.type,
+                    "body": message.encoded_body(),
+                    "headers": json.dumps(message.headers),
+                },
+            )
+            pipe.xack(_stream(received.queue), GROUP, received.receipt)
+            pipe.xdel(_stream(received.queue), received.receipt)
+            await pipe.execute()
+
+    async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        entries: Any = await self._redis.xrange(_dead_letter_stream(queue), count=limit)
+        return [
+            DeadLetter(_decode(fields), fields["reason"], fields["description"], int(fields["deliveryCount"]))
+            for _entry_id, fields in entries
+        ]
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+
+    async def close(self) -> None:
+        """The Redis client is owned by the service runtime, which closes it."""

@@ -1,0 +1,96 @@
+"""Timeouts, retries for transient errors only, circuit breakers and bounded pools (seed: none of these)."""
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import httpx
+from purgatory import AsyncCircuitBreakerFactory
+from redis import exceptions as redis_errors
+from redis.asyncio import BlockingConnectionPool, Redis
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_random_exponential,
+)
+
+from fabrikam.workloads.kit.settings import ServiceSettings
+
+T = TypeVar("T")
+
+
+class TransientError(Exception):
+    """A failure worth retrying: the same call may succeed a moment later."""
+
+
+class Overloaded(Exception):
+    """A bounded resource stayed full past its deadline; callers answer 503 instead of queueing forever."""
+
+
+def is_transient(error: BaseException) -> bool:
+    """Network hiccups, timeouts and 5xx/429 answers are transient; validation and 4xx answers are not."""
+    if isinstance(error, TransientError | httpx.TransportError | asyncio.TimeoutError):
+        return True
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code >= 500 or error.response.status_code == 429
+    return isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError) and not is_pool_full(
+        error
+    )
+
+
+def is_pool_full(error: BaseException) -> bool:
+    """redis-py's blocking pool signals its deadline with a ConnectionError of this text."""
+    return isinstance(error, redis_errors.ConnectionError) and "No connection available" in str(error)
+
+
+async def retry_transient(
+    call: Callable[[], Awaitable[T]], *, attempts: int = 4, deadline_seconds: float = 5.0
+) -> T:
+    """Run `call`, retrying transient failures with exponential backoff and full jitter."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_random_exponential(multiplier=0.05, max=1.0),
+        stop=stop_after_attempt(attempts) | stop_after_delay(deadline_seconds),
+        reraise=True,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("tenacity either returns or reraises")
+
+
+def redis_client(settings: ServiceSettings) -> Redis:
+    """A Redis client on a bounded pool: a full pool waits `pool_wait_seconds`, then fails fast."""
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_pool_size,
+        timeout=settings.pool_wait_seconds,
+        socket_timeout=settings.outbound_timeout_seconds,
+        socket_connect_timeout=settings.outbound_timeout_seconds,
+        health_check_interval=30,
+        decode_responses=True,
+    )
+    return Redis(connection_pool=pool)
+
+
+def circuit_breakers() -> AsyncCircuitBreakerFactory:
+    """Breakers open after 5 consecutive failures and probe again after 30 seconds."""
+    return AsyncCircuitBreakerFactory(default_threshold=5, default_ttl=30)
+
+
+class BoundedConcurrency:
+    """At most `limit` concurrent holders; a caller waiting longer than the deadline gets `Overloaded`."""
+
+    def __init__(self, limit: int, wait_seconds: float) -> None:
+        self._semaphore = asyncio.Semaphore(limit)
+        self._wait_seconds = wait_seconds
+
+    async def __aenter__(self) -> None:
+        try:
+            await asyncio.wait_for(self._semaphore.acquire(), self._wait_seconds)
+        except TimeoutError as error:
+            raise Overloaded("no capacity within the deadline") from error
+
+    async def __aexit__(self, *_: object) -> None:
+        self._semaphore.release()

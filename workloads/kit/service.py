@@ -1,0 +1,133 @@
+"""Assembles a workload: FastAPI app, health and metrics, queue workers, and graceful shutdown."""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from fabrikam.workloads.kit import health, logs, tracing
+from fabrikam.workloads.kit.messaging import factory
+from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.middleware import CorrelationAndMetrics
+from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client
+from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.worker import Handler, QueueWorker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Connections a service shares between its routes and handlers; closed once at shutdown."""
+
+    settings: ServiceSettings
+    redis: Redis
+    broker: Broker
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> "Runtime":
+        redis = redis_client(settings)
+        return cls(settings, redis, factory.broker(settings, redis))
+
+    async def close(self) -> None:
+        await self.broker.close()
+        await self.redis.aclose()
+
+
+@dataclass
+class ServiceParts:
+    """What one service contributes: its API, its queue handlers and its readiness checks."""
+
+    title: str
+    routers: Sequence[APIRouter] = ()
+    consumers: Mapping[str, Mapping[str, Handler]] = field(default_factory=dict)
+    readiness: Mapping[str, health.ReadinessCheck] = field(default_factory=dict)
+    on_start: Sequence[Callable[[], Awaitable[None]]] = ()
+    on_stop: Sequence[Callable[[], Awaitable[None]]] = ()
+
+
+ServiceBuilder = Callable[[Runtime], ServiceParts]
+
+
+async def _unavailable(_: Request, error: Exception) -> JSONResponse:
+    """A full pool or an unreachable dependency is a 503 with Retry-After, never a hang (seed: exhaustion)."""
+    detail = (
+        "overloaded" if isinstance(error, Overloaded) or is_pool_full(error) else "dependency unavailable"
+    )
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
+def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
+    """The FastAPI app of one service; its lifespan runs the queue workers and stops them gracefully."""
+    settings = runtime.settings
+    parts = build(runtime)
+    workers = [
+        QueueWorker(
+            runtime.broker,
+            queue,
+            handlers,
+            service=settings.service,
+            concurrency=settings.concurrency,
+            lock_seconds=settings.lock_seconds,
+            grace_seconds=settings.shutdown_grace_seconds,
+        )
+        for queue, handlers in parts.consumers.items()
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        for start in parts.on_start:
+            await start()
+        tasks = [asyncio.create_task(worker.run()) for worker in workers]
+        log.info("started", extra={"fields": {"queues": list(parts.consumers), "port": settings.port}})
+        try:
+            yield
+        finally:
+            await asyncio.gather(*(worker.stop() for worker in workers))
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for stop in parts.on_stop:
+                await stop()
+            await runtime.close()
+            log.info("stopped")
+
+    async def redis_ready() -> object:
+        return await runtime.redis.ping()
+
+    checks = {"redis": redis_ready, "broker": runtime.broker.ping, **parts.readiness}
+    app = FastAPI(title=parts.title, version="1.0.0", lifespan=lifespan)
+    app.include_router(health.router(checks))
+    for router in parts.routers:
+        app.include_router(router)
+    app.add_exception_handler(Overloaded, _unavailable)
+    app.add_exception_handler(redis_errors.ConnectionError, _unavailable)
+    app.add_exception_handler(redis_errors.TimeoutError, _unavailable)
+    app.add_middleware(CorrelationAndMetrics, service=settings.service)
+    return app
+
+
+def run(settings: ServiceSettings, build: ServiceBuilder) -> None:
+    """Serve one workload with uvicorn on uvloop/httptools; SIGTERM triggers the graceful lifespan exit."""
+    import uvicorn
+
+    logs.configure(settings.service, settings.log_level)
+    tracing.configure(settings.service, settings.otlp_endpoint)
+    app = create_app(Runtime.from_settings(settings), build)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 1,
+        backlog=2048,
+    )

@@ -1,0 +1,163 @@
+"""Runs message handlers with bounded concurrency, lock renewal, dead-lettering and graceful shutdown."""
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+
+from pydantic import ValidationError
+
+from fabrikam.workloads.kit import correlation, tracing
+from fabrikam.workloads.kit.messaging.message import Message, Received
+from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.metrics import MESSAGE_LATENCY, MESSAGES
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Message], Awaitable[None]]
+
+
+class PoisonMessage(Exception):
+    """The message can never succeed (bad body, impossible request): dead-letter it with this reason."""
+
+    def __init__(self, reason: str, description: str) -> None:
+        super().__init__(f"{reason}: {description}")
+        self.reason = reason
+        self.description = description
+
+
+class QueueWorker:
+    """Consumes one queue; each message is handled once to completion, released, or dead-lettered."""
+
+    def __init__(
+        self,
+        broker: Broker,
+        queue: str,
+        handlers: Mapping[str, Handler],
+        *,
+        service: str,
+        concurrency: int,
+        lock_seconds: float,
+        grace_seconds: float,
+    ) -> None:
+        self._broker = broker
+        self._queue = queue
+        self._handlers = handlers
+        self._service = service
+        self._slots = asyncio.Semaphore(concurrency)
+        self._concurrency = concurrency
+        self._lock_seconds = lock_seconds
+        self._grace_seconds = grace_seconds
+        self._stopping = asyncio.Event()
+        self._in_flight: dict[asyncio.Task[None], Received] = {}
+
+    async def run(self) -> None:
+        """Receive until asked to stop; broker outages are waited out with backoff, never fatal."""
+        backoff = 0.1
+        while not self._stopping.is_set():
+            free = self._concurrency - len(self._in_flight)
+            if free <= 0:
+                await asyncio.wait(list(self._in_flight), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            try:
+                batch = await self._broker.receive(self._queue, min(free, 64), wait_seconds=0.5)
+                backoff = 0.1
+            except Exception as error:
+                log.warning(
+                    "receive failed; retrying",
+                    extra={"fields": {"queue": self._queue, "error": repr(error)}},
+                )
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+                continue
+            for received in batch:
+                await self._slots.acquire()
+                task = asyncio.create_task(self._process(received))
+                self._in_flight[task] = received
+                task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.pop(task, None)
+        self._slots.release()
+
+    async def stop(self) -> None:
+        """Stop taking work, let in-flight messages finish within the grace period, release the rest."""
+        self._stopping.set()
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight), timeout=self._grace_seconds)
+        unfinished = dict(self._in_flight)
+        for task in unfinished:
+            task.cancel()
+        for task, received in unfinished.items():
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            with contextlib.suppress(Exception):
+                await self._broker.release(received)
+
+    async def _process(self, received: Received) -> None:
+        message = received.message
+        token = correlation.current.set(message.headers.get(correlation.HEADER, message.id))
+        renewer = asyncio.create_task(self._renew(received))
+        started = time.perf_counter()
+        outcome = "completed"
+        try:
+            with tracing.consuming(f"{self._queue} process", message.headers) as span:
+                span.set_attribute("messaging.message.id", message.id)
+                span.set_attribute("messaging.message.type", message.type)
+                outcome = await self._handle(received)
+        except asyncio.CancelledError:
+            outcome = "released"
+            raise
+        except Exception as error:
+            outcome = "unsettled"
+            log.warning(
+                "settling failed; the broker redelivers after the lock time",
+                extra={"fields": {"queue": self._queue, "messageId": message.id, "error": repr(error)}},
+            )
+        finally:
+            renewer.cancel()
+            MESSAGES.labels(self._service, self._queue, message.type, outcome).inc()
+            MESSAGE_LATENCY.labels(self._service, self._queue).observe(time.perf_counter() - started)
+            correlation.current.reset(token)
+
+    async def _handle(self, received: Received) -> str:
+        message = received.message
+        handler = self._handlers.get(message.type)
+        try:
+            if handler is None:
+                raise PoisonMessage("UnknownMessageType", f"no handler for {message.type!r} on {self._queue}")
+            try:
+                await handler(message)
+            except ValidationError as error:
+                raise PoisonMessage("InvalidBody", str(error)) from error
+        except PoisonMessage as poison:
+            log.error(
+                "dead-lettering message",
+                extra={"fields": {"queue": self._queue, "messageId": message.id, "reason": poison.reason}},
+            )
+            await self._broker.dead_letter(received, poison.reason, poison.description)
+            return "deadlettered"
+        except Exception as error:
+            log.warning(
+                "handler failed; message released for redelivery",
+                extra={
+                    "fields": {
+                        "queue": self._queue,
+                        "messageId": message.id,
+                        "deliveryCount": received.delivery_count,
+                        "error": repr(error),
+                    }
+                },
+            )
+            with contextlib.suppress(Exception):
+                await self._broker.release(received)
+            return "released"
+        await self._broker.complete(received)
+        return "completed"
+
+    async def _renew(self, received: Received) -> None:
+        while True:
+            await asyncio.sleep(self._lock_seconds / 3)
+            with contextlib.suppress(Exception):
+                await self._broker.renew_lock(received)
