@@ -1,0 +1,343 @@
+"""`fabrikam cluster up|down|status`: etcd → kube-apiserver → controller-manager, scheduler, kwok → nodes."""
+
+import json
+import shutil
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from fabrikam.devcluster import kubeconfig, nodes, pki, processes, toolchain, versions
+from fabrikam.devcluster.paths import state_dir
+from fabrikam.devcluster.processes import ManagedProcess
+
+Progress = Callable[[str], None]
+_STATE_FILE = "state.json"
+_READY_TIMEOUT = 90.0
+
+
+class ClusterError(RuntimeError):
+    """The cluster did not come up; the message names the component and the run folder with its logs."""
+
+
+@dataclass(frozen=True)
+class ClusterState:
+    directory: Path
+    server: str
+    kubeconfig: Path
+    processes: tuple[ManagedProcess, ...]
+
+    def save(self) -> None:
+        document = {
+            "server": self.server,
+            "kubeconfig": str(self.kubeconfig),
+            "versions": {"kubernetes": versions.KUBERNETES, "etcd": versions.ETCD, "kwok": versions.KWOK},
+            "processes": [p.to_json() for p in self.processes],
+        }
+        (self.directory / _STATE_FILE).write_text(json.dumps(document, indent=2))
+
+    @classmethod
+    def load(cls, directory: Path) -> "ClusterState | None":
+        try:
+            document = json.loads((directory / _STATE_FILE).read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        return cls(
+            directory=directory,
+            server=document["server"],
+            kubeconfig=Path(document["kubeconfig"]),
+            processes=tuple(ManagedProcess.from_json(p) for p in document["processes"]),
+        )
+
+
+def kubeconfig_path(directory: Path | None = None) -> Path:
+    return (directory or state_dir()) / "kubeconfig"
+
+
+def up(progress: Progress = print) -> ClusterState:
+    """Starts the cluster unless it already runs healthy; returns once the API serves and 4 nodes are Ready."""
+    directory = state_dir()
+    existing = ClusterState.load(directory)
+    if existing and all(p.alive() for p in existing.processes) and _apiserver_ready(existing):
+        progress(f"cluster already running at {existing.server}")
+        return existing
+    if existing or directory.exists():
+        progress("cleaning up a previous, incomplete cluster")
+        down(progress)
+    binaries = toolchain.ensure_binaries(progress)
+    started = time.monotonic()
+    directory.mkdir(parents=True)
+    started_processes: list[ManagedProcess] = []
+    try:
+        state = _start(directory, binaries, started_processes, progress)
+    except Exception as error:
+        _save_partial(directory, started_processes)
+        raise ClusterError(f"{error}\nlogs: {directory / 'logs'}\n{_log_tails(directory / 'logs')}") from error
+    progress(f"cluster ready in {time.monotonic() - started:.1f}s: {state.server}")
+    return state
+
+
+def _save_partial(directory: Path, started: list[ManagedProcess]) -> None:
+    """Records what did start so `down` can stop it even when `up` failed half-way."""
+    ClusterState(directory, "", kubeconfig_path(directory), tuple(started)).save()
+
+
+def _start(
+    directory: Path, binaries: toolchain.Binaries, started: list[ManagedProcess], progress: Progress
+) -> ClusterState:
+    certs = pki.generate(directory / "pki")
+    logs = directory / "logs"
+    etcd_port, peer_port, api_port = processes.free_port(), processes.free_port(), processes.free_port()
+    server = f"https://127.0.0.1:{api_port}"
+
+    progress("starting etcd")
+    started.append(processes.start("etcd", _etcd_command(binaries, directory, etcd_port, peer_port), logs))
+    _wait(
+        lambda: httpx.get(f"http://127.0.0.1:{etcd_port}/health", timeout=2).json()["health"] == "true",
+        "etcd",
+    )
+
+    admin = kubeconfig.write(kubeconfig_path(directory), server, certs.ca.cert, certs.admin, "fabrikam-admin")
+    component_configs = {
+        "kube-controller-manager": kubeconfig.write(
+            directory / "kube-controller-manager.kubeconfig",
+            server,
+            certs.ca.cert,
+            certs.controller_manager,
+            "system:kube-controller-manager",
+        ),
+        "kube-scheduler": kubeconfig.write(
+            directory / "kube-scheduler.kubeconfig",
+            server,
+            certs.ca.cert,
+            certs.scheduler,
+            "system:kube-scheduler",
+        ),
+    }
+
+    progress("starting kube-apiserver")
+    started.append(processes.start("kube-apiserver", _apiserver_command(binaries, certs, etcd_port, api_port), logs))
+    partial = ClusterState(directory, server, admin, tuple(started))
+    _wait(lambda: _apiserver_ready(partial), "kube-apiserver /readyz")
+
+    progress("starting kube-controller-manager, kube-scheduler and kwok")
+    kcm_port, scheduler_port = processes.free_port(), processes.free_port()
+    kcm_config = component_configs["kube-controller-manager"]
+    started.append(
+        processes.start(
+            "kube-controller-manager",
+            [
+                str(binaries.kube_controller_manager),
+                f"--kubeconfig={kcm_config}",
+                f"--authentication-kubeconfig={kcm_config}",
+                f"--authorization-kubeconfig={kcm_config}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={kcm_port}",
+                f"--root-ca-file={certs.ca.cert}",
+                f"--service-account-private-key-file={certs.service_account_key}",
+                "--use-service-account-credentials=true",
+                "--cluster-name=fabrikam-local",
+                "--concurrent-deployment-syncs=20",
+                "--concurrent-replicaset-syncs=20",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+            ],
+            logs,
+        )
+    )
+    scheduler_config = component_configs["kube-scheduler"]
+    started.append(
+        processes.start(
+            "kube-scheduler",
+            [
+                str(binaries.kube_scheduler),
+                f"--kubeconfig={scheduler_config}",
+                f"--authentication-kubeconfig={scheduler_config}",
+                f"--authorization-kubeconfig={scheduler_config}",
+                "--leader-elect=false",
+                "--bind-address=127.0.0.1",
+                f"--secure-port={scheduler_port}",
+            ],
+            logs,
+        )
+    )
+    started.append(
+        processes.start(
+            "kwok",
+            [
+                str(binaries.kwok),
+                f"--kubeconfig={admin}",
+                "--manage-all-nodes=true",
+                "--cidr=10.0.0.1/16",
+                "--node-lease-duration-seconds=40",
+            ],
+            logs,
+        )
+    )
+    state = ClusterState(directory, server, admin, tuple(started))
+    state.save()
+    for component, port in (("kube-controller-manager", kcm_port), ("kube-scheduler", scheduler_port)):
+        _wait(lambda port=port: _component_healthy(port), f"{component} /healthz")  # type: ignore[misc]
+
+    progress("registering 4 kwok nodes (zones 1, 2, 3 and one spot node)")
+    api = _core_api(admin)
+    for node in nodes.desired_nodes():
+        try:
+            api.create_node(node)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+    _wait(lambda: _ready_node_count(api) == len(nodes.desired_nodes()), "4 Ready nodes")
+    _wait(
+        lambda: _default_service_account_exists(api),
+        "the default ServiceAccount (controller-manager at work)",
+    )
+    return state
+
+
+def _etcd_command(binaries: toolchain.Binaries, directory: Path, client_port: int, peer_port: int) -> list[str]:
+    client_url, peer_url = f"http://127.0.0.1:{client_port}", f"http://127.0.0.1:{peer_port}"
+    return [
+        str(binaries.etcd),
+        "--name=default",
+        f"--data-dir={directory / 'etcd'}",
+        f"--listen-client-urls={client_url}",
+        f"--advertise-client-urls={client_url}",
+        f"--listen-peer-urls={peer_url}",
+        f"--initial-advertise-peer-urls={peer_url}",
+        f"--initial-cluster=default={peer_url}",
+        "--unsafe-no-fsync",
+        "--log-level=warn",
+    ]
+
+
+def _apiserver_command(binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd_port: int, api_port: int) -> list[str]:
+    return [
+        str(binaries.kube_apiserver),
+        f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+        f"--secure-port={api_port}",
+        "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1",
+        f"--tls-cert-file={certs.apiserver.cert}",
+        f"--tls-private-key-file={certs.apiserver.key}",
+        f"--client-ca-file={certs.ca.cert}",
+        "--authorization-mode=Node,RBAC",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-account-key-file={certs.service_account_public_key}",
+        f"--service-account-signing-key-file={certs.service_account_key}",
+        "--service-cluster-ip-range=10.96.0.0/16",
+        "--allow-privileged=true",
+        "--endpoint-reconciler-type=none",
+        "--enable-admission-plugins=NodeRestriction",
+        "--max-requests-inflight=800",
+        "--max-mutating-requests-inflight=400",
+    ]
+
+
+def _tls_context(state: ClusterState) -> ssl.SSLContext:
+    pki_dir = state.directory / "pki"
+    context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+    context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
+    return context
+
+
+def _apiserver_ready(state: ClusterState) -> bool:
+    try:
+        response = httpx.get(f"{state.server}/readyz", verify=_tls_context(state), timeout=3)
+    except (httpx.HTTPError, OSError, ssl.SSLError):
+        return False
+    return response.status_code == 200
+
+
+def _component_healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"https://127.0.0.1:{port}/healthz", verify=False, timeout=3).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _core_api(admin_kubeconfig: Path) -> Any:
+    return k8s.CoreV1Api(k8s_config.new_client_from_config(config_file=str(admin_kubeconfig)))  # type: ignore[no-untyped-call]
+
+
+def _ready_node_count(api: Any) -> int:
+    ready = 0
+    for node in api.list_node().items:
+        conditions = {c.type: c.status for c in (node.status.conditions or [])}
+        ready += conditions.get("Ready") == "True"
+    return ready
+
+
+def _default_service_account_exists(api: Any) -> bool:
+    try:
+        api.read_namespaced_service_account("default", "default")
+    except ApiException:
+        return False
+    return True
+
+
+def _wait(check: Callable[[], bool], what: str, timeout: float = _READY_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as error:  # readiness probes fail in many ways until the component is up
+            last_error = error
+        time.sleep(0.25)
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what} (last error: {last_error})")
+
+
+def _log_tails(log_dir: Path, lines: int = 8) -> str:
+    tails = []
+    for log in sorted(log_dir.glob("*.log")):
+        content = log.read_text(errors="replace").splitlines()[-lines:]
+        tails.append(f"--- {log.name} (last {len(content)} lines)\n" + "\n".join(content))
+    return "\n".join(tails)
+
+
+def down(progress: Progress = print) -> list[int]:
+    """Stops every process `up` started and removes the state; returns pids still alive (empty when clean)."""
+    directory = state_dir()
+    state = ClusterState.load(directory)
+    for process in reversed(state.processes if state else ()):
+        if process.alive():
+            progress(f"stopping {process.name} (pid {process.pid})")
+        processes.stop(process)
+    leftovers = processes.processes_using(directory)
+    if not leftovers and directory.exists():
+        shutil.rmtree(directory)
+    return leftovers
+
+
+@dataclass(frozen=True)
+class Status:
+    running: bool
+    server: str | None
+    kubeconfig: Path | None
+    components: dict[str, bool]
+    ready_nodes: int
+
+
+def status() -> Status:
+    state = ClusterState.load(state_dir())
+    if state is None:
+        return Status(False, None, None, {}, 0)
+    components = {p.name: p.alive() for p in state.processes}
+    ready_nodes = 0
+    serving = bool(state.server) and _apiserver_ready(state)
+    if serving:
+        try:
+            ready_nodes = _ready_node_count(_core_api(state.kubeconfig))
+        except (ApiException, OSError):
+            ready_nodes = 0
+    return Status(serving and all(components.values()), state.server, state.kubeconfig, components, ready_nodes)

