@@ -1,0 +1,114 @@
+"""Fixtures shared by every tier: a Kubernetes cluster for the session and a fresh namespace per test.
+
+The cluster is, in order of preference: the one `$KUBECONFIG` points at (kind, AKS, ...), a kind cluster through
+pytest-kind-ng where a Docker engine and kind exist, else the project's local control plane.
+"""
+
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes import client as k8s
+from kubernetes import config as k8s_config
+from kubernetes.client.exceptions import ApiException
+
+from fabrikam.devcluster import cluster as local_cluster
+from fabrikam.devcluster import toolchain
+
+
+@dataclass
+class Cluster:
+    """A reachable Kubernetes API with ready-made clients; `kind` says where it came from."""
+
+    kubeconfig: Path
+    kind: str
+    api_client: Any = field(repr=False)
+
+    @property
+    def core(self) -> Any:
+        return k8s.CoreV1Api(self.api_client)
+
+    @property
+    def apps(self) -> Any:
+        return k8s.AppsV1Api(self.api_client)
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """Runs the pinned kubectl against this cluster; output is captured as text."""
+        kubectl = toolchain.expected_binaries().kubectl
+        binary = str(kubectl) if kubectl.exists() else (shutil.which("kubectl") or "kubectl")
+        return subprocess.run(
+            [binary, f"--kubeconfig={self.kubeconfig}", *args], input=input, capture_output=True, text=True, check=check
+        )
+
+
+def _docker_and_kind_available() -> bool:
+    if not (shutil.which("docker") and shutil.which("kind")):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    if os.environ.get("KUBECONFIG"):
+        path = Path(os.environ["KUBECONFIG"])
+        yield Cluster(path, "external", k8s_config.new_client_from_config(config_file=str(path)))
+        return
+    if _docker_and_kind_available():
+        from pytest_kind import KindCluster  # type: ignore[import-untyped]
+
+        kind = KindCluster("fabrikam-tests", kind_path=Path(shutil.which("kind") or "kind"))
+        kind.create()
+        try:
+            path = Path(kind.kubeconfig_path)
+            yield Cluster(path, "kind", k8s_config.new_client_from_config(config_file=str(path)))
+        finally:
+            kind.delete()
+        return
+    already_running = local_cluster.status().running
+    state = local_cluster.up(progress=lambda message: None)
+    try:
+        yield Cluster(state.kubeconfig, "local", k8s_config.new_client_from_config(config_file=str(state.kubeconfig)))
+    finally:
+        if not already_running:
+            local_cluster.down(progress=lambda message: None)
+
+
+@pytest.fixture
+def namespace(cluster: Cluster) -> Iterator[str]:
+    """A fresh namespace for one test, deleted afterwards (without waiting for the deletion to finish)."""
+    name = f"t-{uuid.uuid4().hex[:10]}"
+    cluster.core.create_namespace({"metadata": {"name": name, "labels": {"fabrikam.test": "true"}}})
+    yield name
+    try:
+        cluster.core.delete_namespace(name)
+    except ApiException as error:
+        if error.status != 404:
+            raise
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.25, what: str = "") -> Any:
+    """Polls until `check` returns something truthy; fails with the last value or error after the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+            if last:
+                return last
+        except ApiException as error:
+            last = error
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check}; last: {last!r}")
+
+
+@pytest.fixture
+def eventually() -> Callable[..., Any]:
+    """The polling helper as a fixture (test modules cannot import each other under importlib mode)."""
+    return wait_for

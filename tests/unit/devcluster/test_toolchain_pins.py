@@ -1,0 +1,38 @@
+"""Versions are pinned in one place: the wrapper go.mod files must require exactly those versions."""
+
+import re
+from pathlib import Path
+
+from fabrikam.devcluster import versions
+
+TOOLCHAIN = Path(__file__).resolve().parents[3] / "toolchain"
+
+
+def _required(module_dir: str, module: str) -> str:
+    text = (TOOLCHAIN / module_dir / "go.mod").read_text()
+    match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", text, re.MULTILINE)
+    assert match, f"{module} is not required in toolchain/{module_dir}/go.mod"
+    return match.group(1)
+
+
+def test_wrapper_modules_require_the_pinned_versions() -> None:
+    assert _required("kubernetes", "k8s.io/kubernetes") == versions.KUBERNETES
+    assert _required("etcd", "go.etcd.io/etcd/server/v3") == versions.ETCD
+    assert _required("kwok", "sigs.k8s.io/kwok") == versions.KWOK
+
+
+def test_every_kubernetes_staging_module_is_replaced_with_its_published_version() -> None:
+    text = (TOOLCHAIN / "kubernetes" / "go.mod").read_text()
+    replaced = dict(re.findall(r"^\s*(k8s\.io/[\w-]+) => k8s\.io/[\w-]+ (v\S+)$", text, re.MULTILINE))
+    staging_version = "v0." + versions.KUBERNETES.removeprefix("v1.")
+    assert len(replaced) >= 29
+    assert set(replaced.values()) == {staging_version}
+    for module in ("k8s.io/api", "k8s.io/apiserver", "k8s.io/client-go", "k8s.io/kube-aggregator"):
+        assert module in replaced
+
+
+def test_each_go_binary_builds_from_an_existing_wrapper_with_version_ldflags() -> None:
+    for binary in versions.GO_BINARIES:
+        assert (TOOLCHAIN / binary.module_dir / "go.sum").exists(), binary.name
+    apiserver = next(b for b in versions.GO_BINARIES if b.name == "kube-apiserver")
+    assert f"gitVersion={versions.KUBERNETES}" in apiserver.ldflags
