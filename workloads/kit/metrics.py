@@ -11,9 +11,7 @@ HTTP_LATENCY = Histogram(
     ["service", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-MESSAGES = Counter(
-    "fabrikam_messages_total", "Messages handled by outcome", ["service", "queue", "type", "outcome"]
-)
+MESSAGES = Counter("fabrikam_messages_total", "Messages handled by outcome", ["service", "queue", "type", "outcome"])
 MESSAGE_LATENCY = Histogram("fabrikam_message_seconds", "Message handling latency", ["service", "queue"])
 PUBLISHED = Counter("fabrikam_messages_published_total", "Messages accepted by the broker", ["queue", "type"])
 DUPLICATES = Counter("fabrikam_messages_duplicate_total", "Publishes dropped as duplicates", ["queue"])

@@ -35,9 +35,7 @@ def is_transient(error: BaseException) -> bool:
         return True
     if isinstance(error, httpx.HTTPStatusError):
         return error.response.status_code >= 500 or error.response.status_code == 429
-    return isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError) and not is_pool_full(
-        error
-    )
+    return isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError) and not is_pool_full(error)
 
 
 def is_pool_full(error: BaseException) -> bool:
@@ -45,9 +43,7 @@ def is_pool_full(error: BaseException) -> bool:
     return isinstance(error, redis_errors.ConnectionError) and "No connection available" in str(error)
 
 
-async def retry_transient(
-    call: Callable[[], Awaitable[T]], *, attempts: int = 4, deadline_seconds: float = 5.0
-) -> T:
+async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 4, deadline_seconds: float = 5.0) -> T:
     """Run `call`, retrying transient failures with exponential backoff and full jitter."""
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient),

@@ -57,9 +57,7 @@ ServiceBuilder = Callable[[Runtime], ServiceParts]
 
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
     """A full pool or an unreachable dependency is a 503 with Retry-After, never a hang (seed: exhaustion)."""
-    detail = (
-        "overloaded" if isinstance(error, Overloaded) or is_pool_full(error) else "dependency unavailable"
-    )
+    detail = "overloaded" if isinstance(error, Overloaded) or is_pool_full(error) else "dependency unavailable"
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
 
 

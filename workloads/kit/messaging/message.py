@@ -23,16 +23,16 @@ class Message:
 
 
 def outgoing(message_id: str, body: BaseModel) -> Message:
-    """A message of the model's class name, carrying the current correlation id and trace context."""
+    """A message named after the model's class, carrying the current correlation id and trace context."""
+    return outgoing_raw(message_id, type(body).__name__, body.model_dump(mode="json", by_alias=True))
+
+
+def outgoing_raw(message_id: str, message_type: str, body: dict[str, Any]) -> Message:
+    """A message from an already serialised body, with the current correlation id and trace context."""
     headers = tracing.inject({})
     if correlation_id := correlation.current.get():
         headers[correlation.HEADER] = correlation_id
-    return Message(
-        id=message_id,
-        type=type(body).__name__,
-        body=body.model_dump(mode="json", by_alias=True),
-        headers=headers,
-    )
+    return Message(id=message_id, type=message_type, body=body, headers=headers)
 
 
 @dataclass(frozen=True)

@@ -148,9 +148,7 @@ class RedisStreamsBroker:
             keys=[_stream(queue), _dead_letter_stream(queue)],
             args=[GROUP, self._consumer, self._lock_ms, max_messages, self._max_delivery_count],
         )
-        return [
-            Received(queue, _decode(_pairs(fields)), int(count), entry_id) for entry_id, count, fields in rows
-        ]
+        return [Received(queue, _decode(_pairs(fields)), int(count), entry_id) for entry_id, count, fields in rows]
 
     async def _ensure_group(self, queue: str) -> None:
         if queue in self._groups:

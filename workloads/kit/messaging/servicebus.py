@@ -50,7 +50,7 @@ class ServiceBusBroker:
 
     async def publish(self, queue: str, message: Message) -> bool:
         """Service Bus drops duplicates silently inside its detection window, so this always says True."""
-        properties: dict[str | bytes, Any] = {**message.headers}
+        properties: dict[str | bytes, Any] = {key: value for key, value in message.headers.items()}
         await self._sender(queue).send_messages(
             ServiceBusMessage(
                 body=message.encoded_body(),
@@ -67,9 +67,7 @@ class ServiceBusBroker:
         messages = await self._receiver(queue).receive_messages(
             max_message_count=max_messages, max_wait_time=wait_seconds
         )
-        return [
-            Received(queue, _decode(message), message.delivery_count or 1, message) for message in messages
-        ]
+        return [Received(queue, _decode(message), message.delivery_count or 1, message) for message in messages]
 
     async def complete(self, received: Received) -> None:
         await self._receiver(received.queue).complete_message(received.receipt)

@@ -1,0 +1,94 @@
+"""Ingestion routes: 202 only once the broker has durably accepted the message (seed: lost messages)."""
+
+import uuid
+from datetime import UTC, datetime
+
+from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+
+from fabrikam.workloads.contracts import (
+    DELIVERY_REQUESTS,
+    DeliveryCancelled,
+    DeliveryRequested,
+    DeliveryRescheduled,
+)
+from fabrikam.workloads.ingestion.models import Accepted, DeliveryRequest, RescheduleRequest
+from fabrikam.workloads.ingestion.ratelimit import RateLimiter
+from fabrikam.workloads.kit import tracing
+from fabrikam.workloads.kit.messaging.message import Message, outgoing
+from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.resilience import retry_transient
+
+IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3a6e-8d8f-4a8e-9a53-2f1c7e0d4b11")
+DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$", description="The deliveryId returned on creation.")
+
+
+def delivery_id_for(owner: str, idempotency_key: str | None) -> str:
+    """A retry with the same Idempotency-Key maps to the same id, and so to the same message id."""
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}\n{idempotency_key}"))
+
+
+def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float) -> APIRouter:
+    """The versioned ingestion API."""
+    api = APIRouter(prefix="/v1/deliveryrequests", tags=["delivery requests"])
+
+    def admit(request: Request) -> None:
+        client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
+        if wait := limiter.retry_after(client):
+            raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": str(wait)})
+
+    async def enqueue(message: Message) -> None:
+        with tracing.producing(f"{DELIVERY_REQUESTS} publish"):
+            await retry_transient(
+                lambda: broker.publish(DELIVERY_REQUESTS, message), deadline_seconds=publish_deadline_seconds
+            )
+
+    @api.post(
+        "",
+        status_code=202,
+        response_model=Accepted,
+        responses={400: {}, 422: {}, 429: {}, 503: {}},
+        summary="Request a delivery",
+    )
+    async def request_delivery(
+        body: DeliveryRequest,
+        request: Request,
+        response: Response,
+        idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
+    ) -> Accepted:
+        """Accepted once durably queued; a retry with the same Idempotency-Key returns the same deliveryId
+        and enqueues nothing new (the broker drops the duplicate message id)."""
+        admit(request)
+        delivery_id = delivery_id_for(body.owner, idempotency_key)
+        requested = DeliveryRequested(
+            delivery_id=delivery_id,
+            requested_at=datetime.now(UTC),
+            **body.model_dump(),
+        )
+        await enqueue(outgoing(f"DeliveryRequested:{delivery_id}", requested))
+        response.headers["Location"] = f"/v1/deliveries/{delivery_id}"
+        return Accepted(delivery_id=delivery_id)
+
+    @api.patch("/{delivery_id}", status_code=202, response_model=Accepted, summary="Reschedule a delivery")
+    async def reschedule_delivery(
+        body: RescheduleRequest,
+        request: Request,
+        delivery_id: str = DELIVERY_ID,
+        idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
+    ) -> Accepted:
+        """The workflow applies the new times at whatever stage the delivery is in."""
+        admit(request)
+        suffix = idempotency_key or uuid.uuid4().hex
+        changed = DeliveryRescheduled(delivery_id=delivery_id, pickup_time=body.pickup_time, deadline=body.deadline)
+        await enqueue(outgoing(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed))
+        return Accepted(delivery_id=delivery_id)
+
+    @api.delete("/{delivery_id}", status_code=202, response_model=Accepted, summary="Cancel a delivery")
+    async def cancel_delivery(request: Request, delivery_id: str = DELIVERY_ID) -> Accepted:
+        """Cancelling twice is one cancellation; the workflow compensates whatever was already done."""
+        admit(request)
+        await enqueue(outgoing(f"DeliveryCancelled:{delivery_id}", DeliveryCancelled(delivery_id=delivery_id)))
+        return Accepted(delivery_id=delivery_id)
+
+    return api

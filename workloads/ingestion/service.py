@@ -1,0 +1,14 @@
+"""Wires the ingestion service: its API only; it consumes no queue."""
+
+from fabrikam.workloads.ingestion import api
+from fabrikam.workloads.ingestion.ratelimit import RateLimiter
+from fabrikam.workloads.kit.service import Runtime, ServiceParts
+
+
+def build(runtime: Runtime) -> ServiceParts:
+    settings = runtime.settings
+    limiter = RateLimiter(settings.rate_limit_per_second, settings.rate_limit_burst)
+    return ServiceParts(
+        title="Fabrikam ingestion",
+        routers=[api.router(runtime.broker, limiter, settings.outbound_timeout_seconds)],
+    )

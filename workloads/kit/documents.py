@@ -1,0 +1,82 @@
+"""Versioned JSON documents in Redis with compare-and-set, so concurrent handlers never lose an update.
+
+A write succeeds only against the version it read; losers re-read and re-decide. Events appended with a
+write land atomically with it (one Lua script), in a list capped to bound memory.
+"""
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+M = TypeVar("M", bound=BaseModel)
+
+_SAVE = """
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', version + 1, 'doc', ARGV[2])
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 4 then redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1) end
+return 1
+"""
+
+
+class ConcurrentUpdate(Exception):
+    """Another writer kept winning; the caller's message is released and retried later."""
+
+
+@dataclass(frozen=True)
+class Versioned(Generic[M]):
+    document: M
+    version: int
+
+
+class VersionedDocuments(Generic[M]):
+    """Documents of one model under `prefix:{id}`, with an optional event list under `prefix:{id}:events`."""
+
+    def __init__(self, redis: Redis, prefix: str, model: type[M], max_events: int = 1000) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._model = model
+        self._max_events = max_events
+        self._save = redis.register_script(_SAVE)
+
+    def _key(self, document_id: str) -> str:
+        return f"{self._prefix}:{document_id}"
+
+    async def load(self, document_id: str) -> Versioned[M] | None:
+        stored: Any = await self._redis.hmget(self._key(document_id), ["version", "doc"])
+        version, document = stored
+        if document is None:
+            return None
+        return Versioned(self._model.model_validate_json(document), int(version))
+
+    async def save(self, document_id: str, document: M, expected_version: int, events: Sequence[str] = ()) -> bool:
+        saved = await self._save(
+            keys=[self._key(document_id), f"{self._key(document_id)}:events"],
+            args=[expected_version, document.model_dump_json(by_alias=True), self._max_events, *events],
+        )
+        return bool(saved)
+
+    async def events(self, document_id: str, limit: int = 1000) -> list[str]:
+        rows: Any = await self._redis.lrange(f"{self._key(document_id)}:events", -limit, -1)
+        return list(rows)
+
+    async def update(
+        self,
+        document_id: str,
+        decide: Callable[[Versioned[M] | None], tuple[M, Sequence[str]] | None],
+        attempts: int = 50,
+    ) -> M | None:
+        """Read, decide, compare-and-set; `decide` returning None means nothing changes."""
+        for _ in range(attempts):
+            current = await self.load(document_id)
+            decision = decide(current)
+            if decision is None:
+                return current.document if current else None
+            document, events = decision
+            if await self.save(document_id, document, current.version if current else 0, events):
+                return document
+        raise ConcurrentUpdate(f"{self._prefix}:{document_id} changed {attempts} times while deciding")

@@ -1,0 +1,18 @@
+"""Wires the workflow: consumes delivery requests and the other services' events."""
+
+from fabrikam.workloads.contracts import DELIVERY_REQUESTS, WORKFLOW_EVENTS
+from fabrikam.workloads.kit.documents import VersionedDocuments
+from fabrikam.workloads.kit.service import Runtime, ServiceParts
+from fabrikam.workloads.workflow import api
+from fabrikam.workloads.workflow.handlers import SagaHandler
+from fabrikam.workloads.workflow.saga import Saga
+
+
+def build(runtime: Runtime) -> ServiceParts:
+    sagas = VersionedDocuments(runtime.redis, "saga", Saga)
+    handlers = SagaHandler(sagas, runtime.broker).handlers()
+    return ServiceParts(
+        title="Fabrikam workflow",
+        routers=[api.router(sagas)],
+        consumers={DELIVERY_REQUESTS: handlers, WORKFLOW_EVENTS: handlers},
+    )
