@@ -21,6 +21,7 @@ class ServiceSettings(BaseSettings):
     servicebus_namespace: str | None = None
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "fabrikam"
+    mongo_cosmos_shard_on_tag: bool = False
 
     lock_seconds: float = Field(default=30.0, gt=0)
     max_delivery_count: int = Field(default=10, ge=1)

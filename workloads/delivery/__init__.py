@@ -1,0 +1,1 @@
+"""Delivery: tracks each scheduled delivery's stage, position and ETAs, and takes confirmations."""

@@ -1,0 +1,113 @@
+"""A tracked delivery, its stages, and the pure rules that move it along as positions arrive."""
+
+from enum import StrEnum
+
+from pydantic import AwareDatetime
+
+from fabrikam.workloads.contracts import Contract, Location
+from fabrikam.workloads.delivery.eta import arrival, distance_m
+
+ARRIVAL_RADIUS_M = 30.0
+
+
+class DeliveryStage(StrEnum):
+    created = "created"
+    scheduled = "scheduled"
+    headed_to_pickup = "headed_to_pickup"
+    headed_to_dropoff = "headed_to_dropoff"
+    completed = "completed"
+    cancelled = "cancelled"
+    failed = "failed"
+
+
+ACTIVE = {DeliveryStage.scheduled, DeliveryStage.headed_to_pickup, DeliveryStage.headed_to_dropoff}
+
+
+class Position(Contract):
+    latitude: float
+    longitude: float
+    reported_at: AwareDatetime
+
+
+class TrackedDelivery(Contract):
+    """Stored state; a CancelDelivery that arrives before ScheduleDelivery leaves a cancelled tombstone."""
+
+    id: str
+    stage: DeliveryStage
+    package_id: str | None = None
+    drone_id: str | None = None
+    speed_mps: float | None = None
+    pickup: Location | None = None
+    dropoff: Location | None = None
+    pickup_time: AwareDatetime | None = None
+    deadline: AwareDatetime | None = None
+    expedited: bool = False
+    confirmation_required: bool = False
+    arrived: bool = False
+    last_location: Position | None = None
+    confirmed_by: str | None = None
+
+
+class TrackingEvent(Contract):
+    stage: DeliveryStage
+    kind: str
+    at: AwareDatetime
+    latitude: float | None = None
+    longitude: float | None = None
+    detail: str = ""
+
+
+class DeliveryView(TrackedDelivery):
+    """`GET /v1/deliveries/{id}`: the stored state plus ETAs computed now."""
+
+    pickup_eta: AwareDatetime | None = None
+    delivery_eta: AwareDatetime | None = None
+
+
+def _near(position: Position, place: Location) -> bool:
+    return distance_m(position.latitude, position.longitude, place.latitude, place.longitude) <= ARRIVAL_RADIUS_M
+
+
+def advance(delivery: TrackedDelivery, position: Position) -> tuple[TrackedDelivery, list[TrackingEvent]]:
+    """Apply a drone position: update the location and move through the stages it implies."""
+    assert delivery.pickup is not None
+    assert delivery.dropoff is not None
+    stage, arrived = delivery.stage, delivery.arrived
+    events = [TrackingEvent(stage=stage, kind="position", at=position.reported_at, **_coordinates(position))]
+    if stage == DeliveryStage.scheduled:
+        stage = DeliveryStage.headed_to_pickup
+        events.append(TrackingEvent(stage=stage, kind="departed", at=position.reported_at))
+    if stage == DeliveryStage.headed_to_pickup and _near(position, delivery.pickup):
+        stage = DeliveryStage.headed_to_dropoff
+        events.append(TrackingEvent(stage=stage, kind="picked_up", at=position.reported_at))
+    if stage == DeliveryStage.headed_to_dropoff and not arrived and _near(position, delivery.dropoff):
+        arrived = True
+        events.append(TrackingEvent(stage=stage, kind="arrived", at=position.reported_at))
+        if not delivery.confirmation_required:
+            stage = DeliveryStage.completed
+            events.append(TrackingEvent(stage=stage, kind="completed", at=position.reported_at))
+    updated = delivery.model_copy(update={"stage": stage, "arrived": arrived, "last_location": position})
+    return updated, events
+
+
+def _coordinates(position: Position) -> dict[str, float]:
+    return {"latitude": position.latitude, "longitude": position.longitude}
+
+
+def view(delivery: TrackedDelivery) -> DeliveryView:
+    """ETAs from the last known position (at first, the drone's at assignment) and the drone's speed."""
+    pickup_eta = delivery_eta = None
+    position = delivery.last_location
+    if delivery.stage in ACTIVE and position and delivery.speed_mps and delivery.pickup and delivery.dropoff:
+        speed, pickup, dropoff = delivery.speed_mps, delivery.pickup, delivery.dropoff
+        if delivery.stage == DeliveryStage.headed_to_dropoff:
+            to_dropoff = distance_m(position.latitude, position.longitude, dropoff.latitude, dropoff.longitude)
+            delivery_eta = arrival(position.reported_at, to_dropoff, speed)
+        else:
+            to_pickup = distance_m(position.latitude, position.longitude, pickup.latitude, pickup.longitude)
+            pickup_eta = arrival(position.reported_at, to_pickup, speed)
+            if delivery.stage == DeliveryStage.scheduled and delivery.pickup_time:
+                pickup_eta = max(pickup_eta, delivery.pickup_time)
+            leg = distance_m(pickup.latitude, pickup.longitude, dropoff.latitude, dropoff.longitude)
+            delivery_eta = arrival(pickup_eta, leg, speed)
+    return DeliveryView(**delivery.model_dump(), pickup_eta=pickup_eta, delivery_eta=delivery_eta)

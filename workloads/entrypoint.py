@@ -1,0 +1,39 @@
+"""`fabrikam-svc <service>`: the one entrypoint of the workloads image."""
+
+import argparse
+import importlib
+import os
+
+from fabrikam.workloads.kit.service import ServiceBuilder, run
+from fabrikam.workloads.kit.settings import ServiceSettings
+
+SERVICES = {
+    "ingestion": "fabrikam.workloads.ingestion.service",
+    "workflow": "fabrikam.workloads.workflow.service",
+    "scheduler": "fabrikam.workloads.scheduler.service",
+    "delivery": "fabrikam.workloads.delivery.service",
+    "package": "fabrikam.workloads.package.service",
+}
+
+
+def builder(service: str) -> ServiceBuilder:
+    """The `build` function of a service, imported only when that service runs."""
+    module = importlib.import_module(SERVICES[service])
+    build: ServiceBuilder = module.build
+    return build
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="fabrikam-svc", description="Run one Fabrikam workload.")
+    parser.add_argument("service", choices=sorted(SERVICES))
+    parser.add_argument("--port", type=int, help="overrides FABRIKAM_PORT")
+    arguments = parser.parse_args(argv)
+    os.environ["FABRIKAM_SERVICE"] = arguments.service
+    settings = ServiceSettings()
+    if arguments.port is not None:
+        settings = settings.model_copy(update={"port": arguments.port})
+    run(settings, builder(arguments.service))
+
+
+if __name__ == "__main__":
+    main()

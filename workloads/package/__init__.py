@@ -1,0 +1,1 @@
+"""Package: package records on the MongoDB API (Cosmos DB for MongoDB in Azure), sharded on tag."""

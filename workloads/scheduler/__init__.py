@@ -1,0 +1,1 @@
+"""Drone scheduler: the fleet in Redis, nearest capable drone assigned atomically."""
