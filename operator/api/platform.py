@@ -1,0 +1,455 @@
+"""The `DeliveryPlatform` custom resource: one environment of the drone delivery platform, cluster-scoped."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Final, Literal
+
+from pydantic import Field, StringConstraints, model_validator
+from pydantic.config import JsonDict
+
+from fabrikam.operator.api.base import (
+    API_VERSION,
+    CIDR_PATTERN,
+    GUID_PATTERN,
+    Autoscaling,
+    Conditions,
+    ConfigEntry,
+    DnsLabel,
+    Hostname,
+    ImageRef,
+    Model,
+    ObjectMeta,
+    Placement,
+    Quantity,
+    Resources,
+    cel,
+    config_field,
+    defaulted,
+    rules,
+    unique,
+)
+from fabrikam.operator.api.service import BUNDLED_COMPONENTS, Component, DependencyKind
+
+KIND: Final = "DeliveryPlatform"
+PLURAL = "deliveryplatforms"
+RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN, max_length=36)]
+Zone = Literal["1", "2", "3"]
+IsoDuration = Annotated[str, StringConstraints(pattern=r"^P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$", max_length=32)]
+
+
+class DeletionPolicy(StrEnum):
+    RETAIN = "Retain"
+    DELETE = "Delete"
+
+
+def _all_zones() -> list[Zone]:
+    return ["1", "2", "3"]
+
+
+class AzureSpec(Model):
+    """Where the platform's Azure resources live. Absent: no Azure provisioning (local or dev clusters)."""
+
+    subscription_id: Guid = Field(description="Azure subscription id.")
+    tenant_id: Guid = Field(description="Microsoft Entra tenant id.")
+    resource_group: Annotated[str, StringConstraints(pattern=r"^[-\w._()]*[-\w_()]$", max_length=90)] = Field(
+        description="Resource group of the platform's resources."
+    )
+    location: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$", max_length=32)] = Field(
+        description="Azure region, e.g. westus2."
+    )
+    zones: list[Zone] = Field(
+        default_factory=_all_zones,
+        max_length=3,
+        description="Availability zones used by zone-redundant resources.",
+        json_schema_extra={"default": ["1", "2", "3"], "x-kubernetes-list-type": "set"},
+    )
+    tags: dict[str, Annotated[str, StringConstraints(max_length=256)]] = Field(
+        default_factory=dict, max_length=50, description="Tags on every Azure resource (cost allocation)."
+    )
+    oidc_issuer_url: Annotated[str, StringConstraints(pattern=r"^https://[^\s]+$", max_length=512)] | None = Field(
+        None, description="The AKS OIDC issuer URL, for workload identity federated credentials."
+    )
+    key_vault_name: (
+        Annotated[str, StringConstraints(pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", max_length=24)] | None
+    ) = Field(None, description="Key Vault holding the services' secrets (mounted by the CSI driver).")
+    deletion_policy: DeletionPolicy = Field(
+        DeletionPolicy.RETAIN,
+        description="Retain keeps the Azure resources (and their data) when the platform is deleted.",
+    )
+
+
+class Queue(Model):
+    """A Service Bus queue with the safety defaults the original deployment lacked."""
+
+    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", max_length=260)]
+    max_delivery_count: int = Field(10, ge=1, le=2000, description="Deliveries before dead-lettering.")
+    lock_duration: IsoDuration = Field("PT1M", description="Peek-lock duration (ISO 8601).")
+    default_message_time_to_live: IsoDuration = Field("P14D", description="Message TTL (ISO 8601).")
+    duplicate_detection: bool = Field(True, description="Drop re-sent messages with the same MessageId.")
+    duplicate_detection_window: IsoDuration = Field("PT10M", description="Duplicate detection window.")
+    dead_lettering_on_message_expiration: bool = Field(True, description="Expired messages go to the DLQ.")
+    partitioned: bool = Field(True, description="Spread the queue over several brokers for throughput.")
+
+
+class ServiceBusSpec(Model):
+    """Azure Service Bus namespace for the platform's queues."""
+
+    model_config = rules(
+        cel(
+            "!has(self.capacity) || self.sku == 'Premium'",
+            "messaging.serviceBus.capacity is only valid with sku Premium",
+            field_path=".capacity",
+            reason="FieldValueForbidden",
+        )
+    )
+
+    sku: Literal["Standard", "Premium"] = Field("Premium", description="Premium: isolation, zones, partitions.")
+    capacity: Literal[1, 2, 4, 8, 16] | None = Field(None, description="Premium messaging units.")
+    zone_redundant: bool = Field(True, description="Spread the namespace over availability zones.")
+    queues: list[Queue] = Field(
+        default_factory=list,
+        max_length=32,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ServiceBusSpec:
+        if self.capacity is not None and self.sku != "Premium":
+            raise ValueError("messaging.serviceBus.capacity is only valid with sku Premium")
+        unique(self.queues, "name", "messaging.serviceBus.queues")
+        return self
+
+
+class Messaging(Model):
+    """Asynchronous messaging between services."""
+
+    service_bus: ServiceBusSpec | None = Field(None, description="Absent: Redis Streams (local development).")
+
+
+class RedisSpec(Model):
+    """Azure Cache for Redis, TLS only."""
+
+    model_config = rules(
+        cel(
+            "self.sku == 'Premium' || (!has(self.zones) && !has(self.shardCount))",
+            "cache.redis.zones and cache.redis.shardCount need sku Premium",
+            reason="FieldValueForbidden",
+        )
+    )
+
+    sku: Literal["Basic", "Standard", "Premium"] = Field("Premium", description="Premium: zones and clustering.")
+    capacity: int = Field(1, ge=0, le=6, description="Cache size within the SKU family (C0-C6 or P1-P5).")
+    shard_count: int | None = Field(None, ge=1, le=10, description="Clustering shards (Premium).")
+    zones: list[Zone] | None = Field(
+        None, max_length=3, description="Zones (Premium).", json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    minimum_tls_version: Literal["1.2"] = Field("1.2", description="The non-TLS port is never enabled.")
+
+    @model_validator(mode="after")
+    def _premium_features(self) -> RedisSpec:
+        if self.sku != "Premium" and (self.zones is not None or self.shard_count is not None):
+            raise ValueError("cache.redis.zones and cache.redis.shardCount need sku Premium")
+        return self
+
+
+class Cache(Model):
+    """Caching."""
+
+    redis: RedisSpec | None = Field(None, description="Azure Cache for Redis.")
+
+
+class Quota(Model):
+    """Namespace ceiling for a team; also bounds requests, so one team cannot starve the others."""
+
+    cpu: Quantity = Field("16", description="Total CPU (requests and limits) of the team namespace.")
+    memory: Quantity = Field("32Gi", description="Total memory (requests and limits) of the team namespace.")
+    pods: int = Field(100, ge=1, le=10000, description="Maximum number of pods.")
+
+
+class Team(Model):
+    """A development team: its own namespace, its Entra groups bound to a namespaced role, its quota."""
+
+    name: DnsLabel = Field(description="Team name, used in labels.")
+    namespace: DnsLabel = Field(
+        description="The team's namespace, created by the operator.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!(self in " + str(list(RESERVED_NAMESPACES)) + ") && !self.startsWith('kube-')",
+                    "teams[].namespace must not be default or a kube-* system namespace",
+                    reason="FieldValueForbidden",
+                )
+            ]
+        },
+    )
+    groups: list[Guid] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Entra group object ids bound to the team's namespaced role (never cluster-admin).",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    cost_center: Annotated[
+        str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=63)
+    ] = Field(description="Cost center label on every object of the team, for cost allocation.")
+    quota: Quota = defaulted(Quota, "ResourceQuota of the team namespace.")
+    services: list[Component] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Bundled services this team owns (not custom); they are deployed into its namespace.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "set",
+            "x-kubernetes-validations": [
+                cel(
+                    "!('custom' in self)",
+                    "teams[].services lists bundled services only; custom services are DroneServices of the team",
+                    reason="FieldValueNotSupported",
+                )
+            ],
+        },
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Team:
+        if self.namespace in RESERVED_NAMESPACES or self.namespace.startswith("kube-"):
+            raise ValueError("teams[].namespace must not be default or a kube-* system namespace")
+        if Component.CUSTOM in self.services:
+            raise ValueError(
+                "teams[].services lists bundled services only; custom services are DroneServices of the team"
+            )
+        return self
+
+
+class BundledService(Model):
+    """Overrides of one bundled service; a block given here replaces the default block as a whole."""
+
+    enabled: bool = Field(True, description="Deploy this service.")
+    image: ImageRef | None = Field(None, description="Image override; default: the platform image.")
+    autoscaling: Autoscaling | None = Field(None, description="HPA bounds override.")
+    resources: Resources | None = Field(None, description="Requests and limits override.")
+    placement: Placement | None = Field(None, description="Placement override.")
+    config: list[ConfigEntry] = config_field("Extra non-secret environment variables.")
+
+
+def _camel(component: Component) -> str:
+    head, *rest = component.value.split("-")
+    return head + "".join(part.title() for part in rest)
+
+
+class BundledServices(Model):
+    """The eight bundled workloads, each enabled by default."""
+
+    ingestion: BundledService = defaulted(BundledService)
+    workflow: BundledService = defaulted(BundledService)
+    delivery: BundledService = defaulted(BundledService)
+    drone_scheduler: BundledService = defaulted(BundledService)
+    package: BundledService = defaulted(BundledService)
+    notification: BundledService = defaulted(BundledService)
+    account: BundledService = defaulted(BundledService)
+    drone_telemetry: BundledService = defaulted(BundledService)
+
+    def of(self, component: Component) -> BundledService:
+        override: BundledService = getattr(self, component.value.replace("-", "_"))
+        return override
+
+
+class RateLimit(Model):
+    """Per-client rate limit at the ingress controller."""
+
+    requests_per_second: int = Field(100, ge=1, le=100000)
+    burst_multiplier: int = Field(5, ge=1, le=100)
+
+
+class IngressSpec(Model):
+    """How exposed services are published."""
+
+    class_name: Hostname = Field(
+        "webapprouting.kubernetes.azure.com", description="IngressClass (AKS application routing by default)."
+    )
+    host: Hostname | None = Field(None, description="Public host name; required when a service is exposed.")
+    controller_namespace: DnsLabel = Field(
+        "app-routing-system", description="Namespace of the ingress controller pods (allowed in by NetworkPolicy)."
+    )
+    cluster_issuer: DnsLabel = Field(
+        "letsencrypt", description="cert-manager ClusterIssuer issuing (and rotating) the TLS certificates."
+    )
+    rate_limit: RateLimit = defaulted(RateLimit, "Rate limit per client IP.")
+
+
+class Metrics(Model):
+    """Prometheus scraping of /metrics."""
+
+    enabled: bool = Field(True)
+    scraper_namespace: DnsLabel | None = Field(None, description="Namespace of the scraper, allowed in.")
+
+
+class Observability(Model):
+    """Traces, metrics and logs."""
+
+    otlp_endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=512)] | None = Field(
+        None, description="OTLP endpoint for traces and metrics, set as OTEL_EXPORTER_OTLP_ENDPOINT."
+    )
+    collector_namespace: DnsLabel | None = Field(
+        None, description="Namespace of an in-cluster OpenTelemetry collector, allowed out on 4317/4318."
+    )
+    metrics: Metrics = defaulted(Metrics)
+
+
+class EgressKind(StrEnum):
+    """What an egress rule is for: a dependency kind, the Entra token endpoint, or telemetry export."""
+
+    QUEUE = DependencyKind.QUEUE.value
+    REDIS = DependencyKind.REDIS.value
+    MONGO = DependencyKind.MONGO.value
+    SQL = DependencyKind.SQL.value
+    EXTERNAL = DependencyKind.EXTERNAL.value
+    KEY_VAULT = "keyvault"
+    IDENTITY = "identity"
+    OBSERVABILITY = "observability"
+
+
+class EgressRule(Model):
+    """Destinations outside the cluster (Azure endpoints, third parties) that services may reach."""
+
+    name: DnsLabel
+    cidrs: list[Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=18)]] = Field(
+        min_length=1, max_length=32, json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    ports: list[Annotated[int, Field(ge=1, le=65535)]] = Field(
+        min_length=1, max_length=16, description="TCP ports.", json_schema_extra={"x-kubernetes-list-type": "set"}
+    )
+    kinds: list[EgressKind] = Field(
+        default_factory=list,
+        max_length=8,
+        description="Dependency kinds this rule serves; a service gets the rule when it uses one. Empty: all.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class Network(Model):
+    """Cluster network rules shared by every service."""
+
+    dns_namespace: DnsLabel = Field("kube-system", description="Namespace of the cluster DNS (k8s-app=kube-dns).")
+    egress: list[EgressRule] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Allowed egress outside the cluster; everything else is denied.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> Network:
+        unique(self.egress, "name", "network.egress")
+        return self
+
+
+def _ownership_rules() -> list[JsonDict]:
+    """Every enabled bundled service is owned by exactly one team, checked by the apiserver."""
+    rules = []
+    for component in BUNDLED_COMPONENTS:
+        field = _camel(component)
+        rules.append(
+            cel(
+                f"(has(self.services) && has(self.services.{field}) && !self.services.{field}.enabled)"
+                f" || self.teams.exists_one(t, has(t.services) && '{component.value}' in t.services)",
+                f"spec.teams[].services: the enabled bundled service {component.value!r} "
+                "must be owned by exactly one team",
+                field_path=".teams",
+                reason="FieldValueInvalid",
+            )
+        )
+    return rules
+
+
+class DeliveryPlatformSpec(Model):
+    """Desired state of one environment of the drone delivery platform."""
+
+    model_config = rules(*_ownership_rules())
+
+    image: ImageRef = Field(description="Image of the bundled services (one image, `fabrikam-svc <service>`).")
+    azure: AzureSpec | None = Field(None, description="Azure resources; absent: no Azure provisioning.")
+    messaging: Messaging = defaulted(Messaging, "Service Bus.")
+    cache: Cache = defaulted(Cache, "Azure Cache for Redis.")
+    teams: list[Team] = Field(
+        min_length=1,
+        max_length=16,
+        description="Teams, each with its own namespace.",
+        json_schema_extra={
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+            "x-kubernetes-validations": [
+                cel(
+                    "self.all(t, self.exists_one(u, u.namespace == t.namespace))",
+                    "spec.teams[].namespace must be unique",
+                    reason="FieldValueDuplicate",
+                )
+            ],
+        },
+    )
+    services: BundledServices = defaulted(BundledServices, "Overrides of the eight bundled services.")
+    ingress: IngressSpec = defaulted(IngressSpec, "Ingress for exposed services.")
+    observability: Observability = defaulted(Observability, "Telemetry.")
+    network: Network = defaulted(Network, "Network policy inputs.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeliveryPlatformSpec:
+        unique(self.teams, "name", "spec.teams")
+        unique(self.teams, "namespace", "spec.teams")
+        for component in BUNDLED_COMPONENTS:
+            owners = [t.name for t in self.teams if component.value in t.services]
+            if self.services.of(component).enabled and len(owners) != 1:
+                raise ValueError(
+                    f"spec.teams[].services: the enabled bundled service {component.value!r} "
+                    f"must be owned by exactly one team (owners: {owners or 'none'})"
+                )
+        return self
+
+    def team_of_namespace(self, namespace: str) -> Team | None:
+        return next((t for t in self.teams if t.namespace == namespace), None)
+
+
+class TeamStatus(Model):
+    """Summary of one team."""
+
+    name: str
+    namespace: str
+    services_ready: Annotated[str, StringConstraints(pattern=r"^[0-9]+/[0-9]+$", max_length=16)] = "0/0"
+
+
+class AzureResourceStatus(Model):
+    """One Azure resource the operator manages."""
+
+    kind: Annotated[str, StringConstraints(max_length=128)]
+    name: Annotated[str, StringConstraints(max_length=260)]
+    id: Annotated[str, StringConstraints(max_length=1024)] | None = None
+    state: Annotated[str, StringConstraints(max_length=64)] = Field(description="e.g. Succeeded, Creating, Failed.")
+
+
+class DeliveryPlatformStatus(Conditions):
+    """Observed state, written only by the operator."""
+
+    services_ready: Annotated[str, StringConstraints(pattern=r"^[0-9]+/[0-9]+$", max_length=16)] | None = Field(
+        None, description='Ready DroneServices of the platform over all of them, e.g. "8/8".'
+    )
+    teams: list[TeamStatus] = Field(
+        default_factory=list,
+        max_length=16,
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+    azure_resources: list[AzureResourceStatus] = Field(default_factory=list, max_length=64)
+
+
+class DeliveryPlatform(Model):
+    """DeliveryPlatform: one environment of the drone delivery platform: its teams, services and Azure resources."""
+
+    api_version: Literal["dronedelivery.fabrikam.io/v1alpha1"] = API_VERSION
+    kind: Literal["DeliveryPlatform"] = KIND
+    metadata: ObjectMeta
+    spec: DeliveryPlatformSpec
+    status: DeliveryPlatformStatus | None = None
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name

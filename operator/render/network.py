@@ -1,0 +1,113 @@
+"""NetworkPolicies: default deny per team namespace, and per service exactly the edges of the dependency graph.
+
+Ports are the container's named port `http`, so a policy never needs to know another service's port number.
+"""
+
+from __future__ import annotations
+
+from fabrikam.operator.api import DeliveryPlatform, DroneService, EgressKind, EgressRule
+from fabrikam.operator.render.graph import ServiceRef, callees
+from fabrikam.operator.render.labels import NAMESPACE_NAME, Obj, metadata, selector
+
+NETWORKING = "networking.k8s.io/v1"
+OTLP_PORTS = (4317, 4318)
+HTTP_PORT = [{"protocol": "TCP", "port": "http"}]
+
+
+def _namespace(name: str) -> Obj:
+    return {"namespaceSelector": {"matchLabels": {NAMESPACE_NAME: name}}}
+
+
+def _peer(ref: ServiceRef) -> Obj:
+    return _namespace(ref.namespace) | {"podSelector": {"matchLabels": selector(ref.name)}}
+
+
+def _tcp(ports: tuple[int, ...] | list[int]) -> list[Obj]:
+    return [{"protocol": "TCP", "port": port} for port in ports]
+
+
+def dns_egress(platform: DeliveryPlatform) -> Obj:
+    """Egress to the cluster DNS, the one destination every pod needs."""
+    return {
+        "to": [
+            _namespace(platform.spec.network.dns_namespace) | {"podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+        ],
+        "ports": [{"protocol": "UDP", "port": 53}, {"protocol": "TCP", "port": 53}],
+    }
+
+
+def team_policies(
+    namespace: str, *, platform: DeliveryPlatform, labels: dict[str, str], owners: list[Obj]
+) -> list[Obj]:
+    """Deny all traffic in and out of the namespace, except DNS; services then open only their own edges."""
+    return [
+        {
+            "apiVersion": NETWORKING,
+            "kind": "NetworkPolicy",
+            "metadata": metadata("default-deny", namespace=namespace, labels=labels, owners=owners),
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        },
+        {
+            "apiVersion": NETWORKING,
+            "kind": "NetworkPolicy",
+            "metadata": metadata("allow-dns", namespace=namespace, labels=labels, owners=owners),
+            "spec": {"podSelector": {}, "policyTypes": ["Egress"], "egress": [dns_egress(platform)]},
+        },
+    ]
+
+
+def egress_kinds(svc: DroneService, platform: DeliveryPlatform) -> set[EgressKind]:
+    """What a service reaches outside the cluster, in the vocabulary of the platform's egress rules."""
+    kinds = {EgressKind(use.kind.value) for use in svc.spec.uses}
+    if svc.spec.identity.azure:
+        kinds.add(EgressKind.IDENTITY)
+    if svc.spec.secrets:
+        kinds.add(EgressKind.KEY_VAULT)
+    if platform.spec.observability.otlp_endpoint is not None:
+        kinds.add(EgressKind.OBSERVABILITY)
+    return kinds
+
+
+def _applies(rule: EgressRule, kinds: set[EgressKind]) -> bool:
+    return bool(kinds) and (not rule.kinds or bool(kinds.intersection(rule.kinds)))
+
+
+def service_policy(
+    svc: DroneService,
+    *,
+    platform: DeliveryPlatform,
+    callers: list[ServiceRef],
+    labels: dict[str, str],
+    owners: list[Obj],
+) -> Obj:
+    """Ingress from declared callers (and the ingress controller when exposed); egress to declared dependencies."""
+    ingress = [{"from": [_peer(ref) for ref in callers], "ports": HTTP_PORT}] if callers else []
+    if svc.spec.expose is not None:
+        ingress.append({"from": [_namespace(platform.spec.ingress.controller_namespace)], "ports": HTTP_PORT})
+    metrics = platform.spec.observability.metrics
+    if metrics.enabled and metrics.scraper_namespace is not None:
+        ingress.append({"from": [_namespace(metrics.scraper_namespace)], "ports": HTTP_PORT})
+
+    egress = [dns_egress(platform)]
+    targets = callees(svc)
+    if targets:
+        egress.append({"to": [_peer(ref) for ref in targets], "ports": HTTP_PORT})
+    collector = platform.spec.observability.collector_namespace
+    if collector is not None:
+        egress.append({"to": [_namespace(collector)], "ports": _tcp(OTLP_PORTS)})
+    kinds = egress_kinds(svc, platform)
+    for rule in platform.spec.network.egress:
+        if _applies(rule, kinds):
+            egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs], "ports": _tcp(rule.ports)})
+
+    return {
+        "apiVersion": NETWORKING,
+        "kind": "NetworkPolicy",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {
+            "podSelector": {"matchLabels": selector(svc.name)},
+            "policyTypes": ["Ingress", "Egress"],
+            "ingress": ingress,
+            "egress": egress,
+        },
+    }

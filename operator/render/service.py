@@ -1,0 +1,105 @@
+"""Everything one DroneService becomes, given its platform, its peers and what the operator has observed."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from fabrikam.operator.api import API_VERSION, DeliveryPlatform, DroneService
+from fabrikam.operator.api.service import KIND
+from fabrikam.operator.render import ingress as ingress_
+from fabrikam.operator.render import workload
+from fabrikam.operator.render.graph import callees, callers_of
+from fabrikam.operator.render.labels import Obj, common, owner_reference
+from fabrikam.operator.render.network import service_policy
+from fabrikam.operator.render.validation import InvalidSpec, validate_drone_service
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What the operator observed elsewhere and feeds back in; rendering stays a pure function of it."""
+
+    # Client id of the service's Azure managed identity, once it exists.
+    identity_client_id: str | None = None
+    # Extra environment from provisioned resources, e.g. the Service Bus namespace host name.
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+def cluster_url(namespace: str, name: str) -> str:
+    return f"http://{name}.{namespace}.svc.cluster.local"
+
+
+def endpoint(svc: DroneService, *, platform: DeliveryPlatform) -> str:
+    """Where clients reach the service: the public URL when exposed on a host, else the in-cluster one."""
+    host = platform.spec.ingress.host
+    if svc.spec.expose is not None and host is not None:
+        return f"https://{host}{svc.spec.expose.path}"
+    return cluster_url(svc.namespace, svc.name)
+
+
+def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: ServiceFacts) -> dict[str, str]:
+    """The ConfigMap data: operator-wired values (dependencies, telemetry) plus the spec's own config."""
+    team = platform.spec.team_of_namespace(svc.namespace)
+    env = {
+        "FABRIKAM_SERVICE": svc.spec.component.value if svc.spec.component.value != "custom" else svc.name,
+        "FABRIKAM_SERVICE_NAME": svc.name,
+        "FABRIKAM_PLATFORM": platform.name,
+        "FABRIKAM_PORT": str(svc.spec.port),
+        "OTEL_SERVICE_NAME": svc.name,
+        "OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={svc.namespace},team={team.name if team else ''}",
+    }
+    otlp = platform.spec.observability.otlp_endpoint
+    if otlp is not None:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
+    for ref in callees(svc):
+        env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
+    if svc.spec.secrets:
+        env["FABRIKAM_SECRETS_DIR"] = workload.SECRETS_DIR
+    env |= facts.environment
+    env |= {entry.name: entry.value for entry in svc.spec.config}
+    return env
+
+
+def render_drone_service(
+    svc: DroneService,
+    *,
+    platform: DeliveryPlatform | None,
+    peers: Iterable[DroneService] = (),
+    facts: ServiceFacts | None = None,
+) -> list[Obj]:
+    """Every child object of `svc`, in apply order. `peers` are the DroneServices of the same platform (the
+    dependency graph); raises InvalidSpec only for fatal problems (see `validate_drone_service`)."""
+    peers = list(peers)
+    problems = [p for p in validate_drone_service(svc, platform=platform, peers=peers) if p.fatal]
+    if problems or platform is None:
+        raise InvalidSpec(problems)
+    team = platform.spec.team_of_namespace(svc.namespace)
+    assert team is not None  # a namespace outside the platform's teams is a fatal problem above
+    facts = facts or ServiceFacts()
+    component = svc.spec.component.value
+    labels = common(name=svc.name, component=component, team=team, platform=platform.name)
+    owners = owner_reference(api_version=API_VERSION, kind=KIND, name=svc.name, uid=svc.metadata.uid)
+    client_id = facts.identity_client_id if svc.spec.identity.azure else None
+
+    data = environment(svc, platform=platform, facts=facts)
+    provider = workload.secret_provider_class(svc, platform=platform, client_id=client_id, labels=labels, owners=owners)
+    digest = workload.config_hash(data, provider["spec"] if provider else None, client_id)
+    objects: list[Obj | None] = [
+        workload.service_account(svc, labels=labels, owners=owners, client_id=client_id),
+        workload.config_map(svc, data=data, labels=labels, owners=owners),
+        provider,
+        workload.deployment(
+            svc,
+            platform=platform,
+            labels=labels,
+            owners=owners,
+            config_digest=digest,
+            mount_secrets=provider is not None,
+        ),
+        workload.service(svc, labels=labels, owners=owners),
+        workload.autoscaler(svc, labels=labels, owners=owners),
+        workload.disruption_budget(svc, labels=labels, owners=owners),
+        service_policy(svc, platform=platform, callers=callers_of(svc, peers), labels=labels, owners=owners),
+        ingress_.ingress(svc, platform=platform, labels=labels, owners=owners),
+    ]
+    return [obj for obj in objects if obj is not None]

@@ -1,0 +1,152 @@
+"""Semantic checks the apiserver cannot make because they span objects: each problem becomes a Degraded
+condition (reason + message) and an Event, never an exception in the operator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from fabrikam.operator.api import DeliveryPlatform, DependencyKind, DroneService, parse_quantity
+from fabrikam.operator.render.graph import ServiceRef, callee
+from fabrikam.operator.render.platform import bundled_services
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a spec cannot be (fully) realised; `reason` is CamelCase for the condition, `field` the spec path."""
+
+    reason: str
+    field: str
+    message: str
+    # Fatal: nothing can be rendered (e.g. no team owns the namespace). Otherwise the rest is still applied.
+    fatal: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.field}: {self.message} ({self.reason})"
+
+
+class InvalidSpec(ValueError):
+    """Raised by the renderers when a fatal problem leaves nothing sensible to render."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def validate_drone_service(
+    svc: DroneService, *, platform: DeliveryPlatform | None, peers: Iterable[DroneService] = ()
+) -> list[Problem]:
+    """Problems of one DroneService in the context of its platform and the other services of that platform."""
+    ref = svc.spec.platform_ref.name
+    if platform is None:
+        return [
+            Problem("PlatformNotFound", "spec.platformRef.name", f"DeliveryPlatform {ref!r} does not exist", fatal=True)
+        ]
+    if platform.name != ref:
+        return [
+            Problem(
+                "PlatformMismatch",
+                "spec.platformRef.name",
+                f"references {ref!r} but was checked against platform {platform.name!r}",
+                fatal=True,
+            )
+        ]
+    if platform.spec.team_of_namespace(svc.namespace) is None:
+        owned = ", ".join(t.namespace for t in platform.spec.teams)
+        return [
+            Problem(
+                "NamespaceNotInPlatform",
+                "metadata.namespace",
+                f"namespace {svc.namespace!r} belongs to no team of platform {platform.name!r} "
+                f"(team namespaces: {owned})",
+                fatal=True,
+            )
+        ]
+
+    problems = []
+    known = {ServiceRef.of(peer) for peer in peers if peer.spec.platform_ref.name == ref}
+    for i, call in enumerate(svc.spec.calls):
+        target = callee(svc, call)
+        if target not in known:
+            problems.append(
+                Problem(
+                    "UnknownDependency",
+                    f"spec.calls[{i}]",
+                    f"calls DroneService {target.namespace}/{target.name}, which does not exist in platform {ref!r}",
+                )
+            )
+    bus = platform.spec.messaging.service_bus
+    if bus is not None:
+        queues = {q.name for q in bus.queues}
+        for i, use in enumerate(svc.spec.uses):
+            if use.kind is DependencyKind.QUEUE and use.name not in queues:
+                problems.append(
+                    Problem(
+                        "UnknownQueue",
+                        f"spec.uses[{i}].name",
+                        f"queue {use.name!r} is not declared in the platform's messaging.serviceBus.queues",
+                    )
+                )
+    if svc.spec.expose is not None and platform.spec.ingress.host is None:
+        problems.append(
+            Problem(
+                "IngressHostMissing", "spec.expose", "the platform has no spec.ingress.host to publish this service on"
+            )
+        )
+    azure = platform.spec.azure
+    if svc.spec.secrets and (azure is None or azure.key_vault_name is None):
+        problems.append(
+            Problem(
+                "KeyVaultNotConfigured",
+                "spec.secrets",
+                "the platform has no spec.azure.keyVaultName, so these secrets cannot be mounted",
+            )
+        )
+    if svc.spec.expose is not None:
+        for peer in sorted(peers, key=ServiceRef.of):
+            other = peer.spec.expose
+            if (
+                ServiceRef.of(peer) < ServiceRef.of(svc)
+                and peer.spec.platform_ref.name == ref
+                and other is not None
+                and other.path == svc.spec.expose.path
+            ):
+                problems.append(
+                    Problem(
+                        "IngressPathConflict",
+                        "spec.expose.path",
+                        f"path {other.path!r} is already exposed by {peer.namespace}/{peer.name}",
+                    )
+                )
+    return problems
+
+
+def _total(services: list[DroneService], resource: str) -> Decimal:
+    return sum(
+        (
+            svc.spec.autoscaling.min_replicas * parse_quantity(getattr(svc.spec.resources.limits, resource))
+            for svc in services
+        ),
+        Decimal(0),
+    )
+
+
+def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
+    """Problems of the platform as a whole: a team quota too small to run its services at their minimum."""
+    problems = []
+    services = bundled_services(platform)
+    for i, team in enumerate(platform.spec.teams):
+        mine = [svc for svc in services if svc.namespace == team.namespace]
+        for resource in ("cpu", "memory"):
+            needed, allowed = _total(mine, resource), parse_quantity(getattr(team.quota, resource))
+            if needed > allowed:
+                problems.append(
+                    Problem(
+                        "QuotaTooSmall",
+                        f"spec.teams[{i}].quota.{resource}",
+                        f"team {team.name!r} needs {needed.normalize():f} {resource} (limits x minReplicas of its "
+                        f"bundled services) but its quota allows {allowed.normalize():f}",
+                    )
+                )
+    return problems

@@ -1,0 +1,281 @@
+"""The workload objects of one DroneService: ServiceAccount, ConfigMap, Deployment, Service, HPA, PDB, and the
+Key Vault SecretProviderClass.
+
+The Deployment carries no `replicas`: the HPA owns that field, and an operator that also set it would fight
+the autoscaler on every reconcile. The HPA raises a new Deployment to `minReplicas` at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.api.service import ProbeOverride
+from fabrikam.operator.render.labels import CONFIG_HASH, Obj, metadata, selector
+
+CONTAINER = "app"
+RUN_AS = 10001
+SECRETS_DIR = "/mnt/secrets"
+SPOT_KEY = "kubernetes.azure.com/scalesetpriority"
+WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
+WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
+
+# Liveness checks the process only (/healthz): a dependency outage must not restart healthy pods.
+# Readiness (/readyz) may check dependencies, which only takes the pod out of the Service.
+PROBES: dict[str, Obj] = {
+    "startupProbe": {"path": "/healthz", "periodSeconds": 5, "timeoutSeconds": 2, "failureThreshold": 30},
+    "readinessProbe": {"path": "/readyz", "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
+    "livenessProbe": {"path": "/healthz", "periodSeconds": 10, "timeoutSeconds": 2, "failureThreshold": 3},
+}
+
+
+def config_map_name(svc: DroneService) -> str:
+    return f"{svc.name}-config"
+
+
+def secret_provider_class_name(svc: DroneService) -> str:
+    return f"{svc.name}-keyvault"
+
+
+def env_name(service_name: str) -> str:
+    return service_name.upper().replace("-", "_")
+
+
+def config_hash(*parts: Any) -> str:
+    """Digest of everything a running pod read at start; in the pod template, so a change rolls the pods."""
+    canonical = json.dumps(parts, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def service_account(svc: DroneService, *, labels: dict[str, str], owners: list[Obj], client_id: str | None) -> Obj:
+    annotations = {WORKLOAD_IDENTITY_CLIENT_ID: client_id} if svc.spec.identity.azure and client_id else None
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners, annotations=annotations),
+        # The workload identity webhook projects its own token; the Kubernetes API token is never needed.
+        "automountServiceAccountToken": False,
+    }
+
+
+def config_map(svc: DroneService, *, data: Mapping[str, str], labels: dict[str, str], owners: list[Obj]) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": metadata(config_map_name(svc), namespace=svc.namespace, labels=labels, owners=owners),
+        "data": dict(sorted(data.items())),
+    }
+
+
+def secret_provider_class(
+    svc: DroneService, *, platform: DeliveryPlatform, client_id: str | None, labels: dict[str, str], owners: list[Obj]
+) -> Obj | None:
+    """Key Vault objects for the Secrets Store CSI driver, fetched with the service's own identity."""
+    azure = platform.spec.azure
+    if not svc.spec.secrets or azure is None or azure.key_vault_name is None:
+        return None
+    objects = "".join(
+        f"  - |\n    objectName: {secret.name}\n    objectType: {secret.type.value}\n" for secret in svc.spec.secrets
+    )
+    parameters = {"usePodIdentity": "false", "keyvaultName": azure.key_vault_name, "tenantId": azure.tenant_id}
+    if client_id:
+        parameters["clientID"] = client_id
+    parameters["objects"] = "array:\n" + objects
+    return {
+        "apiVersion": "secrets-store.csi.x-k8s.io/v1",
+        "kind": "SecretProviderClass",
+        "metadata": metadata(secret_provider_class_name(svc), namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {"provider": "azure", "parameters": parameters},
+    }
+
+
+def _probe(defaults: Obj, override: ProbeOverride | None) -> Obj:
+    timings = {k: v for k, v in defaults.items() if k != "path"}
+    if override is not None:
+        timings |= override.model_dump(by_alias=True, exclude_none=True)
+    return {"httpGet": {"path": defaults["path"], "port": "http"}, **timings}
+
+
+def _spread(svc: DroneService) -> list[Obj]:
+    """Spread over zones and nodes; ScheduleAnyway so a cluster without zones (or a full zone) still runs."""
+    return [
+        {
+            "maxSkew": 1,
+            "topologyKey": key,
+            "whenUnsatisfiable": "ScheduleAnyway",
+            "labelSelector": {"matchLabels": selector(svc.name)},
+            "matchLabelKeys": ["pod-template-hash"],
+        }
+        for key in ("topology.kubernetes.io/zone", "kubernetes.io/hostname")
+    ]
+
+
+def _spot() -> Obj:
+    """Interruptible pods tolerate the spot pool's taint and prefer it; the others never tolerate it."""
+    return {
+        "tolerations": [{"key": SPOT_KEY, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}],
+        "affinity": {
+            "nodeAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "preference": {"matchExpressions": [{"key": SPOT_KEY, "operator": "In", "values": ["spot"]}]},
+                    }
+                ]
+            }
+        },
+    }
+
+
+def deployment(
+    svc: DroneService,
+    *,
+    platform: DeliveryPlatform,
+    labels: dict[str, str],
+    owners: list[Obj],
+    config_digest: str,
+    mount_secrets: bool,
+) -> Obj:
+    """The hardened Deployment; nothing here is optional, which is the point."""
+    spec = svc.spec
+    pod_labels = dict(labels)
+    if spec.identity.azure:
+        pod_labels[WORKLOAD_IDENTITY_USE] = "true"
+    annotations = {CONFIG_HASH: config_digest}
+    if platform.spec.observability.metrics.enabled:
+        annotations |= {
+            "prometheus.io/scrape": "true",
+            "prometheus.io/port": str(spec.port),
+            "prometheus.io/path": "/metrics",
+        }
+
+    mounts: list[Obj] = [{"name": "tmp", "mountPath": "/tmp"}]
+    volumes: list[Obj] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
+    if mount_secrets:
+        mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
+        volumes.append(
+            {
+                "name": "secrets",
+                "csi": {
+                    "driver": "secrets-store.csi.k8s.io",
+                    "readOnly": True,
+                    "volumeAttributes": {"secretProviderClass": secret_provider_class_name(svc)},
+                },
+            }
+        )
+
+    container: Obj = {
+        "name": CONTAINER,
+        "image": spec.image.reference,
+        "imagePullPolicy": "IfNotPresent",
+    }
+    if spec.command:
+        container["command"] = list(spec.command)
+    if spec.args:
+        container["args"] = list(spec.args)
+    container |= {
+        "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
+        "envFrom": [{"configMapRef": {"name": config_map_name(svc)}}],
+        "resources": spec.resources.model_dump(by_alias=True),
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "readOnlyRootFilesystem": True,
+            "allowPrivilegeEscalation": False,
+            "privileged": False,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "startupProbe": _probe(PROBES["startupProbe"], spec.probes.startup),
+        "readinessProbe": _probe(PROBES["readinessProbe"], spec.probes.readiness),
+        "livenessProbe": _probe(PROBES["livenessProbe"], spec.probes.liveness),
+        "volumeMounts": mounts,
+    }
+
+    pod_spec: Obj = {
+        "serviceAccountName": svc.name,
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "terminationGracePeriodSeconds": 30,
+        "topologySpreadConstraints": _spread(svc),
+        "containers": [container],
+        "volumes": volumes,
+    }
+    if spec.placement.interruptible:
+        pod_spec |= _spot()
+
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {
+            "revisionHistoryLimit": 5,
+            "selector": {"matchLabels": selector(svc.name)},
+            "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": 0}},
+            "template": {"metadata": {"labels": pod_labels, "annotations": annotations}, "spec": pod_spec},
+        },
+    }
+
+
+def service(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {
+            "type": "ClusterIP",
+            "selector": selector(svc.name),
+            "ports": [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}],
+        },
+    }
+
+
+def autoscaler(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
+    scaling = svc.spec.autoscaling
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": svc.name},
+            "minReplicas": scaling.min_replicas,
+            "maxReplicas": scaling.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {
+                            "type": "Utilization",
+                            "averageUtilization": scaling.target_cpu_utilization_percentage,
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def disruption_budget(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "spec": {
+            "maxUnavailable": svc.spec.disruption.max_unavailable,
+            "selector": {"matchLabels": selector(svc.name)},
+            # A crash-looping pod must not block node drains.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
