@@ -1,0 +1,74 @@
+"""Decides whether a rendered object must be sent: the desired hash changed, or someone drifted a field we set."""
+
+import hashlib
+import json
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+HASH_ANNOTATION = "dronedelivery.fabrikam.io/desired-hash"
+
+_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+_DECIMAL_SUFFIXES = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}
+_DECIMAL_SUFFIXES |= {"k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12")}
+
+
+def desired_hash(obj: dict[str, Any]) -> str:
+    """Stable hash of what we render (the annotation itself excluded), so a change of ours is always sent."""
+    canonical = json.dumps(_without_hash(obj), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
+
+
+def with_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    annotations = {**obj["metadata"].get("annotations", {}), HASH_ANNOTATION: desired_hash(obj)}
+    return {**obj, "metadata": {**obj["metadata"], "annotations": annotations}}
+
+
+def _without_hash(obj: dict[str, Any]) -> dict[str, Any]:
+    annotations = {k: v for k, v in obj["metadata"].get("annotations", {}).items() if k != HASH_ANNOTATION}
+    return {**obj, "metadata": {**obj["metadata"], "annotations": annotations}}
+
+
+def needs_apply(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
+    """True when the object is missing, was rendered differently last time, or a field we set was changed."""
+    if actual is None:
+        return True
+    if actual["metadata"].get("annotations", {}).get(HASH_ANNOTATION) != desired_hash(desired):
+        return True
+    return not contains(actual, _without_hash(desired))
+
+
+def contains(actual: Any, desired: Any) -> bool:
+    """Every field we set is present with our value; fields added by defaulting or other managers are ignored."""
+    if isinstance(desired, dict):
+        return isinstance(actual, dict) and all(contains(actual.get(key), value) for key, value in desired.items())
+    if isinstance(desired, list):
+        return (
+            isinstance(actual, list)
+            and len(actual) == len(desired)
+            and all(contains(a, d) for a, d in zip(actual, desired, strict=True))
+        )
+    if desired == actual:
+        return True
+    return isinstance(desired, str | int) and _quantity(desired) is not None and _quantity(desired) == _quantity(actual)
+
+
+def _quantity(value: Any) -> Decimal | None:
+    """Kubernetes canonicalises quantities ("1000m" is stored as "1"); compare their values."""
+    if isinstance(value, int):
+        return Decimal(value)
+    if not isinstance(value, str) or not value:
+        return None
+    for suffix, factor in _BINARY_SUFFIXES.items():
+        if value.endswith(suffix):
+            return _number(value[: -len(suffix)], Decimal(factor))
+    suffix = value[-1] if not value[-1].isdigit() else ""
+    if suffix not in _DECIMAL_SUFFIXES:
+        return None
+    return _number(value[: len(value) - len(suffix)], _DECIMAL_SUFFIXES[suffix])
+
+
+def _number(text: str, factor: Decimal) -> Decimal | None:
+    try:
+        return Decimal(text) * factor
+    except InvalidOperation:
+        return None
