@@ -81,8 +81,10 @@ def rules(*entries: JsonDict) -> ConfigDict:
 
 
 def defaulted(model: type[BaseModel], description: str | None = None) -> Any:
-    """A sub-object that is always present: `default: {}` in the CRD lets the apiserver fill its own defaults."""
-    return Field(default_factory=model, description=description, json_schema_extra={"default": {}})
+    """A sub-object that is always present. The CRD default is spelled out in full (not `{}`): the apiserver
+    checks CEL rules against the default itself, before nested defaults would fill it."""
+    default = model().model_dump(mode="json", by_alias=True, exclude_none=True)
+    return Field(default_factory=model, description=description, json_schema_extra={"default": default})
 
 
 def cel(rule: str, message: str, *, field_path: str | None = None, reason: str | None = None) -> JsonDict:

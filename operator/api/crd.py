@@ -8,7 +8,7 @@ the apiserver accepts, keeping descriptions (for `kubectl explain`), defaults, e
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -118,7 +118,7 @@ class Kind:
     status: type[BaseModel]
     root: type[BaseModel]
     columns: tuple[Schema, ...]
-    root_rules: tuple[Schema, ...] = ()
+    metadata: Schema = field(default_factory=lambda: {"type": "object"})
 
     @property
     def name(self) -> str:
@@ -164,14 +164,11 @@ KINDS: tuple[Kind, ...] = (
             *_CONDITION_COLUMNS,
             _AGE,
         ),
-        root_rules=(
-            {
-                "rule": f"size(self.metadata.name) <= {service.MAX_NAME_LENGTH}",
-                "message": f"metadata.name must be at most {service.MAX_NAME_LENGTH} characters "
-                "(the operator derives child object names from it)",
-                "reason": "FieldValueInvalid",
-            },
-        ),
+        # Child names (`<name>-config`, `<name>-keyvault`) and label values must fit in 63 characters.
+        metadata={
+            "type": "object",
+            "properties": {"name": {"type": "string", "maxLength": service.MAX_NAME_LENGTH}},
+        },
     ),
 )
 
@@ -187,14 +184,12 @@ def custom_resource_definition(kind: Kind) -> Schema:
                 "type": "string",
             },
             "kind": {"description": "REST resource this object represents.", "type": "string"},
-            "metadata": {"type": "object"},
+            "metadata": kind.metadata,
             "spec": model_schema(kind.spec),
             "status": model_schema(kind.status),
         },
         "required": ["spec"],
     }
-    if kind.root_rules:
-        root["x-kubernetes-validations"] = list(kind.root_rules)
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",

@@ -205,7 +205,7 @@ class Team(Model):
                 cel(
                     "!('custom' in self)",
                     "teams[].services lists bundled services only; custom services are DroneServices of the team",
-                    reason="FieldValueNotSupported",
+                    reason="FieldValueForbidden",
                 )
             ],
         },
@@ -381,7 +381,7 @@ class DeliveryPlatformSpec(Model):
             "x-kubernetes-list-map-keys": ["name"],
             "x-kubernetes-validations": [
                 cel(
-                    "self.all(t, self.exists_one(u, u.namespace == t.namespace))",
+                    "self.map(t, t.namespace).all(n, self.exists_one(u, u.namespace == n))",
                     "spec.teams[].namespace must be unique",
                     reason="FieldValueDuplicate",
                 )

@@ -44,13 +44,17 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         "FABRIKAM_SERVICE": svc.spec.component.value if svc.spec.component.value != "custom" else svc.name,
         "FABRIKAM_SERVICE_NAME": svc.name,
         "FABRIKAM_PLATFORM": platform.name,
+        # Listen on the pod IP: the workloads default to loopback for local runs.
+        "FABRIKAM_HOST": "0.0.0.0",
         "FABRIKAM_PORT": str(svc.spec.port),
+        "FABRIKAM_BROKER": "servicebus" if platform.spec.messaging.service_bus is not None else "redis",
         "OTEL_SERVICE_NAME": svc.name,
         "OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={svc.namespace},team={team.name if team else ''}",
     }
     otlp = platform.spec.observability.otlp_endpoint
     if otlp is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
+        env["FABRIKAM_OTLP_ENDPOINT"] = otlp
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
     if svc.spec.secrets:
