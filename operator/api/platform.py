@@ -413,8 +413,8 @@ class DeliveryPlatformSpec(Model):
 class TeamStatus(Model):
     """Summary of one team."""
 
-    name: str
-    namespace: str
+    name: DnsLabel
+    namespace: DnsLabel
     services_ready: Annotated[str, StringConstraints(pattern=r"^[0-9]+/[0-9]+$", max_length=16)] = "0/0"
 
 

@@ -211,8 +211,12 @@ class DroneServiceStatus(Conditions):
 
     ready_replicas: int | None = Field(None, ge=0, description="Ready pods of the Deployment.")
     desired_replicas: int | None = Field(None, ge=0, description="Pods the Deployment (and its HPA) wants.")
-    identity_client_id: str | None = Field(None, description="Client id of the service's Azure managed identity.")
-    endpoint: str | None = Field(None, description="In-cluster URL, or the public URL when exposed.")
+    identity_client_id: Annotated[str, StringConstraints(max_length=64)] | None = Field(
+        None, description="Client id of the service's Azure managed identity."
+    )
+    endpoint: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
+        None, description="In-cluster URL, or the public URL when exposed."
+    )
 
 
 class DroneService(Model):

@@ -1,0 +1,66 @@
+"""What passes the schema but is still wrong becomes a problem with a reason and the field to fix."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.render import bundled_services, validate_drone_service, validate_platform
+
+
+def _reasons(svc: DroneService, platform: DeliveryPlatform | None) -> list[tuple[str, str, bool]]:
+    peers = [*bundled_services(platform), svc] if platform else [svc]
+    return [(p.reason, p.field, p.fatal) for p in validate_drone_service(svc, platform=platform, peers=peers)]
+
+
+def test_the_samples_have_no_problems(platform: DeliveryPlatform, team_service: DroneService) -> None:
+    assert _reasons(team_service, platform) == []
+    assert validate_platform(platform) == []
+    for svc in bundled_services(platform):
+        assert _reasons(svc, platform) == []
+
+
+def test_a_call_to_a_service_that_does_not_exist(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
+    team_service_doc["spec"]["calls"].append({"name": "billing"})
+    problems = validate_drone_service(
+        DroneService.model_validate(team_service_doc), platform=platform, peers=bundled_services(platform)
+    )
+    assert [(p.reason, p.field, p.fatal) for p in problems] == [("UnknownDependency", "spec.calls[1]", False)]
+    assert "fabrikam-shipping/billing" in problems[0].message
+
+
+def test_a_namespace_that_belongs_to_no_team(platform: DeliveryPlatform, team_service: DroneService) -> None:
+    team_service.metadata.namespace = "scratch"
+    assert _reasons(team_service, platform) == [("NamespaceNotInPlatform", "metadata.namespace", True)]
+
+
+def test_a_platform_that_does_not_exist(team_service: DroneService) -> None:
+    assert _reasons(team_service, None) == [("PlatformNotFound", "spec.platformRef.name", True)]
+
+
+def test_a_queue_the_platform_does_not_declare(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
+    team_service_doc["spec"]["uses"].append({"kind": "queue", "name": "reports"})
+    svc = DroneService.model_validate(team_service_doc)
+    assert _reasons(svc, platform) == [("UnknownQueue", "spec.uses[1].name", False)]
+
+
+def test_secrets_without_a_key_vault(platform_doc: dict[str, Any], team_service_doc: dict[str, Any]) -> None:
+    del platform_doc["spec"]["azure"]
+    team_service_doc["spec"]["secrets"] = [{"name": "reports-db"}]
+    svc = DroneService.model_validate(team_service_doc)
+    assert ("KeyVaultNotConfigured", "spec.secrets", False) in _reasons(
+        svc, DeliveryPlatform.model_validate(platform_doc)
+    )
+
+
+def test_two_services_on_the_same_ingress_path(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
+    team_service_doc["spec"]["expose"] = {"path": "/api/deliveries"}
+    svc = DroneService.model_validate(team_service_doc)
+    assert _reasons(svc, platform) == [("IngressPathConflict", "spec.expose.path", False)]
+
+
+def test_a_quota_too_small_for_the_teams_services(platform_doc: dict[str, Any]) -> None:
+    platform_doc["spec"]["teams"][1]["quota"] = {"cpu": "2", "memory": "64Gi", "pods": 50}
+    problems = validate_platform(DeliveryPlatform.model_validate(platform_doc))
+    assert [(p.reason, p.field) for p in problems] == [("QuotaTooSmall", "spec.teams[1].quota.cpu")]
+    assert "needs 3 cpu" in problems[0].message
