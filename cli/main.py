@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import typer
 
-from fabrikam.cli import cluster, demo, platform, services
+from fabrikam.cli import cluster, demo, operator_run, platform, services
 
 app = typer.Typer(
     help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
@@ -13,6 +13,7 @@ app = typer.Typer(
 )
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(services.app, name="services")
+app.add_typer(operator_run.app, name="operator")
 platform.register(app)
 app.command(name="demo")(demo.demo)
 

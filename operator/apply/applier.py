@@ -51,30 +51,37 @@ def with_owner(obj: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
     return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [reference]}}
 
 
+async def apply_if_needed(
+    api: KubeApi, obj: dict[str, Any], actual: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, bool]:
+    """Sends `obj` (hash-annotated) unless `actual` already matches; returns the live object and whether it was sent."""
+    desired = with_hash(obj)
+    if not needs_apply(desired, actual):
+        APPLY_WRITES.labels(obj["kind"], "skipped").inc()
+        return actual, False
+    try:
+        live = await api.apply(desired)
+    except ApiException as error:
+        raise ApplyError(obj, error) from error
+    APPLY_WRITES.labels(obj["kind"], "sent").inc()
+    return live, True
+
+
 async def apply_objects(api: KubeApi, objects: list[dict[str, Any]], *, concurrency: int = 8) -> ApplyResult:
     """Applies kinds in dependency order (objects of one kind concurrently); skips unchanged ones."""
     result = ApplyResult()
     by_order: dict[int, list[dict[str, Any]]] = {}
     for obj in objects:
-        by_order.setdefault(APPLY_ORDER.get(obj["kind"], len(APPLY_ORDER)), []).append(with_hash(obj))
+        by_order.setdefault(APPLY_ORDER.get(obj["kind"], len(APPLY_ORDER)), []).append(obj)
     limit = asyncio.Semaphore(concurrency)
 
     async def one(obj: dict[str, Any]) -> None:
         async with limit:
             name = describe(obj)
-            actual = await api.get(obj)
-            if not needs_apply(obj, actual):
-                APPLY_WRITES.labels(obj["kind"], "skipped").inc()
-                result.skipped.append(name)
-                if actual is not None:
-                    result.live[name] = actual
-                return
-            try:
-                result.live[name] = await api.apply(obj)
-            except ApiException as error:
-                raise ApplyError(obj, error) from error
-            APPLY_WRITES.labels(obj["kind"], "sent").inc()
-            result.sent.append(name)
+            live, sent = await apply_if_needed(api, obj, await api.get(obj))
+            (result.sent if sent else result.skipped).append(name)
+            if live is not None:
+                result.live[name] = live
 
     for _, batch in sorted(by_order.items()):
         await asyncio.gather(*(one(obj) for obj in batch))

@@ -85,3 +85,13 @@ class KubeApi:
         except ApiException as error:
             if error.status != 404:
                 raise
+
+    async def patch_status(self, obj: dict[str, Any], status: dict[str, Any]) -> None:
+        """Merge-patches the status subresource; the spec is never written by the operator."""
+        meta = obj["metadata"]
+        await self._call(
+            "PATCH",
+            resource_of(obj).path(meta["name"], meta.get("namespace")) + "/status",
+            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+            body={"status": status},
+        )

@@ -1,0 +1,92 @@
+"""Watches the objects the operator owns: reverts drift within seconds and follows Deployment progress."""
+
+from typing import Any
+
+import kopf
+
+from fabrikam.operator.apply.applier import ApplyError, apply_if_needed
+from fabrikam.operator.apply.resources import describe
+from fabrikam.operator.handlers import indexes
+from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey, child_key
+from fabrikam.operator.handlers.status import write_service_status
+from fabrikam.operator.render.labels import MANAGED_BY
+
+MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
+WATCHED = (
+    ("", "v1", "namespaces"),
+    ("", "v1", "resourcequotas"),
+    ("", "v1", "limitranges"),
+    ("", "v1", "serviceaccounts"),
+    ("", "v1", "configmaps"),
+    ("", "v1", "services"),
+    ("apps", "v1", "deployments"),
+    ("autoscaling", "v2", "horizontalpodautoscalers"),
+    ("policy", "v1", "poddisruptionbudgets"),
+    ("networking.k8s.io", "v1", "networkpolicies"),
+    ("networking.k8s.io", "v1", "ingresses"),
+    ("rbac.authorization.k8s.io", "v1", "roles"),
+    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
+    ("dronedelivery.fabrikam.io", "v1alpha1", "droneservices"),
+)
+
+
+def _owner(body: dict[str, Any]) -> OwnerKey | None:
+    for reference in body["metadata"].get("ownerReferences", []):
+        if reference.get("controller") and reference["kind"] == "DroneService":
+            return ("DroneService", body["metadata"].get("namespace") or "", reference["name"])
+        if reference.get("controller") and reference["kind"] == "DeliveryPlatform":
+            return ("DeliveryPlatform", "", reference["name"])
+    return None
+
+
+def _owner_alive(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> bool:
+    kind, namespace, name = owner
+    found = indexes.one(platforms, name) if kind == "DeliveryPlatform" else indexes.one(services, (namespace, name))
+    return found is not None and not found["metadata"].get("deletionTimestamp")
+
+
+async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Re-applies a child whose fields we set were changed or which was deleted; follows Deployments.
+
+    `platforms` and `services` are kopf indexes (see indexes.py), passed by name."""
+    platforms, services = kwargs["platforms"], kwargs["services"]
+    snapshot = indexes.snapshot(body)
+    owner = _owner(snapshot)
+    if owner is None or not _owner_alive(owner, platforms, services):
+        return
+    desired = RUNTIME.desired.get(owner, {}).get(child_key(snapshot))
+    if desired is not None:
+        actual = None if type == "DELETED" else snapshot
+        try:
+            live, sent = await apply_if_needed(RUNTIME.kube(), desired, actual)
+        except ApplyError as error:
+            logger.warning("could not revert %s: %s", describe(desired), error)
+            return
+        if sent:
+            owner_body = _owner_body(owner, platforms, services)
+            message = f"reverted a change to {describe(desired)} made outside the operator"
+            logger.info(message)
+            if owner_body is not None:
+                kopf.info(indexes.as_body(owner_body), reason="DriftReverted", message=message)
+        snapshot = live or snapshot
+    if snapshot["kind"] == "Deployment" and owner[0] == "DroneService":
+        await _follow_deployment(owner, snapshot, services)
+
+
+def _owner_body(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> Any:
+    kind, namespace, name = owner
+    return indexes.one(platforms, name) if kind == "DeliveryPlatform" else indexes.one(services, (namespace, name))
+
+
+async def _follow_deployment(
+    owner: OwnerKey, deployment: dict[str, Any], services: kopf.Index[tuple[str, str], dict[str, Any]]
+) -> None:
+    outcome = RUNTIME.outcomes.get(owner)
+    service = indexes.one(services, (owner[1], owner[2]))
+    if outcome is None or service is None or outcome.generation != service["metadata"].get("generation"):
+        return  # not reconciled by this process yet, or a newer spec is being reconciled right now
+    await write_service_status(service, outcome, deployment)
+
+
+for _group, _version, _plural in WATCHED:
+    kopf.on.event(_group, _version, _plural, labels=MANAGED, id=f"repair-{_plural}")(repair)

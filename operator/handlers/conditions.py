@@ -1,0 +1,79 @@
+"""Status conditions by the Kubernetes API conventions: Ready, Progressing, Degraded with observedGeneration.
+
+Pure functions: the previous conditions in, the new ones out; lastTransitionTime only moves when status does.
+"""
+
+import datetime
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Verdict:
+    type: str
+    status: bool
+    reason: str
+    message: str
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge(previous: list[dict[str, Any]] | None, verdicts: list[Verdict], generation: int) -> list[dict[str, Any]]:
+    before = {c.get("type"): c for c in previous or []}
+    merged = []
+    for verdict in verdicts:
+        status = "True" if verdict.status else "False"
+        old = before.get(verdict.type, {})
+        merged.append(
+            {
+                "type": verdict.type,
+                "status": status,
+                "reason": verdict.reason,
+                "message": verdict.message,
+                "observedGeneration": generation,
+                "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == status else now(),
+            }
+        )
+    return merged
+
+
+def changed(previous: dict[str, Any] | None, new: dict[str, Any]) -> bool:
+    """Whether writing `new` would change the stored status (so an idle resync writes nothing)."""
+    previous = previous or {}
+    return any(previous.get(key) != value for key, value in new.items())
+
+
+def service_verdicts(
+    *, reasons: list[tuple[str, str]], blocking: bool, deployment: dict[str, Any] | None
+) -> tuple[list[Verdict], int | None, int | None]:
+    """Conditions of a DroneService from the reconcile outcome and its Deployment; also ready/desired replicas."""
+    degraded = Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", "")))
+    if blocking:
+        reason, message = reasons[0]
+        return (
+            [Verdict("Ready", False, reason, message), Verdict("Progressing", False, reason, ""), degraded],
+            None,
+            None,
+        )
+    if deployment is None:
+        waiting = "the Deployment does not exist yet"
+        return (
+            [Verdict("Ready", False, "Creating", waiting), Verdict("Progressing", True, "Creating", ""), degraded],
+            (None),
+            None,
+        )
+    spec, status = deployment.get("spec", {}), deployment.get("status", {})
+    desired = int(spec.get("replicas", 1))
+    ready = int(status.get("readyReplicas", 0))
+    updated = int(status.get("updatedReplicas", 0))
+    current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
+    complete = current and updated >= desired and ready >= desired and int(status.get("replicas", 0)) == desired
+    progress = f"{ready}/{desired} pods ready, {updated} updated"
+    verdicts = [
+        Verdict("Ready", complete, "Available" if complete else "RollingOut", progress),
+        Verdict("Progressing", not complete, "RolloutComplete" if complete else "RollingOut", progress),
+        degraded,
+    ]
+    return verdicts, ready, desired

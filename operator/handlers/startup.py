@@ -1,0 +1,37 @@
+"""Operator start-up and shutdown: kopf settings, the API connection, the metrics endpoint."""
+
+import logging
+from typing import Any
+
+import kopf
+from prometheus_client import start_http_server
+
+from fabrikam.operator.api import GROUP
+from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.handlers.runtime import RUNTIME
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: Any) -> None:
+    # Only warnings become Events: our own Events say what changed; kopf's per-handler chatter would flood.
+    settings.posting.level = logging.WARNING
+    # Progress and the last-handled spec live in annotations of our group; the status stays ours alone.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration"
+    )
+    # One replica with a Recreate strategy: no peering objects needed (see charts/operator/README).
+    settings.peering.standalone = True
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 60
+    RUNTIME.api = await KubeApi.connect(RUNTIME.settings.kubeconfig)
+    if RUNTIME.settings.metrics_port:
+        start_http_server(RUNTIME.settings.metrics_port)
+        logger.info("metrics on :%d/metrics", RUNTIME.settings.metrics_port)
+
+
+@kopf.on.cleanup()
+async def close(**_: Any) -> None:
+    if RUNTIME.api is not None:
+        await RUNTIME.api.close()
+        RUNTIME.api = None

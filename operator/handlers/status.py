@@ -1,0 +1,84 @@
+"""Writes the status of DroneServices and DeliveryPlatforms, only when it changed (idle resyncs write nothing)."""
+
+from typing import Any
+
+from fabrikam.operator.handlers import conditions
+from fabrikam.operator.handlers.conditions import Verdict
+from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
+
+
+async def write_service_status(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> bool:
+    previous = body.get("status") or {}
+    verdicts, ready, desired = conditions.service_verdicts(
+        reasons=outcome.reasons, blocking=outcome.blocking, deployment=deployment
+    )
+    status = {
+        "conditions": conditions.merge(previous.get("conditions"), verdicts, outcome.generation),
+        "observedGeneration": outcome.generation,
+        "readyReplicas": ready,
+        "desiredReplicas": desired,
+        "endpoint": outcome.endpoint,
+    }
+    if not conditions.changed(previous, status):
+        return False
+    await RUNTIME.kube().patch_status(body, status)
+    return True
+
+
+def is_ready(body: dict[str, Any]) -> bool:
+    status = body.get("status") or {}
+    current = status.get("observedGeneration") == body["metadata"].get("generation")
+    return current and any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions", []))
+
+
+def _degraded(body: dict[str, Any]) -> str | None:
+    for condition in (body.get("status") or {}).get("conditions", []):
+        if condition["type"] == "Degraded" and condition["status"] == "True":
+            return f"{body['metadata']['namespace']}/{body['metadata']['name']}: {condition['reason']}"
+    return None
+
+
+async def write_platform_status(
+    body: dict[str, Any], outcome: Outcome | None, services: list[dict[str, Any]], teams: list[tuple[str, str]]
+) -> bool:
+    """Aggregates the platform's DroneServices ("8/8" ready) per team and overall."""
+    previous = body.get("status") or {}
+    generation = body["metadata"].get("generation", 0)
+    ready = [s for s in services if is_ready(s)]
+    team_status = [
+        {
+            "name": team,
+            "namespace": namespace,
+            "servicesReady": f"{sum(1 for s in ready if s['metadata']['namespace'] == namespace)}/"
+            f"{sum(1 for s in services if s['metadata']['namespace'] == namespace)}",
+        }
+        for team, namespace in teams
+    ]
+    summary = f"{len(ready)}/{len(services)}"
+    if outcome is None:
+        verdicts = [Verdict("Ready", False, "Reconciling", "the operator has not reconciled this platform yet")]
+    else:
+        degraded_services = [d for d in map(_degraded, services) if d]
+        reasons = outcome.reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
+        all_ready = not outcome.blocking and bool(services) and len(ready) == len(services)
+        if outcome.blocking:
+            ready_verdict = Verdict("Ready", False, *outcome.reasons[0])
+        else:
+            ready_verdict = Verdict(
+                "Ready", all_ready, "AllServicesReady" if all_ready else "ServicesNotReady", f"{summary} services ready"
+            )
+        verdicts = [
+            ready_verdict,
+            Verdict("Progressing", not all_ready and not outcome.blocking, "Reconciling", f"{summary} services ready"),
+            Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", ""))),
+        ]
+    status = {
+        "conditions": conditions.merge(previous.get("conditions"), verdicts, generation),
+        "observedGeneration": generation if outcome is not None else previous.get("observedGeneration"),
+        "servicesReady": summary,
+        "teams": team_status,
+    }
+    if not conditions.changed(previous, status):
+        return False
+    await RUNTIME.kube().patch_status(body, status)
+    return True
