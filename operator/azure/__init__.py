@@ -1,0 +1,39 @@
+"""Azure provisioning: desired resources (pure), and their reconciliation through the azure-mgmt `.aio` clients.
+
+The handlers call `reconcile_platform` / `delete_platform` and `reconcile_service_identity` /
+`delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome.
+"""
+
+from fabrikam.operator.azure.clients import AzureClients, AzureSettings, default_credential
+from fabrikam.operator.azure.desired import (
+    DesiredResource,
+    Kind,
+    access_resources,
+    identity_resources,
+    platform_resources,
+)
+from fabrikam.operator.azure.provision import (
+    delete_platform,
+    delete_service_identity,
+    reconcile_platform,
+    reconcile_service_identity,
+)
+from fabrikam.operator.azure.results import AzureOutcome, IdentityOutcome, ResourceResult
+
+__all__ = [
+    "AzureClients",
+    "AzureOutcome",
+    "AzureSettings",
+    "DesiredResource",
+    "IdentityOutcome",
+    "Kind",
+    "ResourceResult",
+    "access_resources",
+    "default_credential",
+    "delete_platform",
+    "delete_service_identity",
+    "identity_resources",
+    "platform_resources",
+    "reconcile_platform",
+    "reconcile_service_identity",
+]

@@ -1,0 +1,85 @@
+"""The four Azure management clients, built once per subscription with the operator's credential and settings.
+
+Tests point `base_url` at a local fake Resource Manager and trust its CA through `connection_verify`; in the
+cluster the defaults reach the public cloud with the operator's workload identity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.msi.aio import ManagedServiceIdentityClient
+from azure.mgmt.redis.aio import RedisManagementClient
+from azure.mgmt.servicebus.aio import ServiceBusManagementClient
+
+from fabrikam.operator.azure.metrics import count_response
+
+
+@dataclass(frozen=True)
+class AzureSettings:
+    """How the operator talks to Azure Resource Manager."""
+
+    # None: the public cloud's Resource Manager.
+    base_url: str | None = None
+    # False never belongs in production; a path trusts a private CA (tests' fake ARM).
+    connection_verify: bool | str = True
+    # Seconds between LRO polls when Azure sends no Retry-After.
+    polling_interval: float = 10.0
+    # How long one reconcile waits for an LRO before reporting InProgress and letting the next pass pick it up.
+    lro_timeout: float = 120.0
+    retry_total: int = 6
+    retry_backoff_factor: float = 0.8
+    retry_backoff_max: float = 60.0
+    connection_timeout: float = 30.0
+    read_timeout: float = 60.0
+
+    def client_kwargs(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {
+            "connection_verify": self.connection_verify,
+            "polling_interval": self.polling_interval,
+            "retry_total": self.retry_total,
+            "retry_backoff_factor": self.retry_backoff_factor,
+            "retry_backoff_max": self.retry_backoff_max,
+            "connection_timeout": self.connection_timeout,
+            "read_timeout": self.read_timeout,
+            "raw_response_hook": count_response,
+        }
+        if self.base_url is not None:
+            kwargs["base_url"] = self.base_url
+        return kwargs
+
+
+def default_credential() -> AsyncTokenCredential:
+    """The operator's own identity: workload identity in AKS, developer logins elsewhere. The caller closes it."""
+    from azure.identity.aio import DefaultAzureCredential
+
+    return DefaultAzureCredential()
+
+
+class AzureClients:
+    """Management clients of one subscription; an async context manager that closes their HTTP sessions."""
+
+    def __init__(self, credential: AsyncTokenCredential, subscription_id: str, settings: AzureSettings) -> None:
+        self.settings = settings
+        self.subscription_id = subscription_id
+        kwargs = settings.client_kwargs()
+        self.servicebus = ServiceBusManagementClient(credential, subscription_id, **kwargs)
+        self.redis = RedisManagementClient(credential, subscription_id, **kwargs)
+        self.msi = ManagedServiceIdentityClient(credential, subscription_id, **kwargs)
+        self.authorization = AuthorizationManagementClient(credential, subscription_id, **kwargs)
+
+    async def close(self) -> None:
+        for client in (self.servicebus, self.redis, self.msi, self.authorization):
+            await client.close()
+
+    async def __aenter__(self) -> AzureClients:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()

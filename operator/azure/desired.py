@@ -1,0 +1,340 @@
+"""The Azure resources a DeliveryPlatform or a DroneService should have, as ARM request bodies.
+
+Pure: spec (plus observed facts such as an identity's principal id) in, resource descriptions out. The bodies are
+exactly what is PUT to Azure Resource Manager, so they are what tests compare and what the drift check compares
+Azure's state against. Nothing here knows the SDKs' model types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, Use
+from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
+from fabrikam.operator.azure import naming
+
+WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
+MANAGED_BY = "fabrikam-operator"
+SHARED_TEAM = "platform"
+
+# Built-in role definition ids; the same GUIDs in every subscription and cloud.
+SERVICE_BUS_DATA_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+# Redis data access is granted by the cache's own access policies, not by Azure RBAC. Contributor can read and
+# write keys but not run dangerous commands (FLUSHALL, CONFIG, ...).
+REDIS_DATA_CONTRIBUTOR = "Data Contributor"
+
+
+class Kind(StrEnum):
+    SERVICE_BUS_NAMESPACE = "ServiceBusNamespace"
+    SERVICE_BUS_QUEUE = "ServiceBusQueue"
+    REDIS_CACHE = "RedisCache"
+    IDENTITY = "UserAssignedIdentity"
+    FEDERATED_CREDENTIAL = "FederatedIdentityCredential"
+    ROLE_ASSIGNMENT = "RoleAssignment"
+    REDIS_ACCESS_POLICY_ASSIGNMENT = "RedisAccessPolicyAssignment"
+
+
+class QueueAccess(StrEnum):
+    """What a service does with a queue; decides Data Sender and/or Data Receiver."""
+
+    SEND = "send"
+    RECEIVE = "receive"
+
+
+# Until `uses[]` says which way a service talks to a queue (see docs/azure.md), the bundled services' direction is
+# known here; a custom service gets both roles on the queues it declares.
+BUNDLED_QUEUE_ACCESS: dict[Component, frozenset[QueueAccess]] = {
+    Component.INGESTION: frozenset({QueueAccess.SEND}),
+    Component.WORKFLOW: frozenset({QueueAccess.RECEIVE}),
+}
+_ROLE_OF_ACCESS = {QueueAccess.SEND: SERVICE_BUS_DATA_SENDER, QueueAccess.RECEIVE: SERVICE_BUS_DATA_RECEIVER}
+
+
+@dataclass(frozen=True)
+class DesiredResource:
+    """One Azure resource: where it lives, the body PUT to ARM, and what deleting its owner does to it."""
+
+    kind: Kind
+    name: str
+    id: str
+    resource_group: str
+    body: Mapping[str, Any] = field(hash=False)
+    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
+    # Name of the parent resource (queue -> namespace, credential -> identity, access policy -> cache).
+    parent: str | None = None
+    # ARM scope a role assignment is created at.
+    scope: str | None = None
+
+
+def service_bus_namespace_id(azure: AzureSpec, platform: str) -> str:
+    name = naming.service_bus_namespace_name(azure.subscription_id, azure.resource_group, platform)
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.ServiceBus/namespaces/{name}"
+
+
+def redis_id(azure: AzureSpec, platform: str) -> str:
+    name = naming.redis_name(azure.subscription_id, azure.resource_group, platform)
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.Cache/redis/{name}"
+
+
+def identity_id(azure: AzureSpec, name: str) -> str:
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+
+
+def tags(
+    platform: DeliveryPlatform, azure: AzureSpec, *, team: str, service: str, cost_center: str | None
+) -> dict[str, str]:
+    """Cost-allocation tags: the platform's own tags, then the operator's, which the spec cannot override."""
+    return {
+        **azure.tags,
+        "platform": platform.name,
+        "environment": azure.tags.get("environment", platform.name),
+        "team": team,
+        "service": service,
+        "cost-center": cost_center or azure.tags.get("cost-center", SHARED_TEAM),
+        "managed-by": MANAGED_BY,
+    }
+
+
+def _queue_body(queue: Queue, *, premium: bool) -> dict[str, Any]:
+    properties: dict[str, Any] = {
+        "lockDuration": queue.lock_duration,
+        "maxDeliveryCount": queue.max_delivery_count,
+        "defaultMessageTimeToLive": queue.default_message_time_to_live,
+        "requiresDuplicateDetection": queue.duplicate_detection,
+        "deadLetteringOnMessageExpiration": queue.dead_lettering_on_message_expiration,
+        # Premium partitions at the namespace level (premiumMessagingPartitions), never per queue.
+        "enablePartitioning": queue.partitioned and not premium,
+    }
+    if queue.duplicate_detection:
+        properties["duplicateDetectionHistoryTimeWindow"] = queue.duplicate_detection_window
+    return {"properties": properties}
+
+
+def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
+    bus = platform.spec.messaging.service_bus
+    if bus is None:
+        return []
+    premium = bus.sku == "Premium"
+    name = naming.service_bus_namespace_name(azure.subscription_id, azure.resource_group, platform.name)
+    namespace_id = service_bus_namespace_id(azure, platform.name)
+    sku: dict[str, Any] = {"name": bus.sku, "tier": bus.sku}
+    properties: dict[str, Any] = {
+        "minimumTlsVersion": "1.2",
+        # Entra ID only: no SAS keys exist that a service could leak.
+        "disableLocalAuth": True,
+        "zoneRedundant": bus.zone_redundant,
+    }
+    if premium:
+        sku["capacity"] = bus.capacity or 1
+        properties["premiumMessagingPartitions"] = 1
+    namespace = DesiredResource(
+        kind=Kind.SERVICE_BUS_NAMESPACE,
+        name=name,
+        id=namespace_id,
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="servicebus", cost_center=None),
+            "sku": sku,
+            "properties": properties,
+        },
+        deletion_policy=azure.deletion_policy,
+    )
+    queues = [
+        DesiredResource(
+            kind=Kind.SERVICE_BUS_QUEUE,
+            name=queue.name,
+            id=f"{namespace_id}/queues/{queue.name}",
+            resource_group=azure.resource_group,
+            body=_queue_body(queue, premium=premium),
+            deletion_policy=azure.deletion_policy,
+            parent=name,
+        )
+        for queue in bus.queues
+    ]
+    return [namespace, *queues]
+
+
+def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
+    spec = platform.spec.cache.redis
+    if spec is None:
+        return []
+    premium = spec.sku == "Premium"
+    properties: dict[str, Any] = {
+        "sku": {"name": spec.sku, "family": "P" if premium else "C", "capacity": spec.capacity},
+        "enableNonSslPort": False,
+        "minimumTlsVersion": spec.minimum_tls_version,
+        # Entra ID tokens only: access keys are shared secrets.
+        "disableAccessKeyAuthentication": True,
+        "redisConfiguration": {"aad-enabled": "true"},
+    }
+    if spec.shard_count is not None:
+        properties["shardCount"] = spec.shard_count
+    body: dict[str, Any] = {
+        "location": azure.location,
+        "tags": tags(platform, azure, team=SHARED_TEAM, service="redis", cost_center=None),
+        "properties": properties,
+    }
+    if premium:
+        body["zones"] = sorted(spec.zones if spec.zones is not None else azure.zones)
+    return [
+        DesiredResource(
+            kind=Kind.REDIS_CACHE,
+            name=naming.redis_name(azure.subscription_id, azure.resource_group, platform.name),
+            id=redis_id(azure, platform.name),
+            resource_group=azure.resource_group,
+            body=body,
+            deletion_policy=azure.deletion_policy,
+        )
+    ]
+
+
+def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
+    """The platform's shared data stores, parents before children; empty when `spec.azure` is absent."""
+    azure = platform.spec.azure
+    if azure is None:
+        return []
+    return [*_service_bus(platform, azure), *_redis(platform, azure)]
+
+
+def service_account_subject(svc: DroneService) -> str:
+    """The token subject the AKS OIDC issuer puts in the ServiceAccount tokens of the service's pods."""
+    return f"system:serviceaccount:{svc.namespace}:{svc.name}"
+
+
+def identity_resources(svc: DroneService, platform: DeliveryPlatform) -> list[DesiredResource]:
+    """The service's user-assigned identity and its federated credential; empty without Azure or identity.
+
+    Without `spec.azure.oidcIssuerUrl` only the identity is described: no token could be federated.
+    """
+    azure = platform.spec.azure
+    if azure is None or not svc.spec.identity.azure:
+        return []
+    team = platform.spec.team_of_namespace(svc.namespace)
+    name = naming.identity_name(platform.name, svc.namespace, svc.name)
+    identity = DesiredResource(
+        kind=Kind.IDENTITY,
+        name=name,
+        id=identity_id(azure, name),
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "tags": tags(
+                platform,
+                azure,
+                team=team.name if team else svc.namespace,
+                service=svc.name,
+                cost_center=team.cost_center if team else None,
+            ),
+        },
+    )
+    if azure.oidc_issuer_url is None:
+        return [identity]
+    credential = naming.federated_credential_name(svc.namespace, svc.name)
+    federated = DesiredResource(
+        kind=Kind.FEDERATED_CREDENTIAL,
+        name=credential,
+        id=f"{identity.id}/federatedIdentityCredentials/{credential}",
+        resource_group=azure.resource_group,
+        body={
+            "properties": {
+                "issuer": azure.oidc_issuer_url,
+                "subject": service_account_subject(svc),
+                "audiences": [WORKLOAD_IDENTITY_AUDIENCE],
+            }
+        },
+        parent=name,
+    )
+    return [identity, federated]
+
+
+def queue_access(svc: DroneService) -> frozenset[QueueAccess]:
+    return BUNDLED_QUEUE_ACCESS.get(svc.spec.component, frozenset(QueueAccess))
+
+
+def _role_assignment(
+    svc: DroneService, azure: AzureSpec, *, scope: str, role: str, principal_id: str, what: str
+) -> DesiredResource:
+    name = naming.assignment_name(scope, principal_id, role)
+    return DesiredResource(
+        kind=Kind.ROLE_ASSIGNMENT,
+        name=name,
+        id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/{name}",
+        resource_group=azure.resource_group,
+        body={
+            "properties": {
+                "roleDefinitionId": naming.role_definition_id(azure.subscription_id, role),
+                "principalId": principal_id,
+                # Skips the Entra lookup that fails while a new identity is still replicating.
+                "principalType": "ServicePrincipal",
+                "description": f"{MANAGED_BY}: {svc.namespace}/{svc.name} {what}",
+            }
+        },
+        scope=scope,
+    )
+
+
+def _declared_queues(platform: DeliveryPlatform) -> set[str]:
+    bus = platform.spec.messaging.service_bus
+    return {q.name for q in bus.queues} if bus is not None else set()
+
+
+def unusable_uses(svc: DroneService, platform: DeliveryPlatform) -> list[Use]:
+    """Declared `uses` the operator cannot grant: queues the platform lacks, Redis without a cache."""
+    queues = _declared_queues(platform)
+    return [
+        use
+        for use in svc.spec.uses
+        if (use.kind is DependencyKind.QUEUE and use.name not in queues)
+        or (use.kind is DependencyKind.REDIS and platform.spec.cache.redis is None)
+    ]
+
+
+def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal_id: str) -> list[DesiredResource]:
+    """Data-plane grants for exactly the queues and cache the service declares in `uses`, nothing else."""
+    azure = platform.spec.azure
+    if azure is None or not svc.spec.identity.azure:
+        return []
+    queues = _declared_queues(platform)
+    namespace_id = service_bus_namespace_id(azure, platform.name)
+    grants: list[DesiredResource] = []
+    for use in sorted({u.name for u in svc.spec.uses if u.kind is DependencyKind.QUEUE and u.name in queues}):
+        for access in sorted(queue_access(svc)):
+            grants.append(
+                _role_assignment(
+                    svc,
+                    azure,
+                    scope=f"{namespace_id}/queues/{use}",
+                    role=_ROLE_OF_ACCESS[access],
+                    principal_id=principal_id,
+                    what=f"{access.value} on queue {use}",
+                )
+            )
+    if platform.spec.cache.redis is not None and any(u.kind is DependencyKind.REDIS for u in svc.spec.uses):
+        cache_id = redis_id(azure, platform.name)
+        cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
+        name = naming.assignment_name(cache_id, principal_id, REDIS_DATA_CONTRIBUTOR)
+        grants.append(
+            DesiredResource(
+                kind=Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
+                name=name,
+                id=f"{cache_id}/accessPolicyAssignments/{name}",
+                resource_group=azure.resource_group,
+                body={
+                    "properties": {
+                        "accessPolicyName": REDIS_DATA_CONTRIBUTOR,
+                        "objectId": principal_id,
+                        "objectIdAlias": naming.bounded(f"{svc.namespace}-{svc.name}", 63),
+                    }
+                },
+                parent=cache,
+            )
+        )
+    return grants

@@ -1,0 +1,54 @@
+"""Does Azure's state still match the desired body? Pure comparison of ARM JSON, tolerant of what ARM adds.
+
+Azure returns more than was PUT (read-only properties, defaults, tags added by policy) and normalises some values
+(`westus2` comes back as `West US 2`, booleans in Redis configuration as `True`). Only what the operator asked for
+is compared, so a second reconcile of an unchanged spec sends no PUT, while a changed or reverted property does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Read back in a different shape than written; compared by `_same_scalar` instead of verbatim.
+_LOCATION_KEYS = frozenset({"location"})
+
+
+def _norm(value: str, *, location: bool) -> str:
+    folded = value.casefold()
+    return folded.replace(" ", "") if location else folded
+
+
+def _same_scalar(desired: Any, actual: Any, *, location: bool) -> bool:
+    if isinstance(desired, str) and isinstance(actual, str | bool):
+        return _norm(desired, location=location) == _norm(str(actual), location=location)
+    if isinstance(desired, bool) or isinstance(actual, bool):
+        return desired is actual
+    return bool(desired == actual)
+
+
+def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
+    """Paths where `actual` does not contain `desired`; empty when Azure holds what the operator wants."""
+    if isinstance(desired, Mapping):
+        if not isinstance(actual, Mapping):
+            return [path or "."]
+        lowered = {str(k).casefold(): v for k, v in actual.items()}
+        found: list[str] = []
+        for key, value in desired.items():
+            child = f"{path}.{key}" if path else str(key)
+            if str(key).casefold() not in lowered:
+                found.append(child)
+            else:
+                found += differences(value, lowered[str(key).casefold()], child)
+        return found
+    if isinstance(desired, Sequence) and not isinstance(desired, str):
+        if not isinstance(actual, Sequence) or isinstance(actual, str) or len(actual) != len(desired):
+            return [path]
+        if all(not isinstance(v, Mapping | Sequence) or isinstance(v, str) for v in desired):
+            # Lists of scalars (zones, audiences) are sets to ARM; order is not meaningful.
+            return [] if sorted(map(str, desired)) == sorted(map(str, actual)) else [path]
+        return [
+            p for i, (d, a) in enumerate(zip(desired, actual, strict=True)) for p in differences(d, a, f"{path}[{i}]")
+        ]
+    location = path.rsplit(".", 1)[-1] in _LOCATION_KEYS
+    return [] if _same_scalar(desired, actual, location=location) else [path]

@@ -1,0 +1,63 @@
+"""Deterministic Azure names and resource ids, so every reconcile (and every retry) targets the same resource.
+
+Service Bus and Redis names are global DNS names; a short hash of subscription, resource group and platform keeps
+two environments (or two subscriptions) from colliding while staying stable across reconciles.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+ARM_ROLE_ASSIGNMENT_NAMESPACE = uuid.UUID("7f3c1d2e-4b5a-5c6d-8e9f-0a1b2c3d4e5f")
+
+
+def short_hash(*parts: str, length: int = 8) -> str:
+    return hashlib.sha256("/".join(parts).lower().encode()).hexdigest()[:length]
+
+
+def bounded(name: str, max_length: int, *, salt: str = "") -> str:
+    """`name` if it fits, else a prefix plus a hash of the whole name, still unique and stable."""
+    if len(name) <= max_length:
+        return name
+    suffix = short_hash(name, salt)
+    return f"{name[: max_length - len(suffix) - 1].rstrip('-_')}-{suffix}"
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9-]", "-", value.lower()).strip("-")
+
+
+def service_bus_namespace_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """6-50 characters, starts with a letter, globally unique (it is a DNS name); never ends in -sb or -mgmt."""
+    suffix = short_hash(subscription_id, resource_group, platform)
+    return f"sb-{_slug(platform)[:38].rstrip('-')}-{suffix}"
+
+
+def redis_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """1-63 characters of letters, digits and hyphens, globally unique (it is a DNS name)."""
+    suffix = short_hash(subscription_id, resource_group, platform)
+    return f"redis-{_slug(platform)[:48].rstrip('-')}-{suffix}"
+
+
+def identity_name(platform: str, namespace: str, service: str) -> str:
+    """One user-assigned identity per DroneService; unique within the platform's resource group."""
+    return bounded(f"id-{_slug(platform)}-{namespace}-{service}", 128)
+
+
+def federated_credential_name(namespace: str, service_account: str) -> str:
+    return bounded(f"{namespace}-{service_account}", 120)
+
+
+def assignment_name(scope: str, principal_id: str, role: str) -> str:
+    """A GUID derived from what is granted to whom where: a retried PUT can never create a second assignment."""
+    return str(uuid.uuid5(ARM_ROLE_ASSIGNMENT_NAMESPACE, f"{scope.lower()}|{principal_id.lower()}|{role.lower()}"))
+
+
+def resource_group_id(subscription_id: str, resource_group: str) -> str:
+    return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+
+
+def role_definition_id(subscription_id: str, role_guid: str) -> str:
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"

@@ -1,0 +1,114 @@
+"""The Azure side of a DeliveryPlatform and of a DroneService: what the kopf handlers call.
+
+Every function is safe to call again at any time (after a crash, on the periodic re-check, on resume): resources
+have deterministic names, unchanged ones cost a GET, and results are values the handlers map to conditions.
+Parents are reconciled before children; a child whose parent is not ready yet is reported Pending, not attempted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.azure import desired
+from fabrikam.operator.azure.clients import AzureClients
+from fabrikam.operator.azure.desired import DesiredResource, Kind
+from fabrikam.operator.azure.reconciler import Reconciler
+from fabrikam.operator.azure.results import FAILED, PENDING, AzureOutcome, IdentityOutcome, ResourceResult
+
+
+def _pending(res: DesiredResource, *, waiting_for: str) -> ResourceResult:
+    return ResourceResult(
+        kind=res.kind, name=res.name, id=res.id, provisioning_state=PENDING, error_message=f"waiting for {waiting_for}"
+    )
+
+
+async def _ensure_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
+    """Roots concurrently, then each root's children concurrently; order of the input is kept in the output."""
+    names = {r.name for r in resources}
+    roots = [r for r in resources if r.parent not in names]
+    done = dict(zip(roots, await asyncio.gather(*(reconciler.ensure(r) for r in roots)), strict=True))
+    ready = {r.name for r, result in done.items() if result.ok}
+    children = [r for r in resources if r not in done]
+    runnable = [r for r in children if r.parent in ready]
+    done |= dict(zip(runnable, await asyncio.gather(*(reconciler.ensure(r) for r in runnable)), strict=True))
+    return [done.get(r) or _pending(r, waiting_for=f"{r.parent}") for r in resources]
+
+
+async def _delete_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
+    """Children first; a parent is deleted only once its children are confirmed gone (or retained)."""
+    names = {r.name for r in resources}
+    children = [r for r in resources if r.parent in names]
+    done = dict(zip(children, await asyncio.gather(*(reconciler.delete(r) for r in children)), strict=True))
+    blocked = {r.parent for r, result in done.items() if not result.ok}
+    parents = [r for r in resources if r not in done and r.name not in blocked]
+    done |= dict(zip(parents, await asyncio.gather(*(reconciler.delete(r) for r in parents)), strict=True))
+    return [done.get(r) or _pending(r, waiting_for="its children to be deleted") for r in resources]
+
+
+async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
+    """Service Bus namespace and queues, Redis: created, or re-PUT where Azure drifted from the spec."""
+    return AzureOutcome.of(await _ensure_tree(Reconciler(clients), desired.platform_resources(platform)))
+
+
+async def delete_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
+    """Deletes the platform's data stores under deletionPolicy Delete; `ready` once Azure confirmed, or Retained."""
+    return AzureOutcome.of(await _delete_tree(Reconciler(clients), desired.platform_resources(platform)))
+
+
+def _missing_issuer(svc: DroneService, platform: DeliveryPlatform) -> list[ResourceResult]:
+    azure = platform.spec.azure
+    if azure is None or azure.oidc_issuer_url is not None or not svc.spec.identity.azure:
+        return []
+    return [
+        ResourceResult(
+            kind=Kind.FEDERATED_CREDENTIAL,
+            name=f"{svc.namespace}-{svc.name}",
+            id="",
+            provisioning_state=FAILED,
+            error_code="OidcIssuerUrlMissing",
+            error_message="spec.azure.oidcIssuerUrl of the DeliveryPlatform is required to federate the "
+            "service's ServiceAccount with its managed identity",
+        )
+    ]
+
+
+async def reconcile_service_identity(
+    svc: DroneService, platform: DeliveryPlatform, clients: AzureClients
+) -> IdentityOutcome:
+    """The service's managed identity, its federated credential for the ServiceAccount, and exactly the data-plane
+    grants its `uses` need. `client_id` is set as soon as the identity exists, even if grants are still pending."""
+    reconciler = Reconciler(clients)
+    results = await _ensure_tree(reconciler, desired.identity_resources(svc, platform))
+    results += _missing_issuer(svc, platform)
+    identity = next((r for r in results if r.kind == Kind.IDENTITY and r.ok), None)
+    principal_id = identity.outputs.get("principalId") if identity else None
+    if principal_id:
+        grants = desired.access_resources(svc, platform, principal_id=principal_id)
+        results += await asyncio.gather(*(reconciler.ensure(g) for g in grants))
+    return IdentityOutcome(
+        resources=tuple(results),
+        client_id=identity.outputs.get("clientId") if identity else None,
+        principal_id=principal_id,
+    )
+
+
+async def delete_service_identity(svc: DroneService, platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
+    """Grants first (they would outlive the identity as orphans), then the credential and the identity."""
+    reconciler = Reconciler(clients)
+    resources = desired.identity_resources(svc, platform)
+    identity = next((r for r in resources if r.kind == Kind.IDENTITY), None)
+    if identity is None:
+        return AzureOutcome()
+    current = await reconciler.observe(identity)
+    if current is not None and current.failed:
+        return AzureOutcome.of([current])
+    results: list[ResourceResult] = []
+    principal_id = current.outputs.get("principalId") if current is not None else None
+    if principal_id:
+        grants = desired.access_resources(svc, platform, principal_id=principal_id)
+        results += await asyncio.gather(*(reconciler.delete(g) for g in grants))
+        if not all(r.ok for r in results):
+            return AzureOutcome.of([*results, *(_pending(r, waiting_for="grants to be deleted") for r in resources)])
+    return AzureOutcome.of([*results, *await _delete_tree(reconciler, resources)])

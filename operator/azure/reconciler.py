@@ -1,0 +1,164 @@
+"""Create-or-update and delete of one Azure resource, ending in a value, never an exception Azure caused.
+
+ensure: GET; when Azure already holds the desired body (and is not mid-operation) nothing is sent, so the periodic
+re-check costs reads only; otherwise PUT and wait for the long-running operation up to the configured deadline.
+delete: honours the resource's deletion policy and reports Deleted only once a GET confirms the resource is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from fabrikam.operator.api.platform import DeletionPolicy
+from fabrikam.operator.azure.adapters import Adapter, Json, adapter
+from fabrikam.operator.azure.clients import AzureClients
+from fabrikam.operator.azure.desired import DesiredResource
+from fabrikam.operator.azure.drift import differences
+from fabrikam.operator.azure.errors import AzureFailure, classify
+from fabrikam.operator.azure.metrics import track
+from fabrikam.operator.azure.results import (
+    DELETED,
+    FAILED,
+    IN_PROGRESS,
+    RETAINED,
+    SUCCEEDED,
+    ResourceResult,
+    is_terminal,
+)
+
+# A grant that already exists under another name is the goal reached, not a failure.
+_ALREADY_GRANTED = frozenset({"RoleAssignmentExists"})
+
+
+def provisioning_state(actual: Json) -> str | None:
+    state = actual.get("properties", {}).get("provisioningState")
+    return str(state) if state is not None else None
+
+
+def _failed(res: DesiredResource, failure: AzureFailure, *, changed: bool) -> ResourceResult:
+    return ResourceResult(
+        kind=res.kind,
+        name=res.name,
+        id=res.id,
+        provisioning_state=FAILED,
+        error_code=failure.code,
+        error_message=failure.message,
+        retriable=failure.retriable,
+        changed=changed,
+    )
+
+
+class _TimedOut:
+    """The call outlived the deadline; Azure keeps going and the next pass observes the result."""
+
+
+class Reconciler:
+    """Drives single resources through the SDK adapters with the deadlines and metrics of one subscription."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.clients = clients
+
+    async def _call(self, res: DesiredResource, verb: str, call: Any) -> Json | AzureFailure | _TimedOut | None:
+        """One adapter call under metrics and the LRO deadline; None is a GET's 404."""
+        async with track(f"{res.kind}.{verb}") as outcome:
+            try:
+                return await asyncio.wait_for(call, self.clients.settings.lro_timeout)
+            except ResourceNotFoundError:
+                if verb != "get":
+                    raise
+                outcome.result = "not_found"
+                return None
+            except TimeoutError:
+                outcome.result = "timeout"
+                return _TimedOut()
+            except Exception as error:
+                failure = classify(error)  # re-raises what is not an Azure failure
+                outcome.result = failure.category
+                return failure
+
+    @staticmethod
+    def _state(res: DesiredResource, state: str, *, changed: bool) -> ResourceResult:
+        return ResourceResult(kind=res.kind, name=res.name, id=res.id, provisioning_state=state, changed=changed)
+
+    @staticmethod
+    def _observed(ops: Adapter, res: DesiredResource, actual: Json, *, changed: bool) -> ResourceResult:
+        state = provisioning_state(actual)
+        if state is not None and state.casefold() == "failed":
+            failure = AzureFailure("ProvisioningFailed", f"Azure reports provisioningState {state}", retriable=True)
+            return _failed(res, failure, changed=changed)
+        return ResourceResult(
+            kind=res.kind,
+            name=res.name,
+            id=str(actual.get("id") or res.id),
+            provisioning_state=SUCCEEDED if is_terminal(state) else str(state),
+            endpoint=ops.endpoint(actual),
+            changed=changed,
+            outputs=ops.outputs(actual),
+        )
+
+    async def observe(self, res: DesiredResource) -> ResourceResult | None:
+        """The resource as Azure has it, without changing anything; None when it does not exist."""
+        ops = adapter(self.clients, res.kind)
+        actual = await self._call(res, "get", ops.get(res))
+        if actual is None:
+            return None
+        if isinstance(actual, _TimedOut):
+            return self._state(res, IN_PROGRESS, changed=False)
+        if isinstance(actual, AzureFailure):
+            return _failed(res, actual, changed=False)
+        return self._observed(ops, res, actual, changed=False)
+
+    async def ensure(self, res: DesiredResource) -> ResourceResult:
+        """Makes Azure hold `res.body`; sends a PUT only when the resource is missing, failed or drifted."""
+        ops = adapter(self.clients, res.kind)
+        actual = await self._call(res, "get", ops.get(res))
+        if isinstance(actual, _TimedOut):
+            return self._state(res, IN_PROGRESS, changed=False)
+        if isinstance(actual, AzureFailure):
+            return _failed(res, actual, changed=False)
+        if actual is not None:
+            state = provisioning_state(actual)
+            if not is_terminal(state):
+                # An operation (ours from an earlier pass, or someone else's) is still running: never PUT over it.
+                return self._state(res, str(state), changed=False)
+            if (state or "").casefold() != "failed" and not differences(res.body, actual):
+                return self._observed(ops, res, actual, changed=False)
+        written = await self._call(res, "put", ops.put(res))
+        if isinstance(written, _TimedOut):
+            return self._state(res, IN_PROGRESS, changed=True)
+        if isinstance(written, AzureFailure):
+            if written.code in _ALREADY_GRANTED:
+                return self._state(res, SUCCEEDED, changed=True)
+            return _failed(res, written, changed=True)
+        if written is None:
+            raise AssertionError("a PUT never answers 404 without raising")
+        return self._observed(ops, res, written, changed=True)
+
+    async def delete(self, res: DesiredResource) -> ResourceResult:
+        """Deletes per policy; Deleted only after Azure answers 404, else InProgress for the next pass."""
+        if res.deletion_policy is DeletionPolicy.RETAIN:
+            return self._state(res, RETAINED, changed=False)
+        ops = adapter(self.clients, res.kind)
+        seen = await self._call(res, "get", ops.get(res))
+        if isinstance(seen, _TimedOut):
+            return self._state(res, IN_PROGRESS, changed=False)
+        if isinstance(seen, AzureFailure):
+            return _failed(res, seen, changed=False)
+        if seen is None:
+            return self._state(res, DELETED, changed=False)
+        if (provisioning_state(seen) or "").casefold() != "deleting":
+            sent = await self._call(res, "delete", ops.delete(res))
+            if isinstance(sent, _TimedOut):
+                return self._state(res, IN_PROGRESS, changed=True)
+            if isinstance(sent, AzureFailure):
+                return _failed(res, sent, changed=True)
+        confirmed = await self._call(res, "get", ops.get(res))
+        if confirmed is None:
+            return self._state(res, DELETED, changed=True)
+        if isinstance(confirmed, AzureFailure):
+            return _failed(res, confirmed, changed=True)
+        still = provisioning_state(confirmed) if isinstance(confirmed, dict) else None
+        return self._state(res, still or IN_PROGRESS, changed=True)

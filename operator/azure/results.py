@@ -1,0 +1,99 @@
+"""What provisioning did, as values: per resource its id, state, endpoint or Azure's error, and the summary the
+handlers turn into conditions (Ready, Progressing, Degraded) and the status' list of Azure resources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from fabrikam.operator.api.platform import AzureResourceStatus
+
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+DELETED = "Deleted"
+RETAINED = "Retained"
+# Waiting on something else: a parent not ready yet, an identity without a principal id yet.
+PENDING = "Pending"
+# Azure's own non-terminal provisioning states, plus ours for an LRO still running when the deadline passed.
+IN_PROGRESS = "InProgress"
+_AZURE_TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+
+
+def is_terminal(provisioning_state: str | None) -> bool:
+    """Resources without a provisioningState (queues, credentials, assignments) are done once they exist."""
+    return provisioning_state is None or provisioning_state.casefold() in _AZURE_TERMINAL
+
+
+@dataclass(frozen=True)
+class ResourceResult:
+    """One Azure resource after a reconcile or delete step."""
+
+    kind: str
+    name: str
+    id: str
+    provisioning_state: str
+    endpoint: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    # Retrying later can help (throttling, outage, replication delay); false means the spec or access must change.
+    retriable: bool = False
+    # A PUT or DELETE was sent in this step.
+    changed: bool = False
+    # Values other objects need, e.g. an identity's clientId and principalId.
+    outputs: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error_code is None and self.provisioning_state in (SUCCEEDED, DELETED, RETAINED)
+
+    @property
+    def failed(self) -> bool:
+        return self.error_code is not None
+
+    def as_status(self) -> AzureResourceStatus:
+        """The entry of the owner's `status.azureResources`."""
+        return AzureResourceStatus(kind=self.kind, name=self.name, id=self.id, state=self.provisioning_state)
+
+
+@dataclass(frozen=True)
+class AzureOutcome:
+    """Every resource of one owner (a platform or a service) after one reconcile or delete pass."""
+
+    resources: tuple[ResourceResult, ...] = ()
+
+    @classmethod
+    def of(cls, results: Iterable[ResourceResult]) -> AzureOutcome:
+        return cls(tuple(results))
+
+    @property
+    def ready(self) -> bool:
+        """Everything exists as desired (or, after a delete, is gone or deliberately retained)."""
+        return all(r.ok for r in self.resources)
+
+    @property
+    def degraded(self) -> ResourceResult | None:
+        """The first failure only a change of spec or permissions can fix: the Degraded reason and message."""
+        return next((r for r in self.resources if r.failed and not r.retriable), None)
+
+    @property
+    def requeue(self) -> bool:
+        """Something is in flight or failed transiently: reconcile again soon rather than at the next timer."""
+        return any(not r.ok and (r.retriable or not r.failed) for r in self.resources)
+
+    @property
+    def changed(self) -> bool:
+        return any(r.changed for r in self.resources)
+
+    def endpoint(self, kind: str) -> str | None:
+        return next((r.endpoint for r in self.resources if r.kind == kind and r.endpoint), None)
+
+    def statuses(self) -> list[AzureResourceStatus]:
+        return [r.as_status() for r in self.resources]
+
+
+@dataclass(frozen=True)
+class IdentityOutcome(AzureOutcome):
+    """A service's identity, credential and grants; `client_id` goes on its ServiceAccount."""
+
+    client_id: str | None = None
+    principal_id: str | None = None
