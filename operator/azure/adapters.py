@@ -19,7 +19,9 @@ Json = dict[str, Any]
 
 
 def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Json:
-    return cast(Json, pipeline_response.http_response.json())
+    # `text()` exists on both the legacy (msrest-era SDKs) and the new azure-core response types; `json()` does not.
+    text = pipeline_response.http_response.text()
+    return cast(Json, json.loads(text)) if text else {}
 
 
 def _body(res: DesiredResource) -> IO[bytes]:

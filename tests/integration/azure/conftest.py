@@ -1,0 +1,214 @@
+"""Fixtures of the Azure integration tests: a test CA, the fake ARM serving TLS with it, and the operator's Azure
+clients pointed at the fake with a static token, exactly as they are built in the cluster otherwise."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import ipaddress
+import ssl
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.core.credentials import AccessToken
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.azure import AzureClients, AzureSettings
+
+
+def _load_fake_arm() -> Any:
+    """The fake ARM lives beside this file; pytest's importlib mode makes test folders non-packages."""
+    spec = importlib.util.spec_from_file_location("fabrikam_fake_arm", Path(__file__).with_name("fake_arm.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+fake_arm_module = _load_fake_arm()
+TOKEN = fake_arm_module.TOKEN
+FakeArm = fake_arm_module.FakeArm
+
+
+class StaticCredential:
+    """An async token credential that always returns the fake ARM's token."""
+
+    def __init__(self, token: str = TOKEN) -> None:
+        self.token = token
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> StaticCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+@pytest.fixture(scope="session")
+def arm_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ssl.SSLContext]]:
+    """A throwaway CA and a server certificate for 127.0.0.1: azure-core sends bearer tokens over TLS only."""
+    directory = tmp_path_factory.mktemp("fake-arm-pki")
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(_name("fake-arm-ca"))
+        .issuer_name(_name("fake-arm-ca"))
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("127.0.0.1"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+            critical=False,
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_path, cert_path, key_path = directory / "ca.crt", directory / "server.crt", directory / "server.key"
+    ca_path.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_path, key_path)
+    yield ca_path, context
+
+
+@pytest.fixture
+async def fake_arm(arm_tls: tuple[Path, ssl.SSLContext]) -> AsyncIterator[Any]:
+    arm = FakeArm(arm_tls[1])
+    await arm.start()
+    try:
+        yield arm
+    finally:
+        await arm.stop()
+
+
+def settings_for(arm: Any, ca: Path, **overrides: Any) -> AzureSettings:
+    """Production settings with test-sized clocks: fast polling and backoff, a deadline that fits a test."""
+    values: dict[str, Any] = {
+        "base_url": arm.base_url,
+        "connection_verify": str(ca),
+        "polling_interval": 0.05,
+        "lro_timeout": 20.0,
+        "retry_total": 4,
+        "retry_backoff_factor": 0.05,
+        "retry_backoff_max": 0.5,
+    }
+    return AzureSettings(**(values | overrides))
+
+
+@pytest.fixture
+async def azure(fake_arm: Any, arm_tls: tuple[Path, ssl.SSLContext]) -> AsyncIterator[AzureClients]:
+    async with AzureClients(StaticCredential(), SUBSCRIPTION, settings_for(fake_arm, arm_tls[0])) as clients:
+        yield clients
+
+
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+ISSUER = "https://westus2.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/5c0a7c3f/"
+DIGEST = "sha256:" + "a" * 64
+
+
+def build_platform(**azure_overrides: Any) -> DeliveryPlatform:
+    """A platform with Service Bus (one queue), Redis and the Azure coordinates of the fake subscription."""
+    azure = {
+        "subscriptionId": SUBSCRIPTION,
+        "tenantId": TENANT,
+        "resourceGroup": "rg-fabrikam-test",
+        "location": "westus2",
+        "tags": {"cost-center": "cc-1234"},
+        "oidcIssuerUrl": ISSUER,
+    } | azure_overrides
+    return DeliveryPlatform.model_validate(
+        {
+            "metadata": {"name": "prod", "uid": "1b4e28ba-2fa1-11d2-883f-0016d3cca427"},
+            "spec": {
+                "image": {"repository": "fabrikam.azurecr.io/fabrikam/drone-delivery", "digest": DIGEST},
+                "azure": azure,
+                "messaging": {"serviceBus": {"queues": [{"name": "deliveryrequests"}]}},
+                "cache": {"redis": {}},
+                "teams": [
+                    {
+                        "name": "shipping",
+                        "namespace": "shipping",
+                        "costCenter": "cc-ship",
+                        "services": ["ingestion", "workflow", "delivery", "drone-scheduler"],
+                    },
+                    {
+                        "name": "accounts",
+                        "namespace": "accounts",
+                        "costCenter": "cc-acct",
+                        "services": ["package", "notification", "account", "drone-telemetry"],
+                    },
+                ],
+            },
+        }
+    )
+
+
+def build_service(name: str, *, namespace: str = "shipping", component: str = "custom", uses: Any = ()) -> DroneService:
+    return DroneService.model_validate(
+        {
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": {
+                "platformRef": {"name": "prod"},
+                "component": component,
+                "image": {"repository": "fabrikam.azurecr.io/fabrikam/drone-delivery", "digest": DIGEST},
+                "uses": list(uses),
+            },
+        }
+    )
+
+
+@pytest.fixture
+def make_platform() -> Any:
+    return build_platform
+
+
+@pytest.fixture
+def make_service() -> Any:
+    return build_service
+
+
+@pytest.fixture
+def make_clients(fake_arm: Any, arm_tls: tuple[Path, ssl.SSLContext]) -> Any:
+    """Fresh clients (a restarted operator) or clients with other settings, e.g. a short LRO deadline."""
+
+    def make(**overrides: Any) -> AzureClients:
+        return AzureClients(StaticCredential(), SUBSCRIPTION, settings_for(fake_arm, arm_tls[0], **overrides))
+
+    return make

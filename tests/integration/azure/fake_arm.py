@@ -1,0 +1,402 @@
+"""A fake Azure Resource Manager: a real HTTPS server speaking the REST shapes the installed azure-mgmt SDKs use.
+
+It keeps resources in memory, runs long-running operations on a clock (Azure-AsyncOperation, Location and
+provisioningState polling, as the real resource providers do), validates what ARM would reject (missing parent,
+duplicate role assignment, partitioned queue in an unpartitioned Premium namespace, ...), injects faults on demand,
+and records every request so tests assert on exactly what Azure received.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import re
+import socket
+import ssl
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+TOKEN = "fake-arm-token"
+TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+_DISPLAY_LOCATIONS = {"westus2": "West US 2", "eastus": "East US", "westeurope": "West Europe"}
+
+Json = dict[str, Any]
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    api_version: str | None
+    body: Any
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with `status` (or drop the connection) `times` times; None means forever."""
+
+    method: str
+    path_contains: str
+    status: int
+    code: str = ""
+    message: str = ""
+    times: int | None = 1
+    retry_after: float | None = None
+    disconnect: bool = False
+
+    def matches(self, method: str, path: str) -> bool:
+        return method == self.method and self.path_contains.lower() in path.lower() and self.times != 0
+
+
+@dataclass
+class Stored:
+    """A resource as ARM holds it, plus the clock of its running operation."""
+
+    type: str
+    json: Json
+    busy_until: float = 0.0
+    operation: str | None = None  # "Creating", "Updating" or "Deleting" while busy
+
+
+@dataclass
+class Operation:
+    path: str
+    done_at: float
+    kind: str  # "put" or "delete"
+
+
+@dataclass
+class _Type:
+    """How one resource type behaves: URL pattern, LRO style of PUT and DELETE, computed read-only properties."""
+
+    name: str
+    pattern: re.Pattern[str]
+    put_lro: str | None = None  # "async-operation", "body" or None (synchronous)
+    delete_lro: str | None = None  # "async-operation", "location" or None
+    parent: Callable[[re.Match[str]], str] | None = None
+    # Service Bus answers a new queue with 200, not 201 (and its SDK accepts only 200).
+    created_status: int = 201
+    computed: Callable[[FakeArm, re.Match[str], Json, Json | None], Json] = field(default=lambda arm, m, body, old: {})
+
+
+_RG = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers"
+
+
+def _sb_namespace(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    return {
+        "serviceBusEndpoint": f"https://{m['name']}.servicebus.windows.net:443/",
+        "status": "Active",
+        "metricId": f"{m['sub']}:{m['name']}",
+    }
+
+
+def _redis(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    config = {
+        "maxclients": "7500",
+        "maxmemory-reserved": "200",
+        **body.get("properties", {}).get("redisConfiguration", {}),
+    }
+    if "aad-enabled" in config:
+        # ARM reads booleans back capitalised; the drift check must not mistake that for a change.
+        config["aad-enabled"] = str(config["aad-enabled"]).capitalize()
+    return {
+        "hostName": f"{m['name']}.redis.cache.windows.net",
+        "port": 6379,
+        "sslPort": 6380,
+        "redisVersion": "6.0",
+        "redisConfiguration": config,
+    }
+
+
+def _identity(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    previous = (old or {}).get("properties", {})
+    return {
+        "tenantId": TENANT_ID,
+        "principalId": previous.get("principalId", str(uuid.uuid4())),
+        "clientId": previous.get("clientId", str(uuid.uuid4())),
+    }
+
+
+TYPES = [
+    _Type(
+        "Microsoft.ServiceBus/namespaces/queues",
+        re.compile(_RG + r"/Microsoft\.ServiceBus/namespaces/(?P<parent>[^/]+)/queues/(?P<name>[^/]+)$", re.I),
+        parent=lambda m: m.string[: m.string.lower().rindex("/queues/")],
+        created_status=200,
+    ),
+    _Type(
+        "Microsoft.ServiceBus/namespaces",
+        re.compile(_RG + r"/Microsoft\.ServiceBus/namespaces/(?P<name>[^/]+)$", re.I),
+        put_lro="async-operation",
+        delete_lro="location",
+        computed=_sb_namespace,
+    ),
+    _Type(
+        "Microsoft.Cache/redis/accessPolicyAssignments",
+        re.compile(_RG + r"/Microsoft\.Cache/redis/(?P<parent>[^/]+)/accessPolicyAssignments/(?P<name>[^/]+)$", re.I),
+        put_lro="async-operation",
+        delete_lro="location",
+        parent=lambda m: m.string[: m.string.lower().rindex("/accesspolicyassignments/")],
+    ),
+    _Type(
+        "Microsoft.Cache/redis",
+        re.compile(_RG + r"/Microsoft\.Cache/redis/(?P<name>[^/]+)$", re.I),
+        put_lro="body",
+        delete_lro="async-operation",
+        computed=_redis,
+    ),
+    _Type(
+        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
+        re.compile(
+            _RG + r"/Microsoft\.ManagedIdentity/userAssignedIdentities/(?P<parent>[^/]+)"
+            r"/federatedIdentityCredentials/(?P<name>[^/]+)$",
+            re.I,
+        ),
+        parent=lambda m: m.string[: m.string.lower().rindex("/federatedidentitycredentials/")],
+    ),
+    _Type(
+        "Microsoft.ManagedIdentity/userAssignedIdentities",
+        re.compile(_RG + r"/Microsoft\.ManagedIdentity/userAssignedIdentities/(?P<name>[^/]+)$", re.I),
+        computed=_identity,
+    ),
+    _Type(
+        "Microsoft.Authorization/roleAssignments",
+        re.compile(r"^(?P<scope>/.+)/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)$", re.I),
+        parent=lambda m: m["scope"],
+    ),
+]
+
+
+def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+class FakeArm:
+    """The server. `lro_seconds` is how long each long-running operation takes; tests raise it for slow LROs."""
+
+    def __init__(self, ssl_context: ssl.SSLContext) -> None:
+        self.ssl_context = ssl_context
+        self.resources: dict[str, Stored] = {}
+        self.operations: dict[str, Operation] = {}
+        self.requests: list[Recorded] = []
+        self.faults: list[Fault] = []
+        self.lro_seconds = 0.2
+        self.base_url = ""
+        self._runner: web.AppRunner | None = None
+
+    # ---- lifecycle
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        site = web.SockSite(self._runner, sock, ssl_context=self.ssl_context)
+        await site.start()
+        self.base_url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    # ---- test helpers
+
+    def inject(self, method: str, path_contains: str, status: int = 0, **options: Any) -> Fault:
+        fault = Fault(method, path_contains, status, **options)
+        self.faults.append(fault)
+        return fault
+
+    def calls(self, method: str, path_contains: str = "") -> list[Recorded]:
+        return [r for r in self.requests if r.method == method and path_contains.lower() in r.path.lower()]
+
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method in ("PUT", "PATCH", "DELETE")]
+
+    def get(self, path: str) -> Json | None:
+        stored = self._settled(path.lower())
+        return copy.deepcopy(stored.json) if stored else None
+
+    def paths(self, type_name: str) -> list[str]:
+        return sorted(s.json["id"] for s in self.resources.values() if s.type.lower() == type_name.lower())
+
+    def tamper(self, path: str, change: Callable[[Json], None]) -> None:
+        """Drift: someone changed the resource behind the operator's back (portal, CLI, policy)."""
+        change(self.resources[path.lower()].json)
+
+    # ---- state
+
+    def _settled(self, key: str) -> Stored | None:
+        stored = self.resources.get(key)
+        if stored is None or stored.operation is None or time.monotonic() < stored.busy_until:
+            return stored
+        if stored.operation == "Deleting":
+            del self.resources[key]
+            return None
+        stored.operation = None
+        stored.json.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        return stored
+
+    def _exists(self, path: str) -> bool:
+        stored = self._settled(path.lower())
+        return stored is not None and stored.operation != "Deleting"
+
+    def _operation(self, request: web.Request, path: str, kind: str, done_at: float, style: str) -> dict[str, str]:
+        op = uuid.uuid4().hex
+        self.operations[op] = Operation(path=path.lower(), done_at=done_at, kind=kind)
+        base = f"https://{request.host}"
+        if style == "async-operation":
+            return {"Azure-AsyncOperation": f"{base}/fake/operations/{op}?api-version=2024-01-01"}
+        return {"Location": f"{base}/fake/locations/{op}?api-version=2024-01-01"}
+
+    # ---- HTTP
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        body: Any = None
+        if request.can_read_body:
+            raw = await request.read()
+            body = await request.json() if raw else None
+        self.requests.append(Recorded(request.method, path, request.query.get("api-version"), body))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _error(401, "AuthenticationFailed", "Authentication failed: missing or invalid bearer token.")
+        for fault in self.faults:
+            if fault.matches(request.method, path):
+                if fault.times is not None:
+                    fault.times -= 1
+                if fault.disconnect:
+                    assert request.transport is not None
+                    request.transport.abort()
+                    await asyncio.sleep(0)
+                    raise ConnectionResetError("fault injected: connection dropped")
+                headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+                return _error(fault.status, fault.code or str(fault.status), fault.message or "injected", headers)
+        if not request.query.get("api-version"):
+            return _error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
+        if path.startswith("/fake/operations/"):
+            return self._async_operation(path.rsplit("/", 1)[-1])
+        if path.startswith("/fake/locations/"):
+            return self._location(path.rsplit("/", 1)[-1])
+        for kind in TYPES:
+            match = kind.pattern.search(path)
+            if match is not None:
+                handler = {"GET": self._get, "PUT": self._put, "DELETE": self._delete}.get(request.method)
+                if handler is None:
+                    return _error(405, "MethodNotAllowed", f"{request.method} is not supported")
+                return await handler(request, kind, match, body)
+        return _error(404, "InvalidResourceType", f"no resource type matches {path}")
+
+    def _async_operation(self, op: str) -> web.Response:
+        operation = self.operations.get(op)
+        if operation is None:
+            return _error(404, "OperationNotFound", op)
+        self._settled(operation.path)
+        status = "Succeeded" if time.monotonic() >= operation.done_at else "InProgress"
+        return web.json_response({"id": op, "name": op, "status": status})
+
+    def _location(self, op: str) -> web.Response:
+        operation = self.operations.get(op)
+        if operation is None:
+            return _error(404, "OperationNotFound", op)
+        self._settled(operation.path)
+        if time.monotonic() < operation.done_at:
+            return web.Response(status=202, headers={"Location": f"/fake/locations/{op}?api-version=2024-01-01"})
+        if operation.kind == "delete":
+            return web.Response(status=204)
+        stored = self.resources.get(operation.path)
+        return web.json_response(stored.json if stored else {})
+
+    async def _get(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
+        stored = self._settled(request.path.lower())
+        if stored is None:
+            return _error(404, "ResourceNotFound", f"The Resource '{kind.name}/{match['name']}' was not found.")
+        return web.json_response(stored.json)
+
+    def _reject(self, kind: _Type, match: re.Match[str], body: Json) -> web.Response | None:
+        """What real ARM would refuse for this PUT."""
+        if kind.parent is not None and not self._exists(kind.parent(match)):
+            return _error(404, "ParentResourceNotFound", f"Parent resource {kind.parent(match)} not found.")
+        properties = body.get("properties", {})
+        if kind.name == "Microsoft.ServiceBus/namespaces/queues" and properties.get("enablePartitioning"):
+            namespace = self.resources[kind.parent(match).lower()].json  # type: ignore[misc]
+            if (
+                namespace["sku"]["name"] == "Premium"
+                and namespace["properties"].get("premiumMessagingPartitions", 1) < 2
+            ):
+                return _error(400, "BadRequest", "Partitioned entities are not supported in this Premium namespace.")
+        if kind.name == "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials":
+            if not str(properties.get("issuer", "")).startswith("https://") or not properties.get("audiences"):
+                return _error(400, "BadRequest", "issuer must be an https URL and audiences must not be empty.")
+        if kind.name == "Microsoft.Authorization/roleAssignments":
+            return self._reject_role_assignment(match, properties)
+        return None
+
+    def _reject_role_assignment(self, match: re.Match[str], properties: Json) -> web.Response | None:
+        key = (properties.get("principalId"), properties.get("roleDefinitionId", "").lower(), match["scope"].lower())
+        for path, stored in self.resources.items():
+            if stored.type != "Microsoft.Authorization/roleAssignments":
+                continue
+            props = stored.json["properties"]
+            same = (props["principalId"], props["roleDefinitionId"].lower(), props["scope"].lower()) == key
+            if path == match.string.lower():
+                if not same:
+                    return _error(409, "RoleAssignmentUpdateNotPermitted", "Role assignments cannot be updated.")
+            elif same:
+                return _error(409, "RoleAssignmentExists", "The role assignment already exists.")
+        return None
+
+    async def _put(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
+        if not isinstance(body, dict):
+            return _error(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        key = request.path.lower()
+        old = self._settled(key)
+        if old is not None and old.operation is not None:
+            return _error(409, "AnotherOperationInProgress", f"An operation ({old.operation}) is in progress.")
+        rejection = self._reject(kind, match, body)
+        if rejection is not None:
+            return rejection
+        document: Json = copy.deepcopy(body)
+        document.update(id=request.path, name=match["name"], type=kind.name)
+        if "location" in document:
+            document["location"] = _DISPLAY_LOCATIONS.get(document["location"], document["location"])
+        properties = document.setdefault("properties", {})
+        properties.update(kind.computed(self, match, body, old.json if old else None))
+        if kind.name == "Microsoft.Authorization/roleAssignments":
+            properties["scope"] = match["scope"]
+        status = 200 if old is not None else kind.created_status
+        if kind.put_lro is None:
+            if kind.name != "Microsoft.Authorization/roleAssignments":
+                properties["provisioningState"] = "Succeeded"
+            self.resources[key] = Stored(kind.name, document)
+            return web.json_response(document, status=status)
+        operation = "Updating" if old is not None else "Creating"
+        properties["provisioningState"] = operation
+        done_at = time.monotonic() + self.lro_seconds
+        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation=operation)
+        headers = self._operation(request, key, "put", done_at, kind.put_lro) if kind.put_lro != "body" else {}
+        return web.json_response(document, status=status, headers=headers)
+
+    async def _delete(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
+        key = request.path.lower()
+        stored = self._settled(key)
+        if stored is None:
+            return web.Response(status=204)
+        children = [p for p in self.resources if p.startswith(key + "/")]
+        if kind.delete_lro is None:
+            for path in [key, *children]:
+                del self.resources[path]
+            return web.json_response(stored.json, status=200)
+        done_at = time.monotonic() + self.lro_seconds
+        for path in [key, *children]:
+            self.resources[path].operation = "Deleting"
+            self.resources[path].busy_until = done_at
+            self.resources[path].json.setdefault("properties", {})["provisioningState"] = "Deleting"
+        return web.Response(status=202, headers=self._operation(request, key, "delete", done_at, kind.delete_lro))

@@ -1,0 +1,204 @@
+"""Given a platform or a service with Azure enabled, the real SDK clients against the fake ARM create exactly the
+resources the spec asks for, once, and later passes send nothing unless Azure drifted."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from typing import Any
+
+from fabrikam.operator.azure import Kind, reconcile_platform, reconcile_service_identity
+
+SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
+RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+
+
+def _puts_per_path(fake_arm: Any) -> Counter[str]:
+    return Counter(r.path for r in fake_arm.calls("PUT"))
+
+
+def _one(fake_arm: Any, last_segments: str) -> Any:
+    """The single PUT whose path ends in `last_segments` followed by the rest of a name."""
+    [request] = [r for r in fake_arm.calls("PUT") if re.search(re.escape(last_segments) + "[^/]*$", r.path, re.I)]
+    return request
+
+
+def _put_to(fake_arm: Any, resource_id: str) -> Any:
+    [request] = [r for r in fake_arm.calls("PUT") if r.path == resource_id]
+    return request
+
+
+async def test_platform_from_scratch_creates_each_resource_once(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+    outcome = await reconcile_platform(make_platform(), azure)
+
+    assert outcome.ready, outcome
+    assert [r.kind for r in outcome.resources] == [Kind.SERVICE_BUS_NAMESPACE, Kind.SERVICE_BUS_QUEUE, Kind.REDIS_CACHE]
+    assert set(_puts_per_path(fake_arm).values()) == {1}
+    namespace_id, queue_id, redis_id = (r.id for r in outcome.resources)
+    namespace = _put_to(fake_arm, namespace_id)
+    assert namespace.api_version == "2026-01-01"
+    assert namespace.body["sku"] == {"name": "Premium", "tier": "Premium", "capacity": 1}
+    assert namespace.body["properties"] == {
+        "minimumTlsVersion": "1.2",
+        "disableLocalAuth": True,
+        "zoneRedundant": True,
+        "premiumMessagingPartitions": 1,
+    }
+    queue = _put_to(fake_arm, queue_id)
+    assert queue_id.endswith("/queues/deliveryrequests")
+    assert queue.body["properties"] == {
+        "lockDuration": "PT1M",
+        "maxDeliveryCount": 10,
+        "defaultMessageTimeToLive": "P14D",
+        "requiresDuplicateDetection": True,
+        "duplicateDetectionHistoryTimeWindow": "PT10M",
+        "deadLetteringOnMessageExpiration": True,
+        "enablePartitioning": False,
+    }
+    redis = _put_to(fake_arm, redis_id)
+    assert redis.api_version == "2024-11-01"
+    assert redis.body["zones"] == ["1", "2", "3"]
+    assert redis.body["properties"]["enableNonSslPort"] is False
+    assert redis.body["properties"]["minimumTlsVersion"] == "1.2"
+    assert redis.body["properties"]["redisConfiguration"] == {"aad-enabled": "true"}
+    assert redis.body["properties"]["disableAccessKeyAuthentication"] is True
+    for request in (namespace, redis):
+        assert {"platform": "prod", "environment": "prod", "team": "platform", "cost-center": "cc-1234"}.items() <= (
+            request.body["tags"].items()
+        )
+    assert (
+        outcome.endpoint(Kind.SERVICE_BUS_NAMESPACE) == fake_arm.get(namespace.path)["properties"]["serviceBusEndpoint"]
+    )
+    assert outcome.endpoint(Kind.REDIS_CACHE).endswith(".redis.cache.windows.net:6380")
+
+
+async def test_second_pass_without_drift_sends_no_writes(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    before = len(fake_arm.writes())
+
+    again = await reconcile_platform(platform, azure)
+
+    assert again.ready and not again.changed
+    assert len(fake_arm.writes()) == before
+
+
+async def test_drift_is_repaired_by_one_put_of_the_desired_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+    platform = make_platform()
+    first = await reconcile_platform(platform, azure)
+    namespace, queue, redis = (r.id for r in first.resources)
+    fake_arm.tamper(namespace, lambda doc: doc["properties"].update(disableLocalAuth=False))
+    fake_arm.tamper(redis, lambda doc: doc["properties"].update(enableNonSslPort=True))
+    before = _puts_per_path(fake_arm)
+
+    repaired = await reconcile_platform(platform, azure)
+
+    assert repaired.ready
+    assert _puts_per_path(fake_arm) - before == Counter({namespace: 1, redis: 1})
+    assert fake_arm.get(namespace)["properties"]["disableLocalAuth"] is True
+    assert fake_arm.get(redis)["properties"]["enableNonSslPort"] is False
+    assert not (await reconcile_platform(platform, azure)).changed
+
+
+async def test_service_identity_federates_its_service_account_and_grants_only_what_it_uses(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+
+    outcome = await reconcile_service_identity(ingestion, platform, azure)
+
+    assert outcome.ready, outcome
+    identity = _one(fake_arm, "/userAssignedIdentities/id-prod-shipping-ingestion")
+    assert identity.body["tags"] | {} == {
+        "cost-center": "cc-ship",
+        "platform": "prod",
+        "environment": "prod",
+        "team": "shipping",
+        "service": "ingestion",
+        "managed-by": "fabrikam-operator",
+    }
+    stored = fake_arm.get(identity.path)["properties"]
+    assert outcome.client_id == stored["clientId"] and outcome.principal_id == stored["principalId"]
+    credential = _one(fake_arm, "/federatedIdentityCredentials/")
+    assert credential.body["properties"] == {
+        "issuer": platform.spec.azure.oidc_issuer_url,
+        "subject": "system:serviceaccount:shipping:ingestion",
+        "audiences": ["api://AzureADTokenExchange"],
+    }
+    [grant] = fake_arm.calls("PUT", "/roleAssignments/")
+    assert grant.path.startswith(outcome.resources[0].id.split("/providers/Microsoft.ManagedIdentity")[0])
+    assert "/queues/deliveryrequests/providers/Microsoft.Authorization/roleAssignments/" in grant.path
+    assert grant.body["properties"]["roleDefinitionId"].endswith(SENDER)
+    assert grant.body["properties"]["principalId"] == outcome.principal_id
+    assert fake_arm.calls("PUT", "/accessPolicyAssignments/") == []
+
+
+async def test_workflow_receives_and_delivery_gets_redis_data_access(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    workflow = make_service("workflow", component="workflow", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    delivery = make_service("delivery", component="delivery", uses=[{"kind": "redis", "name": "delivery"}])
+
+    flows = await reconcile_service_identity(workflow, platform, azure)
+    deliveries = await reconcile_service_identity(delivery, platform, azure)
+
+    assert flows.ready and deliveries.ready
+    [grant] = fake_arm.calls("PUT", "/roleAssignments/")
+    assert grant.body["properties"]["roleDefinitionId"].endswith(RECEIVER)
+    assert grant.body["properties"]["principalId"] == flows.principal_id
+    [access] = fake_arm.calls("PUT", "/accessPolicyAssignments/")
+    assert access.body["properties"] == {
+        "accessPolicyName": "Data Contributor",
+        "objectId": deliveries.principal_id,
+        "objectIdAlias": "shipping-delivery",
+    }
+
+
+async def test_custom_service_gets_both_queue_roles_and_a_second_pass_sends_nothing(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    custom = make_service(
+        "returns", uses=[{"kind": "queue", "name": "deliveryrequests"}, {"kind": "mongo", "name": "x"}]
+    )
+
+    first = await reconcile_service_identity(custom, platform, azure)
+    writes = len(fake_arm.writes())
+    second = await reconcile_service_identity(custom, platform, azure)
+
+    roles = sorted(r.body["properties"]["roleDefinitionId"][-36:] for r in fake_arm.calls("PUT", "/roleAssignments/"))
+    assert roles == sorted([SENDER, RECEIVER])
+    assert first.ready and second.ready and not second.changed
+    assert second.client_id == first.client_id
+    assert len(fake_arm.writes()) == writes
+
+
+async def test_missing_oidc_issuer_is_degraded_but_the_identity_exists(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform(oidcIssuerUrl=None)
+    outcome = await reconcile_service_identity(make_service("returns"), platform, azure)
+
+    assert outcome.degraded is not None and outcome.degraded.error_code == "OidcIssuerUrlMissing"
+    assert "spec.azure.oidcIssuerUrl" in (outcome.degraded.error_message or "")
+    assert outcome.client_id is not None
+    assert fake_arm.calls("PUT", "/federatedIdentityCredentials/") == []
+
+
+async def test_nothing_is_sent_without_azure_or_without_identity(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    local = make_platform()
+    local = local.model_copy(update={"spec": local.spec.model_copy(update={"azure": None})})
+    no_identity = make_service("returns").model_copy(deep=True)
+    no_identity.spec.identity.azure = False
+
+    assert (await reconcile_platform(local, azure)).resources == ()
+    assert (await reconcile_service_identity(make_service("returns"), local, azure)).resources == ()
+    assert (await reconcile_service_identity(no_identity, make_platform(), azure)).resources == ()
+    assert fake_arm.requests == []
