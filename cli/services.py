@@ -1,5 +1,78 @@
-"""Commands that run the eight workloads locally."""
+"""Commands that run the workloads locally: real redis-server, FerretDB and one process per service."""
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
 
 import typer
 
+from fabrikam.workloads.localstack import Stack, seed_fleet
+
 app = typer.Typer(help="Run the Fabrikam services as local processes.", no_args_is_help=True)
+
+DEFAULT_DIRECTORY = Path(".run/services")
+STATE_FILE = "state.json"
+OWN_COMMANDS = ("fabrikam.workloads.entrypoint", "redis-server", "ferretdb")
+
+
+@app.command()
+def up(
+    directory: Path = typer.Option(DEFAULT_DIRECTORY, help="Where data, logs and the process list live."),
+    drones: int = typer.Option(100, min=0, help="Drones to register in the fleet."),
+) -> None:
+    """Start redis-server, FerretDB and the services on free ports; print their URLs as JSON (last line)."""
+    state_path = directory / STATE_FILE
+    if state_path.exists():
+        typer.echo(f"services already up (see {state_path}); run `fabrikam services down` first", err=True)
+        raise typer.Exit(1)
+    stack = Stack(directory.resolve())
+    try:
+        stack.start()
+        seed_fleet(stack.services["scheduler"].url, drones)
+    except Exception:
+        stack.stop()
+        raise
+    urls = stack.urls()
+    state_path.write_text(json.dumps({"pids": stack.pids(), "urls": urls}, indent=2))
+    typer.echo(f"logs in {directory / 'logs'}; {drones} drones registered", err=True)
+    typer.echo(json.dumps(urls))
+
+
+def _ours(pid: int) -> bool:
+    """Only signal a pid that still runs one of our commands (pids are reused)."""
+    try:
+        command_line = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return any(name in command_line for name in OWN_COMMANDS)
+
+
+def _stop(pid: int, grace: float) -> None:
+    if not _ours(pid):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and _ours(pid):
+        time.sleep(0.1)
+    if _ours(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
+@app.command()
+def down(directory: Path = typer.Option(DEFAULT_DIRECTORY, help="The directory given to `up`.")) -> None:
+    """Stop the services gracefully (they finish or release in-flight messages), then FerretDB and Redis."""
+    state_path = directory / STATE_FILE
+    if not state_path.exists():
+        typer.echo("services are not up", err=True)
+        return
+    pids: dict[str, int] = json.loads(state_path.read_text())["pids"]
+    for name in [*(n for n in pids if n not in ("redis", "ferretdb")), "ferretdb", "redis"]:
+        if name in pids:
+            _stop(pids[name], grace=20.0)
+    state_path.unlink()
+    typer.echo("services stopped", err=True)

@@ -14,7 +14,7 @@ from fabrikam.workloads.contracts import (
 from fabrikam.workloads.ingestion.models import Accepted, DeliveryRequest, RescheduleRequest
 from fabrikam.workloads.ingestion.ratelimit import RateLimiter
 from fabrikam.workloads.kit import tracing
-from fabrikam.workloads.kit.messaging.message import Message, outgoing
+from fabrikam.workloads.kit.messaging.message import Message, outgoing, outgoing_raw
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.resilience import retry_transient
 
@@ -61,12 +61,12 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
         and enqueues nothing new (the broker drops the duplicate message id)."""
         admit(request)
         delivery_id = delivery_id_for(body.owner, idempotency_key)
-        requested = DeliveryRequested(
-            delivery_id=delivery_id,
-            requested_at=datetime.now(UTC),
-            **body.model_dump(),
-        )
-        await enqueue(outgoing(f"DeliveryRequested:{delivery_id}", requested))
+        requested = {
+            "deliveryId": delivery_id,
+            "requestedAt": datetime.now(UTC).isoformat(),
+            **body.model_dump(mode="json", by_alias=True),
+        }
+        await enqueue(outgoing_raw(f"DeliveryRequested:{delivery_id}", DeliveryRequested.__name__, requested))
         response.headers["Location"] = f"/v1/deliveries/{delivery_id}"
         return Accepted(delivery_id=delivery_id)
 

@@ -45,10 +45,15 @@ def is_pool_full(error: BaseException) -> bool:
 
 async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 4, deadline_seconds: float = 5.0) -> T:
     """Run `call`, retrying transient failures with exponential backoff and full jitter."""
+    try:
+        return await call()  # the common case pays nothing for the retry machinery
+    except Exception as error:
+        if not is_transient(error) or attempts <= 1:
+            raise
     async for attempt in AsyncRetrying(
         retry=retry_if_exception(is_transient),
         wait=wait_random_exponential(multiplier=0.05, max=1.0),
-        stop=stop_after_attempt(attempts) | stop_after_delay(deadline_seconds),
+        stop=stop_after_attempt(attempts - 1) | stop_after_delay(deadline_seconds),
         reraise=True,
     ):
         with attempt:

@@ -1,0 +1,146 @@
+"""Workloads benchmark: ingestion requests/s and latency, then end-to-end deliveries/s.
+
+Standalone (never a timed unit test): `make bench-workloads`. Every server is real and local: redis-server
+with fsync-always AOF, FerretDB on SQLite, the services as separate processes on uvloop/httptools.
+The load generator speaks raw HTTP/1.1 keep-alive so that it costs the server's CPU as little as possible.
+"""
+
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import redis
+
+from fabrikam.workloads.localstack import RedisServer, Service, Stack, seed_fleet
+
+INGESTION_REQUESTS = 20_000
+INGESTION_CONNECTIONS = 16
+PIPELINE_DELIVERIES = 2_000
+FAST_ENV = {"FABRIKAM_RATE_LIMIT_PER_SECOND": "1000000", "FABRIKAM_RATE_LIMIT_BURST": "1000000"}
+
+
+def request_bytes(index: int) -> bytes:
+    body = json.dumps(
+        {
+            "owner": f"bench-{index % 50}",
+            "pickup": {"latitude": 47.61 + (index % 40) * 0.001, "longitude": -122.33, "address": "1 Pike St"},
+            "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
+            "pickupTime": "2030-01-01T10:00:00Z",
+            "deadline": "2030-01-01T12:00:00Z",
+            "expedited": index % 7 == 0,
+            "confirmationRequired": False,
+            "package": {"size": "small", "weightKg": 1.5, "tag": f"tag-{index % 10}"},
+        }
+    ).encode()
+    head = (
+        "POST /v1/deliveryrequests HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _connection(port: int, requests: list[bytes], latencies: list[float], statuses: list[int]) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    for request in requests:
+        started = time.perf_counter()
+        writer.write(request)
+        status = int((await reader.readline()).split()[1])
+        length = 0
+        while (line := await reader.readline()) not in (b"\r\n", b""):
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        latencies.append(time.perf_counter() - started)
+        statuses.append(status)
+    writer.close()
+
+
+async def load(port: int, total: int, connections: int) -> tuple[float, list[float], list[int]]:
+    """Send `total` POSTs over `connections` keep-alive connections; returns (seconds, latencies, statuses)."""
+    payloads = [request_bytes(index) for index in range(total)]
+    latencies: list[float] = []
+    statuses: list[int] = []
+    shares = [payloads[offset::connections] for offset in range(connections)]
+    started = time.perf_counter()
+    await asyncio.gather(*(_connection(port, share, latencies, statuses) for share in shares))
+    return time.perf_counter() - started, latencies, statuses
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
+
+
+def bench_ingestion(directory: Path) -> None:
+    redis_server = RedisServer(directory / "redis")
+    redis_server.start()
+    service = Service("ingestion", directory / "logs", {"FABRIKAM_REDIS_URL": redis_server.url, **FAST_ENV})
+    try:
+        service.start()
+        service.wait_ready()
+        asyncio.run(load(service.port, 1_000, INGESTION_CONNECTIONS))  # warm-up, counted below too
+        seconds, latencies, statuses = asyncio.run(load(service.port, INGESTION_REQUESTS, INGESTION_CONNECTIONS))
+        accepted_total = 1_000 + sum(1 for status in statuses if status == 202)
+        enqueued = redis.Redis.from_url(redis_server.url).xlen("queue:delivery-requests")
+        print(f"ingestion: {INGESTION_REQUESTS} requests over {INGESTION_CONNECTIONS} connections, one process")
+        print(f"  throughput      {INGESTION_REQUESTS / seconds:,.0f} req/s")
+        print(f"  latency p50     {percentile(latencies, 0.50) * 1000:.2f} ms")
+        print(f"  latency p99     {percentile(latencies, 0.99) * 1000:.2f} ms")
+        print(f"  latency mean    {statistics.fmean(latencies) * 1000:.2f} ms")
+        print(f"  statuses        {dict(sorted({s: statuses.count(s) for s in set(statuses)}.items()))}")
+        print(f"  accepted == enqueued: {accepted_total} == {enqueued} -> {accepted_total == enqueued}")
+        if accepted_total != enqueued:
+            sys.exit("accepted and enqueued differ")
+    finally:
+        service.process.stop()
+        redis_server.stop()
+
+
+def _scheduled(workflow_url: str) -> float:
+    lines = httpx.get(f"{workflow_url}/metrics", timeout=5).text.splitlines()
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in lines
+        if line.startswith("fabrikam_messages_total{")
+        and 'type="DeliveryScheduled"' in line
+        and 'outcome="completed"' in line
+    )
+
+
+def bench_pipeline(directory: Path) -> None:
+    stack = Stack(directory, FAST_ENV)
+    try:
+        stack.start()
+        seed_fleet(stack.services["scheduler"].url, PIPELINE_DELIVERIES)
+        workflow_url = stack.services["workflow"].url
+        started = time.perf_counter()
+        seconds, _, statuses = asyncio.run(
+            load(stack.services["ingestion"].port, PIPELINE_DELIVERIES, INGESTION_CONNECTIONS)
+        )
+        accepted = statuses.count(202)
+        deadline = time.monotonic() + 300
+        while (done := _scheduled(workflow_url)) < accepted and time.monotonic() < deadline:
+            time.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        print(f"pipeline: {PIPELINE_DELIVERIES} deliveries, POST -> scheduled (package, drone, delivery)")
+        print(f"  accepted        {accepted} in {seconds:.2f} s")
+        print(f"  scheduled       {done:.0f} in {elapsed:.2f} s")
+        print(f"  throughput      {done / elapsed:,.0f} deliveries/s end to end")
+    finally:
+        stack.stop()
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="bench-workloads-") as scratch:
+        bench_ingestion(Path(scratch) / "ingestion")
+        bench_pipeline(Path(scratch) / "pipeline")
+
+
+if __name__ == "__main__":
+    main()
