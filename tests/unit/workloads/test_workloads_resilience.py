@@ -1,0 +1,83 @@
+"""Resilience: only transient failures are retried, and a full pool answers quickly instead of hanging."""
+
+import asyncio
+import time
+
+import httpx
+import pytest
+from redis import exceptions as redis_errors
+
+from fabrikam.workloads.kit.resilience import BoundedConcurrency, Overloaded, is_transient, retry_transient
+
+
+def status_error(code: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("GET", "http://weather.test")
+    return httpx.HTTPStatusError("x", request=request, response=httpx.Response(code, request=request))
+
+
+@pytest.mark.parametrize(
+    ("error", "transient"),
+    [
+        (httpx.ConnectTimeout("slow"), True),
+        (status_error(503), True),
+        (status_error(429), True),
+        (status_error(404), False),
+        (redis_errors.ConnectionError("reset by peer"), True),
+        (redis_errors.ConnectionError("No connection available."), False),
+        (ValueError("bad input"), False),
+    ],
+)
+def test_which_errors_are_transient(error: Exception, transient: bool) -> None:
+    assert is_transient(error) is transient
+
+
+async def test_transient_failures_are_retried_until_success() -> None:
+    calls = 0
+
+    async def flaky() -> str:
+        nonlocal calls
+        calls += 1
+        if calls < 3:
+            raise httpx.ConnectError("refused")
+        return "ok"
+
+    assert await retry_transient(flaky, attempts=4) == "ok"
+    assert calls == 3
+
+
+async def test_permanent_failures_are_not_retried() -> None:
+    calls = 0
+
+    async def broken() -> None:
+        nonlocal calls
+        calls += 1
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        await retry_transient(broken)
+    assert calls == 1
+
+
+async def test_retries_stop_at_the_attempt_limit() -> None:
+    calls = 0
+
+    async def down() -> None:
+        nonlocal calls
+        calls += 1
+        raise httpx.ConnectError("refused")
+
+    with pytest.raises(httpx.ConnectError):
+        await retry_transient(down, attempts=3)
+    assert calls == 3
+
+
+async def test_a_full_pool_raises_overloaded_after_its_deadline() -> None:
+    pool = BoundedConcurrency(limit=1, wait_seconds=0.05)
+    async with pool:
+        started = time.monotonic()
+        with pytest.raises(Overloaded):
+            async with pool:
+                pass
+        assert time.monotonic() - started < 2
+    async with pool:  # released: usable again
+        await asyncio.sleep(0)

@@ -1,0 +1,157 @@
+"""The delivery saga as a table: given this state and this message, this state and these commands."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from fabrikam.workloads.contracts import (
+    DeliveryCancelled,
+    DeliveryCompleted,
+    DeliveryRequested,
+    DeliveryRescheduled,
+    DeliveryScheduled,
+    DroneAssigned,
+    DroneSnapshot,
+    DroneUnavailable,
+    Location,
+    PackageCreated,
+    PackageInfo,
+    PackageRejected,
+    PackageSize,
+)
+from fabrikam.workloads.workflow.saga import Incoming, Saga, Stage, decide
+
+DELIVERY = "d-1"
+PACKAGE = f"package-{DELIVERY}"
+REQUEST = DeliveryRequested(
+    delivery_id=DELIVERY,
+    owner="acme",
+    pickup=Location(latitude=47.6, longitude=-122.3, address="a"),
+    dropoff=Location(latitude=47.7, longitude=-122.4, address="b"),
+    pickup_time=datetime(2030, 1, 1, 10, tzinfo=UTC),
+    deadline=datetime(2030, 1, 1, 12, tzinfo=UTC),
+    expedited=False,
+    confirmation_required=True,
+    package=PackageInfo(size=PackageSize.medium, weight_kg=3, tag="t"),
+    requested_at=datetime(2029, 12, 31, tzinfo=UTC),
+)
+DRONE = DroneSnapshot(drone_id="drone-7", latitude=47.6, longitude=-122.3, speed_mps=12)
+
+
+def step(saga: Saga | None, message_id: str, body: object) -> tuple[Saga, list[tuple[str, str]]]:
+    decided = decide(saga, Incoming(message_id, body))  # type: ignore[arg-type]
+    assert decided is not None, f"{message_id} should change the saga"
+    new, commands = decided
+    return new, [(command.type, command.message_id) for command in commands]
+
+
+def run_to(stage: Stage) -> Saga:
+    saga, _ = step(None, "m-request", REQUEST)
+    if stage == Stage.awaiting_package:
+        return saga
+    saga, _ = step(saga, "m-package", PackageCreated(delivery_id=DELIVERY, package_id=PACKAGE))
+    if stage == Stage.awaiting_drone:
+        return saga
+    saga, _ = step(saga, "m-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
+    if stage == Stage.awaiting_schedule:
+        return saga
+    saga, _ = step(saga, "m-scheduled", DeliveryScheduled(delivery_id=DELIVERY))
+    assert saga.stage == stage
+    return saga
+
+
+def test_happy_path_creates_package_then_assigns_drone_then_schedules() -> None:
+    saga, commands = step(None, "m-request", REQUEST)
+    assert (saga.stage, commands) == (Stage.awaiting_package, [("CreatePackage", f"CreatePackage:{DELIVERY}")])
+    saga, commands = step(saga, "m-package", PackageCreated(delivery_id=DELIVERY, package_id=PACKAGE))
+    assert (saga.stage, commands) == (Stage.awaiting_drone, [("AssignDrone", f"AssignDrone:{DELIVERY}")])
+    saga, commands = step(saga, "m-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
+    assert (saga.stage, commands) == (Stage.awaiting_schedule, [("ScheduleDelivery", f"ScheduleDelivery:{DELIVERY}")])
+    assert saga.outbox[0].body["drone"]["droneId"] == "drone-7"
+    saga, commands = step(saga, "m-scheduled", DeliveryScheduled(delivery_id=DELIVERY))
+    assert (saga.stage, commands) == (Stage.scheduled, [])
+    saga, commands = step(saga, "m-done", DeliveryCompleted(delivery_id=DELIVERY))
+    assert (saga.stage, commands) == (Stage.completed, [("ReleaseDrone", f"ReleaseDrone:{DELIVERY}")])
+
+
+def test_a_redelivered_message_changes_nothing() -> None:
+    saga = run_to(Stage.awaiting_drone)
+    assert decide(saga, Incoming("m-package", PackageCreated(delivery_id=DELIVERY, package_id=PACKAGE))) is None
+    assert decide(saga, Incoming("m-request", REQUEST)) is None
+
+
+def test_a_reply_in_the_wrong_stage_is_ignored() -> None:
+    saga = run_to(Stage.scheduled)
+    assert decide(saga, Incoming("m-other", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))) is None
+
+
+@pytest.mark.parametrize(
+    ("stage", "compensations"),
+    [
+        (Stage.awaiting_package, ["CancelPackage"]),
+        (Stage.awaiting_drone, ["ReleaseDrone", "CancelPackage"]),
+        (Stage.awaiting_schedule, ["CancelDelivery", "ReleaseDrone", "CancelPackage"]),
+        (Stage.scheduled, ["CancelDelivery", "ReleaseDrone", "CancelPackage"]),
+    ],
+)
+def test_cancel_compensates_every_started_step_in_reverse(stage: Stage, compensations: list[str]) -> None:
+    saga, commands = step(run_to(stage), "m-cancel", DeliveryCancelled(delivery_id=DELIVERY))
+    assert saga.stage == Stage.cancelled
+    assert [kind for kind, _ in commands] == compensations
+
+
+def test_cancel_before_the_request_leaves_a_tombstone_the_request_cannot_revive() -> None:
+    saga, commands = step(None, "m-cancel", DeliveryCancelled(delivery_id=DELIVERY))
+    assert (saga.stage, commands) == (Stage.cancelled, [])
+    saga, commands = step(saga, "m-request", REQUEST)
+    assert (saga.stage, commands) == (Stage.cancelled, [])
+
+
+def test_replies_that_arrive_after_a_cancel_are_compensated() -> None:
+    cancelled, _ = step(run_to(Stage.awaiting_drone), "m-cancel", DeliveryCancelled(delivery_id=DELIVERY))
+    _, commands = step(cancelled, "m-late-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
+    assert commands == [("ReleaseDrone", f"ReleaseDrone:{DELIVERY}:late")]
+
+
+def test_no_drone_fails_the_saga_and_cancels_the_package() -> None:
+    saga, commands = step(
+        run_to(Stage.awaiting_drone), "m-none", DroneUnavailable(delivery_id=DELIVERY, reason="none in range")
+    )
+    assert saga.stage == Stage.failed
+    assert saga.reason == "no drone: none in range"
+    assert commands == [("CancelPackage", f"CancelPackage:{DELIVERY}")]
+
+
+def test_a_rejected_package_fails_the_saga_with_the_reason() -> None:
+    saga, commands = step(
+        run_to(Stage.awaiting_package),
+        "m-rejected",
+        PackageRejected(delivery_id=DELIVERY, package_id=PACKAGE, reason="too heavy"),
+    )
+    assert (saga.stage, saga.reason, commands) == (Stage.failed, "package rejected: too heavy", [])
+
+
+def test_reschedule_before_scheduling_is_used_when_the_delivery_is_scheduled() -> None:
+    new_pickup = datetime(2030, 1, 2, 9, tzinfo=UTC)
+    saga, commands = step(
+        run_to(Stage.awaiting_drone), "m-resched", DeliveryRescheduled(delivery_id=DELIVERY, pickup_time=new_pickup)
+    )
+    assert commands == []
+    saga, _ = step(saga, "m-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
+    assert saga.outbox[0].body["pickupTime"] == "2030-01-02T09:00:00Z"
+    assert saga.outbox[0].body["deadline"] == "2030-01-01T12:00:00Z"
+
+
+def test_reschedule_after_scheduling_sends_reschedule_delivery() -> None:
+    new_deadline = datetime(2030, 1, 1, 18, tzinfo=UTC)
+    saga, commands = step(
+        run_to(Stage.scheduled), "m-resched", DeliveryRescheduled(delivery_id=DELIVERY, deadline=new_deadline)
+    )
+    assert saga.stage == Stage.scheduled
+    assert [kind for kind, _ in commands] == ["RescheduleDelivery"]
+    assert saga.outbox[0].body["deadline"] == "2030-01-01T18:00:00Z"
+
+
+def test_nothing_moves_a_finished_saga() -> None:
+    saga, _ = step(run_to(Stage.scheduled), "m-done", DeliveryCompleted(delivery_id=DELIVERY))
+    assert decide(saga, Incoming("m-cancel", DeliveryCancelled(delivery_id=DELIVERY))) is None
