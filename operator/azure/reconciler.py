@@ -62,13 +62,16 @@ class Reconciler:
         self.clients = clients
 
     async def _call(self, res: DesiredResource, verb: str, call: Any) -> Json | AzureFailure | _TimedOut | None:
-        """One adapter call under metrics and the LRO deadline; None is a GET's 404."""
+        """One adapter call under metrics and the LRO deadline; None is a 404 of a GET or DELETE (already gone)."""
         async with track(f"{res.kind}.{verb}") as outcome:
             try:
                 return await asyncio.wait_for(call, self.clients.settings.lro_timeout)
-            except ResourceNotFoundError:
-                if verb != "get":
-                    raise
+            except ResourceNotFoundError as error:
+                if verb == "put":
+                    # A missing parent or scope: the platform is still being provisioned.
+                    failure = classify(error)
+                    outcome.result = failure.category
+                    return failure
                 outcome.result = "not_found"
                 return None
             except TimeoutError:

@@ -27,7 +27,8 @@ from fabrikam.operator.azure import AzureClients, AzureSettings
 def _load_fake_arm() -> Any:
     """The fake ARM lives beside this file; pytest's importlib mode makes test folders non-packages."""
     spec = importlib.util.spec_from_file_location("fabrikam_fake_arm", Path(__file__).with_name("fake_arm.py"))
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
@@ -104,7 +105,7 @@ def arm_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ss
     )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert_path, key_path)
-    yield ca_path, context
+    return ca_path, context
 
 
 @pytest.fixture

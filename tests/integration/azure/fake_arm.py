@@ -282,7 +282,7 @@ class FakeArm:
         if path.startswith("/fake/operations/"):
             return self._async_operation(path.rsplit("/", 1)[-1])
         if path.startswith("/fake/locations/"):
-            return self._location(path.rsplit("/", 1)[-1])
+            return self._location(request, path.rsplit("/", 1)[-1])
         for kind in TYPES:
             match = kind.pattern.search(path)
             if match is not None:
@@ -300,13 +300,14 @@ class FakeArm:
         status = "Succeeded" if time.monotonic() >= operation.done_at else "InProgress"
         return web.json_response({"id": op, "name": op, "status": status})
 
-    def _location(self, op: str) -> web.Response:
+    def _location(self, request: web.Request, op: str) -> web.Response:
         operation = self.operations.get(op)
         if operation is None:
             return _error(404, "OperationNotFound", op)
         self._settled(operation.path)
         if time.monotonic() < operation.done_at:
-            return web.Response(status=202, headers={"Location": f"/fake/locations/{op}?api-version=2024-01-01"})
+            location = f"https://{request.host}/fake/locations/{op}?api-version=2024-01-01"
+            return web.Response(status=202, headers={"Location": location})
         if operation.kind == "delete":
             return web.Response(status=204)
         stored = self.resources.get(operation.path)
@@ -330,9 +331,11 @@ class FakeArm:
                 and namespace["properties"].get("premiumMessagingPartitions", 1) < 2
             ):
                 return _error(400, "BadRequest", "Partitioned entities are not supported in this Premium namespace.")
-        if kind.name == "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials":
-            if not str(properties.get("issuer", "")).startswith("https://") or not properties.get("audiences"):
-                return _error(400, "BadRequest", "issuer must be an https URL and audiences must not be empty.")
+        credential = kind.name == "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
+        if credential and (
+            not str(properties.get("issuer", "")).startswith("https://") or not properties.get("audiences")
+        ):
+            return _error(400, "BadRequest", "issuer must be an https URL and audiences must not be empty.")
         if kind.name == "Microsoft.Authorization/roleAssignments":
             return self._reject_role_assignment(match, properties)
         return None

@@ -79,14 +79,15 @@ async def test_second_pass_without_drift_sends_no_writes(fake_arm: Any, azure: A
 
     again = await reconcile_platform(platform, azure)
 
-    assert again.ready and not again.changed
+    assert again.ready
+    assert not again.changed
     assert len(fake_arm.writes()) == before
 
 
 async def test_drift_is_repaired_by_one_put_of_the_desired_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
     platform = make_platform()
     first = await reconcile_platform(platform, azure)
-    namespace, queue, redis = (r.id for r in first.resources)
+    namespace, _queue, redis = (r.id for r in first.resources)
     fake_arm.tamper(namespace, lambda doc: doc["properties"].update(disableLocalAuth=False))
     fake_arm.tamper(redis, lambda doc: doc["properties"].update(enableNonSslPort=True))
     before = _puts_per_path(fake_arm)
@@ -120,7 +121,8 @@ async def test_service_identity_federates_its_service_account_and_grants_only_wh
         "managed-by": "fabrikam-operator",
     }
     stored = fake_arm.get(identity.path)["properties"]
-    assert outcome.client_id == stored["clientId"] and outcome.principal_id == stored["principalId"]
+    assert outcome.client_id == stored["clientId"]
+    assert outcome.principal_id == stored["principalId"]
     credential = _one(fake_arm, "/federatedIdentityCredentials/")
     assert credential.body["properties"] == {
         "issuer": platform.spec.azure.oidc_issuer_url,
@@ -146,7 +148,8 @@ async def test_workflow_receives_and_delivery_gets_redis_data_access(
     flows = await reconcile_service_identity(workflow, platform, azure)
     deliveries = await reconcile_service_identity(delivery, platform, azure)
 
-    assert flows.ready and deliveries.ready
+    assert flows.ready
+    assert deliveries.ready
     [grant] = fake_arm.calls("PUT", "/roleAssignments/")
     assert grant.body["properties"]["roleDefinitionId"].endswith(RECEIVER)
     assert grant.body["properties"]["principalId"] == flows.principal_id
@@ -173,7 +176,9 @@ async def test_custom_service_gets_both_queue_roles_and_a_second_pass_sends_noth
 
     roles = sorted(r.body["properties"]["roleDefinitionId"][-36:] for r in fake_arm.calls("PUT", "/roleAssignments/"))
     assert roles == sorted([SENDER, RECEIVER])
-    assert first.ready and second.ready and not second.changed
+    assert first.ready
+    assert second.ready
+    assert not second.changed
     assert second.client_id == first.client_id
     assert len(fake_arm.writes()) == writes
 
@@ -184,7 +189,8 @@ async def test_missing_oidc_issuer_is_degraded_but_the_identity_exists(
     platform = make_platform(oidcIssuerUrl=None)
     outcome = await reconcile_service_identity(make_service("returns"), platform, azure)
 
-    assert outcome.degraded is not None and outcome.degraded.error_code == "OidcIssuerUrlMissing"
+    assert outcome.degraded is not None
+    assert outcome.degraded.error_code == "OidcIssuerUrlMissing"
     assert "spec.azure.oidcIssuerUrl" in (outcome.degraded.error_message or "")
     assert outcome.client_id is not None
     assert fake_arm.calls("PUT", "/federatedIdentityCredentials/") == []

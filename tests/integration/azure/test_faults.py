@@ -1,0 +1,237 @@
+"""Given a fault Azure can produce, this is what the operator reports, and it converges without duplicates.
+
+Transient faults (throttling, 5xx, dropped connections, slow or interrupted long-running operations) are retried
+and converge; faults only a person can fix (a name taken, missing permissions, no credential) end in a value with
+Azure's code and message for the Degraded condition, never an exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+from azure.identity import CredentialUnavailableError
+
+from fabrikam.operator.azure import AzureClients, Kind, reconcile_platform, reconcile_service_identity
+
+
+async def _until_ready(reconcile: Any, *, deadline: float = 30.0) -> Any:
+    """Reconcile again, as the handlers' requeue would, until ready or the deadline passes."""
+    end = time.monotonic() + deadline
+    while True:
+        outcome = await reconcile()
+        if outcome.ready or time.monotonic() > end:
+            return outcome
+        await asyncio.sleep(0.1)
+
+
+def _assert_each_resource_created_once(fake_arm: Any) -> None:
+    created = Counter(r.path for r in fake_arm.calls("PUT") if fake_arm.get(r.path) is not None)
+    assert created, "nothing was created"
+    for type_name in ("Microsoft.ServiceBus/namespaces", "Microsoft.Cache/redis"):
+        assert len(fake_arm.paths(type_name)) <= 1
+
+
+async def test_throttling_honours_retry_after_and_converges(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+    fake_arm.inject("PUT", "/Microsoft.ServiceBus/namespaces/", 429, code="TooManyRequests", retry_after=1)
+    start = time.monotonic()
+
+    outcome = await reconcile_platform(make_platform(), azure)
+
+    assert outcome.ready, outcome
+    [namespace] = fake_arm.paths("Microsoft.ServiceBus/namespaces")
+    puts = [r for r in fake_arm.calls("PUT") if r.path == namespace]
+    assert len(puts) == 2 and puts[0].body == puts[1].body
+    assert time.monotonic() - start >= 1.0
+
+
+async def test_server_errors_are_retried_with_the_same_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+    fake_arm.inject("PUT", "/queues/deliveryrequests", 500, code="InternalServerError", times=2)
+
+    outcome = await reconcile_platform(make_platform(), azure)
+
+    assert outcome.ready, outcome
+    bodies = [r.body for r in fake_arm.calls("PUT", "/queues/deliveryrequests")]
+    assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
+    assert len(fake_arm.paths("Microsoft.ServiceBus/namespaces/queues")) == 1
+
+
+async def test_dropped_connections_are_retried(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    fake_arm.inject("PUT", "/userAssignedIdentities/", disconnect=True, times=2)
+
+    outcome = await reconcile_service_identity(make_service("returns"), make_platform(), azure)
+
+    assert outcome.ready, outcome
+    assert len(fake_arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities")) == 1
+
+
+async def test_an_outage_longer_than_the_retries_is_a_retriable_value_then_converges(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    outage = fake_arm.inject("PUT", "/Microsoft.Cache/redis/", 503, code="ServiceUnavailable", times=None)
+    platform = make_platform()
+
+    during = await reconcile_platform(platform, azure)
+
+    [redis] = [r for r in during.resources if r.kind == Kind.REDIS_CACHE]
+    assert (redis.error_code, redis.retriable) == ("ServiceUnavailable", True)
+    assert during.degraded is None and during.requeue and not during.ready
+    outage.times = 0
+    after = await reconcile_platform(platform, azure)
+    assert after.ready
+    assert len(fake_arm.paths("Microsoft.Cache/redis")) == 1
+
+
+async def test_a_name_taken_is_degraded_with_azures_code_and_message(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    message = "The name 'redis-prod' is already in use. Choose another name."
+    fake_arm.inject("PUT", "/Microsoft.Cache/redis/", 409, code="NameNotAvailable", message=message, times=None)
+
+    outcome = await reconcile_platform(make_platform(), azure)
+
+    assert outcome.degraded is not None
+    assert (outcome.degraded.kind, outcome.degraded.error_code) == (Kind.REDIS_CACHE, "NameNotAvailable")
+    assert outcome.degraded.error_message == message and not outcome.degraded.retriable
+    assert [r.ok for r in outcome.resources] == [True, True, False]
+    assert len(fake_arm.calls("PUT", "/Microsoft.Cache/redis/")) == 1
+
+
+async def test_missing_permission_on_role_assignments_is_degraded(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    message = (
+        "The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."
+    )
+    fake_arm.inject("PUT", "/roleAssignments/", 403, code="AuthorizationFailed", message=message, times=None)
+    workflow = make_service("workflow", component="workflow", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+
+    outcome = await reconcile_service_identity(workflow, platform, azure)
+
+    assert outcome.degraded is not None
+    assert (outcome.degraded.kind, outcome.degraded.error_code) == (Kind.ROLE_ASSIGNMENT, "AuthorizationFailed")
+    assert outcome.degraded.error_message == message
+    assert outcome.client_id is not None
+
+
+async def test_a_credential_without_a_token_is_degraded_and_sends_nothing(
+    fake_arm: Any, make_platform: Any, make_clients: Any
+) -> None:
+    class NoCredential:
+        async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            raise CredentialUnavailableError("WorkloadIdentityCredential: AZURE_FEDERATED_TOKEN_FILE is not set")
+
+        async def close(self) -> None:
+            return None
+
+    template = make_clients()
+    await template.close()
+    async with AzureClients(NoCredential(), template.subscription_id, template.settings) as clients:
+        outcome = await reconcile_platform(make_platform(), clients)
+
+    assert outcome.degraded is not None and outcome.degraded.error_code == "AuthenticationFailed"
+    assert "AZURE_FEDERATED_TOKEN_FILE" in (outcome.degraded.error_message or "")
+    assert fake_arm.requests == []
+
+
+async def test_a_rejected_token_is_degraded(fake_arm: Any, make_platform: Any, make_clients: Any) -> None:
+    template = make_clients()
+    await template.close()
+
+    class WrongToken:
+        async def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+            from azure.core.credentials import AccessToken
+
+            return AccessToken("expired", int(time.time()) + 3600)
+
+        async def close(self) -> None:
+            return None
+
+    async with AzureClients(WrongToken(), template.subscription_id, template.settings) as clients:
+        outcome = await reconcile_platform(make_platform(), clients)
+
+    assert outcome.degraded is not None and outcome.degraded.error_code == "AuthenticationFailed"
+    assert fake_arm.writes() == []
+
+
+async def test_a_slow_lro_reports_in_progress_without_a_second_put(
+    fake_arm: Any, make_platform: Any, make_clients: Any
+) -> None:
+    fake_arm.lro_seconds = 2.0
+    platform = make_platform()
+    async with make_clients(lro_timeout=0.3) as clients:
+        first = await reconcile_platform(platform, clients)
+        second = await reconcile_platform(platform, clients)
+        final = await _until_ready(lambda: reconcile_platform(platform, clients))
+
+    assert not first.ready and first.requeue and first.degraded is None
+    [namespace, queue, redis] = first.resources
+    assert namespace.provisioning_state == "InProgress" and redis.provisioning_state == "InProgress"
+    assert queue.provisioning_state == "Pending"
+    assert {r.provisioning_state for r in second.resources} <= {"Creating", "Pending", "Succeeded"}
+    assert final.ready
+    assert set(Counter(r.path for r in fake_arm.calls("PUT")).values()) == {1}
+
+
+async def test_an_operator_killed_mid_provisioning_resumes_cleanly(
+    fake_arm: Any, make_platform: Any, make_clients: Any
+) -> None:
+    fake_arm.lro_seconds = 1.5
+    platform = make_platform()
+    crashed = make_clients()
+    task = asyncio.create_task(reconcile_platform(platform, crashed))
+    end = time.monotonic() + 10
+    while len(fake_arm.calls("PUT")) < 2 and time.monotonic() < end:
+        await asyncio.sleep(0.02)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    await crashed.close()
+    assert len(fake_arm.calls("PUT")) == 2  # both LROs were started, neither finished
+
+    async with make_clients() as restarted:
+        outcome = await _until_ready(lambda: reconcile_platform(platform, restarted))
+
+    assert outcome.ready
+    assert set(Counter(r.path for r in fake_arm.calls("PUT")).values()) == {1}
+    _assert_each_resource_created_once(fake_arm)
+
+
+async def test_grants_wait_for_the_platform_then_converge(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+
+    early = await reconcile_service_identity(ingestion, platform, azure)
+    await reconcile_platform(platform, azure)
+    later = await reconcile_service_identity(ingestion, platform, azure)
+
+    [grant] = [r for r in early.resources if r.kind == Kind.ROLE_ASSIGNMENT]
+    assert (grant.error_code, grant.retriable) == ("ParentResourceNotFound", True)
+    assert early.degraded is None and early.requeue
+    assert later.ready and later.client_id == early.client_id
+    assert len(fake_arm.paths("Microsoft.Authorization/roleAssignments")) == 1
+
+
+async def test_a_grant_someone_already_made_counts_as_granted(
+    fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    first = await reconcile_service_identity(ingestion, platform, azure)
+    [ours] = fake_arm.paths("Microsoft.Authorization/roleAssignments")
+    manual = ours.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000001"
+    fake_arm.resources[manual.lower()] = fake_arm.resources.pop(ours.lower())
+    fake_arm.resources[manual.lower()].json["id"] = manual
+
+    again = await reconcile_service_identity(ingestion, platform, azure)
+
+    assert first.ready and again.ready
+    assert fake_arm.paths("Microsoft.Authorization/roleAssignments") == [manual]
