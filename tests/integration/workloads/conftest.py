@@ -1,0 +1,43 @@
+"""Real servers for the workloads' integration tests: redis-server (and FerretDB) on free ports in temp dirs."""
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
+from fabrikam.workloads.kit.resilience import redis_client
+from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.localstack import FerretDB, RedisServer
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+async def redis(redis_server: RedisServer) -> AsyncIterator[Redis]:
+    """A clean database per test, on the bounded pool the services use."""
+    client = redis_client(ServiceSettings(redis_url=redis_server.url))
+    await client.flushall()
+    yield client
+    await client.aclose()
+
+
+def make_broker(redis: Redis, consumer: str = "test-consumer", lock_seconds: float = 0.5) -> RedisStreamsBroker:
+    return RedisStreamsBroker(
+        redis, consumer, lock_seconds=lock_seconds, max_delivery_count=3, duplicate_window_seconds=60
+    )
+
+
+@pytest.fixture(scope="session")
+def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
+    server = FerretDB(Path(tmp_path_factory.mktemp("ferretdb")))
+    server.start(timeout=60)
+    yield server
+    server.stop()

@@ -1,0 +1,121 @@
+"""The queue worker on real Redis Streams: outcomes per handler result, and graceful shutdown."""
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
+from fabrikam.workloads.kit.worker import Handler, PoisonMessage, QueueWorker
+
+from .conftest import make_broker
+
+QUEUE = "work"
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met before the deadline")
+
+
+def worker(broker: RedisStreamsBroker, handlers: dict[str, Handler], grace: float = 5.0) -> QueueWorker:
+    return QueueWorker(
+        broker, QUEUE, handlers, service="test", concurrency=4, lock_seconds=0.5, grace_seconds=grace
+    )
+
+
+async def run_until(work: QueueWorker, check: Callable[[], Awaitable[bool]]) -> None:
+    task = asyncio.create_task(work.run())
+    try:
+        await eventually(check)
+    finally:
+        await work.stop()
+        await task
+
+
+class Order(BaseModel):
+    quantity: int
+
+
+async def test_a_transient_failure_is_retried_and_the_message_handled_once(redis: Redis) -> None:
+    broker = make_broker(redis)
+    seen: list[str] = []
+
+    async def flaky(message: Message) -> None:
+        seen.append(message.id)
+        if len(seen) == 1:
+            raise ConnectionError("store briefly unreachable")
+
+    await broker.publish(QUEUE, Message("m1", "Order", {"quantity": 1}))
+    await run_until(worker(broker, {"Order": flaky}), lambda: asyncio.sleep(0, len(seen) == 2))
+    assert seen == ["m1", "m1"]
+    assert await redis.xlen("queue:work") == 0
+    assert await broker.dead_letters(QUEUE) == []
+
+
+async def test_poison_invalid_and_unknown_messages_are_dead_lettered_with_reasons(redis: Redis) -> None:
+    broker = make_broker(redis)
+
+    async def strict(message: Message) -> None:
+        order = Order.model_validate(message.body)
+        if order.quantity > 10:
+            raise PoisonMessage("QuantityTooLarge", f"{order.quantity} > 10")
+
+    for message in (
+        Message("big", "Order", {"quantity": 11}),
+        Message("bad", "Order", {"quantity": "many"}),
+        Message("odd", "Refund", {}),
+    ):
+        await broker.publish(QUEUE, message)
+
+    async def three_dead() -> bool:
+        return len(await broker.dead_letters(QUEUE)) == 3
+
+    await run_until(worker(broker, {"Order": strict}), three_dead)
+    reasons = {letter.message.id: letter.reason for letter in await broker.dead_letters(QUEUE)}
+    assert reasons == {"big": "QuantityTooLarge", "bad": "InvalidBody", "odd": "UnknownMessageType"}
+
+
+async def test_stop_lets_in_flight_work_finish(redis: Redis) -> None:
+    broker = make_broker(redis)
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(_: Message) -> None:
+        started.set()
+        await asyncio.sleep(0.3)
+        finished.set()
+
+    await broker.publish(QUEUE, Message("m1", "Order", {}))
+    work = worker(broker, {"Order": slow})
+    task = asyncio.create_task(work.run())
+    await asyncio.wait_for(started.wait(), 15)
+    await work.stop()
+    await task
+    assert finished.is_set()
+    assert await redis.xlen("queue:work") == 0
+
+
+async def test_stop_releases_work_that_outlives_the_grace_period(redis: Redis) -> None:
+    broker = make_broker(redis)
+    started = asyncio.Event()
+
+    async def stuck(_: Message) -> None:
+        started.set()
+        await asyncio.sleep(60)
+
+    await broker.publish(QUEUE, Message("m1", "Order", {}))
+    work = worker(broker, {"Order": stuck}, grace=0.1)
+    task = asyncio.create_task(work.run())
+    await asyncio.wait_for(started.wait(), 15)
+    await work.stop()
+    await task
+    other = make_broker(redis, consumer="successor")
+    again = await other.receive(QUEUE, 1, wait_seconds=0.2)
+    assert [(received.message.id, received.delivery_count) for received in again] == [("m1", 2)]
