@@ -188,6 +188,7 @@ class FakeArm:
         self.lro_seconds = 0.2
         self.base_url = ""
         self._runner: web.AppRunner | None = None
+        self._arrived = asyncio.Condition()
 
     # ---- lifecycle
 
@@ -212,6 +213,11 @@ class FakeArm:
         fault = Fault(method, path_contains, status, **options)
         self.faults.append(fault)
         return fault
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+        """Waits for requests to arrive until `predicate` holds, e.g. an LRO was started."""
+        async with asyncio.timeout(timeout), self._arrived:
+            await self._arrived.wait_for(predicate)
 
     def calls(self, method: str, path_contains: str = "") -> list[Recorded]:
         return [r for r in self.requests if r.method == method and path_contains.lower() in r.path.lower()]
@@ -264,6 +270,8 @@ class FakeArm:
             raw = await request.read()
             body = await request.json() if raw else None
         self.requests.append(Recorded(request.method, path, request.query.get("api-version"), body))
+        async with self._arrived:
+            self._arrived.notify_all()
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return _error(401, "AuthenticationFailed", "Authentication failed: missing or invalid bearer token.")
         for fault in self.faults:

@@ -39,10 +39,12 @@ async def test_delete_policy_reports_done_only_once_azure_confirms(
 
     async with make_clients(lro_timeout=0.3) as clients:
         first = await delete_platform(platform, clients)
-        assert not first.ready and first.requeue
+        assert not first.ready
+        assert first.requeue
         states = {r.kind: r.provisioning_state for r in first.resources}
         assert states[Kind.SERVICE_BUS_QUEUE] == "Deleted"
-        assert states[Kind.SERVICE_BUS_NAMESPACE] == "InProgress" and fake_arm.get(namespace) is not None
+        assert states[Kind.SERVICE_BUS_NAMESPACE] == "InProgress"
+        assert fake_arm.get(namespace) is not None
         end = time.monotonic() + 20
         outcome = first
         while not outcome.ready and time.monotonic() < end:
@@ -100,7 +102,8 @@ async def test_service_deletion_removes_grants_before_the_identity_and_leaves_no
     deletes = [r.path.lower() for r in fake_arm.calls("DELETE")]
     identity = next(i for i, p in enumerate(deletes) if p.endswith("/userassignedidentities/id-prod-shipping-delivery"))
     grants = [i for i, p in enumerate(deletes) if "/roleassignments/" in p or "/accesspolicyassignments/" in p]
-    assert len(grants) == 3 and max(grants) < identity
+    assert len(grants) == 3
+    assert max(grants) < identity
     # The data stores the platform retains are untouched.
     assert len(fake_arm.paths("Microsoft.Cache/redis")) == 1
 
@@ -117,6 +120,7 @@ async def test_a_failed_grant_deletion_keeps_the_identity(
     outcome = await delete_service_identity(ingestion, platform, azure)
 
     assert not outcome.ready
-    assert outcome.degraded is not None and outcome.degraded.error_code == "AuthorizationFailed"
+    assert outcome.degraded is not None
+    assert outcome.degraded.error_code == "AuthorizationFailed"
     assert len(fake_arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities")) == 1
     assert fake_arm.calls("DELETE", "/userAssignedIdentities/") == []

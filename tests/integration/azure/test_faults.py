@@ -43,7 +43,8 @@ async def test_throttling_honours_retry_after_and_converges(fake_arm: Any, azure
     assert outcome.ready, outcome
     [namespace] = fake_arm.paths("Microsoft.ServiceBus/namespaces")
     puts = [r for r in fake_arm.calls("PUT") if r.path == namespace]
-    assert len(puts) == 2 and puts[0].body == puts[1].body
+    assert len(puts) == 2
+    assert puts[0].body == puts[1].body
     assert time.monotonic() - start >= 1.0
 
 
@@ -54,7 +55,8 @@ async def test_server_errors_are_retried_with_the_same_body(fake_arm: Any, azure
 
     assert outcome.ready, outcome
     bodies = [r.body for r in fake_arm.calls("PUT", "/queues/deliveryrequests")]
-    assert len(bodies) == 3 and bodies[0] == bodies[1] == bodies[2]
+    assert len(bodies) == 3
+    assert bodies[0] == bodies[1] == bodies[2]
     assert len(fake_arm.paths("Microsoft.ServiceBus/namespaces/queues")) == 1
 
 
@@ -79,7 +81,9 @@ async def test_an_outage_longer_than_the_retries_is_a_retriable_value_then_conve
 
     [redis] = [r for r in during.resources if r.kind == Kind.REDIS_CACHE]
     assert (redis.error_code, redis.retriable) == ("ServiceUnavailable", True)
-    assert during.degraded is None and during.requeue and not during.ready
+    assert during.degraded is None
+    assert during.requeue
+    assert not during.ready
     outage.times = 0
     after = await reconcile_platform(platform, azure)
     assert after.ready
@@ -96,7 +100,8 @@ async def test_a_name_taken_is_degraded_with_azures_code_and_message(
 
     assert outcome.degraded is not None
     assert (outcome.degraded.kind, outcome.degraded.error_code) == (Kind.REDIS_CACHE, "NameNotAvailable")
-    assert outcome.degraded.error_message == message and not outcome.degraded.retriable
+    assert outcome.degraded.error_message == message
+    assert not outcome.degraded.retriable
     assert [r.ok for r in outcome.resources] == [True, True, False]
     assert len(fake_arm.calls("PUT", "/Microsoft.Cache/redis/")) == 1
 
@@ -135,7 +140,8 @@ async def test_a_credential_without_a_token_is_degraded_and_sends_nothing(
     async with AzureClients(NoCredential(), template.subscription_id, template.settings) as clients:
         outcome = await reconcile_platform(make_platform(), clients)
 
-    assert outcome.degraded is not None and outcome.degraded.error_code == "AuthenticationFailed"
+    assert outcome.degraded is not None
+    assert outcome.degraded.error_code == "AuthenticationFailed"
     assert "AZURE_FEDERATED_TOKEN_FILE" in (outcome.degraded.error_message or "")
     assert fake_arm.requests == []
 
@@ -156,7 +162,8 @@ async def test_a_rejected_token_is_degraded(fake_arm: Any, make_platform: Any, m
     async with AzureClients(WrongToken(), template.subscription_id, template.settings) as clients:
         outcome = await reconcile_platform(make_platform(), clients)
 
-    assert outcome.degraded is not None and outcome.degraded.error_code == "AuthenticationFailed"
+    assert outcome.degraded is not None
+    assert outcome.degraded.error_code == "AuthenticationFailed"
     assert fake_arm.writes() == []
 
 
@@ -170,9 +177,12 @@ async def test_a_slow_lro_reports_in_progress_without_a_second_put(
         second = await reconcile_platform(platform, clients)
         final = await _until_ready(lambda: reconcile_platform(platform, clients))
 
-    assert not first.ready and first.requeue and first.degraded is None
+    assert not first.ready
+    assert first.requeue
+    assert first.degraded is None
     [namespace, queue, redis] = first.resources
-    assert namespace.provisioning_state == "InProgress" and redis.provisioning_state == "InProgress"
+    assert namespace.provisioning_state == "InProgress"
+    assert redis.provisioning_state == "InProgress"
     assert queue.provisioning_state == "Pending"
     assert {r.provisioning_state for r in second.resources} <= {"Creating", "Pending", "Succeeded"}
     assert final.ready
@@ -186,9 +196,7 @@ async def test_an_operator_killed_mid_provisioning_resumes_cleanly(
     platform = make_platform()
     crashed = make_clients()
     task = asyncio.create_task(reconcile_platform(platform, crashed))
-    end = time.monotonic() + 10
-    while len(fake_arm.calls("PUT")) < 2 and time.monotonic() < end:
-        await asyncio.sleep(0.02)
+    await fake_arm.wait_until(lambda: len(fake_arm.calls("PUT")) == 2)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await crashed.close()
@@ -214,8 +222,10 @@ async def test_grants_wait_for_the_platform_then_converge(
 
     [grant] = [r for r in early.resources if r.kind == Kind.ROLE_ASSIGNMENT]
     assert (grant.error_code, grant.retriable) == ("ParentResourceNotFound", True)
-    assert early.degraded is None and early.requeue
-    assert later.ready and later.client_id == early.client_id
+    assert early.degraded is None
+    assert early.requeue
+    assert later.ready
+    assert later.client_id == early.client_id
     assert len(fake_arm.paths("Microsoft.Authorization/roleAssignments")) == 1
 
 
@@ -233,5 +243,6 @@ async def test_a_grant_someone_already_made_counts_as_granted(
 
     again = await reconcile_service_identity(ingestion, platform, azure)
 
-    assert first.ready and again.ready
+    assert first.ready
+    assert again.ready
     assert fake_arm.paths("Microsoft.Authorization/roleAssignments") == [manual]
