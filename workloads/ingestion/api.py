@@ -2,11 +2,13 @@
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
 
 from fabrikam.workloads.contracts import (
     DELIVERY_REQUESTS,
+    Contract,
     DeliveryCancelled,
     DeliveryRequested,
     DeliveryRescheduled,
@@ -14,7 +16,7 @@ from fabrikam.workloads.contracts import (
 from fabrikam.workloads.ingestion.models import Accepted, DeliveryRequest, RescheduleRequest
 from fabrikam.workloads.ingestion.ratelimit import RateLimiter
 from fabrikam.workloads.kit import tracing
-from fabrikam.workloads.kit.messaging.message import Message, outgoing, outgoing_raw
+from fabrikam.workloads.kit.messaging.message import outgoing, outgoing_raw
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.resilience import retry_transient
 
@@ -38,8 +40,13 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
         if wait := limiter.retry_after(client):
             raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": str(wait)})
 
-    async def enqueue(message: Message) -> None:
+    async def enqueue(message_id: str, body: Contract | dict[str, Any]) -> None:
+        """Build the message inside the producer span, so its traceparent names that span."""
         with tracing.producing(f"{DELIVERY_REQUESTS} publish"):
+            if isinstance(body, Contract):
+                message = outgoing(message_id, body)
+            else:
+                message = outgoing_raw(message_id, DeliveryRequested.__name__, body)
             await retry_transient(
                 lambda: broker.publish(DELIVERY_REQUESTS, message), deadline_seconds=publish_deadline_seconds
             )
@@ -66,7 +73,7 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
             "requestedAt": datetime.now(UTC).isoformat(),
             **body.model_dump(mode="json", by_alias=True),
         }
-        await enqueue(outgoing_raw(f"DeliveryRequested:{delivery_id}", DeliveryRequested.__name__, requested))
+        await enqueue(f"DeliveryRequested:{delivery_id}", requested)
         response.headers["Location"] = f"/v1/deliveries/{delivery_id}"
         return Accepted(delivery_id=delivery_id)
 
@@ -81,14 +88,14 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
         admit(request)
         suffix = idempotency_key or uuid.uuid4().hex
         changed = DeliveryRescheduled(delivery_id=delivery_id, pickup_time=body.pickup_time, deadline=body.deadline)
-        await enqueue(outgoing(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed))
+        await enqueue(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed)
         return Accepted(delivery_id=delivery_id)
 
     @api.delete("/{delivery_id}", status_code=202, response_model=Accepted, summary="Cancel a delivery")
     async def cancel_delivery(request: Request, delivery_id: str = DELIVERY_ID) -> Accepted:
         """Cancelling twice is one cancellation; the workflow compensates whatever was already done."""
         admit(request)
-        await enqueue(outgoing(f"DeliveryCancelled:{delivery_id}", DeliveryCancelled(delivery_id=delivery_id)))
+        await enqueue(f"DeliveryCancelled:{delivery_id}", DeliveryCancelled(delivery_id=delivery_id))
         return Accepted(delivery_id=delivery_id)
 
     return api

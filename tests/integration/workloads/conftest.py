@@ -6,10 +6,17 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit import tracing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
 from fabrikam.workloads.localstack import FerretDB, RedisServer
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tracing_provider() -> None:
+    """The SDK tracer provider the services install, so trace context really propagates."""
+    tracing.configure("integration-tests", None)
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,7 @@ CENTRE = Location(latitude=47.60, longitude=-122.30)
 
 
 def drone(latitude: float, size: PackageSize = PackageSize.large, battery: float = 90) -> DroneRegistration:
-    return DroneRegistration(
-        latitude=latitude, longitude=-122.30, battery=battery, payload_class=size, speed_mps=12
-    )
+    return DroneRegistration(latitude=latitude, longitude=-122.30, battery=battery, payload_class=size, speed_mps=12)
 
 
 def fleet(redis: Redis) -> Fleet:

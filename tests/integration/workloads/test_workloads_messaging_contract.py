@@ -40,13 +40,13 @@ def message(body: dict[str, object] | None = None) -> Message:
     return Message(id=uuid.uuid4().hex, type="Ping", body=body or {"n": 1}, headers={"x-correlation-id": "c1"})
 
 
-async def receive_one(broker: Broker, queue: str, timeout: float = 15.0) -> Received:
-    deadline = time.monotonic() + timeout
+async def receive_one(broker: Broker, queue: str, within: float = 15.0) -> Received:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         batch = await broker.receive(queue, 1, wait_seconds=0.2)
         if batch:
             return batch[0]
-    raise AssertionError(f"nothing received from {queue} within {timeout}s")
+    raise AssertionError(f"nothing received from {queue} within {within}s")
 
 
 async def drain(broker: Broker, queue: str) -> None:
@@ -86,7 +86,7 @@ async def test_an_unacknowledged_message_is_redelivered_after_its_lock_with_a_de
     await adapter.publish(queue, message())
     first = await receive_one(adapter, queue)
     assert await adapter.receive(queue, 10, wait_seconds=lock / 4) == []  # still locked
-    again = await receive_one(adapter, queue, timeout=lock * 10)
+    again = await receive_one(adapter, queue, within=lock * 10)
     assert again.message.id == first.message.id
     assert again.delivery_count == 2
     await adapter.complete(again)
@@ -100,7 +100,7 @@ async def test_a_message_past_max_delivery_count_is_dead_lettered_with_the_reaso
     sent = message()
     await adapter.publish(queue, sent)
     for expected_count in (1, 2, 3):
-        received = await receive_one(adapter, queue, timeout=lock * 10)
+        received = await receive_one(adapter, queue, within=lock * 10)
         assert received.delivery_count == expected_count
         await adapter.release(received)
     deadline = time.monotonic() + lock * 20

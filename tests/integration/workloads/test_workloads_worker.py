@@ -16,8 +16,8 @@ from .conftest import make_broker
 QUEUE = "work"
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         if await check():
             return
@@ -26,9 +26,7 @@ async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0
 
 
 def worker(broker: RedisStreamsBroker, handlers: dict[str, Handler], grace: float = 5.0) -> QueueWorker:
-    return QueueWorker(
-        broker, QUEUE, handlers, service="test", concurrency=4, lock_seconds=0.5, grace_seconds=grace
-    )
+    return QueueWorker(broker, QUEUE, handlers, service="test", concurrency=4, lock_seconds=0.5, grace_seconds=grace)
 
 
 async def run_until(work: QueueWorker, check: Callable[[], Awaitable[bool]]) -> None:
