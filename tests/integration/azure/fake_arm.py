@@ -214,9 +214,9 @@ class FakeArm:
         self.faults.append(fault)
         return fault
 
-    async def wait_until(self, predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-        """Waits for requests to arrive until `predicate` holds, e.g. an LRO was started."""
-        async with asyncio.timeout(timeout), self._arrived:
+    async def wait_until(self, predicate: Callable[[], bool]) -> None:
+        """Waits for requests to arrive until `predicate` holds, e.g. an LRO was started (the caller bounds it)."""
+        async with self._arrived:
             await self._arrived.wait_for(predicate)
 
     def calls(self, method: str, path_contains: str = "") -> list[Recorded]:

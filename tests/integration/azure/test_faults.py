@@ -196,7 +196,8 @@ async def test_an_operator_killed_mid_provisioning_resumes_cleanly(
     platform = make_platform()
     crashed = make_clients()
     task = asyncio.create_task(reconcile_platform(platform, crashed))
-    await fake_arm.wait_until(lambda: len(fake_arm.calls("PUT")) == 2)
+    async with asyncio.timeout(10):
+        await fake_arm.wait_until(lambda: len(fake_arm.calls("PUT")) == 2)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     await crashed.close()

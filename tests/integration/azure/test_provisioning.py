@@ -112,7 +112,7 @@ async def test_service_identity_federates_its_service_account_and_grants_only_wh
 
     assert outcome.ready, outcome
     identity = _one(fake_arm, "/userAssignedIdentities/id-prod-shipping-ingestion")
-    assert identity.body["tags"] | {} == {
+    assert identity.body["tags"] == {
         "cost-center": "cc-ship",
         "platform": "prod",
         "environment": "prod",

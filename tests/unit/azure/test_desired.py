@@ -1,0 +1,284 @@
+"""The desired Azure resources as a specification: given this spec, these ARM bodies, names and grants."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from fabrikam.operator.api.platform import DeletionPolicy
+from fabrikam.operator.azure import Kind, access_resources, identity_resources, naming, platform_resources
+from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
+
+PRINCIPAL = "0d5b4a38-7f4c-4f3e-9d44-21b7a63f6b0e"
+
+
+def _by_kind(resources: list[Any]) -> dict[Kind, list[Any]]:
+    grouped: dict[Kind, list[Any]] = {}
+    for resource in resources:
+        grouped.setdefault(resource.kind, []).append(resource)
+    return grouped
+
+
+def test_no_azure_section_means_no_azure_resources(make_platform: Any, make_service: Any) -> None:
+    platform = make_platform()
+    local = platform.model_copy(update={"spec": platform.spec.model_copy(update={"azure": None})})
+
+    assert platform_resources(local) == []
+    assert identity_resources(make_service("returns"), local) == []
+    assert access_resources(make_service("returns"), local, principal_id=PRINCIPAL) == []
+
+
+def test_service_bus_defaults_are_premium_zone_redundant_tls12_and_entra_only(make_platform: Any) -> None:
+    [namespace] = _by_kind(platform_resources(make_platform()))[Kind.SERVICE_BUS_NAMESPACE]
+
+    assert namespace.body["sku"] == {"name": "Premium", "tier": "Premium", "capacity": 1}
+    assert namespace.body["properties"] == {
+        "minimumTlsVersion": "1.2",
+        "disableLocalAuth": True,
+        "zoneRedundant": True,
+        "premiumMessagingPartitions": 1,
+    }
+    assert namespace.body["location"] == "westus2"
+    assert namespace.id.endswith(
+        f"/resourceGroups/rg-fabrikam/providers/Microsoft.ServiceBus/namespaces/{namespace.name}"
+    )
+
+
+def test_queues_never_lose_messages_by_default(make_platform: Any) -> None:
+    [queue] = _by_kind(platform_resources(make_platform()))[Kind.SERVICE_BUS_QUEUE]
+
+    assert queue.body == {
+        "properties": {
+            "lockDuration": "PT1M",
+            "maxDeliveryCount": 10,
+            "defaultMessageTimeToLive": "P14D",
+            "requiresDuplicateDetection": True,
+            "duplicateDetectionHistoryTimeWindow": "PT10M",
+            "deadLetteringOnMessageExpiration": True,
+            "enablePartitioning": False,
+        }
+    }
+    assert queue.parent is not None
+    assert queue.id.endswith(f"/namespaces/{queue.parent}/queues/deliveryrequests")
+
+
+def test_queue_settings_follow_the_spec_and_standard_partitions_per_queue(make_platform: Any) -> None:
+    queues = [
+        {"name": "a", "maxDeliveryCount": 5, "lockDuration": "PT30S", "duplicateDetectionWindow": "PT1H"},
+        {"name": "b", "duplicateDetection": False, "partitioned": False},
+    ]
+    platform = make_platform(messaging={"serviceBus": {"sku": "Standard", "queues": queues}})
+    resources = _by_kind(platform_resources(platform))
+    [namespace] = resources[Kind.SERVICE_BUS_NAMESPACE]
+    a, b = (q.body["properties"] for q in resources[Kind.SERVICE_BUS_QUEUE])
+
+    assert namespace.body["sku"] == {"name": "Standard", "tier": "Standard"}
+    assert "premiumMessagingPartitions" not in namespace.body["properties"]
+    assert (a["maxDeliveryCount"], a["lockDuration"], a["duplicateDetectionHistoryTimeWindow"]) == (5, "PT30S", "PT1H")
+    assert a["enablePartitioning"] is True
+    assert b["requiresDuplicateDetection"] is False
+    assert "duplicateDetectionHistoryTimeWindow" not in b
+    assert b["enablePartitioning"] is False
+
+
+def test_redis_is_premium_zonal_tls_only_with_entra_authentication(make_platform: Any) -> None:
+    [redis] = platform_resources(make_platform(azure={"zones": ["3", "1"]}))[-1:]
+
+    assert redis.kind == Kind.REDIS_CACHE
+    assert redis.body["zones"] == ["1", "3"]
+    assert redis.body["properties"] == {
+        "sku": {"name": "Premium", "family": "P", "capacity": 1},
+        "enableNonSslPort": False,
+        "minimumTlsVersion": "1.2",
+        "disableAccessKeyAuthentication": True,
+        "redisConfiguration": {"aad-enabled": "true"},
+    }
+
+
+def test_standard_redis_has_no_zones_and_premium_shards_are_passed(make_platform: Any) -> None:
+    [standard] = platform_resources(make_platform(cache={"redis": {"sku": "Standard", "capacity": 2}}))[-1:]
+    [sharded] = platform_resources(make_platform(cache={"redis": {"shardCount": 3, "zones": ["2"]}}))[-1:]
+
+    assert "zones" not in standard.body
+    assert standard.body["properties"]["sku"] == {"name": "Standard", "family": "C", "capacity": 2}
+    assert sharded.body["properties"]["shardCount"] == 3
+    assert sharded.body["zones"] == ["2"]
+
+
+def test_platform_without_service_bus_or_redis_provisions_only_what_is_declared(make_platform: Any) -> None:
+    assert platform_resources(make_platform(messaging={}, cache={})) == []
+    assert [r.kind for r in platform_resources(make_platform(cache={}))] == [
+        Kind.SERVICE_BUS_NAMESPACE,
+        Kind.SERVICE_BUS_QUEUE,
+    ]
+
+
+def test_every_taggable_resource_carries_the_cost_allocation_tags(make_platform: Any, make_service: Any) -> None:
+    platform = make_platform(azure={"tags": {"cost-center": "cc-42", "owner": "ops", "platform": "spoofed"}})
+    shared = [r for r in platform_resources(platform) if "tags" in r.body]
+    [identity, _] = identity_resources(make_service("returns"), platform)
+
+    assert [r.kind for r in shared] == [Kind.SERVICE_BUS_NAMESPACE, Kind.REDIS_CACHE]
+    for resource in shared:
+        assert {"platform": "prod", "environment": "prod", "team": "platform", "cost-center": "cc-42"}.items() <= (
+            resource.body["tags"].items()
+        )
+        assert resource.body["tags"]["owner"] == "ops"
+    assert identity.body["tags"] == {
+        "cost-center": "cc-ship",
+        "owner": "ops",
+        "platform": "prod",
+        "environment": "prod",
+        "team": "shipping",
+        "service": "returns",
+        "managed-by": "fabrikam-operator",
+    }
+
+
+def test_data_stores_follow_the_deletion_policy_and_identities_are_always_deleted(
+    make_platform: Any, make_service: Any
+) -> None:
+    retained = make_platform()
+    deleted = make_platform(azure={"deletionPolicy": "Delete"})
+
+    assert {r.deletion_policy for r in platform_resources(retained)} == {DeletionPolicy.RETAIN}
+    assert {r.deletion_policy for r in platform_resources(deleted)} == {DeletionPolicy.DELETE}
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}, {"kind": "redis", "name": "x"}])
+    identity = [*identity_resources(svc, retained), *access_resources(svc, retained, principal_id=PRINCIPAL)]
+    assert {r.deletion_policy for r in identity} == {DeletionPolicy.DELETE}
+
+
+def test_federated_credential_trusts_exactly_the_services_service_account(
+    make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    identity, credential = identity_resources(make_service("returns"), platform)
+
+    assert identity.kind == Kind.IDENTITY
+    assert identity.name == "id-prod-shipping-returns"
+    assert identity.body["location"] == "westus2"
+    assert credential.kind == Kind.FEDERATED_CREDENTIAL
+    assert credential.parent == identity.name
+    assert credential.body == {
+        "properties": {
+            "issuer": platform.spec.azure.oidc_issuer_url,
+            "subject": "system:serviceaccount:shipping:returns",
+            "audiences": ["api://AzureADTokenExchange"],
+        }
+    }
+    assert credential.id == f"{identity.id}/federatedIdentityCredentials/shipping-returns"
+
+
+def test_without_an_oidc_issuer_only_the_identity_is_described(make_platform: Any, make_service: Any) -> None:
+    resources = identity_resources(make_service("returns"), make_platform(azure={"oidcIssuerUrl": None}))
+
+    assert [r.kind for r in resources] == [Kind.IDENTITY]
+
+
+def test_services_without_azure_identity_get_nothing(make_platform: Any, make_service: Any) -> None:
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}], identity=False)
+
+    assert identity_resources(svc, make_platform()) == []
+    assert access_resources(svc, make_platform(), principal_id=PRINCIPAL) == []
+
+
+@pytest.mark.parametrize(
+    ("component", "roles"),
+    [
+        ("ingestion", [SERVICE_BUS_DATA_SENDER]),
+        ("workflow", [SERVICE_BUS_DATA_RECEIVER]),
+        ("custom", sorted([SERVICE_BUS_DATA_SENDER, SERVICE_BUS_DATA_RECEIVER])),
+    ],
+)
+def test_queue_grants_are_the_least_the_component_needs(
+    make_platform: Any, make_service: Any, component: str, roles: list[str]
+) -> None:
+    svc = make_service(component, component=component, uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    platform = make_platform()
+    [namespace] = _by_kind(platform_resources(platform))[Kind.SERVICE_BUS_NAMESPACE]
+
+    grants = access_resources(svc, platform, principal_id=PRINCIPAL)
+
+    assert sorted(g.body["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for g in grants) == roles
+    for grant in grants:
+        assert grant.kind == Kind.ROLE_ASSIGNMENT
+        assert grant.scope == f"{namespace.id}/queues/deliveryrequests"
+        assert grant.body["properties"]["principalId"] == PRINCIPAL
+        assert grant.body["properties"]["principalType"] == "ServicePrincipal"
+        assert grant.body["properties"]["roleDefinitionId"].startswith(
+            "/subscriptions/00000000-0000-0000-0000-00000000a2e0/providers/Microsoft.Authorization/roleDefinitions/"
+        )
+        assert grant.id == f"{grant.scope}/providers/Microsoft.Authorization/roleAssignments/{grant.name}"
+
+
+def test_redis_access_is_a_data_contributor_access_policy_on_the_cache(make_platform: Any, make_service: Any) -> None:
+    platform = make_platform()
+    [cache] = _by_kind(platform_resources(platform))[Kind.REDIS_CACHE]
+    svc = make_service("delivery", component="delivery", uses=[{"kind": "redis", "name": "delivery"}])
+
+    [access] = access_resources(svc, platform, principal_id=PRINCIPAL)
+
+    assert access.kind == Kind.REDIS_ACCESS_POLICY_ASSIGNMENT
+    assert access.parent == cache.name
+    assert access.id == f"{cache.id}/accessPolicyAssignments/{access.name}"
+    assert access.body == {
+        "properties": {
+            "accessPolicyName": "Data Contributor",
+            "objectId": PRINCIPAL,
+            "objectIdAlias": "shipping-delivery",
+        }
+    }
+
+
+def test_no_grant_for_undeclared_queues_missing_redis_or_other_stores(make_platform: Any, make_service: Any) -> None:
+    uses = [
+        {"kind": "queue", "name": "not-declared"},
+        {"kind": "redis", "name": "cache"},
+        {"kind": "mongo", "name": "packages"},
+        {"kind": "sql", "name": "accounts"},
+        {"kind": "external", "name": "api.twilio.com"},
+    ]
+    assert access_resources(make_service("x", uses=uses), make_platform(cache={}), principal_id=PRINCIPAL) == []
+
+
+def test_assignment_names_are_deterministic_guids_unique_per_scope_principal_and_role(
+    make_platform: Any, make_service: Any
+) -> None:
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    first = access_resources(svc, make_platform(), principal_id=PRINCIPAL)
+    again = access_resources(svc, make_platform(), principal_id=PRINCIPAL)
+    other = access_resources(svc, make_platform(), principal_id="1" * 8 + PRINCIPAL[8:])
+
+    assert [g.name for g in first] == [g.name for g in again]
+    assert len({g.name for g in first}) == 2
+    assert not {g.name for g in first} & {g.name for g in other}
+    assert all(
+        re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", g.name) for g in first
+    )
+
+
+def test_global_names_are_stable_valid_and_differ_between_subscriptions() -> None:
+    sub_a, sub_b = "00000000-0000-0000-0000-00000000000a", "00000000-0000-0000-0000-00000000000b"
+    long_platform = "a-very-long-platform-name-that-goes-on-and-on-for-a-while-longer"
+
+    bus = naming.service_bus_namespace_name(sub_a, "rg", long_platform)
+    redis = naming.redis_name(sub_a, "rg", long_platform)
+
+    assert bus == naming.service_bus_namespace_name(sub_a, "rg", long_platform)
+    assert bus != naming.service_bus_namespace_name(sub_b, "rg", long_platform)
+    assert re.fullmatch(r"[a-z][a-z0-9-]{4,48}[a-z0-9]", bus)
+    assert not bus.endswith(("-sb", "-mgmt"))
+    assert re.fullmatch(r"[a-z0-9][a-z0-9-]{0,61}[a-z0-9]", redis)
+
+
+def test_long_identity_names_are_shortened_with_a_hash_and_stay_unique() -> None:
+    a = naming.identity_name("p" * 100, "n" * 63, "service-a")
+    b = naming.identity_name("p" * 100, "n" * 63, "service-b")
+
+    assert len(a) <= 128
+    assert len(b) <= 128
+    assert a != b
+    assert naming.federated_credential_name("n" * 63, "s" * 63) == naming.federated_credential_name("n" * 63, "s" * 63)
+    assert len(naming.federated_credential_name("n" * 63, "s" * 63)) <= 120
