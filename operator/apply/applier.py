@@ -7,10 +7,11 @@ from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
-from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.apply.client import INITIAL_REPLICAS_MANAGER, KubeApi
 from fabrikam.operator.apply.comparison import needs_apply, with_hash
 from fabrikam.operator.apply.resources import APPLY_ORDER, describe
 from fabrikam.operator.metrics import APPLY_WRITES
+from fabrikam.operator.render.labels import INITIAL_REPLICAS
 
 
 @dataclass
@@ -23,12 +24,29 @@ class ApplyResult:
 
 
 class ApplyError(RuntimeError):
-    """The API server refused an object; the message carries its reason, e.g. a quota or an admission denial."""
+    """The API server refused an object; `reason` (for the Degraded condition) and the message say why."""
 
     def __init__(self, obj: dict[str, Any], error: ApiException) -> None:
         self.object = describe(obj)
         self.status = error.status
-        super().__init__(f"{self.object}: {error.status} {_api_message(error)}")
+        if error.status == 404:
+            # Applying creates on demand, so a 404 means the kind itself is not served: a missing CRD.
+            self.reason = "KindNotServed"
+            detail = (
+                f"the API server does not serve {obj['apiVersion']} {obj['kind']}; "
+                f"install what provides it ({_PROVIDERS.get(obj['kind'], 'its CustomResourceDefinition')})"
+            )
+        else:
+            self.reason = _REASONS.get(error.status or 0, "ApplyFailed")
+            detail = f"{error.status} {_api_message(error)}"
+        super().__init__(f"{self.object}: {detail}")
+
+
+_REASONS = {403: "Forbidden", 409: "Conflict", 422: "Invalid"}
+_PROVIDERS = {
+    "SecretProviderClass": "the Secrets Store CSI driver, e.g. the AKS add-on azure-keyvault-secrets-provider",
+    "DroneService": "the operator's CRDs from crds/",
+}
 
 
 def _api_message(error: ApiException) -> str:
@@ -61,10 +79,18 @@ async def apply_if_needed(
         return actual, False
     try:
         live = await api.apply(desired)
+        initial = obj["metadata"].get("annotations", {}).get(INITIAL_REPLICAS)
+        if actual is None and initial is not None:
+            live = await api.apply(_replicas_only(obj, int(initial)), field_manager=INITIAL_REPLICAS_MANAGER)
     except ApiException as error:
         raise ApplyError(obj, error) from error
     APPLY_WRITES.labels(obj["kind"], "sent").inc()
     return live, True
+
+
+def _replicas_only(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
+    meta = {key: obj["metadata"][key] for key in ("name", "namespace") if key in obj["metadata"]}
+    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"replicas": replicas}}
 
 
 async def apply_objects(api: KubeApi, objects: list[dict[str, Any]], *, concurrency: int = 8) -> ApplyResult:

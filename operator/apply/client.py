@@ -9,6 +9,8 @@ from kubernetes_asyncio.client.exceptions import ApiException
 from fabrikam.operator.apply.resources import resource_of
 
 FIELD_MANAGER = "fabrikam-operator"
+# Sets a new Deployment's starting replicas once and never again, so the HPA is the only owner after that.
+INITIAL_REPLICAS_MANAGER = "fabrikam-operator-initial-replicas"
 _JSON_RESPONSES = {200: "object", 201: "object", 202: "object"}
 
 
@@ -54,13 +56,13 @@ class KubeApi:
             raise
         return found
 
-    async def apply(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """Server-side apply with our single field manager, forcing ownership of the fields we render."""
+    async def apply(self, obj: dict[str, Any], field_manager: str = FIELD_MANAGER) -> dict[str, Any]:
+        """Server-side apply with our field manager, forcing ownership of the fields we render."""
         meta = obj["metadata"]
         applied: dict[str, Any] = await self._call(
             "PATCH",
             resource_of(obj).path(meta["name"], meta.get("namespace")),
-            query_params=[("fieldManager", FIELD_MANAGER), ("force", "true")],
+            query_params=[("fieldManager", field_manager), ("force", "true")],
             header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
             body=obj,
         )

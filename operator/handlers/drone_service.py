@@ -64,12 +64,15 @@ async def _reconcile(
     facts = ServiceFacts(identity_client_id=(body.get("status") or {}).get("identityClientId"))
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
     outcome = Outcome(generation, reasons, False, endpoint(svc, platform=platform))
+    # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
+    RUNTIME.remember(owner, objects, outcome)
     try:
         applied = await apply_objects(RUNTIME.kube(), objects, concurrency=RUNTIME.settings.apply_concurrency)
     except ApplyError as error:
-        await _blocked(body, owner, Outcome(generation, [("ApplyFailed", str(error)), *reasons], True))
+        refused = Outcome(generation, [(error.reason, str(error)), *reasons], True)
+        RUNTIME.outcomes[owner] = refused
+        await _report(body, refused, None)
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
-    RUNTIME.remember(owner, objects, outcome)
     if applied.sent:
         logger.info("applied %d of %d objects: %s", len(applied.sent), len(objects), ", ".join(applied.sent))
         kopf.info(

@@ -41,17 +41,18 @@ async def reconcile_platform(*, body: kopf.Body, name: str, logger: kopf.Logger,
     problems = validate_platform(platform)
     objects = expand_platform(platform)
     outcome = Outcome(generation, [(p.reason, str(p)) for p in problems], False)
+    # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
+    RUNTIME.remember(owner, objects, outcome)
     try:
         applied = await apply_objects(RUNTIME.kube(), objects, concurrency=RUNTIME.settings.apply_concurrency)
     except ApplyError as error:
-        RUNTIME.remember(owner, [], Outcome(generation, [("ApplyFailed", str(error)), *outcome.reasons], True))
+        RUNTIME.outcomes[owner] = Outcome(generation, [(error.reason, str(error)), *outcome.reasons], True)
         await _report(snapshot, services_by_platform)
-        kopf.warn(body, reason="ApplyFailed", message=str(error))
+        kopf.warn(body, reason=error.reason, message=str(error))
         RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=30) from error
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
-    RUNTIME.remember(owner, objects, outcome)
     if applied.sent:
         logger.info("applied %d of %d objects", len(applied.sent), len(objects))
         kopf.info(body, reason="Applied", message=f"applied {len(applied.sent)} changed objects of {len(objects)}")

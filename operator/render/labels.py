@@ -19,6 +19,8 @@ TEAM = f"{GROUP}/team"
 COST_CENTER = f"{GROUP}/cost-center"
 PLATFORM = f"{GROUP}/platform"
 CONFIG_HASH = f"{GROUP}/config-hash"
+# Replica count a new Deployment starts with, set once under a separate field manager so the HPA owns it after.
+INITIAL_REPLICAS = f"{GROUP}/initial-replicas"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 
 Obj = dict[str, Any]

@@ -14,7 +14,7 @@ from typing import Any
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import ProbeOverride
-from fabrikam.operator.render.labels import CONFIG_HASH, Obj, metadata, selector
+from fabrikam.operator.render.labels import CONFIG_HASH, INITIAL_REPLICAS, Obj, metadata, selector
 
 CONTAINER = "app"
 RUN_AS = 10001
@@ -218,7 +218,14 @@ def deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        # No `replicas`: the HPA owns the count. The annotation tells the applier what to start with.
+        "metadata": metadata(
+            svc.name,
+            namespace=svc.namespace,
+            labels=labels,
+            owners=owners,
+            annotations={INITIAL_REPLICAS: str(spec.autoscaling.min_replicas)},
+        ),
         "spec": {
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector(svc.name)},

@@ -1,0 +1,169 @@
+"""The operator as it runs for real: CRDs installed, `fabrikam operator run` as a separate process."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from fabrikam.devcluster.processes import free_port
+
+ROOT = Path(__file__).resolve().parents[3]
+FABRIKAM = str(Path(sys.executable).with_name("fabrikam"))
+WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
+# Resources only the operator writes (status subresources of built-in kinds belong to the controllers).
+OPERATOR_WRITTEN = {
+    "deliveryplatforms",
+    "droneservices",
+    "deployments",
+    "services",
+    "configmaps",
+    "serviceaccounts",
+    "networkpolicies",
+    "horizontalpodautoscalers",
+    "poddisruptionbudgets",
+    "resourcequotas",
+    "limitranges",
+    "roles",
+    "rolebindings",
+    "ingresses",
+    "secretproviderclasses",
+}
+
+
+class OperatorProcess:
+    def __init__(self, kubeconfig: Path, log: Path) -> None:
+        self.kubeconfig, self.log = kubeconfig, log
+        self.metrics_port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        env = {
+            **os.environ,
+            "FABRIKAM_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "FABRIKAM_OPERATOR_RESYNC_SECONDS": "10",
+        }
+        with open(self.log, "ab") as output:
+            self.process = subprocess.Popen(
+                [
+                    FABRIKAM,
+                    "operator",
+                    "run",
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--liveness=http://127.0.0.1:{free_port()}/healthz",
+                ],
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                env=env,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2)
+                return
+            except httpx.TransportError:
+                assert self.process.poll() is None, self.log.read_text()[-3000:]
+                time.sleep(0.2)
+        raise TimeoutError(f"the operator did not serve metrics within 60s; log: {self.log}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of a metric of the operator over series matching the labels (0 before the first sample)."""
+        text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if not line.startswith(name + "{") and not line.startswith(name + " "):
+                continue
+            if all(f'{key}="{value}"' in line for key, value in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+@pytest.fixture(scope="module")
+def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
+    cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "config" / "dependencies"))
+    cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
+    process.start()
+    yield process
+    process.stop()
+    if process.process and process.process.returncode not in (0, -signal.SIGTERM):
+        print(process.log.read_text()[-5000:])
+
+
+def sample_platform(suffix: str | None = None) -> dict[str, Any]:
+    """The full sample platform under a unique name and namespaces, so tests never collide."""
+    suffix = suffix or uuid.uuid4().hex[:6]
+    platform: dict[str, Any] = yaml.safe_load((ROOT / "config" / "samples" / "platform.yaml").read_text())
+    platform["metadata"]["name"] = f"fabrikam-{suffix}"
+    platform["spec"].pop("azure", None)
+    for team in platform["spec"]["teams"]:
+        team["namespace"] = f"{team['namespace']}-{suffix}"
+    return platform
+
+
+def apiserver_writes(cluster: Any) -> int:
+    """Write requests the API server counted for the resources the operator manages (its own /metrics)."""
+    text = cluster.kubectl("get", "--raw", "/metrics").stdout
+    total = 0
+    pattern = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$")
+    for line in text.splitlines():
+        match = pattern.match(line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        builtin_status = labels.get("subresource") == "status" and labels.get("group") not in (
+            "dronedelivery.fabrikam.io",
+        )
+        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_WRITTEN and not builtin_status:
+            total += int(float(match.group(2)))
+    return total
+
+
+@pytest.fixture
+def platform_factory(cluster: Any) -> Iterator[Any]:
+    created: list[str] = []
+
+    def create(platform: dict[str, Any]) -> dict[str, Any]:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+        created.append(platform["metadata"]["name"])
+        return platform
+
+    yield create
+    for name in created:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
+
+
+def wait_ready(cluster: Any, resource: str, timeout: int = 120, namespace: str | None = None) -> None:
+    args = ["wait", "--for=condition=Ready", resource, f"--timeout={timeout}s"]
+    if namespace:
+        args += ["-n", namespace]
+    started = time.monotonic()
+    result = cluster.kubectl(*args, check=False)
+    assert result.returncode == 0, f"{resource} not Ready after {time.monotonic() - started:.0f}s: {result.stderr}"
+
+
+@pytest.fixture(scope="session")
+def kit() -> Any:
+    """The helpers above for test modules (which cannot import conftest under importlib mode)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(sample_platform=sample_platform, apiserver_writes=apiserver_writes, wait_ready=wait_ready)
