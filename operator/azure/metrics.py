@@ -14,18 +14,18 @@ from typing import Any
 from prometheus_client import Counter, Histogram
 
 OPERATIONS = Counter(
-    "fabrikam_azure_operations_total",
+    "fabrikam_operator_azure_operations_total",
     "Azure management operations by resource kind, verb and result.",
     ["operation", "result"],
 )
 LATENCY = Histogram(
-    "fabrikam_azure_operation_duration_seconds",
+    "fabrikam_operator_azure_operation_duration_seconds",
     "Duration of Azure management operations, including retries and long-running operation polling.",
     ["operation"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900, 1800),
 )
 HTTP_RESPONSES = Counter(
-    "fabrikam_azure_http_responses_total",
+    "fabrikam_operator_azure_http_responses_total",
     "HTTP responses from Azure Resource Manager by method and status code, retries included.",
     ["method", "status"],
 )
