@@ -272,7 +272,9 @@ def _ready_node_count(api: Any) -> int:
     ready = 0
     for node in api.list_node().items:
         conditions = {c.type: c.status for c in (node.status.conditions or [])}
-        ready += conditions.get("Ready") == "True"
+        # The node lifecycle controller lifts the not-ready taint a moment after Ready; pods wait for both.
+        tainted = any(t.key.startswith("node.kubernetes.io/") for t in node.spec.taints or [])
+        ready += conditions.get("Ready") == "True" and not tainted
     return ready
 
 
@@ -303,6 +305,21 @@ def _log_tails(log_dir: Path, lines: int = 8) -> str:
         content = log.read_text(errors="replace").splitlines()[-lines:]
         tails.append(f"--- {log.name} (last {len(content)} lines)\n" + "\n".join(content))
     return "\n".join(tails)
+
+
+def attach(name: str, command: list[str], env: dict[str, str] | None = None) -> ManagedProcess:
+    """Runs a process that belongs to the running cluster (e.g. the demo's operator): logged in the run folder,
+    recorded in its state, stopped by `down`. Returns the running one when it is already there."""
+    state = ClusterState.load(state_dir())
+    if state is None:
+        raise ClusterError("the cluster is not running: run `fabrikam cluster up` first")
+    for process in state.processes:
+        if process.name == name and process.alive():
+            return process
+    started = processes.start(name, command, state.directory / "logs", env=env)
+    others = tuple(p for p in state.processes if p.name != name)
+    ClusterState(state.directory, state.server, state.kubeconfig, (*others, started)).save()
+    return started
 
 
 def down(progress: Progress = print) -> list[int]:

@@ -36,20 +36,26 @@ class ManagedProcess:
     def alive(self) -> bool:
         """True only while the pid still runs our binary (a recycled pid is not ours)."""
         try:
-            cmdline = Path(f"/proc/{self.pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+            arguments = Path(f"/proc/{self.pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
             state = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (FileNotFoundError, ProcessLookupError, IndexError):
             return False
-        return cmdline == self.binary and state != "Z"
+        # A script runs as `python script ...`: the binary is then the second argument.
+        return self.binary in arguments[:2] and state != "Z"
 
 
-def start(name: str, command: list[str], log_dir: Path) -> ManagedProcess:
+def start(name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
     """Starts a component in its own session and process group, detached from the caller's terminal."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as output:
         process = subprocess.Popen(
-            command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
         )
     return ManagedProcess(name=name, pid=process.pid, binary=command[0], log=str(log))
 

@@ -17,6 +17,7 @@ def test_demo_brings_up_the_cluster_and_shows_its_four_nodes(tmp_path: Path) -> 
         shown = subprocess.run([FABRIKAM, "demo"], capture_output=True, text=True, env=env, timeout=300)
         assert shown.returncode == 0, shown.stdout + shown.stderr
         assert "Kubernetes v1.34.4" in shown.stdout
+        assert "every DroneService Ready" in shown.stdout
         for node in ("fabrikam-zone1", "fabrikam-zone2", "fabrikam-zone3", "fabrikam-spot"):
             assert node in shown.stdout
         assert f"export KUBECONFIG={state / 'kubeconfig'}" in shown.stdout
