@@ -1,8 +1,8 @@
 """Message handlers of the workflow: load the saga, decide, compare-and-set, then send the outbox.
 
-Exactly-once effect per message: a message id already applied changes nothing; the saga's outbox is (re)sent
-before and after each decision, and the broker drops command ids it already accepted, so a crash between
-saving and sending loses nothing and duplicates nothing.
+Exactly-once effect per message: a message id already applied changes nothing. The saga keeps its recent
+commands (outbox); a redelivered message, which is what a crash between saving and sending produces, sends
+them all again, and the broker drops the command ids it already accepted. So nothing is lost or doubled.
 """
 
 from collections.abc import Mapping
@@ -52,18 +52,22 @@ class SagaHandler:
     def handler(self, contract: type[DeliveryScoped]) -> Handler:
         async def handle(message: Message) -> None:
             incoming = Incoming(message.id, contract.model_validate(message.body))
-            delivery_id = incoming.body.delivery_id
-            previous = await self._sagas.load(delivery_id)
-            if previous is not None:
-                await self._send(previous.document.outbox)
+            decided: list[Command] | None = None
 
             def decision(current: Versioned[Saga] | None) -> tuple[Saga, list[str]] | None:
-                decided = decide(current.document if current else None, incoming)
-                return (decided[0], []) if decided else None
+                nonlocal decided
+                outcome = decide(current.document if current else None, incoming)
+                if outcome is None:
+                    decided = None
+                    return None
+                saga, decided = outcome
+                return saga, []
 
-            saga = await self._sagas.update(delivery_id, decision)
-            if saga is not None and incoming.message_id in saga.applied:
-                await self._send(saga.outbox)
+            saga = await self._sagas.update(incoming.body.delivery_id, decision)
+            if decided is not None:
+                await self._send(decided)
+            elif saga is not None and incoming.message_id in saga.applied:
+                await self._send(saga.outbox)  # a redelivery: what a crash may have left unsent goes again
 
         return handle
 

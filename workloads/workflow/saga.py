@@ -51,7 +51,7 @@ FINAL = {Stage.completed, Stage.cancelled, Stage.failed}
 
 
 class Command(BaseModel):
-    """A message the saga wants sent, kept in the saga until sent (outbox)."""
+    """A message the saga sends; the recent ones stay in the saga (outbox) to be sent again after a crash."""
 
     queue: str
     message_id: str
@@ -159,7 +159,12 @@ def decide(saga: Saga | None, incoming: Incoming) -> tuple[Saga, list[Command]] 
         return None
     stage, changes, commands = transition
     updated = saga.model_copy(
-        update={**changes, "stage": stage, "applied": [*saga.applied, incoming.message_id][-32:], "outbox": commands}
+        update={
+            **changes,
+            "stage": stage,
+            "applied": [*saga.applied, incoming.message_id][-32:],
+            "outbox": [*saga.outbox, *commands][-16:],
+        }
     )
     return updated, commands
 

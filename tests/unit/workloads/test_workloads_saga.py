@@ -67,7 +67,7 @@ def test_happy_path_creates_package_then_assigns_drone_then_schedules() -> None:
     assert (saga.stage, commands) == (Stage.awaiting_drone, [("AssignDrone", f"AssignDrone:{DELIVERY}")])
     saga, commands = step(saga, "m-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
     assert (saga.stage, commands) == (Stage.awaiting_schedule, [("ScheduleDelivery", f"ScheduleDelivery:{DELIVERY}")])
-    assert saga.outbox[0].body["drone"]["droneId"] == "drone-7"
+    assert saga.outbox[-1].body["drone"]["droneId"] == "drone-7"
     saga, commands = step(saga, "m-scheduled", DeliveryScheduled(delivery_id=DELIVERY))
     assert (saga.stage, commands) == (Stage.scheduled, [])
     saga, commands = step(saga, "m-done", DeliveryCompleted(delivery_id=DELIVERY))
@@ -138,8 +138,8 @@ def test_reschedule_before_scheduling_is_used_when_the_delivery_is_scheduled() -
     )
     assert commands == []
     saga, _ = step(saga, "m-drone", DroneAssigned(delivery_id=DELIVERY, drone=DRONE))
-    assert saga.outbox[0].body["pickupTime"] == "2030-01-02T09:00:00Z"
-    assert saga.outbox[0].body["deadline"] == "2030-01-01T12:00:00Z"
+    assert saga.outbox[-1].body["pickupTime"] == "2030-01-02T09:00:00Z"
+    assert saga.outbox[-1].body["deadline"] == "2030-01-01T12:00:00Z"
 
 
 def test_reschedule_after_scheduling_sends_reschedule_delivery() -> None:
@@ -149,9 +149,14 @@ def test_reschedule_after_scheduling_sends_reschedule_delivery() -> None:
     )
     assert saga.stage == Stage.scheduled
     assert [kind for kind, _ in commands] == ["RescheduleDelivery"]
-    assert saga.outbox[0].body["deadline"] == "2030-01-01T18:00:00Z"
+    assert saga.outbox[-1].body["deadline"] == "2030-01-01T18:00:00Z"
 
 
 def test_nothing_moves_a_finished_saga() -> None:
     saga, _ = step(run_to(Stage.scheduled), "m-done", DeliveryCompleted(delivery_id=DELIVERY))
     assert decide(saga, Incoming("m-cancel", DeliveryCancelled(delivery_id=DELIVERY))) is None
+
+
+def test_the_outbox_keeps_recent_commands_so_a_redelivery_can_send_them_again() -> None:
+    saga = run_to(Stage.awaiting_schedule)
+    assert [command.type for command in saga.outbox] == ["CreatePackage", "AssignDrone", "ScheduleDelivery"]
