@@ -425,6 +425,15 @@ class AzureResourceStatus(Model):
     name: Annotated[str, StringConstraints(max_length=260)]
     id: Annotated[str, StringConstraints(max_length=1024)] | None = None
     state: Annotated[str, StringConstraints(max_length=64)] = Field(description="e.g. Succeeded, Creating, Failed.")
+    endpoint: Annotated[str, StringConstraints(max_length=512)] | None = Field(
+        None, description="Where clients reach it, e.g. the Service Bus or Redis host name."
+    )
+    error_code: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        None, description="Azure's error code when the last operation failed."
+    )
+    message: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="Azure's error message, or what the resource waits for."
+    )
 
 
 class DeliveryPlatformStatus(Conditions):

@@ -68,14 +68,6 @@ class KubeApi:
         )
         return applied
 
-    async def list(self, api_version: str, kind: str, namespace: str | None, label_selector: str) -> list[Any]:
-        """Objects of a kind carrying the labels (namespace None: across the cluster)."""
-        resource = resource_of({"apiVersion": api_version, "kind": kind})
-        path = resource.collection(namespace) if namespace else f"{resource.base}/{resource.plural}"
-        document = await self._call("GET", path, query_params=[("labelSelector", label_selector)])
-        items: list[Any] = document["items"]
-        return items
-
     async def delete(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         try:
@@ -96,4 +88,14 @@ class KubeApi:
             resource_of(obj).path(meta["name"], meta.get("namespace")) + "/status",
             header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
             body={"status": status},
+        )
+
+    async def json_patch(self, obj: dict[str, Any], operations: list[dict[str, Any]]) -> None:
+        """RFC 6902 patch: `test` then `add`/`remove` touches exactly one list item (finalizers) without races."""
+        meta = obj["metadata"]
+        await self._call(
+            "PATCH",
+            resource_of(obj).path(meta["name"], meta.get("namespace")),
+            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            body=operations,
         )

@@ -4,7 +4,7 @@ The handlers call `reconcile_platform` / `delete_platform` and `reconcile_servic
 `delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome.
 """
 
-from fabrikam.operator.azure.clients import AzureClients, AzureSettings, default_credential
+from fabrikam.operator.azure.clients import AzureClients, AzureSettings, TokenFileCredential, default_credential
 from fabrikam.operator.azure.desired import (
     DesiredResource,
     Kind,
@@ -28,6 +28,7 @@ __all__ = [
     "IdentityOutcome",
     "Kind",
     "ResourceResult",
+    "TokenFileCredential",
     "access_resources",
     "default_credential",
     "delete_platform",

@@ -6,10 +6,14 @@ cluster the defaults reach the public cloud with the operator's workload identit
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
@@ -83,3 +87,25 @@ class AzureClients:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.close()
+
+
+class TokenFileCredential:
+    """A bearer token read from a file on every request: for running the operator outside Azure with a token
+    obtained elsewhere (`az account get-access-token --query accessToken -o tsv > token`)."""
+
+    def __init__(self, path: str, lifetime_seconds: int = 300) -> None:
+        self.path = path
+        self.lifetime_seconds = lifetime_seconds
+
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        token = (await asyncio.to_thread(Path(self.path).read_text)).strip()
+        return AccessToken(token, int(time.time()) + self.lifetime_seconds)
+
+    async def close(self) -> None:
+        return None
+
+    async def __aenter__(self) -> TokenFileCredential:
+        return self
+
+    async def __aexit__(self, *args: object) -> None:
+        return None

@@ -52,7 +52,15 @@ class ResourceResult:
 
     def as_status(self) -> AzureResourceStatus:
         """The entry of the owner's `status.azureResources`."""
-        return AzureResourceStatus(kind=self.kind, name=self.name, id=self.id, state=self.provisioning_state)
+        return AzureResourceStatus(
+            kind=self.kind,
+            name=self.name,
+            id=self.id,
+            state=self.provisioning_state,
+            endpoint=self.endpoint,
+            error_code=self.error_code,
+            message=(self.error_message or "")[:1024] or None,
+        )
 
 
 @dataclass(frozen=True)

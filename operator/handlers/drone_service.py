@@ -6,9 +6,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from fabrikam.operator.api import GROUP, VERSION
+from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
-from fabrikam.operator.handlers import indexes
+from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
+from fabrikam.operator.handlers import cloud, indexes
+from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
 from fabrikam.operator.handlers.status import write_service_status
@@ -16,22 +18,44 @@ from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import ServiceFacts, endpoint, render_drone_service, validate_drone_service
 
 KIND = "DroneService"
+PLURAL = "droneservices"
 RETRY_AFTER_REFUSAL = 30.0
 
 
-@kopf.on.resume(GROUP, VERSION, "droneservices")
-@kopf.on.create(GROUP, VERSION, "droneservices")
-@kopf.on.update(GROUP, VERSION, "droneservices")
-@kopf.timer(GROUP, VERSION, "droneservices", interval=RUNTIME.settings.resync_seconds, idle=10)
-async def reconcile_service(
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+async def service_changed(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """A new or changed spec (or an operator start): Kubernetes objects and the Azure identity."""
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
+async def service_resync(
+    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=False)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
+async def service_azure_recheck(
+    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """The periodic re-check of the service's identity in Azure."""
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True)
+
+
+async def _timed(
+    body: dict[str, Any], namespace: str, name: str, logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool
 ) -> None:
     """`platforms` and `services_by_platform` are kopf indexes (see indexes.py), passed by name."""
     started = time.monotonic()
-    snapshot = indexes.snapshot(body)
     try:
         result = await _reconcile(
-            snapshot, namespace or "", name, kwargs["platforms"], kwargs["services_by_platform"], logger
+            body, namespace, name, indexes_["platforms"], indexes_["services_by_platform"], logger, azure=azure
         )
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
@@ -45,6 +69,8 @@ async def _reconcile(
     platforms: kopf.Index[str, dict[str, Any]],
     services_by_platform: kopf.Index[str, dict[str, Any]],
     logger: kopf.Logger,
+    *,
+    azure: bool,
 ) -> str:
     owner = (KIND, namespace, name)
     generation = int(body["metadata"].get("generation", 0))
@@ -61,9 +87,15 @@ async def _reconcile(
     if platform is None or any(p.fatal for p in problems):
         return await _blocked(body, owner, Outcome(generation, reasons, True))
 
-    facts = ServiceFacts(identity_client_id=(body.get("status") or {}).get("identityClientId"))
+    client_id = (body.get("status") or {}).get("identityClientId")
+    waiting = None
+    if azure and platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body) != cloud.SKIP:
+        client_id, waiting, reasons = await _reconcile_identity(body, svc, platform, client_id, reasons)
+    facts = ServiceFacts(identity_client_id=client_id, environment=platform_environment(platform_body))
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
-    outcome = Outcome(generation, reasons, False, endpoint(svc, platform=platform))
+    outcome = Outcome(
+        generation, reasons, False, endpoint(svc, platform=platform), waiting=waiting, identity_client_id=client_id
+    )
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
@@ -82,7 +114,30 @@ async def _reconcile(
         )
     deployment = next((live for key, live in applied.live.items() if key.startswith("Deployment ")), None)
     await _report(body, outcome, deployment)
+    if waiting:
+        raise kopf.TemporaryError(waiting, delay=RUNTIME.settings.azure_retry_seconds)
     return "applied" if applied.sent else "unchanged"
+
+
+async def _reconcile_identity(
+    body: dict[str, Any],
+    svc: DroneService,
+    platform: DeliveryPlatform,
+    client_id: str | None,
+    reasons: list[tuple[str, str]],
+) -> tuple[str | None, str | None, list[tuple[str, str]]]:
+    """The managed identity, its federated credential and data-role grants: (client id, waiting, reasons)."""
+    await cloud.ensure_finalizer(body)
+    async with cloud.clients_for(platform) as clients:
+        identity = await reconcile_service_identity(svc, platform, clients)
+    if identity.degraded is not None:
+        failure = identity.degraded
+        message = f"{failure.kind} {failure.name}: {failure.error_code}: {failure.error_message}"
+        return identity.client_id or client_id, None, [*reasons, ("AzureError", message)]
+    waiting = "the managed identity is still provisioning" if identity.requeue else None
+    if identity.changed:
+        kopf.info(indexes.as_body(body), reason="IdentityProvisioned", message=f"managed identity {identity.client_id}")
+    return identity.client_id or client_id, waiting, reasons
 
 
 async def _blocked(body: dict[str, Any], owner: tuple[str, str, str], outcome: Outcome) -> str:
@@ -107,7 +162,23 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
     return None
 
 
-@kopf.on.delete(GROUP, VERSION, "droneservices", optional=True)
-def forget_service(*, namespace: str | None, name: str, **_: Any) -> None:
-    """Children go with their owner (owner references); only the in-memory state must be dropped."""
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+async def service_deleted(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+    """Children go with their owner (owner references); the Azure identity by the platform's policy."""
+    snapshot = indexes.snapshot(body)
     RUNTIME.forget((KIND, namespace or "", name))
+    if cloud.FINALIZER not in snapshot["metadata"].get("finalizers", []):
+        return
+    svc = parse_service(snapshot)
+    platform_body = indexes.one(kwargs["platforms"], svc.spec.platform_ref.name)
+    platform = parse_platform(platform_body) if platform_body else None
+    if platform is None:
+        kopf.warn(body, reason="PlatformGone", message="its platform is gone: the Azure identity may be left behind")
+    elif platform.spec.azure is not None and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
+        async with cloud.clients_for(platform) as clients:
+            result = await delete_service_identity(svc, platform, clients)
+        if not result.ready:
+            raise kopf.TemporaryError(
+                "Azure has not confirmed the deletion of the identity yet", delay=RUNTIME.settings.azure_retry_seconds
+            )
+    await cloud.remove_finalizer(snapshot)

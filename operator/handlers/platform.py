@@ -1,14 +1,16 @@
-"""DeliveryPlatform: team namespaces and guard rails, the bundled DroneServices, the aggregated status."""
+"""DeliveryPlatform: team namespaces and guard rails, the bundled DroneServices, Azure resources, the status."""
 
+import dataclasses
 import time
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
-from fabrikam.operator.api import GROUP, VERSION
+from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
-from fabrikam.operator.handlers import indexes
+from fabrikam.operator.azure import delete_platform, reconcile_platform
+from fabrikam.operator.handlers import cloud, indexes
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
@@ -17,64 +19,154 @@ from fabrikam.operator.render import expand_platform, validate_platform
 
 KIND = "DeliveryPlatform"
 STATUS_INTERVAL = 3.0
+PLURAL = "deliveryplatforms"
 
 
-@kopf.on.resume(GROUP, VERSION, "deliveryplatforms")
-@kopf.on.create(GROUP, VERSION, "deliveryplatforms")
-@kopf.on.update(GROUP, VERSION, "deliveryplatforms")
-@kopf.timer(GROUP, VERSION, "deliveryplatforms", interval=RUNTIME.settings.resync_seconds, idle=10)
-async def reconcile_platform(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
-    """`services_by_platform` is a kopf index (see indexes.py), passed by name."""
-    services_by_platform = kwargs["services_by_platform"]
+@kopf.on.resume(GROUP, VERSION, PLURAL)
+@kopf.on.create(GROUP, VERSION, PLURAL)
+@kopf.on.update(GROUP, VERSION, PLURAL)
+async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
+    await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=True)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
+async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
+    await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=False)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
+async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
+    if (body.get("spec") or {}).get("azure"):
+        await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=True)
+
+
+@kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)
+async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
+    """Keeps "8/8" and Ready current as the DroneServices progress; reads the index, writes only on change."""
+    await _report(indexes.snapshot(body), kwargs["services_by_platform"])
+
+
+async def _reconcile(
+    body: dict[str, Any], name: str, logger: kopf.Logger, services_by_platform: Any, *, azure: bool
+) -> None:
     started = time.monotonic()
-    snapshot = indexes.snapshot(body)
     owner = (KIND, "", name)
-    generation = int(snapshot["metadata"].get("generation", 0))
+    generation = int(body["metadata"].get("generation", 0))
     try:
-        platform = parse_platform(snapshot)
+        platform = parse_platform(body)
     except ValidationError as error:
         field, message = first_error(error)
         RUNTIME.remember(owner, [], Outcome(generation, [("InvalidSpec", f"{field}: {message}")], True))
-        await _report(snapshot, services_by_platform)
+        await _report(body, services_by_platform)
         RECONCILES.labels(KIND, "degraded").inc()
         return
     problems = validate_platform(platform)
     objects = expand_platform(platform)
-    outcome = Outcome(generation, [(p.reason, str(p)) for p in problems], False)
+    previous = RUNTIME.outcomes.get(owner)
+    outcome = Outcome(
+        generation, [(p.reason, str(p)) for p in problems], False, azure=previous.azure if previous else None
+    )
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
         applied = await apply_objects(RUNTIME.kube(), objects, concurrency=RUNTIME.settings.apply_concurrency)
     except ApplyError as error:
-        RUNTIME.outcomes[owner] = Outcome(generation, [(error.reason, str(error)), *outcome.reasons], True)
-        await _report(snapshot, services_by_platform)
-        kopf.warn(body, reason=error.reason, message=str(error))
+        RUNTIME.outcomes[owner] = dataclasses.replace(
+            outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True
+        )
+        await _report(body, services_by_platform)
+        kopf.warn(indexes.as_body(body), reason=error.reason, message=str(error))
         RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=30) from error
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     if applied.sent:
         logger.info("applied %d of %d objects", len(applied.sent), len(objects))
-        kopf.info(body, reason="Applied", message=f"applied {len(applied.sent)} changed objects of {len(objects)}")
+        kopf.info(
+            indexes.as_body(body),
+            reason="Applied",
+            message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
+        )
     for problem in problems:
-        kopf.warn(body, reason=problem.reason, message=str(problem))
-    await _report(snapshot, services_by_platform)
+        kopf.warn(indexes.as_body(body), reason=problem.reason, message=str(problem))
+    if azure and platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP:
+        outcome = await _reconcile_azure(body, platform, outcome)
+    RUNTIME.outcomes[owner] = outcome
+    await _report(body, services_by_platform)
     RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
+    if outcome.waiting:
+        raise kopf.TemporaryError(outcome.waiting, delay=RUNTIME.settings.azure_retry_seconds)
 
 
-@kopf.timer(GROUP, VERSION, "deliveryplatforms", interval=STATUS_INTERVAL)
-async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
-    """Keeps "8/8" and Ready current as the DroneServices progress; reads the index, writes only on change."""
-    await _report(indexes.snapshot(body), kwargs["services_by_platform"])
+async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, outcome: Outcome) -> Outcome:
+    await cloud.ensure_finalizer(body)
+    async with cloud.clients_for(platform) as clients:
+        result = await reconcile_platform(platform, clients)
+    statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
+    reasons = list(outcome.reasons)
+    if result.degraded is not None:
+        failure = result.degraded
+        message = f"{failure.kind} {failure.name}: {failure.error_code}: {failure.error_message}"
+        reasons.append(("AzureError", message))
+        kopf.warn(indexes.as_body(body), reason="AzureError", message=message)
+    elif result.changed:
+        kopf.info(
+            indexes.as_body(body),
+            reason="AzureProvisioned",
+            message="Azure resources created or brought back to the spec",
+        )
+    waiting = "Azure resources are still provisioning" if result.requeue and result.degraded is None else None
+    return dataclasses.replace(outcome, reasons=reasons, azure=statuses, waiting=waiting)
 
 
-async def _report(body: dict[str, Any], services_by_platform: kopf.Index[str, dict[str, Any]]) -> None:
+async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
     name = body["metadata"]["name"]
     teams = [(t["name"], t["namespace"]) for t in body.get("spec", {}).get("teams", [])]
     services = list(services_by_platform.get(name, []))
     await write_platform_status(body, RUNTIME.outcomes.get((KIND, "", name)), services, teams)
 
 
-@kopf.on.delete(GROUP, VERSION, "deliveryplatforms", optional=True)
-def forget_platform(*, name: str, **_: Any) -> None:
+@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
+async def platform_deleted(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Kubernetes children go by owner references; Azure resources by their deletionPolicy, then the finalizer.
+
+    Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup
+    needs the platform's Azure coordinates, so the platform goes last."""
+    snapshot = indexes.snapshot(body)
     RUNTIME.forget((KIND, "", name))
+    if cloud.FINALIZER not in snapshot["metadata"].get("finalizers", []):
+        return
+    holding = [
+        s
+        for s in kwargs["services_by_platform"].get(name, [])
+        if cloud.FINALIZER in s["metadata"].get("finalizers", [])
+    ]
+    for service in holding:
+        owned = any(r.get("uid") == snapshot["metadata"]["uid"] for r in service["metadata"].get("ownerReferences", []))
+        if owned and not service["metadata"].get("deletionTimestamp"):
+            await RUNTIME.kube().delete(service)
+    if holding:
+        names = ", ".join(f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in holding)
+        raise kopf.TemporaryError(
+            f"waiting for DroneServices to release their Azure identities first: {names}",
+            delay=RUNTIME.settings.azure_retry_seconds,
+        )
+    if snapshot.get("spec", {}).get("azure") and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
+        platform = parse_platform(snapshot)
+        async with cloud.clients_for(platform) as clients:
+            result = await delete_platform(platform, clients)
+        if not result.ready:
+            waiting = result.degraded or next((r for r in result.resources if not r.ok), None)
+            detail = (
+                f"{waiting.kind} {waiting.name}: {waiting.error_message or waiting.provisioning_state}"
+                if waiting
+                else ""
+            )
+            raise kopf.TemporaryError(
+                f"Azure has not confirmed the deletion yet: {detail}", delay=RUNTIME.settings.azure_retry_seconds
+            )
+        logger.info("Azure resources deleted or retained per deletionPolicy")
+    await cloud.remove_finalizer(snapshot)

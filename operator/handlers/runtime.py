@@ -23,6 +23,9 @@ class Outcome:
     reasons: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) of problems found
     blocking: bool = False  # nothing could be applied (fatal problem or a refused object)
     endpoint: str | None = None
+    waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
+    azure: list[dict[str, Any]] | None = None  # status.azureResources of a platform
+    identity_client_id: str | None = None  # a service's managed identity
 
 
 @dataclass

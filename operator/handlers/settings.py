@@ -14,3 +14,15 @@ class OperatorSettings(BaseSettings):
     """Parallel requests per object while applying its children."""
     kubeconfig: str | None = None
     """Outside the cluster: the kubeconfig to use ($KUBECONFIG otherwise)."""
+    azure_recheck_seconds: float = 3600.0
+    """Period of the re-check of Azure resources; desired state is PUT again where Azure drifted."""
+    azure_base_url: str | None = None
+    """Azure Resource Manager endpoint; None is the public cloud (tests point it at a local fake)."""
+    azure_ca_bundle: str | None = None
+    """A CA bundle to trust for Resource Manager (a private endpoint or the tests' fake)."""
+    azure_token_file: str | None = None
+    """A file holding a bearer token, instead of the workload identity (development outside Azure)."""
+    azure_polling_seconds: float = 10.0
+    """Seconds between long-running-operation polls when Azure sends no Retry-After."""
+    azure_retry_seconds: float = 15.0
+    """Delay before the next attempt while Azure resources are still provisioning or Azure was unreachable."""

@@ -12,12 +12,15 @@ async def write_service_status(body: dict[str, Any], outcome: Outcome, deploymen
     verdicts, ready, desired = conditions.service_verdicts(
         reasons=outcome.reasons, blocking=outcome.blocking, deployment=deployment
     )
+    if outcome.waiting and not outcome.blocking:
+        verdicts = [Verdict("Ready", False, "AzureProvisioning", outcome.waiting), *verdicts[1:]]
     status = {
         "conditions": conditions.merge(previous.get("conditions"), verdicts, outcome.generation),
         "observedGeneration": outcome.generation,
         "readyReplicas": ready,
         "desiredReplicas": desired,
         "endpoint": outcome.endpoint,
+        "identityClientId": outcome.identity_client_id or previous.get("identityClientId"),
     }
     if not conditions.changed(previous, status):
         return False
@@ -61,15 +64,25 @@ async def write_platform_status(
         degraded_services = [d for d in map(_degraded, services) if d]
         reasons = outcome.reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
         all_ready = not outcome.blocking and bool(services) and len(ready) == len(services)
+        azure_error = next((r for r in outcome.reasons if r[0] == "AzureError"), None)
         if outcome.blocking:
             ready_verdict = Verdict("Ready", False, *outcome.reasons[0])
+        elif azure_error is not None:
+            ready_verdict = Verdict("Ready", False, *azure_error)
+        elif outcome.waiting:
+            ready_verdict = Verdict("Ready", False, "AzureProvisioning", outcome.waiting)
         else:
             ready_verdict = Verdict(
                 "Ready", all_ready, "AllServicesReady" if all_ready else "ServicesNotReady", f"{summary} services ready"
             )
         verdicts = [
             ready_verdict,
-            Verdict("Progressing", not all_ready and not outcome.blocking, "Reconciling", f"{summary} services ready"),
+            Verdict(
+                "Progressing",
+                (not all_ready or bool(outcome.waiting)) and not outcome.blocking,
+                "Reconciling",
+                f"{summary} services ready",
+            ),
             Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", ""))),
         ]
     status = {
@@ -78,6 +91,8 @@ async def write_platform_status(
         "servicesReady": summary,
         "teams": team_status,
     }
+    if outcome is not None and outcome.azure is not None:
+        status["azureResources"] = outcome.azure
     if not conditions.changed(previous, status):
         return False
     await RUNTIME.kube().patch_status(body, status)
