@@ -2,6 +2,7 @@
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -125,6 +126,11 @@ def run(settings: ServiceSettings, build: ServiceBuilder) -> None:
     logs.configure(settings.service, settings.log_level)
     tracing.configure(settings.service, settings.otlp_endpoint)
     app = create_app(Runtime.from_settings(settings), build)
+    # Long-lived objects built at start-up leave the collector's view, and young collections run less often:
+    # fewer, shorter pauses in the latency tail of a request-per-millisecond service.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     uvicorn.run(
         app,
         host=settings.host,

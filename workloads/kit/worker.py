@@ -51,9 +51,17 @@ class QueueWorker:
         self._grace_seconds = grace_seconds
         self._stopping = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], Received] = {}
+        self._started: dict[asyncio.Task[None], float] = {}
 
     async def run(self) -> None:
         """Receive until asked to stop; broker outages are waited out with backoff, never fatal."""
+        renewer = asyncio.create_task(self._renew_locks())
+        try:
+            await self._receive_until_stopped()
+        finally:
+            renewer.cancel()
+
+    async def _receive_until_stopped(self) -> None:
         backoff = 0.1
         while not self._stopping.is_set():
             free = self._concurrency - len(self._in_flight)
@@ -75,11 +83,23 @@ class QueueWorker:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._process(received))
                 self._in_flight[task] = received
+                self._started[task] = time.monotonic()
                 task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
+        self._started.pop(task, None)
         self._slots.release()
+
+    async def _renew_locks(self) -> None:
+        """One loop renews every message held longer than a third of the lock: no task per message."""
+        while True:
+            await asyncio.sleep(self._lock_seconds / 3)
+            threshold = time.monotonic() - self._lock_seconds / 3
+            held = [self._in_flight[t] for t, started in list(self._started.items()) if started <= threshold]
+            for received in held:
+                with contextlib.suppress(Exception):
+                    await self._broker.renew_lock(received)
 
     async def stop(self) -> None:
         """Stop taking work, let in-flight messages finish within the grace period, release the rest."""
@@ -98,7 +118,6 @@ class QueueWorker:
     async def _process(self, received: Received) -> None:
         message = received.message
         token = correlation.current.set(message.headers.get(correlation.HEADER, message.id))
-        renewer = asyncio.create_task(self._renew(received))
         started = time.perf_counter()
         outcome = "completed"
         try:
@@ -116,7 +135,6 @@ class QueueWorker:
                 extra={"fields": {"queue": self._queue, "messageId": message.id, "error": repr(error)}},
             )
         finally:
-            renewer.cancel()
             MESSAGES.labels(self._service, self._queue, message.type, outcome).inc()
             MESSAGE_LATENCY.labels(self._service, self._queue).observe(time.perf_counter() - started)
             correlation.current.reset(token)
@@ -155,9 +173,3 @@ class QueueWorker:
             return "released"
         await self._broker.complete(received)
         return "completed"
-
-    async def _renew(self, received: Received) -> None:
-        while True:
-            await asyncio.sleep(self._lock_seconds / 3)
-            with contextlib.suppress(Exception):
-                await self._broker.renew_lock(received)

@@ -117,3 +117,27 @@ async def test_stop_releases_work_that_outlives_the_grace_period(redis: Redis) -
     other = make_broker(redis, consumer="successor")
     again = await other.receive(QUEUE, 1, wait_seconds=0.2)
     assert [(received.message.id, received.delivery_count) for received in again] == [("m1", 2)]
+
+
+async def test_a_handler_slower_than_the_lock_keeps_its_message(redis: Redis) -> None:
+    broker = make_broker(redis)
+    calls: list[str] = []
+    started, finished = asyncio.Event(), asyncio.Event()
+
+    async def slow(message: Message) -> None:
+        calls.append(message.id)
+        started.set()
+        await asyncio.sleep(1.5)  # three lock periods
+        finished.set()
+
+    await broker.publish(QUEUE, Message("m1", "Order", {}))
+    work = worker(broker, {"Order": slow})
+    task = asyncio.create_task(work.run())
+    await asyncio.wait_for(started.wait(), 15)
+    rival = make_broker(redis, consumer="rival")
+    stolen = []
+    while not finished.is_set():
+        stolen += await rival.receive(QUEUE, 1, wait_seconds=0.1)
+    await work.stop()
+    await task
+    assert (calls, stolen) == (["m1"], [])
