@@ -124,3 +124,14 @@ async def test_cancel_before_schedule_leaves_a_tombstone(api: httpx.AsyncClient,
 async def test_unknown_delivery_is_404(api: httpx.AsyncClient) -> None:
     response = await api.get("/v1/deliveries/nope")
     assert (response.status_code, response.json()["detail"]) == (404, "no delivery nope")
+
+
+async def test_the_stream_pushes_the_delivery_and_ends_once_it_is_over(api: httpx.AsyncClient, redis: Redis) -> None:
+    service = handlers(redis)
+    await service.schedule(schedule("d-5", confirmation_required=False))
+    await service.cancel(outgoing("c5", CancelDelivery(delivery_id="d-5")))
+    response = await api.get("/v1/deliveries/d-5/stream")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    events = [line for line in response.text.splitlines() if line.startswith("data:")]
+    assert len(events) == 1
+    assert '"stage":"cancelled"' in events[0]
