@@ -65,7 +65,7 @@ def redis_client(settings: ServiceSettings) -> Redis:
     """A Redis client on a bounded pool: a full pool waits `pool_wait_seconds`, then fails fast."""
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
-        max_connections=settings.redis_pool_size,
+        max_connections=settings.pool_size,
         timeout=settings.pool_wait_seconds,
         socket_timeout=settings.outbound_timeout_seconds,
         socket_connect_timeout=settings.outbound_timeout_seconds,

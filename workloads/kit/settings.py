@@ -29,7 +29,7 @@ class ServiceSettings(BaseSettings):
     concurrency: int = Field(default=32, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
 
-    redis_pool_size: int = Field(default=64, ge=1)
+    pool_size: int = Field(default=64, ge=1)
     pool_wait_seconds: float = Field(default=2.0, gt=0)
     outbound_timeout_seconds: float = Field(default=5.0, gt=0)
 

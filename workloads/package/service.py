@@ -16,7 +16,7 @@ def build(runtime: Runtime) -> ServiceParts:
     timeout_ms = int(settings.outbound_timeout_seconds * 1000)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
         settings.mongo_url,
-        maxPoolSize=settings.redis_pool_size,
+        maxPoolSize=settings.pool_size,
         waitQueueTimeoutMS=int(settings.pool_wait_seconds * 1000),
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,

@@ -1,5 +1,7 @@
 """The ingestion API on real Redis: 202 only when enqueued, idempotent retries, 4xx that enqueue nothing."""
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -154,3 +156,26 @@ async def test_metrics_count_requests_by_route(api: httpx.AsyncClient) -> None:
     metrics = (await api.get("/metrics")).text
     assert 'route="/v1/deliveryrequests"' in metrics
     assert "fabrikam_messages_published_total" in metrics
+
+
+async def test_a_full_connection_pool_answers_503_after_its_deadline_instead_of_hanging(
+    redis_server: RedisServer, redis: Redis
+) -> None:
+    runtime = Runtime.from_settings(settings(redis_server.url, pool_size=1, pool_wait_seconds=0.2))
+    app = create_app(runtime, build)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://ingestion") as client:
+        holder = asyncio.create_task(runtime.redis.blpop(["never-filled"], timeout=3))  # takes the only connection
+        await asyncio.sleep(0.2)
+        started = time.monotonic()
+        response = await client.post("/v1/deliveryrequests", json=body())
+        waited = time.monotonic() - started
+        await holder
+        after = await client.post("/v1/deliveryrequests", json=body())
+    assert (response.status_code, response.json()["detail"], response.headers["retry-after"]) == (
+        503,
+        "overloaded",
+        "1",
+    )
+    assert waited < 2.0
+    assert after.status_code == 202
+    assert await redis.xlen(STREAM) == 1
