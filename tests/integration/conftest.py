@@ -1,4 +1,5 @@
-"""The operator as it runs for real: CRDs installed, `fabrikam operator run` as a separate process."""
+"""Integration fixtures: the operator as it runs for real (CRDs installed, `fabrikam operator run` as a separate
+process) and helpers to drive it through kubectl."""
 
 import os
 import re
@@ -17,7 +18,7 @@ import yaml
 
 from fabrikam.devcluster.processes import free_port
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 FABRIKAM = str(Path(sys.executable).with_name("fabrikam"))
 WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
 # Resources only the operator writes (status subresources of built-in kinds belong to the controllers).
@@ -41,8 +42,8 @@ OPERATOR_WRITTEN = {
 
 
 class OperatorProcess:
-    def __init__(self, kubeconfig: Path, log: Path) -> None:
-        self.kubeconfig, self.log = kubeconfig, log
+    def __init__(self, kubeconfig: Path, log: Path, env: dict[str, str] | None = None) -> None:
+        self.kubeconfig, self.log, self.extra_env = kubeconfig, log, env or {}
         self.metrics_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -51,6 +52,7 @@ class OperatorProcess:
             **os.environ,
             "FABRIKAM_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "FABRIKAM_OPERATOR_RESYNC_SECONDS": "10",
+            **self.extra_env,
         }
         with open(self.log, "ab") as output:
             self.process = subprocess.Popen(
@@ -96,17 +98,35 @@ class OperatorProcess:
         return total
 
 
-@pytest.fixture(scope="module")
-def operator(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[OperatorProcess]:
+def install_crds(cluster: Any) -> None:
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "crds"))
     cluster.kubectl("apply", "--server-side", "-f", str(ROOT / "config" / "dependencies"))
     cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log")
-    process.start()
-    yield process
-    process.stop()
-    if process.process and process.process.returncode not in (0, -signal.SIGTERM):
-        print(process.log.read_text()[-5000:])
+
+
+@pytest.fixture(scope="module")
+def operator_factory(cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Starts operator processes (with extra environment) and stops them after the module."""
+    install_crds(cluster)
+    started: list[OperatorProcess] = []
+
+    def start(env: dict[str, str] | None = None) -> OperatorProcess:
+        process = OperatorProcess(cluster.kubeconfig, tmp_path_factory.mktemp("operator") / "operator.log", env)
+        process.start()
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
+        if process.process and process.process.returncode not in (0, -signal.SIGTERM):
+            print(process.log.read_text()[-5000:])
+
+
+@pytest.fixture(scope="module")
+def operator(operator_factory: Any) -> OperatorProcess:
+    process: OperatorProcess = operator_factory()
+    return process
 
 
 def sample_platform(suffix: str | None = None) -> dict[str, Any]:
@@ -136,20 +156,6 @@ def apiserver_writes(cluster: Any) -> int:
         if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_WRITTEN and not builtin_status:
             total += int(float(match.group(2)))
     return total
-
-
-@pytest.fixture
-def platform_factory(cluster: Any) -> Iterator[Any]:
-    created: list[str] = []
-
-    def create(platform: dict[str, Any]) -> dict[str, Any]:
-        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
-        created.append(platform["metadata"]["name"])
-        return platform
-
-    yield create
-    for name in created:
-        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
 
 
 def wait_ready(cluster: Any, resource: str, timeout: int = 120, namespace: str | None = None) -> None:

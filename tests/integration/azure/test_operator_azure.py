@@ -1,0 +1,153 @@
+"""The operator process against the local control plane and the fake ARM: a platform with `azure` set gets its
+Service Bus, Redis and per-service identities, exactly once, and gives them back on deletion."""
+
+import asyncio
+import json
+import ssl
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+pytestmark = pytest.mark.cluster
+
+SUBSCRIPTION = "00000000-0000-0000-0000-00000000c1a5"
+ISSUER = "https://westus2.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/0c1a5/"
+
+
+class ArmThread:
+    """The fake ARM on an event loop of its own, so it answers while the test blocks on kubectl."""
+
+    def __init__(self, fake_arm_class: Any, context: ssl.SSLContext) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.arm = fake_arm_class(context)
+        asyncio.run_coroutine_threadsafe(self.arm.start(), self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.arm.stop(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def arm(arm_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Any]:
+    from fabrikam_fake_arm import FakeArm  # type: ignore[import-not-found]  (loaded by this folder's conftest)
+
+    running = ArmThread(FakeArm, arm_tls[1])
+    yield running.arm
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def azure_operator(operator_factory: Any, arm: Any, arm_tls: tuple[Path, ssl.SSLContext], tmp_path_factory: Any) -> Any:
+    from fabrikam_fake_arm import TOKEN  # type: ignore[import-not-found]
+
+    token_file = tmp_path_factory.mktemp("azure") / "token"
+    token_file.write_text(TOKEN)
+    return operator_factory(
+        {
+            "FABRIKAM_OPERATOR_AZURE_BASE_URL": arm.base_url,
+            "FABRIKAM_OPERATOR_AZURE_CA_BUNDLE": str(arm_tls[0]),
+            "FABRIKAM_OPERATOR_AZURE_TOKEN_FILE": str(token_file),
+            "FABRIKAM_OPERATOR_AZURE_POLLING_SECONDS": "0.2",
+            "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
+        }
+    )
+
+
+def _azure_platform(kit: Any, deletion_policy: str) -> dict[str, Any]:
+    platform: dict[str, Any] = kit.sample_platform()
+    platform["spec"]["azure"] = {
+        "subscriptionId": SUBSCRIPTION,
+        "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "resourceGroup": f"rg-{platform['metadata']['name']}",
+        "location": "westus2",
+        "oidcIssuerUrl": ISSUER,
+        "deletionPolicy": deletion_policy,
+        "tags": {"environment": "test"},
+    }
+    return platform
+
+
+def _get(cluster: Any, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def test_platform_with_azure_provisions_once_federates_identities_and_cleans_up(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
+) -> None:
+    platform = _azure_platform(kit, "Delete")
+    name = platform["metadata"]["name"]
+    arm.inject("PUT", "/providers/Microsoft.ServiceBus/namespaces/", 429, retry_after=1, times=1)
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+
+    live = _get(cluster, "deliveryplatform", name)
+    assert "dronedelivery.fabrikam.io/azure-resources" in live["metadata"]["finalizers"]
+    resources = {r["kind"]: r for r in live["status"]["azureResources"]}
+    assert resources["ServiceBusNamespace"]["state"] == "Succeeded"
+    assert resources["ServiceBusNamespace"]["endpoint"]
+    assert resources["RedisCache"]["state"] == "Succeeded"
+    namespace_puts = [c for c in arm.calls("PUT", "/Microsoft.ServiceBus/namespaces/") if "/queues/" not in c.path]
+    # One refused by the injected 429 and retried after Retry-After: the same resource, never a second one.
+    assert len({c.path.lower() for c in namespace_puts}) == 1
+    assert len(arm.paths("Microsoft.ServiceBus/namespaces")) == 1
+    assert len(arm.paths("Microsoft.Cache/redis")) == 1
+
+    namespaces = {svc: team["namespace"] for team in platform["spec"]["teams"] for svc in team["services"]}
+    identities = arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities")
+    assert len(identities) == 8
+    ingestion = _get(cluster, "droneservice", "ingestion", "-n", namespaces["ingestion"])
+    client_id = ingestion["status"]["identityClientId"]
+    account = _get(cluster, "serviceaccount", "ingestion", "-n", namespaces["ingestion"])
+    assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+    credentials = [c for c in arm.calls("PUT", "/federatedIdentityCredentials/") if "ingestion" in c.path.lower()]
+    assert credentials
+    properties = credentials[0].body["properties"]
+    assert properties["subject"] == f"system:serviceaccount:{namespaces['ingestion']}:ingestion"
+    assert properties["issuer"] == ISSUER
+    assert properties["audiences"] == ["api://AzureADTokenExchange"]
+    config = _get(cluster, "configmap", "ingestion-config", "-n", namespaces["ingestion"])["data"]
+    assert config["FABRIKAM_SERVICEBUS_NAMESPACE"].endswith(".servicebus.windows.net")
+    writes_before_idle = len(arm.writes())
+
+    # Nothing drifted: further passes (resync, status refresh) send no PUT to Azure.
+    cluster.kubectl("annotate", "deliveryplatform", name, "example.com/touch=1", "--overwrite")
+    eventually(lambda: len(arm.calls("GET")) > 0, what="Azure reads")
+    assert len(arm.writes()) == writes_before_idle
+
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+
+    def everything_gone() -> bool:
+        return cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0
+
+    eventually(everything_gone, timeout=180, what="the platform to be deleted after Azure confirmed")
+    assert arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities") == []
+    assert arm.paths("Microsoft.ServiceBus/namespaces") == []
+    assert arm.paths("Microsoft.Cache/redis") == []
+
+
+def test_retained_data_stores_survive_the_platform(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
+) -> None:
+    platform = _azure_platform(kit, "Retain")
+    name = platform["metadata"]["name"]
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+    stores = arm.paths("Microsoft.ServiceBus/namespaces") + arm.paths("Microsoft.Cache/redis")
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+    eventually(
+        lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+        timeout=180,
+        what="the platform to be deleted",
+    )
+    assert set(stores) <= set(arm.paths("Microsoft.ServiceBus/namespaces") + arm.paths("Microsoft.Cache/redis"))
+    # Grants on the stores go with the identities; the stores themselves get no DELETE.
+    deleted = {c.path.lower() for c in arm.calls("DELETE")}
+    assert stores
+    assert not deleted & {store.lower() for store in stores}
