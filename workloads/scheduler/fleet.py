@@ -29,7 +29,8 @@ return redis.call('HGET', KEYS[1], 'status')
 
 _ASSIGN = """
 local existing = redis.call('GET', KEYS[2])
-if existing then return existing end
+if existing == ARGV[8] then return false end
+if existing then return redis.call('HGETALL', ARGV[7] .. existing) end
 local nearest = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3], 'BYRADIUS', ARGV[4], 'km',
   'ASC', 'COUNT', 256)
 for _, id in ipairs(nearest) do
@@ -40,7 +41,7 @@ for _, id in ipairs(nearest) do
     redis.call('ZREM', KEYS[1], id)
     redis.call('HSET', drone, 'status', 'assigned', 'deliveryId', ARGV[1])
     redis.call('SET', KEYS[2], id)
-    return id
+    return redis.call('HGETALL', drone)
   end
 end
 return false
@@ -124,7 +125,7 @@ class Fleet:
 
     async def assign(self, delivery_id: str, pickup: Location, size: PackageSize) -> Drone | None:
         """The nearest available drone able to carry `size`; the same delivery always gets the same drone."""
-        drone_id = await self._assign(
+        fields: Any = await self._assign(
             keys=[AVAILABLE, f"drones:assignment:{delivery_id}"],
             args=[
                 delivery_id,
@@ -134,11 +135,12 @@ class Fleet:
                 SIZE_RANK[size],
                 self._min_battery,
                 DRONE,
+                RELEASED,
             ],
         )
-        if not drone_id or drone_id == RELEASED:
+        if not fields:
             return None
-        return await self.get(str(drone_id))
+        return _drone(dict(zip(fields[::2], fields[1::2], strict=True)))
 
     async def release(self, delivery_id: str) -> str | None:
         """Return the delivery's drone to the available fleet; releasing twice is harmless."""
