@@ -7,6 +7,7 @@ The load generator speaks raw HTTP/1.1 keep-alive so that it costs the server's 
 
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -137,9 +138,11 @@ def bench_pipeline(directory: Path) -> None:
 
 
 def main() -> None:
+    print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f} (other processes share the cores)")
     with tempfile.TemporaryDirectory(prefix="bench-workloads-") as scratch:
         bench_ingestion(Path(scratch) / "ingestion")
         bench_pipeline(Path(scratch) / "pipeline")
+    print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,20 @@
 from fabrikam.workloads.contracts import DELIVERY_COMMANDS, DELIVERY_TELEMETRY
 from fabrikam.workloads.delivery import api
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
-from fabrikam.workloads.delivery.model import TrackedDelivery
+from fabrikam.workloads.delivery.model import ACTIVE, TrackedDelivery
 from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
 
+FINISHED_DELIVERY_RETENTION_SECONDS = 30 * 86_400
+
+
+def delivery_retention(delivery: TrackedDelivery) -> int | None:
+    """Finished deliveries and their tracking history stay readable for 30 days, then expire."""
+    return None if delivery.stage in ACTIVE else FINISHED_DELIVERY_RETENTION_SECONDS
+
 
 def build(runtime: Runtime) -> ServiceParts:
-    deliveries = VersionedDocuments(runtime.redis, "delivery", TrackedDelivery)
+    deliveries = VersionedDocuments(runtime.redis, "delivery", TrackedDelivery, retention=delivery_retention)
     handlers = DeliveryHandlers(deliveries, runtime.redis, runtime.broker)
     return ServiceParts(
         title="Fabrikam delivery",

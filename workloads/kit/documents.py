@@ -17,8 +17,12 @@ _SAVE = """
 local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
 if version ~= tonumber(ARGV[1]) then return 0 end
 redis.call('HSET', KEYS[1], 'version', version + 1, 'doc', ARGV[2])
-for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
-if #ARGV >= 4 then redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1) end
+for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if #ARGV >= 5 then redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1) end
+if tonumber(ARGV[4]) > 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+  redis.call('EXPIRE', KEYS[2], ARGV[4])
+end
 return 1
 """
 
@@ -36,8 +40,18 @@ class Versioned(Generic[M]):
 class VersionedDocuments(Generic[M]):
     """Documents of one model under `prefix:{id}`, with an optional event list under `prefix:{id}:events`."""
 
-    def __init__(self, redis: Redis, prefix: str, model: type[M], max_events: int = 1000) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str,
+        model: type[M],
+        *,
+        max_events: int = 1000,
+        retention: Callable[[M], int | None] = lambda _: None,
+    ) -> None:
+        """`retention` gives the seconds a document (say, a finished one) is kept; None keeps it."""
         self._redis = redis
+        self._retention = retention
         self._prefix = prefix
         self._model = model
         self._max_events = max_events
@@ -56,7 +70,13 @@ class VersionedDocuments(Generic[M]):
     async def save(self, document_id: str, document: M, expected_version: int, events: Sequence[str] = ()) -> bool:
         saved = await self._save(
             keys=[self._key(document_id), f"{self._key(document_id)}:events"],
-            args=[expected_version, document.model_dump_json(by_alias=True), self._max_events, *events],
+            args=[
+                expected_version,
+                document.model_dump_json(by_alias=True),
+                self._max_events,
+                self._retention(document) or 0,
+                *events,
+            ],
         )
         return bool(saved)
 

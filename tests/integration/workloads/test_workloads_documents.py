@@ -33,3 +33,14 @@ async def test_a_stale_version_is_refused(redis: Redis) -> None:
     stored = await counters.load("c")
     assert stored is not None
     assert stored.document.value == 1
+
+
+async def test_retention_expires_finished_documents_with_their_events(redis: Redis) -> None:
+    counters = VersionedDocuments(
+        redis, "counter", Counter, retention=lambda counter: 60 if counter.value >= 2 else None
+    )
+    assert await counters.save("c", Counter(value=1), 0, ['{"to": 1}'])
+    assert await redis.ttl("counter:c") == -1
+    assert await counters.save("c", Counter(value=2), 1, ['{"to": 2}'])
+    assert 0 < await redis.ttl("counter:c") <= 60
+    assert 0 < await redis.ttl("counter:c:events") <= 60

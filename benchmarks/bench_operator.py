@@ -1,0 +1,213 @@
+"""Operator benchmark: N DroneServices over 10 team namespaces on a private local control plane.
+
+Prints, per N: seconds from applying the services to all Ready, write requests the API server counted for the
+operator's resources during an idle resync (its own /metrics), and the operator's peak RSS (VmHWM).
+Usage: bench_operator.py [N ...]   (default 100 500 1000)
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from fabrikam.devcluster import cluster, processes, toolchain
+
+ROOT = Path(__file__).resolve().parent.parent
+TEAMS = 10
+RESYNC_SECONDS = 30
+BUNDLED = (
+    "ingestion",
+    "workflow",
+    "delivery",
+    "droneScheduler",
+    "package",
+    "notification",
+    "account",
+    "droneTelemetry",
+)
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+OPERATOR_RESOURCES = {
+    "droneservices", "deliveryplatforms", "deployments", "services", "configmaps", "serviceaccounts",
+    "networkpolicies", "horizontalpodautoscalers", "poddisruptionbudgets", "resourcequotas", "limitranges",
+    "roles", "rolebindings", "ingresses",
+}  # fmt: skip
+DIGEST = "sha256:" + "c" * 64
+
+
+def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run(
+        [str(toolchain.expected_binaries().kubectl), f"--kubeconfig={kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def platform(name: str) -> dict[str, Any]:
+    teams = [
+        {
+            "name": f"team{i}",
+            "namespace": f"{name}-team{i}",
+            "costCenter": f"cc-{i}",
+            "quota": {"cpu": "200", "memory": "400Gi", "pods": 1000},
+        }
+        for i in range(TEAMS)
+    ]
+    return {
+        "apiVersion": "dronedelivery.fabrikam.io/v1alpha1",
+        "kind": "DeliveryPlatform",
+        "metadata": {"name": name},
+        "spec": {
+            "image": {"repository": "example.azurecr.io/bench", "digest": DIGEST},
+            "teams": teams,
+            "services": {component: {"enabled": False} for component in BUNDLED},
+        },
+    }
+
+
+def service(name: str, namespace: str, platform_name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "dronedelivery.fabrikam.io/v1alpha1",
+        "kind": "DroneService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "platformRef": {"name": platform_name},
+            "image": {"repository": "example.azurecr.io/bench", "digest": DIGEST},
+            "identity": {"azure": False},
+            "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "10m", "memory": "16Mi"}},
+        },
+    }
+
+
+def api_writes(kubeconfig: Path) -> int:
+    total = 0
+    for line in kubectl(kubeconfig, "get", "--raw", "/metrics").splitlines():
+        match = re.match(r"^apiserver_request_total\{([^}]*)\} (\S+)$", line)
+        if not match:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
+        builtin_status = labels.get("subresource") == "status" and labels.get("group") != "dronedelivery.fabrikam.io"
+        if labels.get("verb") in WRITES and labels.get("resource") in OPERATOR_RESOURCES and not builtin_status:
+            total += int(float(match.group(2)))
+    return total
+
+
+def ready_count(kubeconfig: Path, namespaces: list[str]) -> int:
+    items = json.loads(kubectl(kubeconfig, "get", "droneservices", "-A", "-o", "json"))["items"]
+    count = 0
+    for item in items:
+        if item["metadata"]["namespace"] not in namespaces:
+            continue
+        conditions = (item.get("status") or {}).get("conditions", [])
+        count += any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return count
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def reconciles(metrics_port: int) -> float:
+    text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("fabrikam_operator_reconciles_total{") and 'kind="DroneService"' in line
+    )
+
+
+def run(n: int, kubeconfig: Path, metrics_port: int) -> dict[str, float]:
+    """Applies the platform and N services, waits for all Ready, then counts writes over one idle resync."""
+    name = f"bench{n}"
+    kubectl(kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(platform(name)))
+    namespaces = [f"{name}-team{i}" for i in range(TEAMS)]
+    deadline = time.monotonic() + 120
+    while set(namespaces) - set(kubectl(kubeconfig, "get", "ns", "-o", "jsonpath={.items[*].metadata.name}").split()):
+        if time.monotonic() > deadline:
+            raise TimeoutError("team namespaces not created")
+        time.sleep(0.5)
+
+    documents = [service(f"svc{i:04d}", namespaces[i % TEAMS], name) for i in range(n)]
+    started = time.monotonic()
+    kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents))
+    converged = None
+    while time.monotonic() - started < 900:
+        if ready_count(kubeconfig, namespaces) == n:
+            converged = time.monotonic() - started
+            break
+        time.sleep(1)
+    if converged is None:
+        raise TimeoutError(f"{n} DroneServices not all Ready after 900s")
+
+    time.sleep(5)
+    before_writes, before_reconciles = api_writes(kubeconfig), reconciles(metrics_port)
+    while reconciles(metrics_port) < before_reconciles + n:  # one full idle resync of every service
+        time.sleep(2)
+    idle_writes = api_writes(kubeconfig) - before_writes
+    kubectl(kubeconfig, "delete", "deliveryplatform", name, "--wait=false")
+    kubectl(kubeconfig, "delete", "droneservices", "--all", "-A", "--wait=false")
+    return {"converge_seconds": converged, "idle_resync_writes": idle_writes}
+
+
+def main() -> None:
+    sizes = [int(arg) for arg in sys.argv[1:]] or [100, 500, 1000]
+    state = Path(tempfile.mkdtemp(prefix="fabrikam-bench-"))
+    os.environ["FABRIKAM_CLUSTER_DIR"] = str(state / "cluster")
+    kubeconfig = cluster.up(lambda message: None).kubeconfig
+    try:
+        dependencies = str(ROOT / "config" / "dependencies")
+        kubectl(kubeconfig, "apply", "--server-side", "-f", str(ROOT / "crds"), "-f", dependencies)
+        kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        print(f"{'DroneServices':>14} {'all Ready (s)':>14} {'idle-resync writes':>19} {'operator peak RSS (MB)':>23}")
+        for n in sizes:
+            # A fresh operator per size, so the peak RSS belongs to that size alone.
+            metrics_port = processes.free_port()
+            fabrikam = str(Path(sys.executable).with_name("fabrikam"))
+            liveness = f"--liveness=http://127.0.0.1:{processes.free_port()}/healthz"
+            env = {
+                **os.environ,
+                "FABRIKAM_OPERATOR_METRICS_PORT": str(metrics_port),
+                "FABRIKAM_OPERATOR_RESYNC_SECONDS": str(RESYNC_SECONDS),
+            }
+            with open(state / f"operator-{n}.log", "w") as log:
+                operator = subprocess.Popen(
+                    [fabrikam, "operator", "run", f"--kubeconfig={kubeconfig}", liveness],
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                )
+            try:
+                while True:
+                    try:
+                        httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=2)
+                        break
+                    except httpx.TransportError:
+                        time.sleep(0.2)
+                result = run(n, kubeconfig, metrics_port)
+                rss = peak_rss_mb(operator.pid)
+            finally:
+                operator.terminate()
+                operator.wait(timeout=60)
+            print(
+                f"{n:>14} {result['converge_seconds']:>14.1f} {result['idle_resync_writes']:>19.0f} {rss:>23.0f}",
+                flush=True,
+            )
+    finally:
+        cluster.down(lambda message: None)
+
+
+if __name__ == "__main__":
+    main()
