@@ -2,13 +2,14 @@
 
 import asyncio
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from fabrikam.operator.apply.client import INITIAL_REPLICAS_MANAGER, KubeApi
-from fabrikam.operator.apply.comparison import needs_apply, with_hash
+from fabrikam.operator.apply.comparison import desired_hash, needs_apply, with_hash
 from fabrikam.operator.apply.resources import APPLY_ORDER, describe
 from fabrikam.operator.metrics import APPLY_WRITES
 from fabrikam.operator.render.labels import INITIAL_REPLICAS
@@ -70,17 +71,20 @@ def with_owner(obj: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
 
 
 async def apply_if_needed(
-    api: KubeApi, obj: dict[str, Any], actual: dict[str, Any] | None
+    api: KubeApi, obj: dict[str, Any], actual: dict[str, Any] | None, *, absent: bool
 ) -> tuple[dict[str, Any] | None, bool]:
-    """Sends `obj` (hash-annotated) unless `actual` already matches; returns the live object and whether it was sent."""
+    """Sends `obj` (hash-annotated) unless `actual` already matches; returns the live object and whether it was sent.
+
+    `absent` says the object is known not to exist (a new Deployment then gets its initial replicas); `actual` None
+    with `absent` False means "not looked up", which is always sent."""
     desired = with_hash(obj)
-    if not needs_apply(desired, actual):
+    if actual is not None and not needs_apply(desired, actual):
         APPLY_WRITES.labels(obj["kind"], "skipped").inc()
         return actual, False
     try:
         live = await api.apply(desired)
         initial = obj["metadata"].get("annotations", {}).get(INITIAL_REPLICAS)
-        if actual is None and initial is not None:
+        if absent and initial is not None:
             live = await api.apply(_replicas_only(obj, int(initial)), field_manager=INITIAL_REPLICAS_MANAGER)
     except ApiException as error:
         raise ApplyError(obj, error) from error
@@ -93,18 +97,40 @@ def _replicas_only(obj: dict[str, Any], replicas: int) -> dict[str, Any]:
     return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "metadata": meta, "spec": {"replicas": replicas}}
 
 
-async def apply_objects(api: KubeApi, objects: list[dict[str, Any]], *, concurrency: int = 8) -> ApplyResult:
-    """Applies kinds in dependency order (objects of one kind concurrently); skips unchanged ones."""
+async def apply_objects(
+    api: KubeApi,
+    objects: list[dict[str, Any]],
+    *,
+    concurrency: int = 8,
+    known_hashes: Mapping[str, str] | None = None,
+    assume_new: bool = False,
+) -> ApplyResult:
+    """Applies kinds in dependency order (objects of one kind concurrently); skips unchanged ones.
+
+    `known_hashes` (object → desired-hash annotation seen on the watch stream) spares the GET of objects whose
+    state is known; drift on them is caught by the watch itself. `assume_new` (a just-created owner) spares the
+    GET of children that cannot exist yet."""
     result = ApplyResult()
     by_order: dict[int, list[dict[str, Any]]] = {}
     for obj in objects:
         by_order.setdefault(APPLY_ORDER.get(obj["kind"], len(APPLY_ORDER)), []).append(obj)
     limit = asyncio.Semaphore(concurrency)
+    known = known_hashes or {}
 
     async def one(obj: dict[str, Any]) -> None:
         async with limit:
             name = describe(obj)
-            live, sent = await apply_if_needed(api, obj, await api.get(obj))
+            if name in known:
+                if known[name] == desired_hash(obj):
+                    APPLY_WRITES.labels(obj["kind"], "skipped").inc()
+                    result.skipped.append(name)
+                    return
+                live, sent = await apply_if_needed(api, obj, None, absent=False)
+            elif assume_new:
+                live, sent = await apply_if_needed(api, obj, None, absent=True)
+            else:
+                actual = await api.get(obj)
+                live, sent = await apply_if_needed(api, obj, actual, absent=actual is None)
             (result.sent if sent else result.skipped).append(name)
             if live is not None:
                 result.live[name] = live

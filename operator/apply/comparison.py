@@ -39,6 +39,8 @@ def needs_apply(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
 
 def contains(actual: Any, desired: Any) -> bool:
     """Every field we set is present with our value; fields added by defaulting or other managers are ignored."""
+    if actual is None and desired in ([], {}):
+        return True  # the API server does not store empty lists and maps: `ingress: []` comes back absent
     if isinstance(desired, dict):
         return isinstance(actual, dict) and all(contains(actual.get(key), value) for key, value in desired.items())
     if isinstance(desired, list):

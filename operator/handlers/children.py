@@ -51,6 +51,7 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
     `platforms` and `services` are kopf indexes (see indexes.py), passed by name."""
     platforms, services = kwargs["platforms"], kwargs["services"]
     snapshot = indexes.snapshot(body)
+    RUNTIME.observe(describe(snapshot), None if type == "DELETED" else snapshot)
     owner = _owner(snapshot)
     if owner is None or not _owner_alive(owner, platforms, services):
         return
@@ -58,7 +59,7 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
     if desired is not None:
         actual = None if type == "DELETED" else snapshot
         try:
-            live, sent = await apply_if_needed(RUNTIME.kube(), desired, actual)
+            live, sent = await apply_if_needed(RUNTIME.kube(), desired, actual, absent=actual is None)
         except ApplyError as error:
             logger.warning("could not revert %s: %s", describe(desired), error)
             return
@@ -68,7 +69,9 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
             logger.info(message)
             if owner_body is not None:
                 kopf.info(indexes.as_body(owner_body), reason="DriftReverted", message=message)
-        snapshot = live or snapshot
+        if live is not None:
+            RUNTIME.observe(describe(live), live)
+            snapshot = live
     if snapshot["kind"] == "Deployment" and owner[0] == "DroneService":
         await _follow_deployment(owner, snapshot, services)
 

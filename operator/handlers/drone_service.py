@@ -12,7 +12,7 @@ from fabrikam.operator.azure import delete_service_identity, reconcile_service_i
 from fabrikam.operator.handlers import cloud, indexes
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
-from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
+from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import ServiceFacts, endpoint, render_drone_service, validate_drone_service
@@ -26,10 +26,11 @@ RETRY_AFTER_REFUSAL = 30.0
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
 async def service_changed(
-    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, reason: str, **kwargs: Any
 ) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and the Azure identity."""
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True)
+    lookup = Lookup.of(reason)
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
@@ -37,7 +38,7 @@ async def service_resync(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=False)
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=False, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
@@ -45,17 +46,31 @@ async def service_azure_recheck(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """The periodic re-check of the service's identity in Azure."""
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True)
+    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
 
 
 async def _timed(
-    body: dict[str, Any], namespace: str, name: str, logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool
+    body: dict[str, Any],
+    namespace: str,
+    name: str,
+    logger: kopf.Logger,
+    indexes_: dict[str, Any],
+    *,
+    azure: bool,
+    lookup: Lookup,
 ) -> None:
     """`platforms` and `services_by_platform` are kopf indexes (see indexes.py), passed by name."""
     started = time.monotonic()
     try:
         result = await _reconcile(
-            body, namespace, name, indexes_["platforms"], indexes_["services_by_platform"], logger, azure=azure
+            body,
+            namespace,
+            name,
+            indexes_["platforms"],
+            indexes_["services_by_platform"],
+            logger,
+            azure=azure,
+            lookup=lookup,
         )
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
@@ -71,6 +86,7 @@ async def _reconcile(
     logger: kopf.Logger,
     *,
     azure: bool,
+    lookup: Lookup,
 ) -> str:
     owner = (KIND, namespace, name)
     generation = int(body["metadata"].get("generation", 0))
@@ -99,7 +115,7 @@ async def _reconcile(
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
-        applied = await apply_objects(RUNTIME.kube(), objects, concurrency=RUNTIME.settings.apply_concurrency)
+        applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
     except ApplyError as error:
         refused = Outcome(generation, [(error.reason, str(error)), *reasons], True)
         RUNTIME.outcomes[owner] = refused
@@ -112,7 +128,8 @@ async def _reconcile(
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
-    deployment = next((live for key, live in applied.live.items() if key.startswith("Deployment ")), None)
+    deployment_name = f"Deployment {namespace}/{name}"
+    deployment = applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name)
     await _report(body, outcome, deployment)
     if waiting:
         raise kopf.TemporaryError(waiting, delay=RUNTIME.settings.azure_retry_seconds)

@@ -12,7 +12,7 @@ from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
 from fabrikam.operator.handlers import cloud, indexes
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
-from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
+from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import expand_platform, validate_platform
@@ -25,22 +25,25 @@ PLURAL = "deliveryplatforms"
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
-    await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=True)
+    snapshot = indexes.snapshot(body)
+    await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.of(reason))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
 async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
-    await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=False)
+    snapshot = indexes.snapshot(body)
+    await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=False, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
 async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
-        await _reconcile(indexes.snapshot(body), name, logger, kwargs["services_by_platform"], azure=True)
+        snapshot = indexes.snapshot(body)
+        await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)
@@ -50,7 +53,7 @@ async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
 
 
 async def _reconcile(
-    body: dict[str, Any], name: str, logger: kopf.Logger, services_by_platform: Any, *, azure: bool
+    body: dict[str, Any], name: str, logger: kopf.Logger, services_by_platform: Any, *, azure: bool, lookup: Lookup
 ) -> None:
     started = time.monotonic()
     owner = (KIND, "", name)
@@ -72,7 +75,7 @@ async def _reconcile(
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
-        applied = await apply_objects(RUNTIME.kube(), objects, concurrency=RUNTIME.settings.apply_concurrency)
+        applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
     except ApplyError as error:
         RUNTIME.outcomes[owner] = dataclasses.replace(
             outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True

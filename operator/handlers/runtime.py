@@ -1,9 +1,11 @@
 """Process-wide state the handlers share: the API connection and what the last reconciles decided."""
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.apply.comparison import HASH_ANNOTATION
 from fabrikam.operator.handlers.settings import OperatorSettings
 
 OwnerKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for the cluster-scoped platform
@@ -13,6 +15,26 @@ ChildKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
 def child_key(obj: dict[str, Any]) -> ChildKey:
     meta = obj["metadata"]
     return (obj["apiVersion"], obj["kind"], meta.get("namespace") or "", meta["name"])
+
+
+class Lookup(Enum):
+    """How a reconcile learns the current state of the children before deciding what to send."""
+
+    NEW = "new"  # the owner was just created: its children cannot exist yet, no GET
+    FULL = "full"  # operator start: GET every child and compare in full (drift while we were away)
+    CACHED = "cached"  # otherwise: hashes seen on the watch streams, a GET only for unknown children
+
+    @classmethod
+    def of(cls, reason: str) -> "Lookup":
+        return {"create": cls.NEW, "resume": cls.FULL}.get(reason, cls.CACHED)
+
+    def apply_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"concurrency": RUNTIME.settings.apply_concurrency}
+        if self is Lookup.NEW:
+            options["assume_new"] = True
+        elif self is Lookup.CACHED:
+            options["known_hashes"] = RUNTIME.live_hashes
+        return options
 
 
 @dataclass
@@ -34,6 +56,9 @@ class Runtime:
     api: KubeApi | None = None
     desired: dict[OwnerKey, dict[ChildKey, dict[str, Any]]] = field(default_factory=dict)
     outcomes: dict[OwnerKey, Outcome] = field(default_factory=dict)
+    # From the watch streams of the children: their desired-hash annotation, and Deployments' rollout state.
+    live_hashes: dict[str, str] = field(default_factory=dict)
+    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -43,6 +68,22 @@ class Runtime:
     def remember(self, owner: OwnerKey, objects: list[dict[str, Any]], outcome: Outcome) -> None:
         self.desired[owner] = {child_key(obj): obj for obj in objects}
         self.outcomes[owner] = outcome
+
+    def observe(self, name: str, obj: dict[str, Any] | None) -> None:
+        """Records what a watch event showed of a child (None: it was deleted); small summaries only."""
+        if obj is None:
+            self.live_hashes.pop(name, None)
+            self.deployments.pop(name, None)
+            return
+        applied_hash = obj["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
+        if applied_hash:
+            self.live_hashes[name] = applied_hash
+        if obj["kind"] == "Deployment":
+            self.deployments[name] = {
+                "metadata": {"generation": obj["metadata"].get("generation", 0)},
+                "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
+                "status": dict(obj.get("status") or {}),
+            }
 
     def forget(self, owner: OwnerKey) -> None:
         self.desired.pop(owner, None)

@@ -81,3 +81,17 @@ def test_the_hash_ignores_the_hash_annotation_and_follows_content() -> None:
     assert desired_hash(_deployment()) == desired_hash(with_hash(_deployment()))
     assert desired_hash(_deployment()) != desired_hash(_deployment(cpu="250m"))
     assert with_hash(_deployment())["metadata"]["annotations"][HASH_ANNOTATION] == desired_hash(_deployment())
+
+
+def test_empty_lists_and_maps_the_server_omits_count_as_unchanged() -> None:
+    policy = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "NetworkPolicy",
+        "metadata": {"name": "deny", "namespace": "team-a", "annotations": {}},
+        "spec": {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": []},
+    }
+    stored = copy.deepcopy(with_hash(policy))
+    del stored["spec"]["ingress"]
+    assert not needs_apply(policy, stored)
+    stored["spec"]["ingress"] = [{"from": [{"podSelector": {}}]}]
+    assert needs_apply(policy, stored)
