@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Header, HTTPException, Path, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
 
 from fabrikam.workloads.contracts import (
     DELIVERY_REQUESTS,
@@ -33,12 +33,14 @@ def delivery_id_for(owner: str, idempotency_key: str | None) -> str:
 
 def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float) -> APIRouter:
     """The versioned ingestion API."""
-    api = APIRouter(prefix="/v1/deliveryrequests", tags=["delivery requests"])
 
     def admit(request: Request) -> None:
+        """Rate limit before anything else; the gateway sets X-Client-Id for authenticated clients."""
         client = request.headers.get("x-client-id") or (request.client.host if request.client else "unknown")
         if wait := limiter.retry_after(client):
             raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": str(wait)})
+
+    api = APIRouter(prefix="/v1/deliveryrequests", tags=["delivery requests"], dependencies=[Depends(admit)])
 
     async def enqueue(message_id: str, body: Contract | dict[str, Any]) -> None:
         """Build the message inside the producer span, so its traceparent names that span."""
@@ -60,13 +62,11 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
     )
     async def request_delivery(
         body: DeliveryRequest,
-        request: Request,
         response: Response,
         idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
     ) -> Accepted:
         """Accepted once durably queued; a retry with the same Idempotency-Key returns the same deliveryId
         and enqueues nothing new (the broker drops the duplicate message id)."""
-        admit(request)
         delivery_id = delivery_id_for(body.owner, idempotency_key)
         requested = {
             "deliveryId": delivery_id,
@@ -80,21 +80,18 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
     @api.patch("/{delivery_id}", status_code=202, response_model=Accepted, summary="Reschedule a delivery")
     async def reschedule_delivery(
         body: RescheduleRequest,
-        request: Request,
         delivery_id: str = DELIVERY_ID,
         idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
     ) -> Accepted:
         """The workflow applies the new times at whatever stage the delivery is in."""
-        admit(request)
         suffix = idempotency_key or uuid.uuid4().hex
         changed = DeliveryRescheduled(delivery_id=delivery_id, pickup_time=body.pickup_time, deadline=body.deadline)
         await enqueue(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed)
         return Accepted(delivery_id=delivery_id)
 
     @api.delete("/{delivery_id}", status_code=202, response_model=Accepted, summary="Cancel a delivery")
-    async def cancel_delivery(request: Request, delivery_id: str = DELIVERY_ID) -> Accepted:
+    async def cancel_delivery(delivery_id: str = DELIVERY_ID) -> Accepted:
         """Cancelling twice is one cancellation; the workflow compensates whatever was already done."""
-        admit(request)
         await enqueue(f"DeliveryCancelled:{delivery_id}", DeliveryCancelled(delivery_id=delivery_id))
         return Accepted(delivery_id=delivery_id)
 
