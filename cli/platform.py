@@ -12,11 +12,12 @@ import yaml
 from fabrikam.operator.api.crd import generated_files
 from fabrikam.operator.render.documents import DocumentError, render_documents
 
-CRD_DIRS = (Path("crds"), Path("charts/operator/crds"))
+# The chart installs its copy; config/crd/ is the kustomize base for GitOps repositories without Helm.
+CRD_DIRS = (Path("crds"), Path("charts/operator/crds"), Path("config/crd"))
 
 
 def crds(
-    write: bool = typer.Option(False, "--write", help="Write crds/ and charts/operator/crds/ instead of printing."),
+    write: bool = typer.Option(False, "--write", help="Write crds/, charts/operator/crds/ and config/crd/ instead of printing."),
     root: Path = typer.Option(Path("."), "--root", help="Repository root to write into."),
 ) -> None:
     """Print (or write) the CustomResourceDefinitions generated from the API models."""
