@@ -1,6 +1,7 @@
 """Writes constraints.txt: the exact version of every distribution the project and its dev tools resolve to.
 
-Run with the project's virtualenv after changing pyproject.toml: `.venv/bin/python hack/constraints.py`.
+Run after changing pyproject.toml, once hack/setup.sh installed it: `.venv/bin/python hack/constraints.py`
+(it reads the installed project's metadata).
 hack/setup.sh installs with `-c constraints.txt` and the Dockerfile installs the image from the same pins, so the
 tests, CI and the images run the same versions. Packages installed into .venv by hand are not pinned: only the
 closure of the project's declared requirements is.
