@@ -50,6 +50,7 @@ class QueueWorker:
         self._lock_seconds = lock_seconds
         self._grace_seconds = grace_seconds
         self._stopping = asyncio.Event()
+        self._receiving_done = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], Received] = {}
         self._started: dict[asyncio.Task[None], float] = {}
 
@@ -59,6 +60,7 @@ class QueueWorker:
         try:
             await self._receive_until_stopped()
         finally:
+            self._receiving_done.set()
             renewer.cancel()
 
     async def _receive_until_stopped(self) -> None:
@@ -79,6 +81,11 @@ class QueueWorker:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
+            if self._stopping.is_set():  # received while stopping: give it straight back
+                for received in batch:
+                    with contextlib.suppress(Exception):
+                        await self._broker.release(received)
+                break
             for received in batch:
                 await self._slots.acquire()
                 task = asyncio.create_task(self._process(received))
@@ -104,6 +111,8 @@ class QueueWorker:
     async def stop(self) -> None:
         """Stop taking work, let in-flight messages finish within the grace period, release the rest."""
         self._stopping.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._receiving_done.wait(), timeout=self._grace_seconds + 5)
         if self._in_flight:
             await asyncio.wait(list(self._in_flight), timeout=self._grace_seconds)
         unfinished = dict(self._in_flight)
