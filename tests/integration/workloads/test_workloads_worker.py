@@ -4,10 +4,12 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+from opentelemetry import trace
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.kit import correlation, tracing
+from fabrikam.workloads.kit.messaging.message import Message, outgoing_raw
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.worker import Handler, PoisonMessage, QueueWorker
 
@@ -141,3 +143,18 @@ async def test_a_handler_slower_than_the_lock_keeps_its_message(redis: Redis) ->
     await work.stop()
     await task
     assert (calls, stolen) == (["m1"], [])
+
+
+async def test_the_handler_runs_in_the_producers_trace_and_correlation(redis: Redis) -> None:
+    broker = make_broker(redis)
+    with tracing.producing("test publish") as producer:
+        sent = outgoing_raw("m1", "Order", {})
+    seen: list[tuple[int, str]] = []
+
+    async def record(_: Message) -> None:
+        seen.append((trace.get_current_span().get_span_context().trace_id, correlation.current.get()))
+
+    headers = {**sent.headers, correlation.HEADER: "corr-9"}
+    await broker.publish(QUEUE, Message(sent.id, sent.type, sent.body, headers))
+    await run_until(worker(broker, {"Order": record}), lambda: asyncio.sleep(0, bool(seen)))
+    assert seen == [(producer.get_span_context().trace_id, "corr-9")]
