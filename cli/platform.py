@@ -17,7 +17,9 @@ CRD_DIRS = (Path("crds"), Path("charts/operator/crds"), Path("config/crd"))
 
 
 def crds(
-    write: bool = typer.Option(False, "--write", help="Write crds/, charts/operator/crds/ and config/crd/ instead of printing."),
+    write: bool = typer.Option(
+        False, "--write", help="Write crds/, charts/operator/crds/ and config/crd/ instead of printing."
+    ),
     root: Path = typer.Option(Path("."), "--root", help="Repository root to write into."),
 ) -> None:
     """Print (or write) the CustomResourceDefinitions generated from the API models."""
