@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.cluster, pytest.mark.timeout(420)]
 ROOT = Path(__file__).resolve().parents[3]
 SAMPLES = ROOT / "config" / "samples"
 READY_TIMEOUT = 150
-REFUSALS = re.compile(r"\b403\b|Forbidden|forbidden|Not enough permissions")
+REFUSALS = re.compile(r"\b403\b|[Ff]orbidden|Not enough permissions")
 
 
 def _platform(suffix: str) -> dict[str, Any]:
