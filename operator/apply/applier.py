@@ -6,9 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes_asyncio.client.exceptions import ApiException
-
-from fabrikam.operator.apply.client import INITIAL_REPLICAS_MANAGER, KubeApi
+from fabrikam.operator.apply.client import INITIAL_REPLICAS_MANAGER, ApiError, KubeApi
 from fabrikam.operator.apply.comparison import desired_hash, needs_apply, with_hash
 from fabrikam.operator.apply.resources import APPLY_ORDER, describe
 from fabrikam.operator.metrics import APPLY_WRITES
@@ -27,7 +25,7 @@ class ApplyResult:
 class ApplyError(RuntimeError):
     """The API server refused an object; `reason` (for the Degraded condition) and the message say why."""
 
-    def __init__(self, obj: dict[str, Any], error: ApiException) -> None:
+    def __init__(self, obj: dict[str, Any], error: ApiError) -> None:
         self.object = describe(obj)
         self.status = error.status
         if error.status == 404:
@@ -50,24 +48,11 @@ _PROVIDERS = {
 }
 
 
-def _api_message(error: ApiException) -> str:
+def _api_message(error: ApiError) -> str:
     try:
         return str(json.loads(error.body or "")["message"])
     except (TypeError, ValueError, KeyError):
         return str(error.reason)
-
-
-def with_owner(obj: dict[str, Any], owner: dict[str, Any]) -> dict[str, Any]:
-    """Adds a controller owner reference so deleting the owner cascades to this object."""
-    reference = {
-        "apiVersion": owner["apiVersion"],
-        "kind": owner["kind"],
-        "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
-    }
-    return {**obj, "metadata": {**obj["metadata"], "ownerReferences": [reference]}}
 
 
 async def apply_if_needed(
@@ -86,7 +71,7 @@ async def apply_if_needed(
         initial = obj["metadata"].get("annotations", {}).get(INITIAL_REPLICAS)
         if absent and initial is not None:
             live = await api.apply(_replicas_only(obj, int(initial)), field_manager=INITIAL_REPLICAS_MANAGER)
-    except ApiException as error:
+    except ApiError as error:
         raise ApplyError(obj, error) from error
     APPLY_WRITES.labels(obj["kind"], "sent").inc()
     return live, True

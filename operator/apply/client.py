@@ -1,56 +1,89 @@
-"""The one door to the Kubernetes API for the operator's own writes: get, server-side apply, status, delete."""
+"""The one door to the Kubernetes API for the operator's own writes: get, server-side apply, status, patches.
 
+Plain aiohttp (kopf's own HTTP stack) instead of a generated client: the generated clients import ~800 model
+modules and cost ~80 MB per process for the handful of generic REST calls made here.
+"""
+
+import json
+import ssl
+import time
+from pathlib import Path
 from typing import Any
 
-from kubernetes_asyncio import client as k8s
-from kubernetes_asyncio import config as k8s_config
-from kubernetes_asyncio.client.exceptions import ApiException
+import aiohttp
 
 from fabrikam.operator.apply.resources import resource_of
 
 FIELD_MANAGER = "fabrikam-operator"
 # Sets a new Deployment's starting replicas once and never again, so the HPA is the only owner after that.
 INITIAL_REPLICAS_MANAGER = "fabrikam-operator-initial-replicas"
-_JSON_RESPONSES = {200: "object", 201: "object", 202: "object"}
+_TOKEN_REREAD_SECONDS = 60.0
+
+
+class ApiError(Exception):
+    """The API server answered outside 2xx; `status` and `body` (the Status object as text) say why."""
+
+    def __init__(self, status: int, reason: str, body: str) -> None:
+        super().__init__(f"{status} {reason}: {body[:500]}")
+        self.status, self.reason, self.body = status, reason, body
 
 
 class KubeApi:
-    """Thin async wrapper over kubernetes_asyncio's ApiClient for the generic REST calls the applier needs."""
+    """Generic REST calls on one pooled HTTPS session; TLS and credentials come from the operator's login."""
 
-    def __init__(self, api_client: k8s.ApiClient) -> None:
-        self._api = api_client
-
-    @classmethod
-    async def connect(cls, kubeconfig: str | None = None) -> "KubeApi":
-        """In the cluster: the pod's ServiceAccount; elsewhere: the kubeconfig ($KUBECONFIG or the given path)."""
-        configuration = k8s.Configuration()
-        try:
-            k8s_config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except k8s_config.ConfigException:
-            await k8s_config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
-        configuration.connection_pool_maxsize = 32
-        return cls(k8s.ApiClient(configuration))
+    def __init__(
+        self,
+        server: str,
+        ssl_context: ssl.SSLContext,
+        headers: dict[str, str],
+        *,
+        token_file: str | None = None,
+        pool_size: int = 32,
+    ) -> None:
+        self._session = aiohttp.ClientSession(
+            base_url=server,
+            connector=aiohttp.TCPConnector(ssl=ssl_context, limit=pool_size),
+            timeout=aiohttp.ClientTimeout(total=60),
+        )
+        self._headers, self._token_file, self._token_read = headers, token_file, time.monotonic()
 
     async def close(self) -> None:
-        await self._api.close()
+        await self._session.close()
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """Raises ApiException for any status outside 2xx; returns the decoded JSON body."""
-        return await self._api.call_api(
-            path,
-            method,
-            auth_settings=["BearerToken"],
-            response_types_map=_JSON_RESPONSES,
-            _return_http_data_only=True,
-            **kwargs,
-        )
+    def _authorization(self) -> dict[str, str]:
+        """The login's headers; a projected ServiceAccount token is rotated by the kubelet, so it is re-read."""
+        if self._token_file and time.monotonic() - self._token_read > _TOKEN_REREAD_SECONDS:
+            self._headers = {"Authorization": f"Bearer {Path(self._token_file).read_text().strip()}"}
+            self._token_read = time.monotonic()
+        return self._headers
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        content_type: str = "application/json",
+        params: dict[str, str] | None = None,
+    ) -> Any:
+        """Raises ApiError for any status outside 2xx; returns the decoded JSON body."""
+        headers = {"Accept": "application/json", **self._authorization()}
+        data = None
+        if body is not None:
+            headers["Content-Type"] = content_type
+            data = json.dumps(body)
+        async with self._session.request(method, path, data=data, headers=headers, params=params) as response:
+            text = await response.text()
+            if not 200 <= response.status < 300:
+                raise ApiError(response.status, response.reason or "", text)
+            return json.loads(text) if text else None
 
     async def get(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The live object, or None when it does not exist."""
         meta = obj["metadata"]
         try:
             found: dict[str, Any] = await self._call("GET", resource_of(obj).path(meta["name"], meta.get("namespace")))
-        except ApiException as error:
+        except ApiError as error:
             if error.status == 404:
                 return None
             raise
@@ -62,8 +95,8 @@ class KubeApi:
         applied: dict[str, Any] = await self._call(
             "PATCH",
             resource_of(obj).path(meta["name"], meta.get("namespace")),
-            query_params=[("fieldManager", field_manager), ("force", "true")],
-            header_params={"Content-Type": "application/apply-patch+yaml", "Accept": "application/json"},
+            params={"fieldManager": field_manager, "force": "true"},
+            content_type="application/apply-patch+yaml",
             body=obj,
         )
         return applied
@@ -76,7 +109,7 @@ class KubeApi:
                 resource_of(obj).path(meta["name"], meta.get("namespace")),
                 body={"propagationPolicy": "Background"},
             )
-        except ApiException as error:
+        except ApiError as error:
             if error.status != 404:
                 raise
 
@@ -86,7 +119,7 @@ class KubeApi:
         await self._call(
             "PATCH",
             resource_of(obj).path(meta["name"], meta.get("namespace")) + "/status",
-            header_params={"Content-Type": "application/merge-patch+json", "Accept": "application/json"},
+            content_type="application/merge-patch+json",
             body={"status": status},
         )
 
@@ -96,6 +129,6 @@ class KubeApi:
         await self._call(
             "PATCH",
             resource_of(obj).path(meta["name"], meta.get("namespace")),
-            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            content_type="application/json-patch+json",
             body=operations,
         )

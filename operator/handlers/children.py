@@ -68,7 +68,7 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
             message = f"reverted a change to {describe(desired)} made outside the operator"
             logger.info(message)
             if owner_body is not None:
-                kopf.info(indexes.as_body(owner_body), reason="DriftReverted", message=message)
+                kopf.event(indexes.as_body(owner_body), type="Normal", reason="DriftReverted", message=message)
         if live is not None:
             RUNTIME.observe(describe(live), live)
             snapshot = live

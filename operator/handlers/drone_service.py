@@ -123,8 +123,9 @@ async def _reconcile(
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
     if applied.sent:
         logger.info("applied %d of %d objects: %s", len(applied.sent), len(objects), ", ".join(applied.sent))
-        kopf.info(
+        kopf.event(
             indexes.as_body(body),
+            type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
@@ -153,7 +154,12 @@ async def _reconcile_identity(
         return identity.client_id or client_id, None, [*reasons, ("AzureError", message)]
     waiting = "the managed identity is still provisioning" if identity.requeue else None
     if identity.changed:
-        kopf.info(indexes.as_body(body), reason="IdentityProvisioned", message=f"managed identity {identity.client_id}")
+        kopf.event(
+            indexes.as_body(body),
+            type="Normal",
+            reason="IdentityProvisioned",
+            message=f"managed identity {identity.client_id}",
+        )
     return identity.client_id or client_id, waiting, reasons
 
 

@@ -88,8 +88,9 @@ async def _reconcile(
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     if applied.sent:
         logger.info("applied %d of %d objects", len(applied.sent), len(objects))
-        kopf.info(
+        kopf.event(
             indexes.as_body(body),
+            type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
@@ -116,8 +117,9 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
         reasons.append(("AzureError", message))
         kopf.warn(indexes.as_body(body), reason="AzureError", message=message)
     elif result.changed:
-        kopf.info(
+        kopf.event(
             indexes.as_body(body),
+            type="Normal",
             reason="AzureProvisioned",
             message="Azure resources created or brought back to the spec",
         )

@@ -1,6 +1,7 @@
 """Operator start-up and shutdown: kopf settings, the API connection, the metrics endpoint."""
 
 import logging
+import os
 from typing import Any
 
 import kopf
@@ -9,6 +10,8 @@ from prometheus_client import start_http_server
 from fabrikam.operator.api import GROUP
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.handlers.runtime import RUNTIME
+
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 class _WithoutSuccessChatter(logging.Filter):
@@ -33,10 +36,29 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 60
-    RUNTIME.api = await KubeApi.connect(RUNTIME.settings.kubeconfig)
     if RUNTIME.settings.metrics_port:
         start_http_server(RUNTIME.settings.metrics_port)
         logger.info("metrics on :%d/metrics", RUNTIME.settings.metrics_port)
+
+
+@kopf.on.login()
+async def login(logger: kopf.Logger, **kwargs: Any) -> kopf.ConnectionInfo | None:
+    """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere; our own API client shares the result.
+
+    kopf calls this again when the API server answers 401 (a rotated token), so the client is replaced too."""
+    if RUNTIME.settings.kubeconfig:
+        os.environ["KUBECONFIG"] = RUNTIME.settings.kubeconfig
+    info = kopf.login_with_service_account(logger=logger, **kwargs)
+    token_file = SERVICE_ACCOUNT_TOKEN if info is not None else None
+    if info is None:
+        info = kopf.login_with_kubeconfig(logger=logger, **kwargs)
+    if info is None:
+        raise kopf.LoginError("no ServiceAccount token and no kubeconfig: cannot reach the Kubernetes API")
+    api = KubeApi(info.server, info.as_ssl_context(), info.as_http_headers(), token_file=token_file)
+    previous, RUNTIME.api = RUNTIME.api, api
+    if previous is not None:
+        await previous.close()
+    return info
 
 
 @kopf.on.cleanup()

@@ -1,8 +1,10 @@
 """Server-side apply against a real API server: create, skip when unchanged, revert drift, report refusals."""
 
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+import kopf
 import pytest
 
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
@@ -12,8 +14,12 @@ pytestmark = pytest.mark.cluster
 
 
 @pytest.fixture
-async def api(cluster: Any) -> AsyncIterator[KubeApi]:
-    connected = await KubeApi.connect(str(cluster.kubeconfig))
+async def api(cluster: Any, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[KubeApi]:
+    """Connected the way the operator's login handler does it: kopf's kubeconfig login, our HTTP session."""
+    monkeypatch.setenv("KUBECONFIG", str(cluster.kubeconfig))
+    info = kopf.login_with_kubeconfig(logger=logging.getLogger("test"), settings=kopf.OperatorSettings())
+    assert info is not None
+    connected = KubeApi(info.server, info.as_ssl_context(), info.as_http_headers())
     yield connected
     await connected.close()
 

@@ -114,6 +114,10 @@ def test_drift_is_reverted_within_seconds(cluster: Any, ready_platform: dict[str
         )
 
     eventually(restored, timeout=30, what="the operator to revert the edit")
+    events = _get(cluster, "events", "-n", namespace, "--field-selector", "involvedObject.name=ingestion")["items"]
+    reasons = {(e["reason"], e["type"]) for e in events if e["involvedObject"]["kind"] == "DroneService"}
+    assert ("Applied", "Normal") in reasons
+    assert ("DriftReverted", "Normal") in reasons
     assert time.monotonic() - started < 30
     cluster.kubectl("delete", "service", "ingestion", "-n", namespace)
     eventually(
