@@ -16,6 +16,7 @@ PACKAGE_COMMANDS = "package-commands"
 SCHEDULER_COMMANDS = "scheduler-commands"
 DELIVERY_COMMANDS = "delivery-commands"
 DELIVERY_TELEMETRY = "delivery-telemetry"
+NOTIFICATION_EVENTS = "notification-events"
 
 
 class Contract(BaseModel):
@@ -153,5 +154,13 @@ class DronePositionReported(Contract):
     drone_id: str
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
-    speed_mps: float = Field(gt=0)
+    speed_mps: float = Field(ge=0, description="0 while hovering; delivery keeps the last non-zero speed")
     reported_at: AwareDatetime
+
+
+class DeliveryStageChanged(DeliveryScoped):
+    """Published by delivery on every stage transition, for the notification service (its own queue)."""
+
+    stage: str
+    at: AwareDatetime
+    delivery_eta: AwareDatetime | None = None

@@ -21,6 +21,7 @@ from fabrikam.workloads.delivery.model import (
 from fabrikam.workloads.kit.documents import ConcurrentUpdate, Versioned, VersionedDocuments
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
+TRACK_REFRESH_SECONDS = 10.0
 
 
 class Confirmation(Contract):
@@ -51,7 +52,34 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
         await load(delivery_id)
         return [TrackingEvent.model_validate_json(row) for row in await deliveries.events(delivery_id)]
 
-    @api.get("/{delivery_id}/stream", summary="Server-sent events with the delivery and its ETAs, every second")
+    @api.get(
+        "/{delivery_id}/track",
+        summary="Live tracking: server-sent events pushed on every position and stage change, with fresh ETAs",
+    )
+    async def track(delivery_id: str = DELIVERY_ID) -> EventSourceResponse:
+        """The current state first, then one `delivery` event per change until the delivery is over.
+        With no change for `TRACK_REFRESH_SECONDS` the state is re-read, so a missed update heals."""
+        await load(delivery_id)
+        queue = handlers.live.listen(delivery_id)
+
+        async def updates() -> AsyncIterator[dict[str, str]]:
+            try:
+                current = view(await load(delivery_id))
+                yield {"event": "delivery", "data": current.model_dump_json(by_alias=True)}
+                while current.stage in ACTIVE:
+                    try:
+                        data = await asyncio.wait_for(queue.get(), TRACK_REFRESH_SECONDS)
+                        current = DeliveryView.model_validate_json(data)
+                    except TimeoutError:
+                        current = view(await load(delivery_id))
+                        data = current.model_dump_json(by_alias=True)
+                    yield {"event": "delivery", "data": data}
+            finally:
+                handlers.live.leave(delivery_id, queue)
+
+        return EventSourceResponse(updates(), ping=15)
+
+    @api.get("/{delivery_id}/stream", summary="Server-sent events polled every second (prefer /track)")
     async def stream(delivery_id: str = DELIVERY_ID) -> EventSourceResponse:
         await load(delivery_id)
 

@@ -21,6 +21,8 @@ class DeliveryStage(StrEnum):
 
 
 ACTIVE = {DeliveryStage.scheduled, DeliveryStage.headed_to_pickup, DeliveryStage.headed_to_dropoff}
+# Tracking events that mark a stage change customers hear about.
+TRANSITIONS = {"scheduled", "departed", "picked_up", "completed", "confirmed", "cancelled"}
 
 
 class Position(Contract):
@@ -68,8 +70,11 @@ def _near(position: Position, place: Location) -> bool:
     return distance_m(position.latitude, position.longitude, place.latitude, place.longitude) <= ARRIVAL_RADIUS_M
 
 
-def advance(delivery: TrackedDelivery, position: Position) -> tuple[TrackedDelivery, list[TrackingEvent]]:
-    """Apply a drone position: update the location and move through the stages it implies."""
+def advance(
+    delivery: TrackedDelivery, position: Position, speed_mps: float = 0.0
+) -> tuple[TrackedDelivery, list[TrackingEvent]]:
+    """Apply a drone position: update the location, the speed the ETAs use (a hovering drone's 0 keeps the
+    last one), and move through the stages the position implies."""
     assert delivery.pickup is not None
     assert delivery.dropoff is not None
     stage, arrived = delivery.stage, delivery.arrived
@@ -86,8 +91,9 @@ def advance(delivery: TrackedDelivery, position: Position) -> tuple[TrackedDeliv
         if not delivery.confirmation_required:
             stage = DeliveryStage.completed
             events.append(TrackingEvent(stage=stage, kind="completed", at=position.reported_at))
-    updated = delivery.model_copy(update={"stage": stage, "arrived": arrived, "last_location": position})
-    return updated, events
+    speed = speed_mps if speed_mps > 0 else delivery.speed_mps
+    changes = {"stage": stage, "arrived": arrived, "last_location": position, "speed_mps": speed}
+    return delivery.model_copy(update=changes), events
 
 
 def _coordinates(position: Position) -> dict[str, float]:

@@ -3,6 +3,7 @@
 from fabrikam.workloads.contracts import DELIVERY_COMMANDS, DELIVERY_TELEMETRY
 from fabrikam.workloads.delivery import api
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
+from fabrikam.workloads.delivery.live import LiveUpdates
 from fabrikam.workloads.delivery.model import ACTIVE, TrackedDelivery
 from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
@@ -17,9 +18,12 @@ def delivery_retention(delivery: TrackedDelivery) -> int | None:
 
 def build(runtime: Runtime) -> ServiceParts:
     deliveries = VersionedDocuments(runtime.redis, "delivery", TrackedDelivery, retention=delivery_retention)
-    handlers = DeliveryHandlers(deliveries, runtime.redis, runtime.broker)
+    live = LiveUpdates(runtime.redis)
+    handlers = DeliveryHandlers(deliveries, runtime.redis, runtime.broker, live)
     return ServiceParts(
         title="Fabrikam delivery",
         routers=[api.router(deliveries, handlers)],
         consumers={DELIVERY_COMMANDS: handlers.handlers(), DELIVERY_TELEMETRY: handlers.telemetry_handlers()},
+        on_start=[live.start],
+        on_stop=[live.stop],
     )

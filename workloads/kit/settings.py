@@ -42,3 +42,38 @@ class ServiceSettings(BaseSettings):
     min_battery_percent: float = Field(default=30.0, ge=0, le=100)
 
     otlp_endpoint: str | None = None
+
+    # Bearer tokens are checked when an issuer is configured: the account service's local issuer, or Entra ID
+    # (https://login.microsoftonline.com/<tenant>/v2.0) with the API's application id URI as audience.
+    auth_issuer: str | None = None
+    auth_audience: str = "fabrikam"
+    auth_jwks_url: str | None = None
+    auth_jwks_cache_seconds: float = Field(default=300.0, gt=0)
+    auth_business_claim: str = "business_id"
+
+    # Account: its own database, never shared (seed: the account database shared with a legacy app).
+    database_url: str = "sqlite+aiosqlite:///.run/account/account.db"
+    account_local_issuer: bool = True
+    account_key_dir: str = ".run/account"
+    demo_client_secret: str = "demo-secret"
+    token_lifetime_seconds: int = Field(default=3600, ge=60)
+    # The AES-256 key that encrypts PII at rest: a local file, or a Key Vault secret mounted as a file (CSI).
+    pii_key_file: str = ".run/keys/pii.key"
+    pii_key_create: bool = True
+    payments_webhook_secret: str | None = None
+    payments_tolerance_seconds: int = Field(default=300, ge=1)
+
+    telemetry_max_speed_mps: float = Field(default=60.0, gt=0)
+    telemetry_max_batch: int = Field(default=1000, ge=1)
+    telemetry_max_clock_skew_seconds: float = Field(default=30.0, ge=0)
+
+    email_provider: Literal["smtp", "sendgrid"] = "smtp"
+    email_from: str = "deliveries@fabrikam.example"
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    sendgrid_url: str = "https://api.sendgrid.com"
+    sendgrid_api_key: str | None = None
+    twilio_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None

@@ -1,16 +1,20 @@
 """Real servers for the workloads' integration tests: redis-server (and FerretDB) on free ports in temp dirs."""
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from fabrikam.workloads.kit import tracing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import FerretDB, RedisServer
+from fabrikam.workloads.localstack import FerretDB, RedisServer, free_port
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,3 +52,21 @@ def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
     server.start(timeout=60)
     yield server
     server.stop()
+
+
+@contextlib.asynccontextmanager
+async def serving(app: FastAPI) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on a free port in this event loop (lifespan and workers included)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

@@ -15,6 +15,7 @@ from fabrikam.workloads.contracts import (
     ScheduleDelivery,
 )
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
+from fabrikam.workloads.delivery.live import LiveUpdates
 from fabrikam.workloads.delivery.model import TrackedDelivery
 from fabrikam.workloads.delivery.service import build
 from fabrikam.workloads.kit.documents import VersionedDocuments
@@ -38,7 +39,8 @@ async def api(redis_server: RedisServer, redis: Redis) -> AsyncIterator[httpx.As
 
 
 def handlers(redis: Redis) -> DeliveryHandlers:
-    return DeliveryHandlers(VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis))
+    deliveries = VersionedDocuments(redis, "delivery", TrackedDelivery)
+    return DeliveryHandlers(deliveries, redis, make_broker(redis), LiveUpdates(redis))
 
 
 def schedule(delivery_id: str, confirmation_required: bool) -> Message:

@@ -1,0 +1,89 @@
+"""Live tracking on a real delivery server: each position is pushed to SSE clients with a fresh ETA."""
+
+import asyncio
+import itertools
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from redis.asyncio import Redis
+
+from fabrikam.workloads.contracts import DronePositionReported, DroneSnapshot, Location, ScheduleDelivery
+from fabrikam.workloads.delivery.handlers import DeliveryHandlers
+from fabrikam.workloads.delivery.live import LiveUpdates
+from fabrikam.workloads.delivery.model import TrackedDelivery
+from fabrikam.workloads.delivery.service import build
+from fabrikam.workloads.kit.documents import VersionedDocuments
+from fabrikam.workloads.kit.messaging.message import outgoing
+from fabrikam.workloads.kit.service import Runtime, create_app
+from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.localstack import RedisServer
+
+from .conftest import make_broker, serving
+
+PICKUP = Location(latitude=47.600, longitude=-122.300, address="pickup")
+DROPOFF = Location(latitude=47.610, longitude=-122.300, address="dropoff")
+START = datetime.now(UTC)
+
+
+async def read_events(url: str, into: list[dict[str, Any]], first: asyncio.Event) -> None:
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream("GET", url) as response,
+    ):
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for line in response.aiter_lines():
+            if line.startswith("data:"):
+                into.append(json.loads(line[5:]))
+                first.set()
+
+
+async def test_track_pushes_every_position_until_completion_with_decreasing_remaining_time(
+    redis_server: RedisServer, redis: Redis
+) -> None:
+    runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
+    handlers = DeliveryHandlers(
+        VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
+    )
+    drone = DroneSnapshot(drone_id="drone-t", latitude=47.590, longitude=-122.300, speed_mps=10)
+    command = ScheduleDelivery(
+        delivery_id="d-track",
+        package_id="p",
+        drone=drone,
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        pickup_time=START - timedelta(minutes=1),
+        deadline=START + timedelta(hours=1),
+        expedited=False,
+        confirmation_required=False,
+    )
+    await handlers.schedule(outgoing("s", command))
+    received: list[dict[str, Any]] = []
+    connected = asyncio.Event()
+    async with serving(create_app(runtime, build)) as url:
+        reader = asyncio.create_task(read_events(f"{url}/v1/deliveries/d-track/track", received, connected))
+        await asyncio.wait_for(connected.wait(), 10)
+        # 2.2 km, one report every 10 s of flight: the delivery service computes the ETAs.
+        for step in range(1, 21):
+            latitude = 47.590 + step * 0.001
+            report = DronePositionReported(
+                drone_id="drone-t",
+                latitude=latitude,
+                longitude=-122.300,
+                speed_mps=11.12,  # 0.001° of latitude (111.2 m) every 10 s
+                reported_at=START + timedelta(seconds=10 * step),
+            )
+            await handlers.position(outgoing(f"p{step}", report))
+        await asyncio.wait_for(reader, 10)
+    stages = [event["stage"] for event in received]
+    assert stages[0] == "scheduled"
+    assert stages[-1] == "completed"
+    assert len(received) == 21  # the first state and one push per position
+    remaining = [
+        (datetime.fromisoformat(e["deliveryEta"]) - datetime.fromisoformat(e["lastLocation"]["reportedAt"]))
+        for e in received[1:-1]
+    ]
+    assert all(later < earlier for earlier, later in itertools.pairwise(remaining))
+    arrival = START + timedelta(seconds=200)
+    assert abs((datetime.fromisoformat(received[1]["deliveryEta"]) - arrival).total_seconds()) < 5

@@ -1,0 +1,46 @@
+"""PII encrypted at rest with AES-256-GCM (seed: addresses and phone numbers stored in clear).
+
+The key is a file: generated locally on first use; in Azure a Key Vault secret mounted by the Secrets Store
+CSI driver at the same path (`FABRIKAM_PII_KEY_FILE`, `FABRIKAM_PII_KEY_CREATE=false`), so the key never sits
+in an image, an environment variable or a Kubernetes secret. Each value is bound to where it belongs (its
+context, e.g. `users.phone:<id>`): a ciphertext copied to another row does not decrypt.
+"""
+
+import base64
+import os
+from pathlib import Path
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+VERSION = "v1"
+
+
+class FieldCipher:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ValueError("the PII key must be 32 bytes (AES-256)")
+        self._aead = AESGCM(key)
+
+    @classmethod
+    def from_key_file(cls, path: Path, create: bool) -> "FieldCipher":
+        """Read the base64 key; with `create`, write a fresh one (mode 0600) when the file is missing."""
+        if not path.exists():
+            if not create:
+                raise FileNotFoundError(f"PII key file {path} is missing (FABRIKAM_PII_KEY_FILE)")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
+        return cls(base64.b64decode(path.read_text().strip()))
+
+    def encrypt(self, plaintext: str, context: str) -> str:
+        nonce = os.urandom(12)
+        sealed = self._aead.encrypt(nonce, plaintext.encode(), context.encode())
+        return f"{VERSION}:{base64.b64encode(nonce + sealed).decode()}"
+
+    def decrypt(self, token: str, context: str) -> str:
+        version, _, payload = token.partition(":")
+        if version != VERSION:
+            raise ValueError(f"unknown PII ciphertext version {version!r}")
+        raw = base64.b64decode(payload)
+        return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()

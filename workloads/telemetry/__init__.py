@@ -1,0 +1,1 @@
+"""Drone telemetry: validates drone reports, keeps the latest state per drone and publishes positions."""
