@@ -13,6 +13,7 @@ SERVICES = {
     "scheduler": "fabrikam.workloads.scheduler.service",
     "delivery": "fabrikam.workloads.delivery.service",
     "package": "fabrikam.workloads.package.service",
+    "account": "fabrikam.workloads.account.service",
     "drone-telemetry": "fabrikam.workloads.telemetry.service",
 }
 

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, Response
+from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
     DELIVERY_REQUESTS,
@@ -16,6 +17,7 @@ from fabrikam.workloads.contracts import (
 from fabrikam.workloads.ingestion.models import Accepted, DeliveryRequest, RescheduleRequest
 from fabrikam.workloads.ingestion.ratelimit import RateLimiter
 from fabrikam.workloads.kit import tracing
+from fabrikam.workloads.kit.auth import Auth, Principal, Role
 from fabrikam.workloads.kit.messaging.message import outgoing, outgoing_raw
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.resilience import retry_transient
@@ -31,8 +33,37 @@ def delivery_id_for(owner: str, idempotency_key: str | None) -> str:
     return str(uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{owner}\n{idempotency_key}"))
 
 
-def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float) -> APIRouter:
-    """The versioned ingestion API."""
+OWNER_RETENTION_SECONDS = 30 * 86_400
+
+
+class Ownership:
+    """Which business each delivery belongs to, so only that business may change or cancel it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def claim(self, principal: Principal | None, owner: str, delivery_id: str) -> None:
+        if principal is None:
+            return
+        if principal.business_id != owner:
+            raise HTTPException(403, f"owner must be your business ({principal.business_id})")
+        await self._redis.set(f"ingestion:owner:{delivery_id}", owner, ex=OWNER_RETENTION_SECONDS)
+
+    async def check(self, principal: Principal | None, delivery_id: str) -> None:
+        if principal is None:
+            return
+        owner = await self._redis.get(f"ingestion:owner:{delivery_id}")
+        if owner is None:
+            raise HTTPException(404, f"no delivery request {delivery_id}")
+        if owner != principal.business_id:
+            raise HTTPException(403, "the delivery belongs to another business")
+
+
+def router(
+    broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float, auth: Auth, ownership: Ownership
+) -> APIRouter:
+    """The versioned ingestion API; with auth on, a business admin or customer acts for their own business."""
+    caller = auth.require(Role.business_admin, Role.customer)
 
     def admit(request: Request) -> None:
         """Rate limit before anything else; the gateway sets X-Client-Id for authenticated clients."""
@@ -57,17 +88,19 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
         "",
         status_code=202,
         response_model=Accepted,
-        responses={400: {}, 422: {}, 429: {}, 503: {}},
+        responses={400: {}, 401: {}, 403: {}, 422: {}, 429: {}, 503: {}},
         summary="Request a delivery",
     )
     async def request_delivery(
         body: DeliveryRequest,
         response: Response,
         idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
+        principal: Principal | None = Depends(caller),
     ) -> Accepted:
         """Accepted once durably queued; a retry with the same Idempotency-Key returns the same deliveryId
         and enqueues nothing new (the broker drops the duplicate message id)."""
         delivery_id = delivery_id_for(body.owner, idempotency_key)
+        await ownership.claim(principal, body.owner, delivery_id)
         requested = {
             "deliveryId": delivery_id,
             "requestedAt": datetime.now(UTC).isoformat(),
@@ -82,16 +115,21 @@ def router(broker: Broker, limiter: RateLimiter, publish_deadline_seconds: float
         body: RescheduleRequest,
         delivery_id: str = DELIVERY_ID,
         idempotency_key: str | None = Header(default=None, alias="Idempotency-Key", max_length=128),
+        principal: Principal | None = Depends(caller),
     ) -> Accepted:
         """The workflow applies the new times at whatever stage the delivery is in."""
+        await ownership.check(principal, delivery_id)
         suffix = idempotency_key or uuid.uuid4().hex
         changed = DeliveryRescheduled(delivery_id=delivery_id, pickup_time=body.pickup_time, deadline=body.deadline)
         await enqueue(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed)
         return Accepted(delivery_id=delivery_id)
 
     @api.delete("/{delivery_id}", status_code=202, response_model=Accepted, summary="Cancel a delivery")
-    async def cancel_delivery(delivery_id: str = DELIVERY_ID) -> Accepted:
+    async def cancel_delivery(
+        delivery_id: str = DELIVERY_ID, principal: Principal | None = Depends(caller)
+    ) -> Accepted:
         """Cancelling twice is one cancellation; the workflow compensates whatever was already done."""
+        await ownership.check(principal, delivery_id)
         await enqueue(f"DeliveryCancelled:{delivery_id}", DeliveryCancelled(delivery_id=delivery_id))
         return Accepted(delivery_id=delivery_id)
 

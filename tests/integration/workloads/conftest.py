@@ -55,9 +55,9 @@ def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
 
 
 @contextlib.asynccontextmanager
-async def serving(app: FastAPI) -> AsyncIterator[str]:
-    """Serve `app` with uvicorn on a free port in this event loop (lifespan and workers included)."""
-    port = free_port()
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """Serve `app` with uvicorn on `port` (a free one by default) in this event loop, lifespan included."""
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(20):

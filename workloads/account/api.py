@@ -1,0 +1,307 @@
+"""Account routes: registration and profiles, the local issuer's OIDC endpoints, the payments webhook."""
+
+import base64
+import secrets
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from fabrikam.workloads.account import payments
+from fabrikam.workloads.account.db import Business, Client, PaymentEvent, User
+from fabrikam.workloads.account.issuer import LocalIssuer, hash_secret, secret_matches
+from fabrikam.workloads.account.models import (
+    BusinessProfile,
+    BusinessRegistration,
+    BusinessUpdate,
+    Credentials,
+    Registered,
+    UserProfile,
+    UserRegistration,
+    UserUpdate,
+)
+from fabrikam.workloads.kit.auth import Auth, Principal, Role
+from fabrikam.workloads.kit.pii import FieldCipher
+from fabrikam.workloads.kit.settings import ServiceSettings
+
+
+def _id() -> Any:
+    """A fresh Path per parameter: FastAPI binds one Path object to one parameter."""
+    return Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
+
+
+class Pii:
+    """Seals and opens one column of one row: the context binds a ciphertext to where it belongs."""
+
+    def __init__(self, cipher: FieldCipher) -> None:
+        self._cipher = cipher
+
+    def seal(self, value: str | None, table: str, column: str, row: str) -> str | None:
+        return None if value is None else self._cipher.encrypt(value, f"{table}.{column}:{row}")
+
+    def open(self, value: str | None, table: str, column: str, row: str) -> str | None:
+        return None if value is None else self._cipher.decrypt(value, f"{table}.{column}:{row}")
+
+    def business(self, row: Business) -> BusinessProfile:
+        return BusinessProfile(
+            id=row.id,
+            name=row.name,
+            contact_email=row.contact_email,
+            phone=self.open(row.phone_sealed, "businesses", "phone", row.id),
+            address=self.open(row.address_sealed, "businesses", "address", row.id),
+            balance_cents=row.balance_cents,
+        )
+
+    def user(self, row: User) -> UserProfile:
+        return UserProfile(
+            id=row.id,
+            business_id=row.business_id,
+            name=row.name,
+            email=row.email,
+            role=Role(row.role),
+            phone=self.open(row.phone_sealed, "users", "phone", row.id),
+            address=self.open(row.address_sealed, "users", "address", row.id),
+        )
+
+
+def _own_business(principal: Principal | None, business_id: str, *, admin: bool = True) -> None:
+    if principal is None:
+        return
+    if principal.business_id != business_id or (admin and Role.business_admin not in principal.roles):
+        raise HTTPException(403, f"not an administrator of business {business_id}")
+
+
+def router(
+    sessions: async_sessionmaker[AsyncSession],
+    pii: Pii,
+    auth: Auth,
+    issuer: LocalIssuer | None,
+    redis: Redis,
+    settings: ServiceSettings,
+) -> APIRouter:
+    api = APIRouter()
+
+    async def session() -> AsyncIterator[AsyncSession]:
+        async with sessions() as opened:
+            yield opened
+
+    @api.post("/v1/businesses", status_code=201, response_model=Registered, tags=["businesses"])
+    async def register_business(body: BusinessRegistration, db: AsyncSession = Depends(session)) -> Registered:
+        """A business signs up; in local runs it gets client credentials for the token endpoint."""
+        business_id = str(uuid.uuid4())
+        row = Business(
+            id=business_id,
+            name=body.name,
+            contact_email=body.contact_email,
+            phone_sealed=pii.seal(body.phone, "businesses", "phone", business_id),
+            address_sealed=pii.seal(body.address, "businesses", "address", business_id),
+            balance_cents=0,
+        )
+        db.add(row)
+        credentials = None
+        if issuer is not None:
+            credentials = Credentials(client_id=f"business-{business_id}", client_secret=secrets.token_urlsafe(32))
+            db.add(
+                Client(
+                    client_id=credentials.client_id,
+                    business_id=business_id,
+                    secret_hash=hash_secret(credentials.client_secret),
+                    roles=Role.business_admin.value,
+                )
+            )
+        await db.commit()
+        return Registered(business=pii.business(row), credentials=credentials)
+
+    async def business_row(db: AsyncSession, business_id: str) -> Business:
+        row = await db.get(Business, business_id)
+        if row is None:
+            raise HTTPException(404, f"no business {business_id}")
+        return row
+
+    @api.get("/v1/businesses/{business_id}", response_model=BusinessProfile, tags=["businesses"])
+    async def get_business(
+        business_id: str = _id(),
+        principal: Principal | None = Depends(auth.require()),
+        db: AsyncSession = Depends(session),
+    ) -> BusinessProfile:
+        _own_business(principal, business_id, admin=False)
+        return pii.business(await business_row(db, business_id))
+
+    @api.patch("/v1/businesses/{business_id}", response_model=BusinessProfile, tags=["businesses"])
+    async def update_business(
+        body: BusinessUpdate,
+        business_id: str = _id(),
+        principal: Principal | None = Depends(auth.require(Role.business_admin)),
+        db: AsyncSession = Depends(session),
+    ) -> BusinessProfile:
+        _own_business(principal, business_id)
+        row = await business_row(db, business_id)
+        if body.name is not None:
+            row.name = body.name
+        if body.phone is not None:
+            row.phone_sealed = pii.seal(body.phone, "businesses", "phone", business_id)
+        if body.address is not None:
+            row.address_sealed = pii.seal(body.address, "businesses", "address", business_id)
+        await db.commit()
+        return pii.business(row)
+
+    @api.post("/v1/businesses/{business_id}/users", status_code=201, response_model=UserProfile, tags=["users"])
+    async def register_user(
+        body: UserRegistration,
+        business_id: str = _id(),
+        principal: Principal | None = Depends(auth.require(Role.business_admin)),
+        db: AsyncSession = Depends(session),
+    ) -> UserProfile:
+        _own_business(principal, business_id)
+        await business_row(db, business_id)
+        user_id = str(uuid.uuid4())
+        row = User(
+            id=user_id,
+            business_id=business_id,
+            name=body.name,
+            email=body.email,
+            role=body.role.value,
+            phone_sealed=pii.seal(body.phone, "users", "phone", user_id),
+            address_sealed=pii.seal(body.address, "users", "address", user_id),
+        )
+        db.add(row)
+        try:
+            await db.commit()
+        except IntegrityError as error:
+            raise HTTPException(409, f"a user with email {body.email} already exists in this business") from error
+        return pii.user(row)
+
+    async def user_row(db: AsyncSession, business_id: str, user_id: str, principal: Principal | None) -> User:
+        if principal is not None and principal.subject != user_id:
+            _own_business(principal, business_id)
+        row = await db.get(User, user_id)
+        if row is None or row.business_id != business_id:
+            raise HTTPException(404, f"no user {user_id} in business {business_id}")
+        return row
+
+    @api.get("/v1/businesses/{business_id}/users/{user_id}", response_model=UserProfile, tags=["users"])
+    async def get_user(
+        business_id: str = _id(),
+        user_id: str = _id(),
+        principal: Principal | None = Depends(auth.require()),
+        db: AsyncSession = Depends(session),
+    ) -> UserProfile:
+        """The business's administrators and the user themself."""
+        return pii.user(await user_row(db, business_id, user_id, principal))
+
+    @api.patch("/v1/businesses/{business_id}/users/{user_id}", response_model=UserProfile, tags=["users"])
+    async def update_user(
+        body: UserUpdate,
+        business_id: str = _id(),
+        user_id: str = _id(),
+        principal: Principal | None = Depends(auth.require()),
+        db: AsyncSession = Depends(session),
+    ) -> UserProfile:
+        row = await user_row(db, business_id, user_id, principal)
+        if body.name is not None:
+            row.name = body.name
+        if body.phone is not None:
+            row.phone_sealed = pii.seal(body.phone, "users", "phone", user_id)
+        if body.address is not None:
+            row.address_sealed = pii.seal(body.address, "users", "address", user_id)
+        await db.commit()
+        return pii.user(row)
+
+    if issuer is not None:
+        _issuer_routes(api, issuer, sessions)
+    _payment_routes(api, sessions, redis, settings)
+    return api
+
+
+def _issuer_routes(api: APIRouter, issuer: LocalIssuer, sessions: async_sessionmaker[AsyncSession]) -> None:
+    @api.get("/.well-known/openid-configuration", tags=["oidc"])
+    async def discovery() -> dict[str, Any]:
+        return issuer.discovery()
+
+    @api.get("/.well-known/jwks.json", tags=["oidc"])
+    async def jwks() -> dict[str, Any]:
+        return issuer.jwks()
+
+    @api.post("/oauth2/token", tags=["oidc"])
+    async def token(request: Request) -> JSONResponse:
+        """Client-credentials grant (RFC 6749 §4.4), secret in the form or in HTTP Basic."""
+        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
+        if form.get("grant_type") != "client_credentials":
+            return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
+        client_id, client_secret = form.get("client_id"), form.get("client_secret")
+        basic = request.headers.get("authorization", "")
+        if basic.lower().startswith("basic "):
+            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
+        if not client_id or not client_secret:
+            return _oauth_error(400, "invalid_request", "client_id and client_secret are required")
+        async with sessions() as db:
+            client = await db.get(Client, client_id)
+        if client is None or not secret_matches(client_secret, client.secret_hash):
+            return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
+        access_token, lifetime = issuer.issue(f"client:{client_id}", client.business_id, client.roles.split(","))
+        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
+        return JSONResponse(body, headers={"Cache-Control": "no-store"})
+
+
+def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
+    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+
+
+def _payment_routes(
+    api: APIRouter, sessions: async_sessionmaker[AsyncSession], redis: Redis, settings: ServiceSettings
+) -> None:
+    @api.post("/v1/payments/webhook", tags=["payments"], responses={401: {}, 409: {}, 422: {}, 503: {}})
+    async def webhook(request: Request) -> JSONResponse:
+        """Authentic, fresh and first-seen requests only; each event id takes effect exactly once (its row
+        and the balance change commit together)."""
+        if not settings.payments_webhook_secret:
+            raise HTTPException(503, "payments webhook secret is not configured")
+        body = await request.body()
+        try:
+            digest = payments.verify(
+                settings.payments_webhook_secret,
+                request.headers.get(payments.HEADER),
+                body,
+                settings.payments_tolerance_seconds,
+            )
+        except payments.BadSignature as error:
+            raise HTTPException(401, str(error)) from error
+        try:
+            event = payments.PaymentNotification.model_validate_json(body)
+        except ValidationError as error:
+            return JSONResponse({"detail": error.errors(include_url=False, include_context=False)}, 422)
+        nonce = f"payments:signature:{digest}"
+        if not await redis.set(nonce, "1", nx=True, ex=2 * settings.payments_tolerance_seconds):
+            raise HTTPException(409, "replayed request: this signature was already received")
+        try:
+            return await _apply(sessions, event)
+        except Exception:
+            await redis.delete(nonce)  # nothing took effect: the processor's retry must get through
+            raise
+
+
+async def _apply(sessions: async_sessionmaker[AsyncSession], event: payments.PaymentNotification) -> JSONResponse:
+    async with sessions() as db:
+        business = await db.get(Business, event.business_id)
+        if business is None:
+            detail = [{"loc": ["body", "businessId"], "msg": f"no business {event.business_id}", "type": "unknown"}]
+            return JSONResponse({"detail": detail}, 422)
+        if await db.get(PaymentEvent, event.id) is not None:
+            return JSONResponse({"status": "duplicate", "eventId": event.id})
+        sign = 1 if event.type == "payment.succeeded" else -1
+        db.add(
+            PaymentEvent(event_id=event.id, business_id=business.id, type=event.type, amount_cents=event.amount_cents)
+        )
+        business.balance_cents += sign * event.amount_cents
+        try:
+            await db.commit()
+        except IntegrityError:
+            return JSONResponse({"status": "duplicate", "eventId": event.id})
+    return JSONResponse({"status": "processed", "eventId": event.id})

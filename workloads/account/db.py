@@ -1,0 +1,76 @@
+"""The account service's own database (SQLite locally; Azure SQL or PostgreSQL through the URL).
+
+Addresses and phone numbers are stored only as AES-GCM ciphertexts (`kit.pii`).
+"""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Business(Base):
+    __tablename__ = "businesses"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    contact_email: Mapped[str] = mapped_column(String(254))
+    phone_sealed: Mapped[str | None] = mapped_column(String(512))
+    address_sealed: Mapped[str | None] = mapped_column(String(1024))
+    balance_cents: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class User(Base):
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("business_id", "email"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business_id: Mapped[str] = mapped_column(ForeignKey("businesses.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(32))
+    phone_sealed: Mapped[str | None] = mapped_column(String(512))
+    address_sealed: Mapped[str | None] = mapped_column(String(1024))
+    created_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+class Client(Base):
+    """OAuth2 client credentials of the local issuer (local runs only; Entra ID owns them in Azure)."""
+
+    __tablename__ = "clients"
+
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    business_id: Mapped[str] = mapped_column(ForeignKey("businesses.id"))
+    secret_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[str] = mapped_column(String(200))
+
+
+class PaymentEvent(Base):
+    """One row per processed webhook event: its primary key makes processing exactly once."""
+
+    __tablename__ = "payment_events"
+
+    event_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    business_id: Mapped[str] = mapped_column(ForeignKey("businesses.id"))
+    type: Mapped[str] = mapped_column(String(64))
+    amount_cents: Mapped[int]
+    processed_at: Mapped[datetime] = mapped_column(default=_now)
+
+
+def engine_for(url: str) -> AsyncEngine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
+    return create_async_engine(url, pool_pre_ping=True)
