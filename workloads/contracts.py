@@ -19,6 +19,10 @@ DELIVERY_TELEMETRY = "delivery-telemetry"
 NOTIFICATION_EVENTS = "notification-events"
 
 
+EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,}$"
+PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"  # E.164
+
+
 class Contract(BaseModel):
     """camelCase on the wire, snake_case in Python; unknown fields are refused so typos surface."""
 

@@ -14,6 +14,7 @@ SERVICES = {
     "delivery": "fabrikam.workloads.delivery.service",
     "package": "fabrikam.workloads.package.service",
     "account": "fabrikam.workloads.account.service",
+    "notification": "fabrikam.workloads.notification.service",
     "drone-telemetry": "fabrikam.workloads.telemetry.service",
 }
 

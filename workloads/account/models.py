@@ -2,11 +2,10 @@
 
 from pydantic import Field
 
+from fabrikam.workloads.contracts import EMAIL_PATTERN as EMAIL
+from fabrikam.workloads.contracts import PHONE_PATTERN as PHONE
 from fabrikam.workloads.contracts import Contract
 from fabrikam.workloads.kit.auth import Role
-
-EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,}$"
-PHONE = r"^\+[1-9][0-9]{6,14}$"  # E.164
 
 
 class BusinessRegistration(Contract):

@@ -1,0 +1,173 @@
+"""The notification service against a real SMTP server (aiosmtpd) and a local HTTP double of Twilio's API."""
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email import message_from_bytes
+from email.message import Message as Email
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from aiosmtpd.controller import Controller
+from purgatory.domain.model import OpenedState
+from redis.asyncio import Redis
+
+from fabrikam.workloads.contracts import DeliveryStageChanged
+from fabrikam.workloads.kit.messaging.message import Message, outgoing
+from fabrikam.workloads.kit.pii import FieldCipher
+from fabrikam.workloads.kit.resilience import TransientError, circuit_breakers
+from fabrikam.workloads.kit.service import Runtime, create_app
+from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.localstack import RedisServer, free_port
+from fabrikam.workloads.notification.channels import Resilient, SmtpEmail, TwilioSms
+from fabrikam.workloads.notification.handlers import NotificationHandlers
+from fabrikam.workloads.notification.service import build
+from fabrikam.workloads.notification.subscriptions import Subscriptions
+
+
+class Inbox:
+    """aiosmtpd handler: keeps every message that arrived."""
+
+    def __init__(self) -> None:
+        self.messages: list[Email] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.messages.append(message_from_bytes(envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Inbox, int]]:
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield inbox, port
+    controller.stop()
+
+
+@dataclass
+class TwilioDouble:
+    """Twilio's Messages endpoint as a real HTTP server; answers 500 while `failures` lasts."""
+
+    url: str = ""
+    received: list[dict[str, str]] = field(default_factory=list)
+    failures: int = 0
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[TwilioDouble]:
+    double = TwilioDouble()
+
+    async def messages(request: web.Request) -> web.Response:
+        assert request.match_info["sid"] == "AC123"
+        assert request.headers["Authorization"].startswith("Basic ")
+        if double.failures > 0:
+            double.failures -= 1
+            return web.json_response({"message": "unavailable"}, status=500)
+        double.received.append(dict(await request.post()))  # type: ignore[arg-type]
+        return web.json_response({"sid": f"SM{len(double.received)}", "status": "queued"}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", messages)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    double.url = f"http://127.0.0.1:{port}"
+    yield double
+    await runner.cleanup()
+
+
+def subscriptions(redis: Redis, tmp_path: Path) -> Subscriptions:
+    return Subscriptions(redis, FieldCipher.from_key_file(tmp_path / "pii.key", create=True))
+
+
+def handlers_for(subs: Subscriptions, smtp_port: int, twilio: TwilioDouble) -> NotificationHandlers:
+    breakers = circuit_breakers()
+    email = SmtpEmail("127.0.0.1", smtp_port, "deliveries@fabrikam.example", timeout_seconds=2)
+    sms = TwilioSms(twilio.url, "AC123", "token", "+15550001111", timeout_seconds=2)
+    return NotificationHandlers(subs, {"email": Resilient(email, breakers, 2), "sms": Resilient(sms, breakers, 2)})
+
+
+def stage_changed(delivery_id: str, stage: str) -> Message:
+    event = DeliveryStageChanged(delivery_id=delivery_id, stage=stage, at=datetime.now(UTC))
+    return outgoing(f"DeliveryStageChanged:{delivery_id}:{stage}", event)
+
+
+async def test_each_event_reaches_each_subscriber_once_even_when_redelivered(
+    redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int], twilio: TwilioDouble
+) -> None:
+    inbox, port = smtp
+    subs = subscriptions(redis, tmp_path)
+    await subs.add("d-1", "email", "ana@contoso.example")
+    await subs.add("d-1", "sms", "+14255550199")
+    handlers = handlers_for(subs, port, twilio)
+    for message in (stage_changed("d-1", "headed_to_dropoff"), stage_changed("d-1", "completed")):
+        await handlers.stage_changed(message)
+        await handlers.stage_changed(message)  # redelivered: sends nothing more
+    assert [m["Subject"] for m in inbox.messages] == [
+        "Delivery d-1: your package is on its way",
+        "Delivery d-1: your package was delivered",
+    ]
+    assert {m["To"] for m in inbox.messages} == {"ana@contoso.example"}
+    assert [(sms["To"], sms["From"]) for sms in twilio.received] == [("+14255550199", "+15550001111")] * 2
+    assert "delivered" in twilio.received[1]["Body"]
+    assert [entry["outcome"] for entry in await subs.log("d-1")] == ["sent"] * 4
+    assert await subs.stats() == {"sent": 4}
+
+
+async def test_a_failing_provider_is_retried_later_without_resending_what_went_out(
+    redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int], twilio: TwilioDouble
+) -> None:
+    inbox, port = smtp
+    subs = subscriptions(redis, tmp_path)
+    await subs.add("d-2", "email", "ana@contoso.example")
+    await subs.add("d-2", "sms", "+14255550199")
+    handlers = handlers_for(subs, port, twilio)
+    twilio.failures = 3  # more than one delivery's retries
+    message = stage_changed("d-2", "completed")
+    with pytest.raises(TransientError, match="sms"):
+        await handlers.stage_changed(message)
+    assert (len(inbox.messages), len(twilio.received)) == (1, 0)
+    await handlers.stage_changed(message)  # the broker's redelivery
+    assert (len(inbox.messages), len(twilio.received)) == (1, 1)
+
+
+async def test_subscriptions_are_sealed_at_rest_and_bad_requests_name_the_field(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(
+        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
+    )
+    app = create_app(Runtime.from_settings(settings), build)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as api:
+        accepted = await api.post(
+            "/v1/deliveries/d-3/notify-me", json={"email": "bo@fabrikam.example", "phone": "+33612345678"}
+        )
+        assert (accepted.status_code, accepted.json()["channels"]) == (202, ["email", "sms"])
+        neither = await api.post("/v1/deliveries/d-3/notify-me", json={})
+        bad_phone = await api.post("/v1/deliveries/d-3/notify-me", json={"phone": "0612"})
+        assert (neither.status_code, neither.json()["detail"][0]["msg"]) == (
+            422,
+            "Value error, email or phone is required",
+        )
+        assert (bad_phone.status_code, bad_phone.json()["detail"][0]["loc"]) == (422, ["body", "phone"])
+    stored = await redis.hgetall("notify:subscriptions:d-3")
+    assert len(stored) == 2
+    assert all(value.startswith("v1:") and "fabrikam" not in value and "+336" not in value for value in stored.values())
+
+
+async def test_an_unreachable_smtp_server_opens_the_breaker_and_then_fails_fast(redis: Redis, tmp_path: Path) -> None:
+    breakers = circuit_breakers()
+    email = Resilient(SmtpEmail("127.0.0.1", free_port(), "x@fabrikam.example", timeout_seconds=1), breakers, 1)
+    for _ in range(5):
+        with pytest.raises(TransientError):
+            await email.send("ana@contoso.example", "s", "t")
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(OpenedState):
+        await email.send("ana@contoso.example", "s", "t")
+    assert asyncio.get_running_loop().time() - started < 0.1

@@ -1,0 +1,1 @@
+"""Notification: tells customers who asked about their delivery's progress, by email and SMS."""
