@@ -5,7 +5,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup toolchain lint unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
+PHONY_EXTRA := chart-config constraints
+.PHONY: $(PHONY_EXTRA) setup toolchain lint unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
 
 setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
 	@hack/setup.sh
@@ -16,8 +17,14 @@ toolchain: setup  ## Build/fetch the pinned control-plane binaries into ~/.cache
 lint: setup  ## ruff, mypy --strict on the operator, import-linter contracts, committed CRDs up to date
 	@hack/lint.sh
 
-crds: setup  ## Regenerate crds/ and the chart's crds/ from the pydantic models
+crds: setup  ## Regenerate crds/, the chart's crds/ and config/crd from the pydantic models
 	@$(BIN)/fabrikam crds --write
+
+chart-config: setup  ## Regenerate the kustomize YAML in config/ from the Helm chart
+	@$(BIN)/python hack/chart-config.py
+
+constraints: setup  ## Re-pin constraints.txt (the image installs from it) from the current .venv
+	@$(BIN)/python hack/constraints.py
 
 unit: setup
 	@hack/test.sh unit
@@ -47,6 +54,7 @@ cluster-up: toolchain
 	@$(BIN)/fabrikam cluster up
 
 cluster-down: setup
+	@$(BIN)/fabrikam services down >/dev/null 2>&1 || true
 	@$(BIN)/fabrikam cluster down
 
 down: cluster-down  ## Stop the operator, local services and the cluster

@@ -11,3 +11,4 @@ say "mypy --strict (operator, devcluster, cli, workloads)"
 $bin/mypy -p fabrikam.operator -p fabrikam.devcluster -p fabrikam.cli -p fabrikam.workloads
 # import-linter walks the packages on disk; the editable install maps them through an import hook it cannot see.
 say "import-linter contracts"; PYTHONPATH=.typecheck $bin/lint-imports --no-cache
+say "chart: helm lint, config/ in sync with the chart"; hack/chart-check.sh
