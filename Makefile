@@ -5,8 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-PHONY_EXTRA := chart-config constraints
-.PHONY: $(PHONY_EXTRA) setup toolchain lint unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
+.PHONY: setup toolchain lint chart-config constraints unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
 
 setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
 	@hack/setup.sh
