@@ -120,6 +120,17 @@ def peak_rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def apiserver_pid() -> int:
+    state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
+    assert state is not None
+    return next(p.pid for p in state.processes if p.name == "kube-apiserver")
+
+
 def reconciles(metrics_port: int) -> float:
     text = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).text
     return sum(
@@ -171,7 +182,10 @@ def main() -> None:
         dependencies = str(ROOT / "config" / "dependencies")
         kubectl(kubeconfig, "apply", "--server-side", "-f", str(ROOT / "crds"), "-f", dependencies)
         kubectl(kubeconfig, "wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-        print(f"{'DroneServices':>14} {'all Ready (s)':>14} {'idle-resync writes':>19} {'operator peak RSS (MB)':>23}")
+        print(
+            f"{'DroneServices':>14} {'all Ready (s)':>14} {'idle-resync writes':>19} {'operator peak RSS (MB)':>23}"
+            f" {'operator CPU s':>14} {'apiserver CPU s':>15}"
+        )
         for n in sizes:
             # A fresh operator per size, so the peak RSS belongs to that size alone.
             metrics_port = processes.free_port()
@@ -196,13 +210,17 @@ def main() -> None:
                         break
                     except httpx.TransportError:
                         time.sleep(0.2)
+                apiserver_before = cpu_seconds(apiserver_pid())
                 result = run(n, kubeconfig, metrics_port)
                 rss = peak_rss_mb(operator.pid)
+                operator_cpu = cpu_seconds(operator.pid)
+                apiserver_cpu = cpu_seconds(apiserver_pid()) - apiserver_before
             finally:
                 operator.terminate()
                 operator.wait(timeout=60)
             print(
-                f"{n:>14} {result['converge_seconds']:>14.1f} {result['idle_resync_writes']:>19.0f} {rss:>23.0f}",
+                f"{n:>14} {result['converge_seconds']:>14.1f} {result['idle_resync_writes']:>19.0f} {rss:>23.0f}"
+                f" {operator_cpu:>14.1f} {apiserver_cpu:>15.1f}",
                 flush=True,
             )
     finally:

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, indexes
+from fabrikam.operator.handlers import cloud, indexes, parsing
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -187,6 +187,13 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 async def service_deleted(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
+    try:
+        await _service_deleted(body=body, namespace=namespace, name=name, **kwargs)
+    finally:
+        parsing.forget(str(body["metadata"]["uid"]))
+
+
+async def _service_deleted(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
     """Children go with their owner (owner references); the Azure identity by the platform's policy."""
     snapshot = indexes.snapshot(body)
     RUNTIME.forget((KIND, namespace or "", name))

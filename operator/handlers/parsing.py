@@ -7,24 +7,34 @@ from pydantic import BaseModel, ValidationError
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 
 M = TypeVar("M", bound=BaseModel)
-_CACHE: dict[tuple[str, str, str], Any] = {}
-_CACHE_LIMIT = 20_000
+# uid → (fingerprint, model): one entry per object, replaced when its spec or labels change. Status updates
+# (a new resourceVersion every few seconds at scale) keep the entry, so peers are not parsed again and again.
+_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
+
+
+def _fingerprint(meta: dict[str, Any]) -> tuple[Any, ...]:
+    return (meta.get("generation"), tuple(sorted((meta.get("labels") or {}).items())), meta.get("deletionTimestamp"))
 
 
 def parse(model: type[M], body: dict[str, Any]) -> M:
     """The model of an object's spec (status and kopf's fields are the operator's own and not validated)."""
     meta = body.get("metadata", {})
-    key = (model.__name__, str(meta.get("uid")), str(meta.get("resourceVersion")))
+    key, fingerprint = (model.__name__, str(meta.get("uid"))), _fingerprint(meta)
     cached = _CACHE.get(key)
-    if cached is None:
-        cached = model.model_validate(
-            {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta, "spec": body["spec"]}
-        )
-        if len(_CACHE) >= _CACHE_LIMIT:
-            _CACHE.clear()
-        _CACHE[key] = cached
-    result: M = cached
-    return result
+    if cached is not None and cached[0] == fingerprint:
+        result: M = cached[1]
+        return result
+    parsed = model.model_validate(
+        {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta, "spec": body["spec"]}
+    )
+    _CACHE[key] = (fingerprint, parsed)
+    return parsed
+
+
+def forget(uid: str) -> None:
+    """Drops a deleted object's entry."""
+    for model in (DeliveryPlatform, DroneService):
+        _CACHE.pop((model.__name__, uid), None)
 
 
 def parse_platform(body: dict[str, Any]) -> DeliveryPlatform:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
-from fabrikam.operator.handlers import cloud, indexes
+from fabrikam.operator.handlers import cloud, indexes, parsing
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
@@ -136,6 +136,13 @@ async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
 async def platform_deleted(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    try:
+        await _platform_deleted(body=body, name=name, logger=logger, **kwargs)
+    finally:
+        parsing.forget(str(body["metadata"]["uid"]))
+
+
+async def _platform_deleted(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """Kubernetes children go by owner references; Azure resources by their deletionPolicy, then the finalizer.
 
     Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup

@@ -7,6 +7,7 @@ from typing import Any
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
 from fabrikam.operator.handlers.settings import OperatorSettings
+from fabrikam.operator.metrics import MANAGED_OBJECTS
 
 OwnerKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for the cluster-scoped platform
 ChildKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
@@ -66,8 +67,15 @@ class Runtime:
         return self.api
 
     def remember(self, owner: OwnerKey, objects: list[dict[str, Any]], outcome: Outcome) -> None:
+        self._count(self.desired.get(owner, {}), -1)
         self.desired[owner] = {child_key(obj): obj for obj in objects}
+        self._count(self.desired[owner], +1)
         self.outcomes[owner] = outcome
+
+    @staticmethod
+    def _count(children: dict[ChildKey, dict[str, Any]], sign: int) -> None:
+        for _, kind, _, _ in children:
+            MANAGED_OBJECTS.labels(kind).inc(sign)
 
     def observe(self, name: str, obj: dict[str, Any] | None) -> None:
         """Records what a watch event showed of a child (None: it was deleted); small summaries only."""
@@ -86,7 +94,7 @@ class Runtime:
             }
 
     def forget(self, owner: OwnerKey) -> None:
-        self.desired.pop(owner, None)
+        self._count(self.desired.pop(owner, {}), -1)
         self.outcomes.pop(owner, None)
 
 

@@ -218,6 +218,9 @@ def test_an_idle_resync_and_an_operator_restart_write_nothing(
         what="a full idle resync of the eight services",
     )
     assert kit.apiserver_writes(cluster) - idle_start == 0
+    assert operator.metric("fabrikam_operator_managed_objects", kind="Deployment") >= 8
+    assert operator.metric("fabrikam_operator_apply_total", outcome="skipped") > 0
+    assert operator.metric("fabrikam_operator_reconcile_duration_seconds_count", kind="DroneService") >= 8
 
     operator.stop()
     before_restart = kit.apiserver_writes(cluster)
