@@ -7,19 +7,22 @@ restart), FerretDB on SQLite as the MongoDB-wire server, and each workload as it
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 
 SERVICE_ORDER = ("package", "scheduler", "delivery", "workflow", "ingestion")
+ALL_SERVICES = ("account", *SERVICE_ORDER, "drone-telemetry", "notification")
+DEMO_SECRET = "demo-secret"
 FERRETDB_VERSION = "v1.24.2"
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 
@@ -190,6 +193,46 @@ class FerretDB:
         self.process.stop()
 
 
+class MailSink:
+    """aiosmtpd as the local SMTP server: every email the notification service sends lands in a Maildir.
+
+    aiosmtpd is a development dependency; without it the stack runs with no SMTP server and notifications
+    are retried, then dead-lettered, while deliveries go on."""
+
+    def __init__(self, directory: Path, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.maildir = directory / "maildir"
+        self.process = Process(
+            "mail",
+            [
+                sys.executable,
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-l",
+                f"127.0.0.1:{self.port}",
+                "-c",
+                "aiosmtpd.handlers.Mailbox",
+                str(self.maildir),
+            ],
+            directory / "mail.log",
+        )
+
+    @staticmethod
+    def available() -> bool:
+        import importlib.util
+
+        return importlib.util.find_spec("aiosmtpd") is not None
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.maildir.parent.mkdir(parents=True, exist_ok=True)
+        self.process.start()
+        wait_for(lambda: _port_open(self.port), timeout, "aiosmtpd")
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
 class Service:
     """One workload as `python -m fabrikam.workloads.entrypoint <name>` on a free port."""
 
@@ -235,23 +278,48 @@ class Service:
 
 
 class Stack:
-    """Redis, FerretDB and the five pipeline services, wired together through env."""
+    """Redis, FerretDB, an SMTP sink and the services, wired together through env.
 
-    def __init__(self, directory: Path, extra_env: dict[str, str] | None = None) -> None:
+    `auth` turns bearer-token checks on everywhere, with the account service as the issuer (it must be among
+    `services`); `fabrikam services up` runs all eight that way.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        extra_env: dict[str, str] | None = None,
+        services: Sequence[str] = SERVICE_ORDER,
+        auth: bool = False,
+    ) -> None:
         self.directory = directory
         self.redis = RedisServer(directory / "redis")
         self.mongo = FerretDB(directory / "ferretdb")
+        self.mail = MailSink(directory / "mail") if "notification" in services and MailSink.available() else None
+        ports = {name: free_port() for name in services}
+        keys = directory / "keys"
+        self.webhook_secret = secrets.token_hex(16)
         self.env = {
             "FABRIKAM_REDIS_URL": self.redis.url,
             "FABRIKAM_MONGO_URL": self.mongo.url,
             "FABRIKAM_LOG_LEVEL": "WARNING",
+            "FABRIKAM_DATABASE_URL": f"sqlite+aiosqlite:///{directory / 'account' / 'account.db'}",
+            "FABRIKAM_ACCOUNT_KEY_DIR": str(keys),
+            "FABRIKAM_PII_KEY_FILE": str(keys / "pii.key"),
+            "FABRIKAM_DEMO_CLIENT_SECRET": DEMO_SECRET,
+            "FABRIKAM_PAYMENTS_WEBHOOK_SECRET": self.webhook_secret,
+            # The fleet simulator's speed-up flies drones faster than any real one.
+            "FABRIKAM_TELEMETRY_MAX_SPEED_MPS": "5000",
+            **({"FABRIKAM_SMTP_PORT": str(self.mail.port)} if self.mail else {}),
+            **({"FABRIKAM_AUTH_ISSUER": f"http://127.0.0.1:{ports['account']}"} if auth else {}),
             **(extra_env or {}),
         }
-        self.services = {name: Service(name, directory / "logs", self.env) for name in SERVICE_ORDER}
+        self.services = {name: Service(name, directory / "logs", self.env, port=ports[name]) for name in services}
 
     def start(self) -> None:
         self.redis.start()
         self.mongo.start()
+        if self.mail:
+            self.mail.start()
         for service in self.services.values():
             service.start()
         for service in self.services.values():
@@ -260,6 +328,8 @@ class Stack:
     def stop(self) -> None:
         for service in reversed(self.services.values()):
             service.process.stop()
+        if self.mail:
+            self.mail.stop()
         self.mongo.stop()
         self.redis.stop()
 
@@ -268,13 +338,30 @@ class Stack:
 
     def pids(self) -> dict[str, int]:
         processes = [self.redis.process, self.mongo.process, *(s.process for s in self.services.values())]
+        if self.mail:
+            processes.append(self.mail.process)
         return {process.name: process.pid for process in processes}
 
 
-def seed_fleet(scheduler_url: str, count: int, latitude: float = 47.6062, longitude: float = -122.3321) -> None:
+def token(account_url: str, client_id: str = "demo-business", secret: str = DEMO_SECRET) -> str:
+    """A bearer token from the account service's local issuer (client credentials)."""
+    form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret}
+    response = httpx.post(f"{account_url}/oauth2/token", data=form, timeout=10)
+    response.raise_for_status()
+    return str(response.json()["access_token"])
+
+
+def seed_fleet(
+    scheduler_url: str,
+    count: int,
+    latitude: float = 47.6062,
+    longitude: float = -122.3321,
+    bearer: str | None = None,
+) -> None:
     """Register `count` drones spread over a few kilometres around a centre, all sizes, full batteries."""
     sizes = ("small", "medium", "large")
-    with httpx.Client(base_url=scheduler_url, timeout=10) as client:
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    with httpx.Client(base_url=scheduler_url, timeout=10, headers=headers) as client:
         for index in range(count):
             body = {
                 "latitude": latitude + (index % 20) * 0.002,

@@ -77,7 +77,7 @@ class LiveUpdates:
                 backoff = min(backoff * 2, 5.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     def _dispatch(self, delivery_id: str, data: str) -> None:
         for queue in self._listeners.get(delivery_id, ()):

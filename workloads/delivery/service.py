@@ -5,6 +5,7 @@ from fabrikam.workloads.delivery import api
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.live import LiveUpdates
 from fabrikam.workloads.delivery.model import ACTIVE, TrackedDelivery
+from fabrikam.workloads.kit.auth import Auth, TokenVerifier, protected
 from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
 
@@ -20,10 +21,11 @@ def build(runtime: Runtime) -> ServiceParts:
     deliveries = VersionedDocuments(runtime.redis, "delivery", TrackedDelivery, retention=delivery_retention)
     live = LiveUpdates(runtime.redis)
     handlers = DeliveryHandlers(deliveries, runtime.redis, runtime.broker, live)
+    auth = Auth(TokenVerifier.from_settings(runtime.settings))
     return ServiceParts(
         title="Fabrikam delivery",
-        routers=[api.router(deliveries, handlers)],
+        routers=[protected(auth, api.router(deliveries, handlers))],
         consumers={DELIVERY_COMMANDS: handlers.handlers(), DELIVERY_TELEMETRY: handlers.telemetry_handlers()},
         on_start=[live.start],
-        on_stop=[live.stop],
+        on_stop=[live.stop, auth.close],
     )

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import jwt
-from fastapi import Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from fabrikam.workloads.kit.resilience import retry_transient
@@ -189,3 +189,11 @@ class Auth:
     async def close(self) -> None:
         if self.verifier is not None:
             await self.verifier.close()
+
+
+def protected(auth: Auth, *routers: APIRouter) -> APIRouter:
+    """The routers behind a valid token (any role); their routes may demand specific roles on top."""
+    wrapper = APIRouter(dependencies=[Depends(auth.require())])
+    for router in routers:
+        wrapper.include_router(router)
+    return wrapper

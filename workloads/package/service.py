@@ -5,6 +5,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from fabrikam.workloads.contracts import PACKAGE_COMMANDS
+from fabrikam.workloads.kit.auth import Auth, TokenVerifier, protected
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
 from fabrikam.workloads.package import api
 from fabrikam.workloads.package.handlers import PackageHandlers
@@ -24,16 +25,18 @@ def build(runtime: Runtime) -> ServiceParts:
         retryWrites=False,
     )
     store = PackageStore(client, settings.mongo_database)
+    auth = Auth(TokenVerifier.from_settings(settings))
 
     async def prepare() -> None:
         await store.prepare(settings.mongo_cosmos_shard_on_tag)
 
     async def close() -> None:
         await client.close()
+        await auth.close()
 
     return ServiceParts(
         title="Fabrikam package",
-        routers=[api.router(store)],
+        routers=[protected(auth, api.router(store))],
         consumers={PACKAGE_COMMANDS: PackageHandlers(store, runtime.broker).handlers()},
         readiness={"mongo": store.ping},
         on_start=[prepare],

@@ -1,13 +1,14 @@
 """Fleet API: register drones and read their state; assignment happens only through commands."""
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from fabrikam.workloads.kit.auth import Auth, Role
 from fabrikam.workloads.scheduler.fleet import Drone, DroneRegistration, Fleet
 
 DRONE_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
 
 
-def router(fleet: Fleet) -> APIRouter:
+def router(fleet: Fleet, auth: Auth) -> APIRouter:
     api = APIRouter(prefix="/v1/drones", tags=["drones"])
 
     @api.get("", response_model=list[Drone], summary="List drones")
@@ -21,7 +22,12 @@ def router(fleet: Fleet) -> APIRouter:
             raise HTTPException(404, f"no drone {drone_id}")
         return drone
 
-    @api.put("/{drone_id}", response_model=Drone, summary="Register or update a drone")
+    @api.put(
+        "/{drone_id}",
+        response_model=Drone,
+        summary="Register or update a drone",
+        dependencies=[Depends(auth.require(Role.drone_operator, Role.business_admin))],
+    )
     async def put_drone(registration: DroneRegistration, drone_id: str = DRONE_ID) -> Drone:
         await fleet.register(drone_id, registration)
         drone = await fleet.get(drone_id)

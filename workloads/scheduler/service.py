@@ -1,6 +1,7 @@
 """Wires the drone scheduler: fleet API and the scheduler-commands queue."""
 
 from fabrikam.workloads.contracts import SCHEDULER_COMMANDS
+from fabrikam.workloads.kit.auth import Auth, TokenVerifier, protected
 from fabrikam.workloads.kit.resilience import circuit_breakers
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
 from fabrikam.workloads.scheduler import api
@@ -18,9 +19,10 @@ def build(runtime: Runtime) -> ServiceParts:
         fallback_max_age_seconds=settings.weather_fallback_max_age_seconds,
         breakers=circuit_breakers(),
     )
+    auth = Auth(TokenVerifier.from_settings(settings))
     return ServiceParts(
         title="Fabrikam drone scheduler",
-        routers=[api.router(fleet)],
+        routers=[protected(auth, api.router(fleet, auth))],
         consumers={SCHEDULER_COMMANDS: SchedulerHandlers(fleet, weather, runtime.broker).handlers()},
-        on_stop=[weather.close],
+        on_stop=[weather.close, auth.close],
     )

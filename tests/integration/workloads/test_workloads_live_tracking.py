@@ -24,10 +24,9 @@ from .conftest import make_broker, serving
 
 PICKUP = Location(latitude=47.600, longitude=-122.300, address="pickup")
 DROPOFF = Location(latitude=47.610, longitude=-122.300, address="dropoff")
-START = datetime.now(UTC)
 
 
-async def read_events(url: str, into: list[dict[str, Any]], first: asyncio.Event) -> None:
+async def read_events(url: str, into: asyncio.Queue[dict[str, Any]]) -> None:
     async with (
         httpx.AsyncClient(timeout=30) as client,
         client.stream("GET", url) as response,
@@ -35,13 +34,13 @@ async def read_events(url: str, into: list[dict[str, Any]], first: asyncio.Event
         assert response.headers["content-type"].startswith("text/event-stream")
         async for line in response.aiter_lines():
             if line.startswith("data:"):
-                into.append(json.loads(line[5:]))
-                first.set()
+                into.put_nowait(json.loads(line[5:]))
 
 
 async def test_track_pushes_every_position_until_completion_with_decreasing_remaining_time(
     redis_server: RedisServer, redis: Redis
 ) -> None:
+    start = datetime.now(UTC)
     runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
     handlers = DeliveryHandlers(
         VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
@@ -53,17 +52,16 @@ async def test_track_pushes_every_position_until_completion_with_decreasing_rema
         drone=drone,
         pickup=PICKUP,
         dropoff=DROPOFF,
-        pickup_time=START - timedelta(minutes=1),
-        deadline=START + timedelta(hours=1),
+        pickup_time=start - timedelta(minutes=1),
+        deadline=start + timedelta(hours=1),
         expedited=False,
         confirmation_required=False,
     )
     await handlers.schedule(outgoing("s", command))
-    received: list[dict[str, Any]] = []
-    connected = asyncio.Event()
+    pushed: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     async with serving(create_app(runtime, build)) as url:
-        reader = asyncio.create_task(read_events(f"{url}/v1/deliveries/d-track/track", received, connected))
-        await asyncio.wait_for(connected.wait(), 10)
+        reader = asyncio.create_task(read_events(f"{url}/v1/deliveries/d-track/track", pushed))
+        received = [await asyncio.wait_for(pushed.get(), 10)]
         # 2.2 km, one report every 10 s of flight: the delivery service computes the ETAs.
         for step in range(1, 21):
             latitude = 47.590 + step * 0.001
@@ -72,9 +70,10 @@ async def test_track_pushes_every_position_until_completion_with_decreasing_rema
                 latitude=latitude,
                 longitude=-122.300,
                 speed_mps=11.12,  # 0.001° of latitude (111.2 m) every 10 s
-                reported_at=START + timedelta(seconds=10 * step),
+                reported_at=start + timedelta(seconds=10 * step),
             )
             await handlers.position(outgoing(f"p{step}", report))
+            received.append(await asyncio.wait_for(pushed.get(), 10))  # a client that keeps up sees every one
         await asyncio.wait_for(reader, 10)
     stages = [event["stage"] for event in received]
     assert stages[0] == "scheduled"
@@ -85,5 +84,5 @@ async def test_track_pushes_every_position_until_completion_with_decreasing_rema
         for e in received[1:-1]
     ]
     assert all(later < earlier for earlier, later in itertools.pairwise(remaining))
-    arrival = START + timedelta(seconds=200)
+    arrival = start + timedelta(seconds=200)
     assert abs((datetime.fromisoformat(received[1]["deliveryEta"]) - arrival).total_seconds()) < 5
