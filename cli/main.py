@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import typer
 
-from fabrikam.cli import cluster, demo, operator_run, platform, services
+from fabrikam.cli import cluster, demo, operator_run, platform, services, simulate
 
 app = typer.Typer(
     help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
@@ -14,6 +14,7 @@ app = typer.Typer(
 app.add_typer(cluster.app, name="cluster")
 app.add_typer(services.app, name="services")
 app.add_typer(operator_run.app, name="operator")
+app.add_typer(simulate.app, name="simulate")
 platform.register(app)
 app.command(name="demo")(demo.demo)
 

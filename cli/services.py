@@ -9,13 +9,14 @@ from pathlib import Path
 
 import typer
 
-from fabrikam.workloads.localstack import Stack, seed_fleet
+from fabrikam.cli import dashboard
+from fabrikam.cli.localstate import DEFAULT_DIRECTORY, STATE_FILE, running_urls
+from fabrikam.workloads.localstack import ALL_SERVICES, Stack, seed_fleet, token
 
 app = typer.Typer(help="Run the Fabrikam services as local processes.", no_args_is_help=True)
 
-DEFAULT_DIRECTORY = Path(".run/services")
-STATE_FILE = "state.json"
-OWN_COMMANDS = ("fabrikam.workloads.entrypoint", "redis-server", "ferretdb")
+OWN_COMMANDS = ("fabrikam.workloads.entrypoint", "redis-server", "ferretdb", "aiosmtpd")
+INFRASTRUCTURE = ("mail", "ferretdb", "redis")
 
 
 @app.command()
@@ -23,21 +24,24 @@ def up(
     directory: Path = typer.Option(DEFAULT_DIRECTORY, help="Where data, logs and the process list live."),
     drones: int = typer.Option(100, min=0, help="Drones to register in the fleet."),
 ) -> None:
-    """Start redis-server, FerretDB and the services on free ports; print their URLs as JSON (last line)."""
+    """Start redis-server, FerretDB, a local SMTP sink and the eight services on free ports, with bearer-token
+    checks on (the account service issues tokens); print the services' URLs as JSON (last line)."""
     state_path = directory / STATE_FILE
     if state_path.exists():
         typer.echo(f"services already up (see {state_path}); run `fabrikam services down` first", err=True)
         raise typer.Exit(1)
-    stack = Stack(directory.resolve())
+    stack = Stack(directory.resolve(), services=ALL_SERVICES, auth=True)
     try:
         stack.start()
-        seed_fleet(stack.services["scheduler"].url, drones)
+        fleet_token = token(stack.services["account"].url, "demo-fleet")
+        seed_fleet(stack.services["scheduler"].url, drones, bearer=fleet_token)
     except Exception:
         stack.stop()
         raise
     urls = stack.urls()
-    state_path.write_text(json.dumps({"pids": stack.pids(), "urls": urls}, indent=2))
-    typer.echo(f"logs in {directory / 'logs'}; {drones} drones registered", err=True)
+    mail = str(stack.mail.maildir) if stack.mail else None
+    state_path.write_text(json.dumps({"pids": stack.pids(), "urls": urls, "maildir": mail}, indent=2))
+    typer.echo(f"logs in {directory / 'logs'}; {drones} drones registered; emails land in {mail}", err=True)
     typer.echo(json.dumps(urls))
 
 
@@ -71,8 +75,20 @@ def down(directory: Path = typer.Option(DEFAULT_DIRECTORY, help="The directory g
         typer.echo("services are not up", err=True)
         return
     pids: dict[str, int] = json.loads(state_path.read_text())["pids"]
-    for name in [*(n for n in pids if n not in ("redis", "ferretdb")), "ferretdb", "redis"]:
+    for name in [*(n for n in pids if n not in INFRASTRUCTURE), *INFRASTRUCTURE]:
         if name in pids:
             _stop(pids[name], grace=20.0)
     state_path.unlink()
     typer.echo("services stopped", err=True)
+
+
+@app.command(name="token")
+def print_token(
+    directory: Path = typer.Option(DEFAULT_DIRECTORY, help="The directory given to `up`."),
+    client: str = typer.Option("demo-business", help="demo-business (business admin) or demo-fleet (drones)."),
+) -> None:
+    """Print a bearer token for the seeded demo business (local issuer only)."""
+    typer.echo(token(running_urls(directory)["account"], client))
+
+
+app.command(name="dashboard")(dashboard.dashboard)
