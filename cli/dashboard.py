@@ -33,7 +33,6 @@ class Tracker:
     urls: dict[str, str]
     tokens: Tokens
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
-    completed_at: dict[str, datetime] = field(default_factory=dict)
     dropoff_eta: dict[str, datetime] = field(default_factory=dict)  # first ETA seen on the drop-off leg
     notifications: dict[str, int] = field(default_factory=dict)
 
@@ -51,8 +50,6 @@ class Tracker:
             self.views[delivery_id] = view
             if view["stage"] == "headed_to_dropoff" and view.get("deliveryEta") and delivery_id not in self.dropoff_eta:
                 self.dropoff_eta[delivery_id] = datetime.fromisoformat(view["deliveryEta"])
-            if view["stage"] == "completed":
-                self.completed_at.setdefault(delivery_id, datetime.now(UTC))
 
         await asyncio.gather(*(one(d) for d in pending))
         if "notification" in self.urls:
@@ -105,16 +102,15 @@ def summary(snapshot: Snapshot, tracker: Tracker) -> Table:
         if d in tracker.dropoff_eta and d in snapshot.arrived
     ]
     durations = [
-        tracker.completed_at[d].timestamp() - (time.time() - (time.monotonic() - snapshot.requested[d]))
-        for d in completed
-        if d in tracker.completed_at
+        (snapshot.arrived[d] - snapshot.requested[d]).total_seconds() for d in completed if d in snapshot.arrived
     ]
     table.add_row("deliveries requested", str(len(snapshot.requested)))
     table.add_row("deliveries completed", str(len(completed)))
-    table.add_row("refused requests", str(sum(snapshot.refused.values())))
+    for failure, count in sorted(snapshot.refused.items()):
+        table.add_row(f"failed step ({failure})", str(count))
     table.add_row("telemetry reports", f"{snapshot.reports:,}")
     if durations:
-        table.add_row("request → completed, median (wall s)", f"{statistics.median(durations):.1f}")
+        table.add_row("request → drop-off, median (wall s)", f"{statistics.median(durations):.1f}")
     if errors:
         table.add_row(
             "drop-off ETA error, median / max (wall s)", f"{statistics.median(errors):.2f} / {max(errors):.2f}"

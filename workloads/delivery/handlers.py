@@ -149,8 +149,6 @@ class DeliveryHandlers:
             applied.clear()
             if current is None or current.document.stage not in ACTIVE:
                 return None
-            if current.document.last_location and current.document.last_location.reported_at >= report.reported_at:
-                return None  # an older position arriving late must not move the drone backwards
             updated, events = advance(current.document, position, report.speed_mps)
             applied.extend(events)
             return updated, _events(*events)

@@ -73,8 +73,9 @@ def _near(position: Position, place: Location) -> bool:
 def advance(
     delivery: TrackedDelivery, position: Position, speed_mps: float = 0.0
 ) -> tuple[TrackedDelivery, list[TrackingEvent]]:
-    """Apply a drone position: update the location, the speed the ETAs use (a hovering drone's 0 keeps the
-    last one), and move through the stages the position implies."""
+    """Apply a drone position: move through the stages it implies and, unless a newer position is already
+    known (positions of one drone may be handled out of order), update the location and the speed the ETAs
+    use (a hovering drone's 0 keeps the last one). A passed waypoint counts whenever its report arrives."""
     assert delivery.pickup is not None
     assert delivery.dropoff is not None
     stage, arrived = delivery.stage, delivery.arrived
@@ -91,8 +92,10 @@ def advance(
         if not delivery.confirmation_required:
             stage = DeliveryStage.completed
             events.append(TrackingEvent(stage=stage, kind="completed", at=position.reported_at))
-    speed = speed_mps if speed_mps > 0 else delivery.speed_mps
-    changes = {"stage": stage, "arrived": arrived, "last_location": position, "speed_mps": speed}
+    changes: dict[str, object] = {"stage": stage, "arrived": arrived}
+    if delivery.last_location is None or position.reported_at >= delivery.last_location.reported_at:
+        changes["last_location"] = position
+        changes["speed_mps"] = speed_mps if speed_mps > 0 else delivery.speed_mps
     return delivery.model_copy(update=changes), events
 
 

@@ -57,7 +57,7 @@ class Flying:
 class Snapshot:
     """What the simulator knows at one instant, for dashboards and tests."""
 
-    requested: dict[str, float] = field(default_factory=dict)  # delivery id -> wall time requested
+    requested: dict[str, datetime] = field(default_factory=dict)  # delivery id -> when it was requested
     flying: dict[str, Flying] = field(default_factory=dict)
     arrived: dict[str, datetime] = field(default_factory=dict)  # delivery id -> wall time at the drop-off
     reports: int = 0
@@ -130,8 +130,8 @@ class FleetSimulator:
             started = time.monotonic()
             try:
                 await self._request_one(made)
-            except httpx.HTTPError as error:
-                self.state.refused[type(error).__name__] = self.state.refused.get(type(error).__name__, 0) + 1
+            except Exception as error:
+                self._count_failure("request", error)
             made += 1
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
@@ -153,7 +153,7 @@ class FleetSimulator:
         )
         response.raise_for_status()
         delivery_id = str(response.json()["deliveryId"])
-        self.state.requested[delivery_id] = time.monotonic()
+        self.state.requested[delivery_id] = now
         self._all_arrived.clear()
         if self.config.notify_email and "notification" in self.urls:
             notify = await self._http.post(
@@ -166,8 +166,10 @@ class FleetSimulator:
     async def _dispatch_loop(self) -> None:
         """Assigned drones whose delivery is scheduled take off from where the scheduler has them (their base)."""
         while True:
-            with contextlib.suppress(httpx.HTTPError):
+            try:
                 await self._dispatch()
+            except Exception as error:
+                self._count_failure("dispatch", error)
             await asyncio.sleep(DISPATCH_INTERVAL_S)
 
     async def _dispatch(self) -> None:
@@ -181,6 +183,8 @@ class FleetSimulator:
                 continue
             if delivery_id in self.state.flying or delivery_id in self._done:
                 continue
+            if any(flying.drone_id == drone["id"] for flying in self.state.flying.values()):
+                continue  # still finishing its previous delivery: takes off once landed
             response = await self._http.get(
                 f"{self.urls['delivery']}/v1/deliveries/{delivery_id}", headers=self._headers("fleet")
             )
@@ -203,20 +207,23 @@ class FleetSimulator:
         interval = max(MIN_REPORT_INTERVAL_S, 1.0 / self.config.speed_up)
         while True:
             started = time.monotonic()
-            with contextlib.suppress(httpx.HTTPError):
+            try:
                 await self._report()
+            except Exception as error:
+                self._count_failure("telemetry", error)
             await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
 
     async def _report(self) -> None:
         now_wall, now = time.monotonic(), datetime.now(UTC)
         reports: list[dict[str, Any]] = []
         landed: list[Flying] = []
+        passed: dict[str, int] = {}  # waypoints count as reported only once the batch is accepted
         for flying in list(self.state.flying.values()):
             elapsed = now_wall - flying.took_off
             for index, at in enumerate(flying.flight.waypoint_times()):
                 if index >= flying.reported_waypoints and at <= elapsed:
                     reports.append(self._telemetry(flying, flying.flight.at(at), now - timedelta(seconds=elapsed - at)))
-                    flying.reported_waypoints = index + 1
+                    passed[flying.delivery_id] = index + 1
             fix = flying.flight.at(elapsed)
             flying.last = fix
             if fix.leg < len(flying.flight.legs_m):
@@ -231,8 +238,18 @@ class FleetSimulator:
             )
             response.raise_for_status()
             self.state.reports += len(reports)
+        for delivery_id, count in passed.items():
+            self.state.flying[delivery_id].reported_waypoints = count
         for flying in landed:
+            if flying.reported_waypoints < len(flying.flight.legs_m):
+                continue  # the drop-off itself is not reported yet
             await self._land(flying)
+
+    def _count_failure(self, where: str, error: Exception) -> None:
+        """The loops keep going (a later tick retries); failures are counted and logged, never fatal."""
+        key = f"{where}: {type(error).__name__}"
+        self.state.refused[key] = self.state.refused.get(key, 0) + 1
+        log.warning("simulator step failed", extra={"fields": {"step": where, "error": repr(error)}})
 
     def _telemetry(self, flying: Flying, fix: Fix, at: datetime) -> dict[str, Any]:
         arrived = fix.leg >= len(flying.flight.legs_m)

@@ -85,9 +85,10 @@ class Flight:
         flown = min(max(seconds, 0.0) * self.speed_mps, sum(self.legs_m))
         remaining = flown
         battery = max(0.0, self.battery - DRAIN_PERCENT_PER_KM * flown / 1000)
+        arrived = flown >= sum(self.legs_m) - 1e-6  # floating sums must not leave a drone 1 ulp short forever
         for index, leg in enumerate(self.legs_m):
             start, end = self.waypoints[index], self.waypoints[index + 1]
-            if remaining < leg:
+            if remaining < leg and not arrived:
                 point = interpolate(start, end, remaining / leg if leg else 1.0)
                 return Fix(point, bearing(start, end), index, battery, flown)
             remaining -= leg
