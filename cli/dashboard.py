@@ -115,7 +115,7 @@ def summary(snapshot: Snapshot, tracker: Tracker) -> Table:
         table.add_row(
             "drop-off ETA error, median / max (wall s)", f"{statistics.median(errors):.2f} / {max(errors):.2f}"
         )
-    table.add_row("notifications sent", str(tracker.notifications.get("sent", 0)))
+    table.add_row("notifications sent (since services up)", str(tracker.notifications.get("sent", 0)))
     return table
 
 

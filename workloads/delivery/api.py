@@ -22,6 +22,7 @@ from fabrikam.workloads.kit.documents import ConcurrentUpdate, Versioned, Versio
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
 TRACK_REFRESH_SECONDS = 10.0
+STAGE_ORDER = list(DeliveryStage)
 
 
 class Confirmation(Contract):
@@ -32,6 +33,12 @@ class Confirmation(Contract):
 class NotConfirmable(Exception):
     def __init__(self, stage: DeliveryStage) -> None:
         super().__init__(f"delivery is {stage}; a confirmation needs the drone at the drop-off")
+
+
+def progress(delivery: DeliveryView) -> tuple[int, datetime]:
+    """How far a delivery has come: its stage first, then the time of its last known position."""
+    located = delivery.last_location.reported_at if delivery.last_location else datetime.min.replace(tzinfo=UTC)
+    return STAGE_ORDER.index(delivery.stage), located
 
 
 def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHandlers) -> APIRouter:
@@ -69,10 +76,13 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
                 while current.stage in ACTIVE:
                     try:
                         data = await asyncio.wait_for(queue.get(), TRACK_REFRESH_SECONDS)
-                        current = DeliveryView.model_validate_json(data)
+                        update = DeliveryView.model_validate_json(data)
                     except TimeoutError:
-                        current = view(await load(delivery_id))
-                        data = current.model_dump_json(by_alias=True)
+                        update = view(await load(delivery_id))
+                        data = update.model_dump_json(by_alias=True)
+                    if progress(update) < progress(current):
+                        continue  # handlers finish out of order: a client never sees the delivery go back
+                    current = update
                     yield {"event": "delivery", "data": data}
             finally:
                 handlers.live.leave(delivery_id, queue)

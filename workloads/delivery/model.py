@@ -46,6 +46,7 @@ class TrackedDelivery(Contract):
     expedited: bool = False
     confirmation_required: bool = False
     arrived: bool = False
+    left_pickup: bool = False
     last_location: Position | None = None
     confirmed_by: str | None = None
 
@@ -93,10 +94,25 @@ def advance(
             stage = DeliveryStage.completed
             events.append(TrackingEvent(stage=stage, kind="completed", at=position.reported_at))
     changes: dict[str, object] = {"stage": stage, "arrived": arrived}
-    if delivery.last_location is None or position.reported_at >= delivery.last_location.reported_at:
+    previous = delivery.last_location
+    if previous is None or position.reported_at >= previous.reported_at:
         changes["last_location"] = position
         changes["speed_mps"] = speed_mps if speed_mps > 0 else delivery.speed_mps
+        if stage == DeliveryStage.headed_to_dropoff and not delivery.left_pickup:
+            changes["left_pickup"] = _leaving(delivery.pickup, previous, position)
     return delivery.model_copy(update=changes), events
+
+
+def _leaving(pickup: Location, previous: Position | None, position: Position) -> bool:
+    """Past the pickup once outside its radius or moving away from it: the stage turns within the radius,
+    before the drone has reached the pickup, and ETAs must not jump down and back up meanwhile."""
+    now = distance_m(position.latitude, position.longitude, pickup.latitude, pickup.longitude)
+    if now > ARRIVAL_RADIUS_M:
+        return True
+    if previous is None:
+        return False
+    before = distance_m(previous.latitude, previous.longitude, pickup.latitude, pickup.longitude)
+    return now > before
 
 
 def _coordinates(position: Position) -> dict[str, float]:
@@ -109,14 +125,17 @@ def view(delivery: TrackedDelivery) -> DeliveryView:
     position = delivery.last_location
     if delivery.stage in ACTIVE and position and delivery.speed_mps and delivery.pickup and delivery.dropoff:
         speed, pickup, dropoff = delivery.speed_mps, delivery.pickup, delivery.dropoff
-        if delivery.stage == DeliveryStage.headed_to_dropoff:
+        leg = distance_m(pickup.latitude, pickup.longitude, dropoff.latitude, dropoff.longitude)
+        if delivery.stage == DeliveryStage.headed_to_dropoff and delivery.left_pickup:
             to_dropoff = distance_m(position.latitude, position.longitude, dropoff.latitude, dropoff.longitude)
             delivery_eta = arrival(position.reported_at, to_dropoff, speed)
+        elif delivery.stage == DeliveryStage.headed_to_dropoff:
+            to_pickup = distance_m(position.latitude, position.longitude, pickup.latitude, pickup.longitude)
+            delivery_eta = arrival(position.reported_at, to_pickup + leg, speed)
         else:
             to_pickup = distance_m(position.latitude, position.longitude, pickup.latitude, pickup.longitude)
             pickup_eta = arrival(position.reported_at, to_pickup, speed)
             if delivery.stage == DeliveryStage.scheduled and delivery.pickup_time:
                 pickup_eta = max(pickup_eta, delivery.pickup_time)
-            leg = distance_m(pickup.latitude, pickup.longitude, dropoff.latitude, dropoff.longitude)
             delivery_eta = arrival(pickup_eta, leg, speed)
     return DeliveryView(**delivery.model_dump(), pickup_eta=pickup_eta, delivery_eta=delivery_eta)
