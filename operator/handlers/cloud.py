@@ -20,8 +20,13 @@ RECONCILE_POLICY = f"{GROUP}/reconcile-policy"
 SKIP, DETACH_ON_DELETE = "skip", "detach-on-delete"
 
 
-def policy(body: dict[str, Any]) -> str:
-    return str(body["metadata"].get("annotations", {}).get(RECONCILE_POLICY, "manage"))
+def policy(*bodies: dict[str, Any] | None) -> str:
+    """The first reconcile-policy annotation among the bodies (a service's own, then its platform's)."""
+    for body in bodies:
+        value = (body or {}).get("metadata", {}).get("annotations", {}).get(RECONCILE_POLICY)
+        if value:
+            return str(value)
+    return "manage"
 
 
 def _credential() -> AsyncTokenCredential:

@@ -38,6 +38,8 @@ async def service_resync(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
+    if not RUNTIME.settled((KIND, namespace or "", name), body):
+        return  # the change handler has not finished this generation yet; it does the work
     await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=False, lookup=Lookup.CACHED)
 
 
@@ -46,6 +48,8 @@ async def service_azure_recheck(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """The periodic re-check of the service's identity in Azure."""
+    if not RUNTIME.settled((KIND, namespace or "", name), body):
+        return
     await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
 
 
@@ -105,7 +109,12 @@ async def _reconcile(
 
     client_id = (body.get("status") or {}).get("identityClientId")
     waiting = None
-    if azure and platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body) != cloud.SKIP:
+    if (
+        azure
+        and platform.spec.azure is not None
+        and svc.spec.identity.azure
+        and cloud.policy(body, platform_body) != cloud.SKIP
+    ):
         client_id, waiting, reasons = await _reconcile_identity(body, svc, platform, client_id, reasons)
     facts = ServiceFacts(identity_client_id=client_id, environment=platform_environment(platform_body))
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
@@ -204,7 +213,7 @@ async def _service_deleted(*, body: kopf.Body, namespace: str | None, name: str,
     platform = parse_platform(platform_body) if platform_body else None
     if platform is None:
         kopf.warn(body, reason="PlatformGone", message="its platform is gone: the Azure identity may be left behind")
-    elif platform.spec.azure is not None and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
+    elif platform.spec.azure is not None and cloud.policy(snapshot, platform_body) != cloud.DETACH_ON_DELETE:
         async with cloud.clients_for(platform) as clients:
             result = await delete_service_identity(svc, platform, clients)
         if not result.ready:

@@ -34,6 +34,8 @@ async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, r
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
 async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
+    if not RUNTIME.settled((KIND, "", name), body):
+        return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
     await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=False, lookup=Lookup.CACHED)
 

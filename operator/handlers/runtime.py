@@ -77,6 +77,11 @@ class Runtime:
         for _, kind, _, _ in children:
             MANAGED_OBJECTS.labels(kind).inc(sign)
 
+    def settled(self, owner: OwnerKey, body: Any) -> bool:
+        """Whether a change handler has reconciled the owner's current generation (timers wait for that)."""
+        outcome = self.outcomes.get(owner)
+        return outcome is not None and outcome.generation == body["metadata"].get("generation")
+
     def observe(self, name: str, obj: dict[str, Any] | None) -> None:
         """Records what a watch event showed of a child (None: it was deleted); small summaries only."""
         if obj is None:

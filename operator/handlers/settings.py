@@ -10,6 +10,8 @@ class OperatorSettings(BaseSettings):
     """Period of the idle re-check of every object; it sends nothing when nothing drifted."""
     metrics_port: int = 8080
     """Prometheus metrics (0 disables the endpoint)."""
+    worker_limit: int = 64
+    """Objects of one kind reconciled at the same time."""
     apply_concurrency: int = 8
     """Parallel requests per object while applying its children."""
     kubeconfig: str | None = None

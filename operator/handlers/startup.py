@@ -35,6 +35,9 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # One replica with a Recreate strategy: no peering objects needed (see charts/operator/README).
     settings.peering.standalone = True
     settings.watching.server_timeout = 300
+    # Bounded concurrency per resource kind: each reconcile holds its platform's peer list, so a thousand
+    # reconciles at once cost memory quadratically and CPU in contention, not throughput.
+    settings.batching.worker_limit = RUNTIME.settings.worker_limit
     settings.networking.request_timeout = 60
     if RUNTIME.settings.metrics_port:
         start_http_server(RUNTIME.settings.metrics_port)

@@ -151,3 +151,18 @@ def test_retained_data_stores_survive_the_platform(
     deleted = {c.path.lower() for c in arm.calls("DELETE")}
     assert stores
     assert not deleted & {store.lower() for store in stores}
+
+
+def test_reconcile_policy_skip_pauses_the_azure_side(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
+) -> None:
+    platform = _azure_platform(kit, "Delete")
+    name = platform["metadata"]["name"]
+    platform["metadata"]["annotations"] = {"dronedelivery.fabrikam.io/reconcile-policy": "skip"}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+    resource_group = platform["spec"]["azure"]["resourceGroup"].lower()
+    assert not [r for r in arm.requests if resource_group in r.path.lower()]
+    live = _get(cluster, "deliveryplatform", name)
+    assert "dronedelivery.fabrikam.io/azure-resources" not in live["metadata"].get("finalizers", [])
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
