@@ -5,6 +5,7 @@ restart), FerretDB on SQLite as the MongoDB-wire server, and each workload as it
 """
 
 import contextlib
+import importlib.util
 import json
 import os
 import secrets
@@ -220,8 +221,6 @@ class MailSink:
 
     @staticmethod
     def available() -> bool:
-        import importlib.util
-
         return importlib.util.find_spec("aiosmtpd") is not None
 
     def start(self, timeout: float = 30.0) -> None:
