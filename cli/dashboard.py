@@ -156,4 +156,5 @@ def dashboard(
     config = SimulatorConfig(drones=drones, requests_per_second=rate, speed_up=speed_up)
     console = Console()
     snapshot, tracker = asyncio.run(watch(urls, tokens, config, seconds, console))
+    console.print()
     console.print(summary(snapshot, tracker))

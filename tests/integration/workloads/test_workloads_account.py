@@ -14,6 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from fabrikam.workloads.account import payments
+from fabrikam.workloads.account.issuer import LocalIssuer
 from fabrikam.workloads.account.service import build as build_account
 from fabrikam.workloads.ingestion.service import build as build_ingestion
 from fabrikam.workloads.kit.auth import InvalidToken, TokenVerifier
@@ -74,6 +75,13 @@ async def test_the_demo_client_gets_a_token_that_verifies_against_the_published_
     assert fleet.roles == frozenset({"drone_operator"})
     with pytest.raises(InvalidToken, match="Audience"):
         await TokenVerifier(discovery["issuer"], "someone-else").verify(await account.token())
+    same_key = Path(account.settings.account_key_dir) / "issuer-key.pem"
+    expired, _ = LocalIssuer(account.url, "fabrikam", same_key, lifetime_seconds=-120).issue("x", "fabrikam-demo", [])
+    with pytest.raises(InvalidToken, match="expired"):
+        await verifier.verify(expired)
+    foreign_key, _ = LocalIssuer(account.url, "fabrikam", same_key.with_name("other.pem"), 60).issue("x", "y", [])
+    with pytest.raises(InvalidToken, match="unknown signing key"):
+        await verifier.verify(foreign_key)
     await verifier.close()
     wrong = await account.client.post(
         "/oauth2/token", data={"grant_type": "client_credentials", "client_id": "demo-business", "client_secret": "x"}
