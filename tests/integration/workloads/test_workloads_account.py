@@ -6,11 +6,13 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import websockets
 from redis.asyncio import Redis
 
 from fabrikam.workloads.account import payments
@@ -21,6 +23,7 @@ from fabrikam.workloads.kit.auth import InvalidToken, TokenVerifier
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
 from fabrikam.workloads.localstack import RedisServer, free_port
+from fabrikam.workloads.telemetry.service import build as build_telemetry
 
 from .conftest import serving
 
@@ -227,3 +230,34 @@ async def test_the_payments_webhook_processes_each_event_once_and_refuses_forger
         (401, "missing Fabrikam-Signature header"),
     ]
     assert await balance(account) == 1250
+
+
+async def test_telemetry_takes_reports_only_from_drone_operators_over_http_and_websocket(
+    account: Account, redis_server: RedisServer, redis: Redis
+) -> None:
+    settings = ServiceSettings(service="drone-telemetry", redis_url=redis_server.url, auth_issuer=account.url)
+    report = {
+        "droneId": "drone-1",
+        "latitude": 47.6,
+        "longitude": -122.3,
+        "altitudeM": 50,
+        "battery": 80,
+        "speedMps": 10,
+        "flightMode": "cruise",
+        "reportedAt": datetime.now(UTC).isoformat(),
+    }
+    fleet, business = await account.token("demo-fleet"), await account.token()
+    async with serving(create_app(Runtime.from_settings(settings), build_telemetry)) as url:
+        async with httpx.AsyncClient(base_url=url) as telemetry:
+            anonymous = await telemetry.post("/v1/telemetry", json={"reports": [report]})
+            wrong_role = await telemetry.post("/v1/telemetry", json={"reports": [report]}, headers=auth(business))
+            accepted = await telemetry.post("/v1/telemetry", json={"reports": [report]}, headers=auth(fleet))
+            assert [r.status_code for r in (anonymous, wrong_role, accepted)] == [401, 403, 202]
+        stream = url.replace("http", "ws") + "/v1/telemetry/stream"
+        for headers in ({}, auth(business)):
+            with pytest.raises(websockets.InvalidStatus) as refused:
+                await websockets.connect(stream, additional_headers=headers)
+            assert refused.value.response.status_code == 403
+        async with websockets.connect(stream, additional_headers=auth(fleet)) as socket:
+            await socket.send(json.dumps({**report, "reportedAt": datetime.now(UTC).isoformat()}))
+            assert json.loads(await socket.recv()) == {"accepted": 1, "published": 1}
