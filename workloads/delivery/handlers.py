@@ -88,6 +88,7 @@ class DeliveryHandlers:
                 deadline=command.deadline,
                 expedited=command.expedited,
                 confirmation_required=command.confirmation_required,
+                scheduled_at=now,
                 last_location=Position(latitude=drone.latitude, longitude=drone.longitude, reported_at=now),
             )
             created = TrackingEvent(stage=DeliveryStage.created, kind="created", at=now)
@@ -149,6 +150,9 @@ class DeliveryHandlers:
             applied.clear()
             if current is None or current.document.stage not in ACTIVE:
                 return None
+            scheduled_at = current.document.scheduled_at
+            if scheduled_at is not None and report.reported_at < scheduled_at:
+                return None  # the drone's previous flight, reported late: not this delivery's
             updated, events = advance(current.document, position, report.speed_mps)
             applied.extend(events)
             return updated, _events(*events)

@@ -45,6 +45,7 @@ class TrackedDelivery(Contract):
     deadline: AwareDatetime | None = None
     expedited: bool = False
     confirmation_required: bool = False
+    scheduled_at: AwareDatetime | None = None
     arrived: bool = False
     left_pickup: bool = False
     last_location: Position | None = None

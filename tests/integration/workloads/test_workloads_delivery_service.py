@@ -1,7 +1,7 @@
 """The delivery service on real Redis: scheduling, telemetry-driven stages, ETAs, confirmation."""
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -137,3 +137,20 @@ async def test_the_stream_pushes_the_delivery_and_ends_once_it_is_over(api: http
     events = [line for line in response.text.splitlines() if line.startswith("data:")]
     assert len(events) == 1
     assert '"stage":"cancelled"' in events[0]
+
+
+async def test_a_late_position_from_the_drones_previous_flight_is_not_this_deliverys(
+    api: httpx.AsyncClient, redis: Redis
+) -> None:
+    service = handlers(redis)
+    await service.schedule(schedule("d-6", confirmation_required=False))
+    before = DronePositionReported(
+        drone_id="drone-1",
+        latitude=47.600,
+        longitude=-122.300,
+        speed_mps=10,
+        reported_at=datetime.now(UTC) - timedelta(seconds=5),
+    )
+    await service.position(outgoing("late", before))  # at the pickup, but from before the delivery was scheduled
+    delivery = (await api.get("/v1/deliveries/d-6")).json()
+    assert (delivery["stage"], delivery["lastLocation"]["latitude"]) == ("scheduled", 47.590)
