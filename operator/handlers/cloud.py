@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import kopf
 from azure.core.credentials_async import AsyncTokenCredential
 
 from fabrikam.operator.api import GROUP, DeliveryPlatform
@@ -50,6 +51,11 @@ async def clients_for(platform: DeliveryPlatform) -> AsyncIterator[AzureClients]
             yield clients
     finally:
         await credential.close()
+
+
+def holds_finalizer(body: kopf.Body, **_: Any) -> bool:
+    """kopf filter: only objects with Azure resources to release get a deletion handler (and kopf's finalizer)."""
+    return FINALIZER in (body.get("metadata") or {}).get("finalizers", [])
 
 
 async def ensure_finalizer(body: dict[str, Any]) -> None:

@@ -33,24 +33,13 @@ async def service_changed(
     await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
 
 
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
-async def service_resync(
-    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
-) -> None:
-    """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
-    if not RUNTIME.settled((KIND, namespace or "", name), body):
+async def resync(body: dict[str, Any], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool) -> None:
+    """One idle re-check of a service (sends nothing when nothing drifted), run by its platform's resync loop:
+    one loop per platform instead of a kopf timer per object, which cost memory per service at scale."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    if not RUNTIME.settled((KIND, namespace, name), body):
         return  # the change handler has not finished this generation yet; it does the work
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=False, lookup=Lookup.CACHED)
-
-
-@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
-async def service_azure_recheck(
-    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
-) -> None:
-    """The periodic re-check of the service's identity in Azure."""
-    if not RUNTIME.settled((KIND, namespace or "", name), body):
-        return
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
+    await _timed(body, namespace, name, logger, indexes_, azure=azure, lookup=Lookup.CACHED)
 
 
 async def _timed(
@@ -194,20 +183,19 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
     return None
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-async def service_deleted(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-    try:
-        await _service_deleted(body=body, namespace=namespace, name=name, **kwargs)
-    finally:
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def service_gone(*, type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+    """Drops the in-memory state of a deleted service; the DELETED event comes with or without finalizers."""
+    if type == "DELETED":
+        RUNTIME.forget((KIND, namespace or "", name))
         parsing.forget(str(body["metadata"]["uid"]))
 
 
-async def _service_deleted(*, body: kopf.Body, namespace: str | None, name: str, **kwargs: Any) -> None:
-    """Children go with their owner (owner references); the Azure identity by the platform's policy."""
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)
+async def release_identity(*, body: kopf.Body, **kwargs: Any) -> None:
+    """Children go with their owner (owner references); the Azure identity by the platform's policy, then our
+    finalizer. Registered only for services holding it, so kopf guards just those with its own."""
     snapshot = indexes.snapshot(body)
-    RUNTIME.forget((KIND, namespace or "", name))
-    if cloud.FINALIZER not in snapshot["metadata"].get("finalizers", []):
-        return
     svc = parse_service(snapshot)
     platform_body = indexes.one(kwargs["platforms"], svc.spec.platform_ref.name)
     platform = parse_platform(platform_body) if platform_body else None

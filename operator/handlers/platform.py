@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
-from fabrikam.operator.handlers import cloud, indexes, parsing
+from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
@@ -46,6 +46,26 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
     if (body.get("spec") or {}).get("azure"):
         snapshot = indexes.snapshot(body)
         await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.CACHED)
+
+
+@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
+async def resync_services(*, stopped: kopf.DaemonStopped, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Re-checks the platform's DroneServices one after the other every resync period (and their Azure
+    identities every Azure re-check period); a service that fails does not stop the others."""
+    last_azure = time.monotonic()
+    while not stopped:
+        await stopped.wait(RUNTIME.settings.resync_seconds)
+        azure = time.monotonic() - last_azure >= RUNTIME.settings.azure_recheck_seconds
+        if azure:
+            last_azure = time.monotonic()
+        for service in list(kwargs["services_by_platform"].get(name, [])):
+            if stopped:
+                return
+            try:
+                await drone_service.resync(service, logger, kwargs, azure=azure)
+            except Exception as error:
+                meta = service["metadata"]
+                logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)
@@ -136,23 +156,21 @@ async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
     await write_platform_status(body, RUNTIME.outcomes.get((KIND, "", name)), services, teams)
 
 
-@kopf.on.delete(GROUP, VERSION, PLURAL, optional=True)
-async def platform_deleted(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
-    try:
-        await _platform_deleted(body=body, name=name, logger=logger, **kwargs)
-    finally:
+@kopf.on.event(GROUP, VERSION, PLURAL)
+def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> None:
+    """Drops the in-memory state of a deleted platform; the DELETED event comes with or without finalizers."""
+    if type == "DELETED":
+        RUNTIME.forget((KIND, "", name))
         parsing.forget(str(body["metadata"]["uid"]))
 
 
-async def _platform_deleted(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+@kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)
+async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """Kubernetes children go by owner references; Azure resources by their deletionPolicy, then the finalizer.
 
     Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup
     needs the platform's Azure coordinates, so the platform goes last."""
     snapshot = indexes.snapshot(body)
-    RUNTIME.forget((KIND, "", name))
-    if cloud.FINALIZER not in snapshot["metadata"].get("finalizers", []):
-        return
     holding = [
         s
         for s in kwargs["services_by_platform"].get(name, [])
