@@ -48,24 +48,26 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
         await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.CACHED)
 
 
-@kopf.daemon(GROUP, VERSION, PLURAL, cancellation_timeout=10)
-async def resync_services(*, stopped: kopf.DaemonStopped, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
-    """Re-checks the platform's DroneServices one after the other every resync period (and their Azure
-    identities every Azure re-check period); a service that fails does not stop the others."""
-    last_azure = time.monotonic()
-    while not stopped:
-        await stopped.wait(RUNTIME.settings.resync_seconds)
-        azure = time.monotonic() - last_azure >= RUNTIME.settings.azure_recheck_seconds
-        if azure:
-            last_azure = time.monotonic()
-        for service in list(kwargs["services_by_platform"].get(name, [])):
-            if stopped:
-                return
-            try:
-                await drone_service.resync(service, logger, kwargs, azure=azure)
-            except Exception as error:
-                meta = service["metadata"]
-                logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
+@kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
+async def resync_services(*, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+    """Re-checks the platform's DroneServices one after the other (and their Azure identities every Azure
+    re-check period): one timer per platform instead of one per service, which cost memory at scale. A service
+    that fails is reported and does not stop the others. (A timer, not a daemon: kopf touches objects with
+    daemons on every start, which would be writes on an idle restart.)"""
+    now = time.monotonic()
+    azure = now - _last_azure_check.get(name, now) >= RUNTIME.settings.azure_recheck_seconds
+    _last_azure_check.setdefault(name, now)
+    if azure:
+        _last_azure_check[name] = now
+    for service in list(kwargs["services_by_platform"].get(name, [])):
+        try:
+            await drone_service.resync(service, logger, kwargs, azure=azure)
+        except Exception as error:
+            meta = service["metadata"]
+            logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
+
+
+_last_azure_check: dict[str, float] = {}
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)

@@ -141,9 +141,13 @@ def sample_platform(suffix: str | None = None) -> dict[str, Any]:
 
 
 def apiserver_writes(cluster: Any) -> int:
+    return sum(apiserver_writes_by_resource(cluster).values())
+
+
+def apiserver_writes_by_resource(cluster: Any) -> dict[str, int]:
     """Write requests the API server counted for the resources the operator manages (its own /metrics)."""
     text = cluster.kubectl("get", "--raw", "/metrics").stdout
-    total = 0
+    totals: dict[str, int] = {}
     pattern = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$")
     for line in text.splitlines():
         match = pattern.match(line)
@@ -154,8 +158,9 @@ def apiserver_writes(cluster: Any) -> int:
             "dronedelivery.fabrikam.io",
         )
         if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_WRITTEN and not builtin_status:
-            total += int(float(match.group(2)))
-    return total
+            key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
+            totals[key] = totals.get(key, 0) + int(float(match.group(2)))
+    return totals
 
 
 def wait_ready(cluster: Any, resource: str, timeout: int = 120, namespace: str | None = None) -> None:
@@ -172,4 +177,9 @@ def kit() -> Any:
     """The helpers above for test modules (which cannot import conftest under importlib mode)."""
     from types import SimpleNamespace
 
-    return SimpleNamespace(sample_platform=sample_platform, apiserver_writes=apiserver_writes, wait_ready=wait_ready)
+    return SimpleNamespace(
+        sample_platform=sample_platform,
+        apiserver_writes=apiserver_writes,
+        apiserver_writes_by_resource=apiserver_writes_by_resource,
+        wait_ready=wait_ready,
+    )
