@@ -61,7 +61,7 @@ def service_verdicts(
         waiting = "the Deployment does not exist yet"
         return (
             [Verdict("Ready", False, "Creating", waiting), Verdict("Progressing", True, "Creating", ""), degraded],
-            (None),
+            None,
             None,
         )
     spec, status = deployment.get("spec", {}), deployment.get("status", {})

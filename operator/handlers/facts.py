@@ -5,7 +5,10 @@ from urllib.parse import urlparse
 
 
 def _host(endpoint: str) -> str:
-    return urlparse(endpoint).hostname or endpoint.rstrip("/")
+    """The host of `https://host:443/` (Service Bus) or `host:6380` (Redis)."""
+    if "://" in endpoint:
+        return urlparse(endpoint).hostname or endpoint
+    return endpoint.rstrip("/").rsplit(":", 1)[0]
 
 
 def platform_environment(platform_body: dict[str, Any] | None) -> dict[str, str]:

@@ -1,0 +1,58 @@
+"""What the platform's Azure resources tell the services, and how conditions move."""
+
+from fabrikam.operator.handlers import conditions
+from fabrikam.operator.handlers.conditions import Verdict
+from fabrikam.operator.handlers.facts import platform_environment
+
+
+def test_service_bus_and_redis_endpoints_become_host_names_in_the_environment() -> None:
+    platform = {
+        "status": {
+            "azureResources": [
+                {"kind": "ServiceBusNamespace", "endpoint": "https://sb-fabrikam.servicebus.windows.net:443/"},
+                {"kind": "RedisCache", "endpoint": "redis-fabrikam.redis.cache.windows.net:6380"},
+                {"kind": "ServiceBusQueue", "endpoint": None},
+            ]
+        }
+    }
+    assert platform_environment(platform) == {
+        "FABRIKAM_SERVICEBUS_NAMESPACE": "sb-fabrikam.servicebus.windows.net",
+        "FABRIKAM_REDIS_URL": "rediss://redis-fabrikam.redis.cache.windows.net:6380/0",
+    }
+    assert platform_environment(None) == {}
+    assert platform_environment({"status": None}) == {}
+
+
+def test_transition_time_moves_only_when_the_status_flips() -> None:
+    first = conditions.merge(None, [Verdict("Ready", False, "RollingOut", "0/2")], generation=1)
+    same = conditions.merge(first, [Verdict("Ready", False, "RollingOut", "1/2")], generation=1)
+    assert same[0]["lastTransitionTime"] == first[0]["lastTransitionTime"]
+    assert same[0]["message"] == "1/2"
+    flipped = conditions.merge(
+        [{**first[0], "lastTransitionTime": "2000-01-01T00:00:00Z"}],
+        [Verdict("Ready", True, "Available", "2/2")],
+        generation=2,
+    )
+    assert flipped[0]["status"] == "True"
+    assert flipped[0]["lastTransitionTime"] != "2000-01-01T00:00:00Z"
+    assert flipped[0]["observedGeneration"] == 2
+
+
+def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
+    deployment = {
+        "metadata": {"generation": 3},
+        "spec": {"replicas": 2},
+        "status": {"observedGeneration": 3, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2},
+    }
+    verdicts, ready, desired = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    assert (verdicts[0].status, verdicts[0].reason, ready, desired) == (True, "Available", 2, 2)
+    stale = {**deployment, "status": {**deployment["status"], "observedGeneration": 2}}
+    assert conditions.service_verdicts(reasons=[], blocking=False, deployment=stale)[0][0].status is False
+    blocked, _, _ = conditions.service_verdicts(
+        reasons=[("NamespaceNotInPlatform", "metadata.namespace: ...")], blocking=True, deployment=None
+    )
+    assert [(v.type, v.status, v.reason) for v in blocked] == [
+        ("Ready", False, "NamespaceNotInPlatform"),
+        ("Progressing", False, "NamespaceNotInPlatform"),
+        ("Degraded", True, "NamespaceNotInPlatform"),
+    ]
