@@ -363,6 +363,17 @@ def _ownership_rules() -> list[JsonDict]:
     return rules
 
 
+class AuthSpec(Model):
+    """Who issues the bearer tokens every service checks (OAuth2/OIDC; Microsoft Entra ID in Azure)."""
+
+    issuer_url: Annotated[str, StringConstraints(pattern=r"^https://[^\s]+$", max_length=512)] = Field(
+        description="OIDC issuer, e.g. https://login.microsoftonline.com/<tenant-id>/v2.0; its JWKS signs the tokens."
+    )
+    audience: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
+        description="The audience the tokens must carry (the API's application id URI or client id)."
+    )
+
+
 class DeliveryPlatformSpec(Model):
     """Desired state of one environment of the drone delivery platform."""
 
@@ -391,6 +402,9 @@ class DeliveryPlatformSpec(Model):
     services: BundledServices = defaulted(BundledServices, "Overrides of the eight bundled services.")
     ingress: IngressSpec = defaulted(IngressSpec, "Ingress for exposed services.")
     observability: Observability = defaulted(Observability, "Telemetry.")
+    auth: AuthSpec | None = Field(
+        None, description="Token issuer the services trust; absent: services run without token checks (local only)."
+    )
     network: Network = defaulted(Network, "Network policy inputs.")
 
     @model_validator(mode="after")

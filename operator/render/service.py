@@ -51,6 +51,13 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         "OTEL_SERVICE_NAME": svc.name,
         "OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={svc.namespace},team={team.name if team else ''}",
     }
+    auth = platform.spec.auth
+    if auth is not None:
+        env["FABRIKAM_AUTH_ISSUER"] = auth.issuer_url
+        env["FABRIKAM_AUTH_AUDIENCE"] = auth.audience
+        if svc.spec.component.value == "account":
+            # The platform's issuer signs the tokens; the account service's local issuer is for laptops only.
+            env["FABRIKAM_ACCOUNT_LOCAL_ISSUER"] = "false"
     otlp = platform.spec.observability.otlp_endpoint
     if otlp is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp

@@ -1,8 +1,14 @@
 """What the platform's Azure resources tell the services, and how conditions move."""
 
+from pathlib import Path
+
+import yaml
+
+from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 from fabrikam.operator.handlers.facts import platform_environment
+from fabrikam.operator.render import bundled_services, render_drone_service
 
 
 def test_service_bus_and_redis_endpoints_become_host_names_in_the_environment() -> None:
@@ -56,3 +62,21 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
         ("Progressing", False, "NamespaceNotInPlatform"),
         ("Degraded", True, "NamespaceNotInPlatform"),
     ]
+
+
+def test_services_trust_the_platform_token_issuer_and_the_account_service_issues_none() -> None:
+    sample = Path(__file__).resolve().parents[3] / "config" / "samples" / "platform.yaml"
+    platform = DeliveryPlatform.model_validate(yaml.safe_load(sample.read_text()))
+    services = bundled_services(platform)
+    environments = {
+        svc.name: next(
+            o for o in render_drone_service(svc, platform=platform, peers=services) if o["kind"] == "ConfigMap"
+        )["data"]
+        for svc in services
+    }
+    assert {env["FABRIKAM_AUTH_ISSUER"] for env in environments.values()} == {
+        "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+    }
+    assert {env["FABRIKAM_AUTH_AUDIENCE"] for env in environments.values()} == {"api://fabrikam-drone-delivery"}
+    assert environments["account"]["FABRIKAM_ACCOUNT_LOCAL_ISSUER"] == "false"
+    assert "FABRIKAM_ACCOUNT_LOCAL_ISSUER" not in environments["ingestion"]
