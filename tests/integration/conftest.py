@@ -86,6 +86,12 @@ class OperatorProcess:
                 self.process.kill()
                 self.process.wait()
 
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, as when a node dies or the OOM killer strikes."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
     def metric(self, name: str, **labels: str) -> float:
         """Sum of a metric of the operator over series matching the labels (0 before the first sample)."""
         text = httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=5).text

@@ -166,3 +166,55 @@ def test_reconcile_policy_skip_pauses_the_azure_side(
     live = _get(cluster, "deliveryplatform", name)
     assert "dronedelivery.fabrikam.io/azure-resources" not in live["metadata"].get("finalizers", [])
     cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+
+
+def test_an_operator_killed_mid_provisioning_resumes_without_duplicates(
+    cluster: Any, operator_factory: Any, azure_operator: Any, arm: Any, arm_tls: tuple[Path, ssl.SSLContext],
+    kit: Any, eventually: Any, tmp_path: Path,
+) -> None:  # fmt: skip
+    from fabrikam_fake_arm import TOKEN  # type: ignore[import-not-found]
+
+    azure_operator.stop()  # only the operator under test may act, or the kill would prove nothing
+
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    environment = {
+        "FABRIKAM_OPERATOR_AZURE_BASE_URL": arm.base_url,
+        "FABRIKAM_OPERATOR_AZURE_CA_BUNDLE": str(arm_tls[0]),
+        "FABRIKAM_OPERATOR_AZURE_TOKEN_FILE": str(token_file),
+        "FABRIKAM_OPERATOR_AZURE_POLLING_SECONDS": "0.2",
+        "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
+    }
+    first = operator_factory(environment)
+    platform = _azure_platform(kit, "Delete")
+    name = platform["metadata"]["name"]
+    resource_group = platform["spec"]["azure"]["resourceGroup"].lower()
+    arm.lro_seconds = 4.0  # long enough to kill the operator while Azure is still creating
+    try:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+        eventually(
+            lambda: [
+                c for c in arm.calls("PUT", "/Microsoft.ServiceBus/namespaces/") if resource_group in c.path.lower()
+            ],
+            timeout=120,
+            what="the first Service Bus PUT",
+        )
+        first.kill()
+        operator_factory(environment)
+        kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+    finally:
+        arm.lro_seconds = 0.2
+        azure_operator.start()
+    ours = [p for p in arm.paths("Microsoft.ServiceBus/namespaces") if resource_group in p.lower()]
+    assert len(ours) == 1
+    assert len([p for p in arm.paths("Microsoft.Cache/redis") if resource_group in p.lower()]) == 1
+    identities = [
+        p for p in arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities") if resource_group in p.lower()
+    ]
+    assert len(identities) == 8
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+    eventually(
+        lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+        timeout=180,
+        what="the platform to be deleted",
+    )
