@@ -7,7 +7,6 @@ Usage: bench_operator.py [N ...]   (default 100 500 1000)
 
 import json
 import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -18,7 +17,8 @@ from typing import Any
 import httpx
 import yaml
 
-from fabrikam.devcluster import cluster, processes, toolchain
+from fabrikam.devcluster import cluster, processes
+from fabrikam.devcluster import kubectl as pinned_kubectl
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 10
@@ -33,24 +33,11 @@ BUNDLED = (
     "account",
     "droneTelemetry",
 )
-WRITES = {"POST", "PUT", "PATCH", "DELETE"}
-OPERATOR_RESOURCES = {
-    "droneservices", "deliveryplatforms", "deployments", "services", "configmaps", "serviceaccounts",
-    "networkpolicies", "horizontalpodautoscalers", "poddisruptionbudgets", "resourcequotas", "limitranges",
-    "roles", "rolebindings", "ingresses",
-}  # fmt: skip
 DIGEST = "sha256:" + "c" * 64
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    result = subprocess.run(
-        [str(toolchain.expected_binaries().kubectl), f"--kubeconfig={kubeconfig}", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout
+    return pinned_kubectl.run(kubeconfig, *args, input=stdin).stdout
 
 
 def platform(name: str) -> dict[str, Any]:
@@ -90,16 +77,7 @@ def service(name: str, namespace: str, platform_name: str) -> dict[str, Any]:
 
 
 def api_writes(kubeconfig: Path) -> int:
-    total = 0
-    for line in kubectl(kubeconfig, "get", "--raw", "/metrics").splitlines():
-        match = re.match(r"^apiserver_request_total\{([^}]*)\} (\S+)$", line)
-        if not match:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-        builtin_status = labels.get("subresource") == "status" and labels.get("group") != "dronedelivery.fabrikam.io"
-        if labels.get("verb") in WRITES and labels.get("resource") in OPERATOR_RESOURCES and not builtin_status:
-            total += int(float(match.group(2)))
-    return total
+    return sum(pinned_kubectl.operator_writes(kubeconfig).values())
 
 
 def ready_count(kubeconfig: Path, namespaces: list[str]) -> int:

@@ -5,7 +5,6 @@ applied, then a live table of the platform, its teams and services as they becom
 """
 
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
-from fabrikam.devcluster import cluster, processes, toolchain
+from fabrikam.devcluster import cluster, kubectl, processes, toolchain
 from fabrikam.devcluster.paths import repository_root
 
 _console = Console()
@@ -46,10 +45,7 @@ def _nodes_table(api_client: Any) -> Table:
 
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> str:
-    binary = str(toolchain.expected_binaries().kubectl)
-    result = subprocess.run(
-        [binary, f"--kubeconfig={kubeconfig}", *args], input=stdin, capture_output=True, text=True, check=False
-    )
+    result = kubectl.run(kubeconfig, *args, input=stdin, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
     return result.stdout

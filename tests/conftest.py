@@ -20,7 +20,7 @@ from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
 from fabrikam.devcluster import cluster as local_cluster
-from fabrikam.devcluster import toolchain
+from fabrikam.devcluster import kubectl
 
 
 @dataclass
@@ -41,11 +41,7 @@ class Cluster:
 
     def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Runs the pinned kubectl against this cluster; output is captured as text."""
-        kubectl = toolchain.expected_binaries().kubectl
-        binary = str(kubectl) if kubectl.exists() else (shutil.which("kubectl") or "kubectl")
-        return subprocess.run(
-            [binary, f"--kubeconfig={self.kubeconfig}", *args], input=input, capture_output=True, text=True, check=check
-        )
+        return kubectl.run(self.kubeconfig, *args, input=input, check=check)
 
 
 def _docker_and_kind_available() -> bool:

@@ -2,7 +2,6 @@
 process) and helpers to drive it through kubectl."""
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -16,29 +15,11 @@ import httpx
 import pytest
 import yaml
 
+from fabrikam.devcluster import kubectl
 from fabrikam.devcluster.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 FABRIKAM = str(Path(sys.executable).with_name("fabrikam"))
-WRITE_VERBS = {"POST", "PUT", "PATCH", "DELETE"}
-# Resources only the operator writes (status subresources of built-in kinds belong to the controllers).
-OPERATOR_WRITTEN = {
-    "deliveryplatforms",
-    "droneservices",
-    "deployments",
-    "services",
-    "configmaps",
-    "serviceaccounts",
-    "networkpolicies",
-    "horizontalpodautoscalers",
-    "poddisruptionbudgets",
-    "resourcequotas",
-    "limitranges",
-    "roles",
-    "rolebindings",
-    "ingresses",
-    "secretproviderclasses",
-}
 
 
 class OperatorProcess:
@@ -152,21 +133,7 @@ def apiserver_writes(cluster: Any) -> int:
 
 def apiserver_writes_by_resource(cluster: Any) -> dict[str, int]:
     """Write requests the API server counted for the resources the operator manages (its own /metrics)."""
-    text = cluster.kubectl("get", "--raw", "/metrics").stdout
-    totals: dict[str, int] = {}
-    pattern = re.compile(r"^apiserver_request_total\{([^}]*)\} (\S+)$")
-    for line in text.splitlines():
-        match = pattern.match(line)
-        if not match:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', match.group(1)))
-        builtin_status = labels.get("subresource") == "status" and labels.get("group") not in (
-            "dronedelivery.fabrikam.io",
-        )
-        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_WRITTEN and not builtin_status:
-            key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
-            totals[key] = totals.get(key, 0) + int(float(match.group(2)))
-    return totals
+    return kubectl.operator_writes(cluster.kubeconfig)
 
 
 def wait_ready(cluster: Any, resource: str, timeout: int = 120, namespace: str | None = None) -> None:
