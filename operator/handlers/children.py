@@ -40,8 +40,7 @@ def _owner(body: dict[str, Any]) -> OwnerKey | None:
 
 
 def _owner_alive(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> bool:
-    kind, namespace, name = owner
-    found = indexes.one(platforms, name) if kind == "DeliveryPlatform" else indexes.one(services, (namespace, name))
+    found = _owner_body(owner, platforms, services)
     return found is not None and not found["metadata"].get("deletionTimestamp")
 
 
