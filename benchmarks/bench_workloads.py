@@ -86,7 +86,10 @@ def bench_ingestion(directory: Path) -> None:
         service.start()
         service.wait_ready()
         asyncio.run(load(service.port, 1_000, INGESTION_CONNECTIONS))  # warm-up, counted below too
+        pids = [service.process.pid, redis_server.process.pid]
+        cpu_before = cpu_seconds(pids)
         seconds, latencies, statuses = asyncio.run(load(service.port, INGESTION_REQUESTS, INGESTION_CONNECTIONS))
+        cpu_per_request = (cpu_seconds(pids) - cpu_before) * 1000 / INGESTION_REQUESTS
         accepted_total = 1_000 + sum(1 for status in statuses if status == 202)
         enqueued = redis.Redis.from_url(redis_server.url).xlen("queue:delivery-requests")
         print(f"ingestion: {INGESTION_REQUESTS} requests over {INGESTION_CONNECTIONS} connections, one process")
@@ -94,6 +97,7 @@ def bench_ingestion(directory: Path) -> None:
         print(f"  latency p50     {percentile(latencies, 0.50) * 1000:.2f} ms")
         print(f"  latency p99     {percentile(latencies, 0.99) * 1000:.2f} ms")
         print(f"  latency mean    {statistics.fmean(latencies) * 1000:.2f} ms")
+        print(f"  CPU             {cpu_per_request:.3f} ms per request (ingestion + redis-server)")
         print(f"  statuses        {dict(sorted({s: statuses.count(s) for s in set(statuses)}.items()))}")
         print(f"  accepted == enqueued: {accepted_total} == {enqueued} -> {accepted_total == enqueued}")
         if accepted_total != enqueued:
@@ -101,6 +105,16 @@ def bench_ingestion(directory: Path) -> None:
     finally:
         service.process.stop()
         redis_server.stop()
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of these processes so far (/proc): the cost of the work, whatever the load."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def _scheduled(workflow_url: str) -> float:
@@ -120,6 +134,8 @@ def bench_pipeline(directory: Path) -> None:
         stack.start()
         seed_fleet(stack.services["scheduler"].url, PIPELINE_DELIVERIES)
         workflow_url = stack.services["workflow"].url
+        pids = stack.pids()
+        cpu_before = {name: cpu_seconds([pid]) for name, pid in pids.items()}
         started = time.perf_counter()
         seconds, _, statuses = asyncio.run(
             load(stack.services["ingestion"].port, PIPELINE_DELIVERIES, INGESTION_CONNECTIONS)
@@ -129,10 +145,14 @@ def bench_pipeline(directory: Path) -> None:
         while (done := _scheduled(workflow_url)) < accepted and time.monotonic() < deadline:
             time.sleep(0.2)
         elapsed = time.perf_counter() - started
+        cpu_spent = {name: cpu_seconds([pid]) - cpu_before[name] for name, pid in pids.items()}
+        per_delivery = sum(cpu_spent.values()) * 1000 / max(done, 1)
         print(f"pipeline: {PIPELINE_DELIVERIES} deliveries, POST -> scheduled (package, drone, delivery)")
         print(f"  accepted        {accepted} in {seconds:.2f} s")
         print(f"  scheduled       {done:.0f} in {elapsed:.2f} s")
         print(f"  throughput      {done / elapsed:,.0f} deliveries/s end to end")
+        print(f"  CPU             {per_delivery:.2f} ms per delivery, summed over {len(pids)} processes")
+        print("  CPU by process  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu_spent.items()))
     finally:
         stack.stop()
 
