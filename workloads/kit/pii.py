@@ -2,11 +2,15 @@
 
 The key is a file: generated locally on first use; in Azure a Key Vault secret mounted by the Secrets Store
 CSI driver at the same path (`FABRIKAM_PII_KEY_FILE`, `FABRIKAM_PII_KEY_CREATE=false`), so the key never sits
-in an image, an environment variable or a Kubernetes secret. Each value is bound to where it belongs (its
-context, e.g. `users.phone:<id>`): a ciphertext copied to another row does not decrypt.
+in an image, an environment variable or a Kubernetes secret. The file holds the key as standard base64 text
+(44 characters for 32 bytes; whitespace and a trailing newline are ignored), which is what the CSI driver
+writes for a Key Vault secret set with `az keyvault secret set --name pii-key --value "$(openssl rand -base64
+32)"`. Each value is bound to where it belongs (its context, e.g. `users.phone:<id>`): a ciphertext copied to
+another row does not decrypt.
 """
 
 import base64
+import binascii
 import os
 from pathlib import Path
 
@@ -31,7 +35,7 @@ class FieldCipher:
             descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(descriptor, "w") as file:
                 file.write(base64.b64encode(AESGCM.generate_key(bit_length=256)).decode())
-        return cls(base64.b64decode(path.read_text().strip()))
+        return cls(read_key(path))
 
     def encrypt(self, plaintext: str, context: str) -> str:
         nonce = os.urandom(12)
@@ -44,3 +48,17 @@ class FieldCipher:
             raise ValueError(f"unknown PII ciphertext version {version!r}")
         raw = base64.b64decode(payload)
         return self._aead.decrypt(raw[:12], raw[12:], context.encode()).decode()
+
+
+def read_key(path: Path) -> bytes:
+    """The 32-byte key from its base64 text; a wrong format fails at startup, naming the file and the fix."""
+    try:
+        key = base64.b64decode("".join(path.read_text().split()), validate=True)
+    except (OSError, UnicodeDecodeError, binascii.Error) as error:
+        raise ValueError(f"PII key file {path} is not base64 text: {error}") from error
+    if len(key) != 32:
+        raise ValueError(
+            f"PII key file {path} holds {len(key)} bytes; it must be the base64 of 32 random bytes"
+            " (openssl rand -base64 32)"
+        )
+    return key

@@ -1,15 +1,70 @@
-"""Service settings from the environment, so images carry no configuration (seed: hard-coded values)."""
+"""Service settings from the environment, so images carry no configuration (seed: hard-coded values).
 
-from typing import Literal
+Third-party secrets may also come from files: in Azure the Secrets Store CSI driver mounts the service's Key
+Vault objects at `<FABRIKAM_SECRETS_DIR>/<object name>`, so they never sit in an environment variable.
+"""
+
+from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# Setting → Key Vault object name (the file the CSI driver writes); the operator's catalog uses the same names.
+SECRET_FILES = {
+    "sendgrid_api_key": "sendgrid-api-key",
+    "twilio_auth_token": "twilio-auth-token",
+    "payments_webhook_secret": "payments-webhook-secret",
+}
+
+
+class SecretFileError(ValueError):
+    """A mounted secret that cannot be used: the service must not start with half its credentials."""
+
+
+def read_secret_file(path: Path) -> str | None:
+    """The secret's text without its trailing newline; None when no such file was mounted."""
+    if not path.exists():
+        return None
+    try:
+        value = path.read_text().rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as error:
+        raise SecretFileError(f"secret file {path} cannot be read: {error}") from error
+    if not value.strip():
+        raise SecretFileError(f"secret file {path} is empty")
+    return value
+
+
+class KeyVaultFiles(PydanticBaseSettingsSource):
+    """Fills each secret setting from `<secrets_dir>/<object name>`; an environment variable still wins."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        directory = self.current_state.get("secrets_dir")
+        if not directory:
+            return {}
+        found = {name: read_secret_file(Path(directory) / object_name) for name, object_name in SECRET_FILES.items()}
+        return {name: value for name, value in found.items() if value is not None}
 
 
 class ServiceSettings(BaseSettings):
     """Every knob a workload reads; the operator injects them as `FABRIKAM_*` variables."""
 
     model_config = SettingsConfigDict(env_prefix="FABRIKAM_", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, dotenv_settings, file_secret_settings, KeyVaultFiles(settings_cls)
 
     service: str = "unnamed"
     host: str = "127.0.0.1"
@@ -42,6 +97,8 @@ class ServiceSettings(BaseSettings):
     min_battery_percent: float = Field(default=30.0, ge=0, le=100)
 
     otlp_endpoint: str | None = None
+    # Where the CSI driver mounts the Key Vault objects (`SECRET_FILES`); unset locally.
+    secrets_dir: str | None = None
 
     # Bearer tokens are checked when an issuer is configured: the account service's local issuer, or Entra ID
     # (https://login.microsoftonline.com/<tenant>/v2.0) with the API's application id URI as audience.
