@@ -95,6 +95,10 @@ class ServiceSettings(BaseSettings):
     weather_fallback_max_age_seconds: float = Field(default=1800.0, ge=0)
     search_radius_km: float = Field(default=50.0, gt=0)
     min_battery_percent: float = Field(default=30.0, ge=0, le=100)
+    # Workflow: a step (create package, assign drone, schedule) whose reply has not come within the timeout is
+    # sent again, up to `attempts` sends in all; then the delivery fails and what was done is undone.
+    workflow_step_timeout_seconds: float = Field(default=60.0, gt=0)
+    workflow_step_attempts: int = Field(default=3, ge=1)
 
     otlp_endpoint: str | None = None
     # Where the CSI driver mounts the Key Vault objects (`SECRET_FILES`); unset locally.
