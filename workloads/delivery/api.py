@@ -9,6 +9,7 @@ from pydantic import Field
 from sse_starlette.sse import EventSourceResponse
 
 from fabrikam.workloads.contracts import Contract
+from fabrikam.workloads.delivery import announcements
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.model import (
     ACTIVE,
@@ -18,7 +19,8 @@ from fabrikam.workloads.delivery.model import (
     TrackingEvent,
     view,
 )
-from fabrikam.workloads.kit.documents import ConcurrentUpdate, Versioned, VersionedDocuments
+from fabrikam.workloads.kit.documents import ConcurrentUpdate, Decision, Versioned, VersionedDocuments, Write
+from fabrikam.workloads.kit.messaging import outbox
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
 TRACK_REFRESH_SECONDS = 10.0
@@ -106,8 +108,10 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
     @api.post("/{delivery_id}/confirmations", status_code=202, response_model=DeliveryView, summary="Confirm receipt")
     async def confirm(confirmation: Confirmation, delivery_id: str = DELIVERY_ID) -> DeliveryView:
         """Completes a delivery whose drone is at the drop-off; confirming again is accepted and harmless."""
+        written: dict[str, str] = {}
 
-        def decide(current: Versioned[TrackedDelivery] | None) -> tuple[TrackedDelivery, list[str]] | None:
+        def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
+            written.clear()
             if current is None:
                 raise HTTPException(404, f"no delivery {delivery_id}")
             tracked = current.document
@@ -122,7 +126,12 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
             updated = tracked.model_copy(
                 update={"stage": DeliveryStage.completed, "confirmed_by": confirmation.confirmed_by}
             )
-            return updated, [event.model_dump_json(by_alias=True)]
+            written.update(
+                outbox.entries(
+                    [*announcements.completion(tracked, updated), *announcements.stage_changes(updated, [event])]
+                )
+            )
+            return Write(updated, [event.model_dump_json(by_alias=True)], written)
 
         try:
             tracked = await deliveries.update(delivery_id, decide)
@@ -131,7 +140,8 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
         except ConcurrentUpdate as error:
             raise HTTPException(503, str(error), headers={"Retry-After": "1"}) from error
         assert tracked is not None
-        await handlers.announce_completion(tracked)
+        await handlers.release_drone(tracked)
+        await handlers.changed(tracked, written)
         return view(tracked)
 
     return api

@@ -1,25 +1,21 @@
-"""Delivery commands and drone positions: each updates one tracked delivery by compare-and-set."""
+"""Delivery commands and drone positions: each updates one tracked delivery by compare-and-set, and writes
+what it announces to other services into the outbox in the same step."""
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
-    NOTIFICATION_EVENTS,
-    WORKFLOW_EVENTS,
     CancelDelivery,
-    DeliveryCompleted,
-    DeliveryScheduled,
-    DeliveryStageChanged,
     DronePositionReported,
     RescheduleDelivery,
     ScheduleDelivery,
 )
+from fabrikam.workloads.delivery import announcements
 from fabrikam.workloads.delivery.live import LiveUpdates
 from fabrikam.workloads.delivery.model import (
     ACTIVE,
-    TRANSITIONS,
     DeliveryStage,
     Position,
     TrackedDelivery,
@@ -27,12 +23,12 @@ from fabrikam.workloads.delivery.model import (
     advance,
     view,
 )
-from fabrikam.workloads.kit.documents import Versioned, VersionedDocuments
-from fabrikam.workloads.kit.messaging.message import Message, outgoing
+from fabrikam.workloads.kit.documents import Decision, Versioned, VersionedDocuments, Write
+from fabrikam.workloads.kit.messaging import outbox
+from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.kit.messaging.outbox import OutboxRelay
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.worker import Handler
-
-Decision = tuple[TrackedDelivery, Sequence[str]] | None
 
 
 def _events(*events: TrackingEvent) -> list[str]:
@@ -49,30 +45,24 @@ class DeliveryHandlers:
     ) -> None:
         self._deliveries = deliveries
         self._redis = redis
-        self._broker = broker
         self.live = live
+        self.relay = OutboxRelay(redis, deliveries.outbox_key, broker)
 
-    async def changed(self, tracked: TrackedDelivery, events: Sequence[TrackingEvent]) -> None:
-        """Push the new state to live clients and tell the notification service about stage transitions.
+    async def changed(self, tracked: TrackedDelivery, written: Mapping[str, str]) -> None:
+        """Push the new state to live clients, then send what the write put in the outbox.
 
-        Notification has its own queue, so a slow or failing email provider never holds delivery up."""
-        current = view(tracked)
-        await self.live.publish(tracked.id, current.model_dump_json(by_alias=True))
-        for event in events:
-            if event.kind in TRANSITIONS:
-                changed = DeliveryStageChanged(
-                    delivery_id=tracked.id, stage=event.stage.value, at=event.at, delivery_eta=current.delivery_eta
-                )
-                message_id = f"DeliveryStageChanged:{tracked.id}:{event.stage.value}"
-                await self._broker.publish(NOTIFICATION_EVENTS, outgoing(message_id, changed))
+        Stage changes go to the notification service's own queue, so a slow or failing email provider never
+        holds delivery up."""
+        await self.live.publish(tracked.id, view(tracked).model_dump_json(by_alias=True))
+        await self.relay.send(written)
 
     async def schedule(self, message: Message) -> None:
         command = ScheduleDelivery.model_validate(message.body)
         now = datetime.now(UTC)
-        created_events: list[TrackingEvent] = []
+        written: dict[str, str] = {}
 
-        def decide(current: Versioned[TrackedDelivery] | None) -> Decision:
-            created_events.clear()
+        def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
+            written.clear()
             if current is not None:
                 return None
             drone = command.drone
@@ -93,20 +83,22 @@ class DeliveryHandlers:
             )
             created = TrackingEvent(stage=DeliveryStage.created, kind="created", at=now)
             scheduled = TrackingEvent(stage=DeliveryStage.scheduled, kind="scheduled", at=now, detail=drone.drone_id)
-            created_events.extend((created, scheduled))
-            return tracked, _events(created, scheduled)
+            written.update(
+                outbox.entries(
+                    [*announcements.stage_changes(tracked, [scheduled]), announcements.scheduled(tracked)]
+                )
+            )
+            return Write(tracked, _events(created, scheduled), written)
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.stage in ACTIVE and tracked.drone_id:
             await self._redis.set(drone_key(tracked.drone_id), tracked.id)
-            await self.changed(tracked, created_events)
-            scheduled = DeliveryScheduled(delivery_id=tracked.id)
-            await self._broker.publish(WORKFLOW_EVENTS, outgoing(f"DeliveryScheduled:{tracked.id}", scheduled))
+            await self.changed(tracked, written)
 
     async def reschedule(self, message: Message) -> None:
         command = RescheduleDelivery.model_validate(message.body)
 
-        def decide(current: Versioned[TrackedDelivery] | None) -> Decision:
+        def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
             if current is None or current.document.stage not in ACTIVE:
                 return None
             tracked = current.document
@@ -123,20 +115,25 @@ class DeliveryHandlers:
 
     async def cancel(self, message: Message) -> None:
         command = CancelDelivery.model_validate(message.body)
+        written: dict[str, str] = {}
 
-        def decide(current: Versioned[TrackedDelivery] | None) -> Decision:
+        def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
+            written.clear()
             event = TrackingEvent(stage=DeliveryStage.cancelled, kind="cancelled", at=datetime.now(UTC))
             if current is None:
-                return TrackedDelivery(id=command.delivery_id, stage=DeliveryStage.cancelled), _events(event)
-            if current.document.stage not in ACTIVE:
+                cancelled = TrackedDelivery(id=command.delivery_id, stage=DeliveryStage.cancelled)
+            elif current.document.stage in ACTIVE:
+                cancelled = current.document.model_copy(update={"stage": DeliveryStage.cancelled})
+            else:
                 return None
-            return current.document.model_copy(update={"stage": DeliveryStage.cancelled}), _events(event)
+            written.update(outbox.entries(announcements.stage_changes(cancelled, [event])))
+            return Write(cancelled, _events(event), written)
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.drone_id:
             await self._redis.delete(drone_key(tracked.drone_id))
         if tracked is not None and tracked.stage == DeliveryStage.cancelled:
-            await self.changed(tracked, [TrackingEvent(stage=tracked.stage, kind="cancelled", at=datetime.now(UTC))])
+            await self.changed(tracked, written)
 
     async def position(self, message: Message) -> None:
         report = DronePositionReported.model_validate(message.body)
@@ -145,9 +142,11 @@ class DeliveryHandlers:
             return
         position = Position(latitude=report.latitude, longitude=report.longitude, reported_at=report.reported_at)
         applied: list[TrackingEvent] = []
+        written: dict[str, str] = {}
 
-        def decide(current: Versioned[TrackedDelivery] | None) -> Decision:
+        def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
             applied.clear()
+            written.clear()
             if current is None or current.document.stage not in ACTIVE:
                 return None
             scheduled_at = current.document.scheduled_at
@@ -155,23 +154,27 @@ class DeliveryHandlers:
                 return None  # the drone's previous flight, reported late: not this delivery's
             updated, events = advance(current.document, position, report.speed_mps)
             applied.extend(events)
-            return updated, _events(*events)
+            written.update(
+                outbox.entries(
+                    [
+                        *announcements.completion(current.document, updated),
+                        *announcements.stage_changes(updated, events),
+                    ]
+                )
+            )
+            return Write(updated, _events(*events), written)
 
         tracked = await self._deliveries.update(str(delivery_id), decide)
         if tracked is None or not applied:
             return
         if tracked.stage == DeliveryStage.completed:
-            await self.announce_completion(tracked)
-        await self.changed(tracked, [event for event in applied if event.kind != "completed"])
+            await self.release_drone(tracked)
+        await self.changed(tracked, written)
 
-    async def announce_completion(self, tracked: TrackedDelivery) -> None:
-        """Tell the workflow (which releases the drone); sending twice is one message to the broker."""
+    async def release_drone(self, tracked: TrackedDelivery) -> None:
+        """Positions of this drone no longer belong to the finished delivery."""
         if tracked.drone_id:
             await self._redis.delete(drone_key(tracked.drone_id))
-        completed = DeliveryCompleted(delivery_id=tracked.id)
-        await self._broker.publish(WORKFLOW_EVENTS, outgoing(f"DeliveryCompleted:{tracked.id}", completed))
-        at = tracked.last_location.reported_at if tracked.last_location else datetime.now(UTC)
-        await self.changed(tracked, [TrackingEvent(stage=DeliveryStage.completed, kind="completed", at=at)])
 
     def handlers(self) -> Mapping[str, Handler]:
         return {

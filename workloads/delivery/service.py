@@ -26,6 +26,7 @@ def build(runtime: Runtime) -> ServiceParts:
         title="Fabrikam delivery",
         routers=[protected(auth, api.router(deliveries, handlers))],
         consumers={DELIVERY_COMMANDS: handlers.handlers(), DELIVERY_TELEMETRY: handlers.telemetry_handlers()},
-        on_start=[live.start],
-        on_stop=[live.stop, auth.close],
+        # The relay drains what a crashed process left in the outbox before the workers take new messages.
+        on_start=[live.start, handlers.relay.start],
+        on_stop=[handlers.relay.stop, live.stop, auth.close],
     )
