@@ -152,6 +152,12 @@ class DeliveryCompleted(DeliveryScoped):
     """The package reached its drop-off (and was confirmed when required)."""
 
 
+class StepTimedOut(DeliveryScoped):
+    """Sent by the workflow's own timer to its queue: a step's deadline passed without its reply."""
+
+    deadline: AwareDatetime
+
+
 class DronePositionReported(Contract):
     """Published by the drone telemetry service; delivery tracks positions and stages from it."""
 

@@ -14,6 +14,7 @@ class SagaView(Contract):
     package_id: str | None = None
     drone_id: str | None = None
     reason: str | None = None
+    step_attempt: int = Field(ge=0, description="How many times the command of the current step was sent")
     messages_applied: int = Field(ge=0)
 
 
@@ -32,6 +33,7 @@ def router(sagas: VersionedDocuments[Saga]) -> APIRouter:
             package_id=saga.package_id,
             drone_id=saga.drone.drone_id if saga.drone else None,
             reason=saga.reason,
+            step_attempt=saga.step_attempt,
             messages_applied=len(saga.applied),
         )
 

@@ -1,11 +1,12 @@
-"""Message handlers of the workflow: load the saga, decide, compare-and-set, then send the outbox.
+"""Message handlers of the workflow: decide on the saga, compare-and-set it, then send the commands.
 
 Exactly-once effect per message: a message id already applied changes nothing. The saga keeps its recent
 commands (outbox); a redelivered message, which is what a crash between saving and sending produces, sends
 them all again, and the broker drops the command ids it already accepted. So nothing is lost or doubled.
 """
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 
 from fabrikam.workloads.contracts import (
     DeliveryCancelled,
@@ -18,12 +19,13 @@ from fabrikam.workloads.contracts import (
     DroneUnavailable,
     PackageCreated,
     PackageRejected,
+    StepTimedOut,
 )
-from fabrikam.workloads.kit.documents import Versioned, VersionedDocuments
 from fabrikam.workloads.kit.messaging.message import Message, outgoing_raw
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.worker import Handler
-from fabrikam.workloads.workflow.saga import Command, Incoming, Saga, decide
+from fabrikam.workloads.workflow.saga import Command, Incoming, StepPolicy, decide
+from fabrikam.workloads.workflow.store import SagaStore
 
 CONTRACTS: tuple[type[DeliveryScoped], ...] = (
     DeliveryRequested,
@@ -35,15 +37,24 @@ CONTRACTS: tuple[type[DeliveryScoped], ...] = (
     DroneUnavailable,
     DeliveryScheduled,
     DeliveryCompleted,
+    StepTimedOut,
 )
 
 
 class SagaHandler:
     """Applies any saga message to the saga it belongs to."""
 
-    def __init__(self, sagas: VersionedDocuments[Saga], broker: Broker) -> None:
+    def __init__(
+        self,
+        sagas: SagaStore,
+        broker: Broker,
+        policy: StepPolicy,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
         self._sagas = sagas
         self._broker = broker
+        self._policy = policy
+        self._clock = clock
 
     async def _send(self, commands: list[Command]) -> None:
         for command in commands:
@@ -52,22 +63,18 @@ class SagaHandler:
     def handler(self, contract: type[DeliveryScoped]) -> Handler:
         async def handle(message: Message) -> None:
             incoming = Incoming(message.id, contract.model_validate(message.body))
-            decided: list[Command] | None = None
-
-            def decision(current: Versioned[Saga] | None) -> tuple[Saga, list[str]] | None:
-                nonlocal decided
-                outcome = decide(current.document if current else None, incoming)
-                if outcome is None:
-                    decided = None
-                    return None
-                saga, decided = outcome
-                return saga, []
-
-            saga = await self._sagas.update(incoming.body.delivery_id, decision)
+            now = self._clock()
+            saga, decided = await self._sagas.apply(
+                incoming.body.delivery_id, lambda current: decide(current, incoming, now, self._policy)
+            )
             if decided is not None:
                 await self._send(decided)
             elif saga is not None and incoming.message_id in saga.applied:
-                await self._send(saga.outbox)  # a redelivery: what a crash may have left unsent goes again
+                # A redelivery: what a crash may have left unsent (commands, the deadline) goes again.
+                await self._sagas.sync_deadline(saga)
+                await self._send(saga.outbox)
+            elif saga is not None and contract is StepTimedOut:
+                await self._sagas.sync_deadline(saga)  # a timeout for a step already answered or restarted
 
         return handle
 

@@ -6,6 +6,7 @@ after a crash is dropped by the broker's duplicate detection.
 """
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from pydantic import AwareDatetime, BaseModel, Field
@@ -33,6 +34,7 @@ from fabrikam.workloads.contracts import (
     ReleaseDrone,
     RescheduleDelivery,
     ScheduleDelivery,
+    StepTimedOut,
 )
 
 
@@ -48,6 +50,16 @@ class Stage(StrEnum):
 
 
 FINAL = {Stage.completed, Stage.cancelled, Stage.failed}
+# Stages that wait for another service's reply to a command: each has a deadline.
+WAITING = {Stage.awaiting_package, Stage.awaiting_drone, Stage.awaiting_schedule}
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    """How long a step waits for its reply, and how many times its command is sent before the saga fails."""
+
+    timeout_seconds: float = 60.0
+    attempts: int = 3
 
 
 class Command(BaseModel):
@@ -70,6 +82,8 @@ class Saga(BaseModel):
     pickup_time: AwareDatetime | None = None
     deadline: AwareDatetime | None = None
     reason: str | None = None
+    step_started_at: AwareDatetime | None = None
+    step_attempt: int = 0
     applied: list[str] = Field(default_factory=list)
     outbox: list[Command] = Field(default_factory=list)
 
@@ -98,6 +112,12 @@ def _create_package(saga: Saga) -> Command:
         package_id=_package_id(saga.delivery_id), delivery_id=saga.delivery_id, package=saga.request.package
     )
     return _command(PACKAGE_COMMANDS, f"CreatePackage:{saga.delivery_id}", body)
+
+
+def _assign_drone(saga: Saga) -> Command:
+    assert saga.request is not None
+    assign = AssignDrone(delivery_id=saga.delivery_id, pickup=saga.request.pickup, size=saga.request.package.size)
+    return _command(SCHEDULER_COMMANDS, f"AssignDrone:{saga.delivery_id}", assign)
 
 
 def _schedule(saga: Saga) -> Command:
@@ -130,16 +150,33 @@ def _release_drone(saga: Saga, suffix: str = "") -> Command:
     )
 
 
+def _cancel_delivery(saga: Saga, suffix: str = "") -> Command:
+    body = CancelDelivery(delivery_id=saga.delivery_id)
+    return _command(DELIVERY_COMMANDS, f"CancelDelivery:{saga.delivery_id}{suffix}", body)
+
+
+def _step_command(saga: Saga) -> Command:
+    """The command the saga's current step waits on."""
+    if saga.stage == Stage.awaiting_package:
+        return _create_package(saga)
+    if saga.stage == Stage.awaiting_drone:
+        return _assign_drone(saga)
+    return _schedule(saga)
+
+
+def step_deadline(saga: Saga, policy: StepPolicy) -> datetime | None:
+    """When the current step gives up waiting for its reply; None when the saga waits for no reply."""
+    if saga.stage not in WAITING or saga.step_started_at is None:
+        return None
+    return saga.step_started_at + timedelta(seconds=policy.timeout_seconds)
+
+
 def _compensations(saga: Saga) -> list[Command]:
     """Undo, in reverse order, every step that was started: a step in flight may still complete."""
     stage = saga.stage
     commands: list[Command] = []
     if stage in (Stage.awaiting_schedule, Stage.scheduled):
-        commands.append(
-            _command(
-                DELIVERY_COMMANDS, f"CancelDelivery:{saga.delivery_id}", CancelDelivery(delivery_id=saga.delivery_id)
-            )
-        )
+        commands.append(_cancel_delivery(saga))
     if stage in (Stage.awaiting_drone, Stage.awaiting_schedule, Stage.scheduled):
         commands.append(_release_drone(saga))
     if stage in (Stage.awaiting_package, Stage.awaiting_drone, Stage.awaiting_schedule, Stage.scheduled):
@@ -147,17 +184,27 @@ def _compensations(saga: Saga) -> list[Command]:
     return commands
 
 
-def decide(saga: Saga | None, incoming: Incoming) -> tuple[Saga, list[Command]] | None:
-    """The next state and the commands to send, or None when the message changes nothing."""
+def decide(
+    saga: Saga | None, incoming: Incoming, now: datetime, policy: StepPolicy = StepPolicy()
+) -> tuple[Saga, list[Command]] | None:
+    """The next state and the commands to send, or None when the message changes nothing.
+
+    `now` stamps the start of a step; a step timing out is just another message (`StepTimedOut`).
+    """
     body = incoming.body
     if saga is None:
         saga = Saga(delivery_id=body.delivery_id, stage=Stage.awaiting_request)
     if incoming.message_id in saga.applied:
         return None
-    transition = _transition(saga, body)
+    transition = _timed_out(saga, now, policy) if isinstance(body, StepTimedOut) else _transition(saga, body)
     if transition is None:
         return None
     stage, changes, commands = transition
+    if stage != saga.stage:  # a new step starts its clock; a saga that waits for nothing has none
+        changes = {
+            "step_started_at": now if stage in WAITING else None,
+            "step_attempt": int(stage in WAITING),
+        } | changes
     updated = saga.model_copy(
         update={
             **changes,
@@ -170,6 +217,24 @@ def decide(saga: Saga | None, incoming: Incoming) -> tuple[Saga, list[Command]] 
 
 
 Transition = tuple[Stage, dict[str, object], list[Command]]
+
+
+def _timed_out(saga: Saga, now: datetime, policy: StepPolicy) -> Transition | None:
+    """Send the step's command again while attempts remain, then fail and undo what was started.
+
+    A retry gets a new message id, so the broker's duplicate detection does not drop it; the services'
+    handlers are idempotent, so a command handled twice has one effect, and its replies share one id.
+    """
+    deadline = step_deadline(saga, policy)
+    if deadline is None or now < deadline:
+        return None  # the step was answered, or restarted, since this timer was set
+    command = _step_command(saga)
+    if saga.step_attempt < policy.attempts:
+        attempt = saga.step_attempt + 1
+        retry = command.model_copy(update={"message_id": f"{command.message_id}:attempt{attempt}"})
+        return saga.stage, {"step_started_at": now, "step_attempt": attempt}, [retry]
+    reason = f"timed out: no answer to {command.type} after {saga.step_attempt} attempts"
+    return Stage.failed, {"reason": reason}, _compensations(saga)
 
 
 def _transition(saga: Saga, body: DeliveryScoped) -> Transition | None:
@@ -195,12 +260,7 @@ def _transition(saga: Saga, body: DeliveryScoped) -> Transition | None:
             message_id = f"RescheduleDelivery:{saga.delivery_id}:{len(saga.applied)}"
             return stage, changes, [_command(DELIVERY_COMMANDS, message_id, reschedule)]
         case PackageCreated() if stage == Stage.awaiting_package:
-            assert saga.request is not None
-            assign = AssignDrone(
-                delivery_id=saga.delivery_id, pickup=saga.request.pickup, size=saga.request.package.size
-            )
-            command = _command(SCHEDULER_COMMANDS, f"AssignDrone:{saga.delivery_id}", assign)
-            return Stage.awaiting_drone, {"package_id": body.package_id}, [command]
+            return Stage.awaiting_drone, {"package_id": body.package_id}, [_assign_drone(saga)]
         case PackageCreated() if stage in (Stage.cancelled, Stage.failed):
             return stage, {}, [_cancel_package(saga, ":late")]
         case PackageRejected() if stage == Stage.awaiting_package:
@@ -214,6 +274,8 @@ def _transition(saga: Saga, body: DeliveryScoped) -> Transition | None:
             return Stage.failed, {"reason": f"no drone: {body.reason}"}, [_cancel_package(saga)]
         case DeliveryScheduled() if stage == Stage.awaiting_schedule:
             return Stage.scheduled, {}, []
+        case DeliveryScheduled() if stage in (Stage.cancelled, Stage.failed) and saga.drone is not None:
+            return stage, {}, [_cancel_delivery(saga, ":late")]
         case DeliveryCompleted() if stage in (Stage.scheduled, Stage.awaiting_schedule):
             return Stage.completed, {}, [_release_drone(saga)]
     return None
