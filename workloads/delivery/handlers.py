@@ -84,9 +84,7 @@ class DeliveryHandlers:
             created = TrackingEvent(stage=DeliveryStage.created, kind="created", at=now)
             scheduled = TrackingEvent(stage=DeliveryStage.scheduled, kind="scheduled", at=now, detail=drone.drone_id)
             written.update(
-                outbox.entries(
-                    [*announcements.stage_changes(tracked, [scheduled]), announcements.scheduled(tracked)]
-                )
+                outbox.entries([*announcements.stage_changes(tracked, [scheduled]), announcements.scheduled(tracked)])
             )
             return Write(tracked, _events(created, scheduled), written)
 

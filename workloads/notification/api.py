@@ -2,11 +2,13 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, HTTPException, Path
 from pydantic import Field, model_validator
 
-from fabrikam.workloads.contracts import EMAIL_PATTERN, PHONE_PATTERN, Contract
+from fabrikam.workloads.contracts import EMAIL_PATTERN, NOTIFICATION_EVENTS, PHONE_PATTERN, Contract
 from fabrikam.workloads.kit.auth import Auth, Role
+from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.notification.handlers import late_notice
 from fabrikam.workloads.notification.subscriptions import Subscriptions
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
@@ -26,9 +28,10 @@ class NotifyMe(Contract):
 class Subscribed(Contract):
     delivery_id: str
     channels: list[str]
+    stage: str = Field(description="The stage the delivery is at, notified right away")
 
 
-def router(subscriptions: Subscriptions, auth: Auth) -> APIRouter:
+def router(subscriptions: Subscriptions, auth: Auth, broker: Broker) -> APIRouter:
     api = APIRouter(tags=["notifications"])
     caller = auth.require(Role.customer, Role.business_admin)
 
@@ -37,17 +40,26 @@ def router(subscriptions: Subscriptions, auth: Auth) -> APIRouter:
         status_code=202,
         response_model=Subscribed,
         dependencies=[Depends(caller)],
-        summary="Be told by email and/or SMS when the delivery changes stage",
+        summary="Be told by email and/or SMS of the delivery's current stage now, then of each change",
+        responses={404: {"description": "No stage change of this delivery has reached notification"}},
     )
     async def notify_me(body: NotifyMe, delivery_id: str = DELIVERY_ID) -> Subscribed:
-        channels = []
+        """The current stage goes out through the queue like any stage change, so it is retried the same way
+        and a recipient already told of it (a repeated subscription, a redelivered event) is not told again."""
+        if await subscriptions.current(delivery_id) is None:
+            raise HTTPException(404, f"no delivery {delivery_id} is scheduled (yet)")
+        added = []
         if body.email:
-            await subscriptions.add(delivery_id, "email", body.email)
-            channels.append("email")
+            added.append(await subscriptions.add(delivery_id, "email", body.email))
         if body.phone:
-            await subscriptions.add(delivery_id, "sms", body.phone)
-            channels.append("sms")
-        return Subscribed(delivery_id=delivery_id, channels=channels)
+            added.append(await subscriptions.add(delivery_id, "sms", body.phone))
+        # Read again after subscribing: a stage change handled meanwhile either saw the subscription or is
+        # the one read here.
+        current = await subscriptions.current(delivery_id)
+        assert current is not None
+        for subscription in added:
+            await broker.publish(NOTIFICATION_EVENTS, late_notice(current, subscription))
+        return Subscribed(delivery_id=delivery_id, channels=[s.channel for s in added], stage=current.stage)
 
     @api.get(
         "/v1/deliveries/{delivery_id}/notifications",

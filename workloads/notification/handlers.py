@@ -4,11 +4,11 @@ import logging
 from collections.abc import Mapping
 
 from fabrikam.workloads.contracts import DeliveryStageChanged
-from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.kit.messaging.message import Message, outgoing
 from fabrikam.workloads.kit.resilience import TransientError
 from fabrikam.workloads.kit.worker import Handler
 from fabrikam.workloads.notification.channels import Channel, PermanentFailure
-from fabrikam.workloads.notification.subscriptions import Subscriptions
+from fabrikam.workloads.notification.subscriptions import Subscription, Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -30,34 +30,48 @@ def compose(event: DeliveryStageChanged) -> tuple[str, str]:
     return subject, text
 
 
+def event_id(event: DeliveryStageChanged) -> str:
+    """What a recipient is notified of once: the delivery's stage (also the id delivery publishes it under)."""
+    return f"DeliveryStageChanged:{event.delivery_id}:{event.stage}"
+
+
+def late_notice(event: DeliveryStageChanged, subscription: Subscription) -> Message:
+    """The stage a new subscriber missed, sent to the notification queue again under its own message id (the
+    original's is in the broker's duplicate window); recipients already notified of it are skipped."""
+    return outgoing(f"{event_id(event)}:for:{subscription.key}", event)
+
+
 class NotificationHandlers:
     def __init__(self, subscriptions: Subscriptions, channels: Mapping[str, Channel]) -> None:
         self._subscriptions = subscriptions
         self._channels = channels
 
     async def stage_changed(self, message: Message) -> None:
-        """Each recipient is marked once sent, so a redelivered event skips them; a provider still failing
-        after its retries fails the message, which the broker redelivers (and dead-letters in the end)."""
+        """Each recipient is claimed before and marked after the send, so a redelivered event (or a late
+        subscriber's notice of it) skips them; a provider still failing after its retries fails the message,
+        which the broker redelivers (and dead-letters in the end)."""
         event = DeliveryStageChanged.model_validate(message.body)
-        subject, text = compose(event)
+        await self._subscriptions.reached(event)
+        subject, text, sent_id = *compose(event), event_id(event)
         failing: list[str] = []
         for subscription in await self._subscriptions.of(event.delivery_id):
-            if await self._subscriptions.already_sent(message.id, subscription):
+            if not await self._subscriptions.claim(sent_id, subscription):
                 continue
             channel = self._channels.get(subscription.channel)
             if channel is None:
-                await self._subscriptions.record(message.id, event.delivery_id, subscription, event.stage, "skipped")
+                await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "skipped")
                 continue
             try:
                 await channel.send(subscription.recipient, subject, text)
             except PermanentFailure as error:
                 log.warning("notification refused", extra={"fields": {"channel": channel.name, "error": str(error)}})
-                await self._subscriptions.record(message.id, event.delivery_id, subscription, event.stage, "failed")
+                await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "failed")
                 continue
             except Exception as error:
+                await self._subscriptions.unclaim(sent_id, subscription)
                 failing.append(f"{channel.name}: {error!r}")
                 continue
-            await self._subscriptions.record(message.id, event.delivery_id, subscription, event.stage, "sent")
+            await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "sent")
         if failing:
             raise TransientError(f"notifications not sent yet: {'; '.join(failing)}")
 

@@ -34,7 +34,7 @@ def build(runtime: Runtime) -> ServiceParts:
 
     return ServiceParts(
         title="Fabrikam notification",
-        routers=[api.router(subscriptions, auth)],
+        routers=[api.router(subscriptions, auth, runtime.broker)],
         consumers={NOTIFICATION_EVENTS: handlers.handlers()},
         on_stop=[close],
     )

@@ -1,17 +1,36 @@
-"""Who asked to hear about a delivery, sealed at rest, and which notifications already went out."""
+"""Who asked to hear about a delivery, sealed at rest; the stages each delivery reached; and which
+notifications already went out (or are going out now) to whom."""
 
+import asyncio
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.contracts import DeliveryStageChanged
 from fabrikam.workloads.kit.pii import FieldCipher
 
 RETENTION_SECONDS = 30 * 86_400
 STATS = "notify:stats"
+# Longer than a send with its retries: a claim older than this belonged to a process that died mid-send.
+CLAIM_SECONDS = 60
+SENDING = "sending"
+# How far along each stage is; the terminal ones last.
+STAGE_ORDER = ("scheduled", "headed_to_pickup", "headed_to_dropoff", "completed", "cancelled", "failed")
+CLAIM_POLL_SECONDS = 0.2
+
+
+def latest(events: Iterable[DeliveryStageChanged]) -> DeliveryStageChanged | None:
+    """The furthest stage reached; stage changes of one delivery may arrive out of order."""
+    return max(events, key=lambda event: _rank(event.stage), default=None)
+
+
+def _rank(stage: str) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else -1
 
 
 @dataclass(frozen=True)
@@ -26,12 +45,24 @@ class Subscriptions:
         self._redis = redis
         self._cipher = cipher
 
-    async def add(self, delivery_id: str, channel: str, recipient: str) -> None:
+    async def add(self, delivery_id: str, channel: str, recipient: str) -> Subscription:
         key = f"{channel}:{hashlib.sha256(recipient.encode()).hexdigest()[:16]}"
         sealed = self._cipher.encrypt(recipient, f"notify:{delivery_id}:{key}")
         hash_key = f"notify:subscriptions:{delivery_id}"
         await self._redis.hset(hash_key, key, sealed)
         await self._redis.expire(hash_key, RETENTION_SECONDS)
+        return Subscription(key, channel, recipient)
+
+    async def reached(self, event: DeliveryStageChanged) -> None:
+        """Remember the stage (no PII), so a customer who subscribes later hears about it."""
+        hash_key = f"notify:stages:{event.delivery_id}"
+        await self._redis.hset(hash_key, event.stage, event.model_dump_json(by_alias=True))
+        await self._redis.expire(hash_key, RETENTION_SECONDS)
+
+    async def current(self, delivery_id: str) -> DeliveryStageChanged | None:
+        """The furthest stage the delivery reached; None when no stage change arrived for it (yet)."""
+        stored: Any = await self._redis.hvals(f"notify:stages:{delivery_id}")
+        return latest(DeliveryStageChanged.model_validate_json(row) for row in stored)
 
     async def of(self, delivery_id: str) -> list[Subscription]:
         stored: Any = await self._redis.hgetall(f"notify:subscriptions:{delivery_id}")
@@ -40,8 +71,21 @@ class Subscriptions:
             for key, sealed in sorted(stored.items())
         ]
 
-    async def already_sent(self, event_id: str, subscription: Subscription) -> bool:
-        return bool(await self._redis.exists(f"notify:sent:{event_id}:{subscription.key}"))
+    async def claim(self, event_id: str, subscription: Subscription) -> bool:
+        """Take the right to send this event to this recipient (True), so two handlers never both send it;
+        False once it was sent, refused or skipped. A send in progress elsewhere is waited out: it ends with
+        an outcome, with its claim given back, or with the claim expiring when its process died."""
+        key = f"notify:sent:{event_id}:{subscription.key}"
+        while not await self._redis.set(key, SENDING, nx=True, ex=CLAIM_SECONDS):
+            outcome = await self._redis.get(key)
+            if outcome is not None and outcome != SENDING:
+                return False
+            await asyncio.sleep(CLAIM_POLL_SECONDS)
+        return True
+
+    async def unclaim(self, event_id: str, subscription: Subscription) -> None:
+        """The send failed for now: the broker's redelivery may try again at once."""
+        await self._redis.delete(f"notify:sent:{event_id}:{subscription.key}")
 
     async def record(
         self, event_id: str, delivery_id: str, subscription: Subscription, stage: str, outcome: str

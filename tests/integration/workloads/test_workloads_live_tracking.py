@@ -86,3 +86,50 @@ async def test_track_pushes_every_position_until_completion_with_decreasing_rema
     assert all(later < earlier for earlier, later in itertools.pairwise(remaining))
     arrival = start + timedelta(seconds=200)
     assert abs((datetime.fromisoformat(received[1]["deliveryEta"]) - arrival).total_seconds()) < 5
+
+
+async def test_a_client_joining_mid_flight_or_after_the_end_gets_the_current_state_first(
+    redis_server: RedisServer, redis: Redis
+) -> None:
+    start = datetime.now(UTC)
+    handlers = DeliveryHandlers(
+        VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
+    )
+    drone = DroneSnapshot(drone_id="drone-l", latitude=47.590, longitude=-122.300, speed_mps=10)
+    command = ScheduleDelivery(
+        delivery_id="d-late",
+        package_id="p",
+        drone=drone,
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        pickup_time=start - timedelta(minutes=1),
+        deadline=start + timedelta(hours=1),
+        expedited=False,
+        confirmation_required=False,
+    )
+    await handlers.schedule(outgoing("s", command))
+
+    async def fly_to(step: int, latitude: float) -> None:
+        report = DronePositionReported(
+            drone_id="drone-l",
+            latitude=latitude,
+            longitude=-122.300,
+            speed_mps=10,
+            reported_at=start + timedelta(seconds=step),
+        )
+        await handlers.position(outgoing(f"late-{step}", report))
+
+    await fly_to(1, 47.595)
+    await fly_to(2, 47.600)  # over the pickup: headed to the drop-off
+    runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
+    async with serving(create_app(runtime, build)) as url:
+        mid_flight: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        reader = asyncio.create_task(read_events(f"{url}/v1/deliveries/d-late/track", mid_flight))
+        first = await asyncio.wait_for(mid_flight.get(), 10)
+        assert (first["stage"], first["lastLocation"]["latitude"]) == ("headed_to_dropoff", 47.600)
+        await fly_to(3, 47.610)  # over the drop-off: completed, and the stream ends
+        assert (await asyncio.wait_for(mid_flight.get(), 10))["stage"] == "completed"
+        await asyncio.wait_for(reader, 10)
+        after_the_end: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        await asyncio.wait_for(read_events(f"{url}/v1/deliveries/d-late/track", after_the_end), 10)
+        assert (after_the_end.qsize(), after_the_end.get_nowait()["stage"]) == (1, "completed")

@@ -28,6 +28,8 @@ from fabrikam.workloads.notification.handlers import NotificationHandlers
 from fabrikam.workloads.notification.service import build
 from fabrikam.workloads.notification.subscriptions import Subscriptions
 
+from .conftest import eventually, serving
+
 
 class Inbox:
     """aiosmtpd handler: keeps every message that arrived."""
@@ -144,6 +146,9 @@ async def test_subscriptions_are_sealed_at_rest_and_bad_requests_name_the_field(
         service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
     )
     app = create_app(Runtime.from_settings(settings), build)
+    await subscriptions(redis, tmp_path).reached(
+        DeliveryStageChanged.model_validate(stage_changed("d-3", "scheduled").body)
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as api:
         accepted = await api.post(
             "/v1/deliveries/d-3/notify-me", json={"email": "bo@fabrikam.example", "phone": "+33612345678"}
@@ -171,3 +176,60 @@ async def test_an_unreachable_smtp_server_opens_the_breaker_and_then_fails_fast(
     with pytest.raises(OpenedState):
         await email.send("ana@contoso.example", "s", "t")
     assert asyncio.get_running_loop().time() - started < 0.1
+
+
+async def test_a_late_subscriber_hears_of_the_current_stage_at_once_and_only_once(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int], twilio: TwilioDouble
+) -> None:
+    inbox, port = smtp
+    subs = subscriptions(redis, tmp_path)
+    handlers = handlers_for(subs, port, twilio)
+    headed_to_dropoff = stage_changed("d-late", "headed_to_dropoff")
+    for event in (stage_changed("d-late", "scheduled"), headed_to_dropoff, stage_changed("d-late", "headed_to_pickup")):
+        await handlers.stage_changed(event)  # nobody subscribed yet; the last one arrived out of order
+    assert inbox.messages == []
+    settings = ServiceSettings(
+        service="notification",
+        redis_url=redis_server.url,
+        pii_key_file=str(tmp_path / "pii.key"),
+        smtp_port=port,
+        lock_seconds=2,
+    )
+
+    async def queue_empty() -> bool:
+        return not await redis.xlen("queue:notification-events")  # handled messages leave the stream
+
+    async def emailed() -> bool:
+        return len(inbox.messages) >= 1
+
+    async with (
+        serving(create_app(Runtime.from_settings(settings), build)) as url,
+        httpx.AsyncClient(base_url=url) as api,
+    ):
+        subscribed = await api.post("/v1/deliveries/d-late/notify-me", json={"email": "cy@contoso.example"})
+        assert (subscribed.status_code, subscribed.json()["stage"]) == (202, "headed_to_dropoff")
+        await eventually(emailed)
+        again = await api.post("/v1/deliveries/d-late/notify-me", json={"email": "cy@contoso.example"})
+        assert again.status_code == 202
+        await eventually(queue_empty)
+    await handlers.stage_changed(headed_to_dropoff)  # the broker redelivers the original event
+    assert [(m["To"], m["Subject"]) for m in inbox.messages] == [
+        ("cy@contoso.example", "Delivery d-late: your package is on its way")
+    ]
+    await handlers.stage_changed(stage_changed("d-late", "completed"))  # and later changes reach them as usual
+    assert [m["Subject"] for m in inbox.messages][1:] == ["Delivery d-late: your package was delivered"]
+    assert [entry["stage"] for entry in await subs.log("d-late")] == ["headed_to_dropoff", "completed"]
+
+
+async def test_notify_me_for_a_delivery_notification_never_heard_of_is_404_and_stores_nothing(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path
+) -> None:
+    settings = ServiceSettings(
+        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
+    )
+    app = create_app(Runtime.from_settings(settings), build)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as api:
+        unknown = await api.post("/v1/deliveries/d-nowhere/notify-me", json={"email": "bo@fabrikam.example"})
+    assert (unknown.status_code, unknown.json()["detail"]) == (404, "no delivery d-nowhere is scheduled (yet)")
+    assert await redis.exists("notify:subscriptions:d-nowhere") == 0
+    assert await redis.xlen("queue:notification-events") == 0
