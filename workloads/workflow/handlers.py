@@ -67,14 +67,13 @@ class SagaHandler:
             saga, decided = await self._sagas.apply(
                 incoming.body.delivery_id, lambda current: decide(current, incoming, now, self._policy)
             )
+            redelivered = decided is None and saga is not None and incoming.message_id in saga.applied
+            if saga is not None and (redelivered or contract is StepTimedOut):
+                await self._sagas.sync_deadline(saga)  # timed out, early, or for a step already answered
             if decided is not None:
                 await self._send(decided)
-            elif saga is not None and incoming.message_id in saga.applied:
-                # A redelivery: what a crash may have left unsent (commands, the deadline) goes again.
-                await self._sagas.sync_deadline(saga)
-                await self._send(saga.outbox)
-            elif saga is not None and contract is StepTimedOut:
-                await self._sagas.sync_deadline(saga)  # a timeout for a step already answered or restarted
+            elif redelivered and saga is not None:
+                await self._send(saga.outbox)  # what a crash may have left unsent goes again
 
         return handle
 

@@ -59,7 +59,8 @@ class SagaStore:
             version = current.version if current else 0
             if await self._documents.save(delivery_id, saga, version):
                 self._remember(delivery_id, Versioned(saga, version + 1))
-                if before is None or step_deadline(before, self._policy) != step_deadline(saga, self._policy):
+                waited = before is not None and step_deadline(before, self._policy) is not None
+                if waited != (step_deadline(saga, self._policy) is not None):
                     await self.sync_deadline(saga)
                 return saga, commands
             current, verified = await self._documents.load(delivery_id), True
@@ -68,9 +69,12 @@ class SagaStore:
     async def sync_deadline(self, saga: Saga) -> None:
         """Make the saga's entry in `DEADLINES` match its current step (idempotent).
 
+        `apply` writes the entry only when the saga starts or stops waiting: a later step's deadline is
+        later, so the entry of the first step makes the timer fire early at worst, and the timeout it sends
+        finds the saga not due and calls this. That is two writes per delivery instead of one per step.
         Written after the saga, so a crash in between leaves the message unacknowledged: its redelivery
-        calls this again. Two handlers of one saga may write their entries out of order; a stale entry only
-        makes the timer fire early, and the timeout it sends finds the saga not due and calls this again.
+        calls this again. Two handlers of one saga may write out of order; a stale entry also only makes
+        the timer fire early, or for a saga that waits for nothing, which this then removes.
         """
         deadline = step_deadline(saga, self._policy)
         if deadline is None:

@@ -6,6 +6,7 @@ from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
     WORKFLOW_EVENTS,
+    Contract,
     DeliveryRequested,
     DeliveryScheduled,
     DroneAssigned,
@@ -17,6 +18,8 @@ from fabrikam.workloads.contracts import (
     StepTimedOut,
 )
 from fabrikam.workloads.kit.documents import VersionedDocuments
+from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.workflow.handlers import SagaHandler
 from fabrikam.workloads.workflow.saga import Incoming, Saga, Stage, StepPolicy, decide
 from fabrikam.workloads.workflow.store import DEADLINES, SagaStore
 from fabrikam.workloads.workflow.timer import StepTimer
@@ -53,17 +56,36 @@ async def apply(sagas: SagaStore, message_id: str, body: object, now: datetime =
     return saga
 
 
-async def test_the_deadline_entry_follows_the_step_and_goes_when_nothing_is_awaited(redis: Redis) -> None:
+async def test_the_deadline_entry_is_written_when_waiting_starts_and_stops_and_an_early_fire_resets_it(
+    redis: Redis,
+) -> None:
     sagas = store(redis)
-    await apply(sagas, "m1", requested("d-1"))
+    now = T0
+    handler = SagaHandler(sagas, make_broker(redis), POLICY, clock=lambda: now)
+    handle = handler.handlers()
+
+    async def deliver(message_id: str, body: Contract) -> None:
+        await handle[type(body).__name__](
+            Message(message_id, type(body).__name__, body.model_dump(mode="json", by_alias=True))
+        )
+
+    await deliver("m1", requested("d-1"))
     assert await redis.zscore(DEADLINES, "d-1") == (T0 + timedelta(seconds=30)).timestamp()
-    later = T0 + timedelta(seconds=5)
-    await apply(sagas, "m2", PackageCreated(delivery_id="d-1", package_id="package-d-1"), later)
-    assert await redis.zscore(DEADLINES, "d-1") == (later + timedelta(seconds=30)).timestamp()
+    now = T0 + timedelta(seconds=5)
+    await deliver("m2", PackageCreated(delivery_id="d-1", package_id="package-d-1"))
+    assert await redis.zscore(DEADLINES, "d-1") == (T0 + timedelta(seconds=30)).timestamp()  # early is safe
+    now = T0 + timedelta(seconds=30)
+    await deliver("t1", StepTimedOut(delivery_id="d-1", deadline=now))
+    stored = await VersionedDocuments(redis, "saga", Saga).load("d-1")
+    assert stored is not None
+    assert (stored.document.stage, stored.document.step_attempt) == (
+        Stage.awaiting_drone,
+        1,
+    )  # not due: the timeout changed nothing
+    assert await redis.zscore(DEADLINES, "d-1") == (T0 + timedelta(seconds=35)).timestamp()
     drone = DroneSnapshot(drone_id="drone-1", latitude=47.6, longitude=-122.3, speed_mps=10)
-    await apply(sagas, "m3", DroneAssigned(delivery_id="d-1", drone=drone), later)
-    saga = await apply(sagas, "m4", DeliveryScheduled(delivery_id="d-1"), later)
-    assert saga.stage == Stage.scheduled
+    await deliver("m3", DroneAssigned(delivery_id="d-1", drone=drone))
+    await deliver("m4", DeliveryScheduled(delivery_id="d-1"))
     assert await redis.zscore(DEADLINES, "d-1") is None
 
 
@@ -98,14 +120,21 @@ async def test_two_timers_send_each_due_timeout_once_and_again_only_after_the_le
 
 async def test_a_handled_timeout_replaces_the_leased_entry_with_the_retry_deadline(redis: Redis) -> None:
     sagas = store(redis)
+    clock = [T0]
+    handle = SagaHandler(sagas, make_broker(redis), POLICY, clock=lambda: clock[0]).handlers()["StepTimedOut"]
     await apply(sagas, "m1", requested("d-3"))
     timer = StepTimer(redis, make_broker(redis), interval=1, lease=10)
-    fired_at = T0 + timedelta(seconds=31)
-    assert await timer.fire_due(fired_at.timestamp()) == 1
-    saga = await apply(sagas, "t1", StepTimedOut(delivery_id="d-3", deadline=T0 + timedelta(seconds=30)), fired_at)
-    assert (saga.stage, saga.step_attempt) == (Stage.awaiting_package, 2)
-    assert await redis.zscore(DEADLINES, "d-3") == (fired_at + timedelta(seconds=30)).timestamp()
-    failed_at = fired_at + timedelta(seconds=30)
-    saga = await apply(sagas, "t2", StepTimedOut(delivery_id="d-3", deadline=failed_at), failed_at)
-    assert saga.stage == Stage.failed
+    clock[0] = T0 + timedelta(seconds=31)
+    assert await timer.fire_due(clock[0].timestamp()) == 1
+    timed_out = StepTimedOut(delivery_id="d-3", deadline=T0 + timedelta(seconds=30))
+    await handle(Message("t1", "StepTimedOut", timed_out.model_dump(mode="json", by_alias=True)))
+    assert await redis.zscore(DEADLINES, "d-3") == (clock[0] + timedelta(seconds=30)).timestamp()
+    clock[0] += timedelta(seconds=30)
+    await handle(Message("t2", "StepTimedOut", timed_out.model_dump(mode="json", by_alias=True)))
+    stored = await VersionedDocuments(redis, "saga", Saga).load("d-3")
+    assert stored is not None
+    assert (stored.document.stage, stored.document.reason) == (
+        Stage.failed,
+        "timed out: no answer to CreatePackage after 2 attempts",
+    )
     assert await redis.zscore(DEADLINES, "d-3") is None
