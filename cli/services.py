@@ -7,6 +7,7 @@ import signal
 import time
 from pathlib import Path
 
+import httpx
 import typer
 
 from fabrikam.cli import dashboard
@@ -17,6 +18,8 @@ app = typer.Typer(help="Run the Fabrikam services as local processes.", no_args_
 
 OWN_COMMANDS = ("fabrikam.workloads.entrypoint", "redis-server", "ferretdb", "aiosmtpd")
 INFRASTRUCTURE = ("mail", "ferretdb", "redis")
+# Services with a dead-letter redrive endpoint.
+REDRIVABLE = ("notification",)
 
 
 @app.command()
@@ -89,6 +92,25 @@ def print_token(
 ) -> None:
     """Print a bearer token for the seeded demo business (local issuer only)."""
     typer.echo(token(running_urls(directory)["account"], client))
+
+
+@app.command()
+def redrive(
+    service: str = typer.Argument(..., help="The service whose dead letters to send again: notification."),
+    directory: Path = typer.Option(DEFAULT_DIRECTORY, help="The directory given to `up`."),
+) -> None:
+    """Move a service's dead-lettered messages back to its queue (say, after an email outage); print how many."""
+    if service not in REDRIVABLE:
+        typer.echo(f"only {', '.join(REDRIVABLE)} can redrive dead letters", err=True)
+        raise typer.Exit(2)
+    urls = running_urls(directory)
+    response = httpx.post(
+        f"{urls[service]}/v1/admin/dead-letters/redrive",
+        headers={"Authorization": f"Bearer {token(urls['account'], 'demo-fleet')}"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    typer.echo(json.dumps(response.json()))
 
 
 app.command(name="dashboard")(dashboard.dashboard)

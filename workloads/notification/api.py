@@ -31,6 +31,10 @@ class Subscribed(Contract):
     stage: str = Field(description="The stage the delivery is at, notified right away")
 
 
+class Redriven(Contract):
+    moved: int
+
+
 def router(subscriptions: Subscriptions, auth: Auth, broker: Broker) -> APIRouter:
     api = APIRouter(tags=["notifications"])
     caller = auth.require(Role.customer, Role.business_admin)
@@ -68,6 +72,16 @@ def router(subscriptions: Subscriptions, auth: Auth, broker: Broker) -> APIRoute
     )
     async def sent(delivery_id: str = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")) -> list[dict[str, Any]]:
         return await subscriptions.log(delivery_id)
+
+    @api.post(
+        "/v1/admin/dead-letters/redrive",
+        dependencies=[Depends(auth.require(Role.drone_operator))],
+        summary="Send dead-lettered stage changes again (recipients already notified are skipped)",
+    )
+    async def redrive() -> Redriven:
+        """For after a provider outage outlasted the redeliveries: each message goes back to the queue with a
+        fresh delivery count, and the per-recipient marks keep anyone from hearing of a stage twice."""
+        return Redriven(moved=await broker.redrive(NOTIFICATION_EVENTS))
 
     @api.get("/v1/notifications/stats", dependencies=[Depends(auth.require())], summary="Counts by outcome")
     async def stats() -> dict[str, int]:

@@ -124,6 +124,24 @@ async def test_a_handler_can_dead_letter_with_its_own_reason(broker: tuple[Broke
     assert [(letter.reason, letter.description) for letter in letters] == [("InvalidBody", "weightKg missing")]
 
 
+async def test_a_redriven_dead_letter_comes_back_intact_with_a_fresh_delivery_count(
+    broker: tuple[Broker, str, float],
+) -> None:
+    adapter, queue, _ = broker
+    await drain(adapter, queue)
+    sent = message({"n": 7})
+    await adapter.publish(queue, sent)
+    received = await receive_one(adapter, queue)
+    await adapter.release(received)
+    await adapter.dead_letter(await receive_one(adapter, queue), "ProviderDown", "smtp unreachable")
+    assert await adapter.redrive(queue) == 1
+    assert await adapter.dead_letters(queue) == []
+    again = await receive_one(adapter, queue)
+    assert (again.message, again.delivery_count) == (sent, 1)
+    await adapter.complete(again)
+    assert await adapter.redrive(queue) == 0
+
+
 async def test_renewing_the_lock_prevents_redelivery(broker: tuple[Broker, str, float]) -> None:
     adapter, queue, lock = broker
     await drain(adapter, queue)

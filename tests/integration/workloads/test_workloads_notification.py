@@ -28,7 +28,7 @@ from fabrikam.workloads.notification.handlers import NotificationHandlers
 from fabrikam.workloads.notification.service import build
 from fabrikam.workloads.notification.subscriptions import Subscriptions
 
-from .conftest import eventually, serving
+from .conftest import eventually, make_broker, serving
 
 
 class Inbox:
@@ -233,3 +233,63 @@ async def test_notify_me_for_a_delivery_notification_never_heard_of_is_404_and_s
     assert (unknown.status_code, unknown.json()["detail"]) == (404, "no delivery d-nowhere is scheduled (yet)")
     assert await redis.exists("notify:subscriptions:d-nowhere") == 0
     assert await redis.xlen("queue:notification-events") == 0
+
+
+async def test_a_notification_dead_lettered_while_smtp_was_down_is_sent_once_after_a_redrive(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, twilio: TwilioDouble
+) -> None:
+    smtp_port = free_port()  # nothing listens there yet
+    settings = ServiceSettings(
+        service="notification",
+        redis_url=redis_server.url,
+        pii_key_file=str(tmp_path / "pii.key"),
+        smtp_port=smtp_port,
+        outbound_timeout_seconds=1,
+        lock_seconds=0.5,
+        max_delivery_count=2,  # fewer failures than open the email breaker
+        twilio_url=twilio.url,
+        twilio_account_sid="AC123",
+        twilio_auth_token="token",
+        twilio_from="+15550001111",
+    )
+    subs = subscriptions(redis, tmp_path)
+    await subs.add("d-dl", "email", "di@contoso.example")
+    await subs.add("d-dl", "sms", "+14255550123")
+    broker = make_broker(redis)
+    await broker.publish("notification-events", stage_changed("d-dl", "completed"))
+    inbox = Inbox()
+
+    async def dead_lettered() -> bool:
+        return len(await broker.dead_letters("notification-events")) == 1
+
+    async def emailed() -> bool:
+        return len(inbox.messages) == 1
+
+    async def handled() -> bool:
+        return not await redis.xlen("queue:notification-events")
+
+    async with (
+        serving(create_app(Runtime.from_settings(settings), build)) as url,
+        httpx.AsyncClient(base_url=url) as api,
+    ):
+        await eventually(dead_lettered)
+        assert len(twilio.received) == 1  # the SMS went out before the email gave up
+        controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        try:
+            redriven = await api.post("/v1/admin/dead-letters/redrive")
+            assert (redriven.status_code, redriven.json()) == (200, {"moved": 1})
+            await eventually(emailed)
+            await eventually(handled)
+            assert (await api.post("/v1/admin/dead-letters/redrive")).json() == {"moved": 0}
+        finally:
+            controller.stop()
+    assert [(m["To"], m["Subject"]) for m in inbox.messages] == [
+        ("di@contoso.example", "Delivery d-dl: your package was delivered")
+    ]
+    assert len(twilio.received) == 1
+    assert await broker.dead_letters("notification-events") == []
+    assert sorted(entry["outcome"] + ":" + entry["channel"] for entry in await subs.log("d-dl")) == [
+        "sent:email",
+        "sent:sms",
+    ]

@@ -29,6 +29,10 @@ class Broker(Protocol):
     async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """Peek at the dead-letter queue, oldest first."""
 
+    async def redrive(self, queue: str, limit: int = 1000) -> int:
+        """Move up to `limit` dead letters back to the queue, oldest first: same message id, type and body, a
+        fresh delivery count, the dead-letter reason dropped. Returns how many moved."""
+
     async def ping(self) -> None:
         """Raise when the broker cannot be reached (readiness)."""
 

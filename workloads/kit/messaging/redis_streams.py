@@ -61,6 +61,20 @@ end
 return 0
 """
 
+# Moves dead letters back to the queue as new entries (a fresh delivery count), without their reason; the
+# move of each is atomic, so a message is never in both streams or in neither.
+_REDRIVE = """
+local entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[1])
+for _, entry in ipairs(entries) do
+  local fields = {}
+  for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
+  redis.call('XADD', KEYS[1], '*', 'id', fields['id'], 'type', fields['type'], 'body', fields['body'],
+    'headers', fields['headers'] or '{}')
+  redis.call('XDEL', KEYS[2], entry[1])
+end
+return #entries
+"""
+
 
 class _AckBatch:
     """Receipts completed within one ack window, acknowledged together."""
@@ -122,6 +136,7 @@ class RedisStreamsBroker:
         self._publish = redis.register_script(_PUBLISH)
         self._claim = redis.register_script(_CLAIM)
         self._touch = redis.register_script(_TOUCH)
+        self._redrive = redis.register_script(_REDRIVE)
 
     async def publish(self, queue: str, message: Message) -> bool:
         added = await self._publish(
@@ -240,6 +255,10 @@ class RedisStreamsBroker:
             DeadLetter(_decode(fields), fields["reason"], fields["description"], int(fields["deliveryCount"]))
             for _entry_id, fields in entries
         ]
+
+    async def redrive(self, queue: str, limit: int = 1000) -> int:
+        moved: int = await self._redrive(keys=[_stream(queue), _dead_letter_stream(queue)], args=[limit])
+        return moved
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -14,6 +14,12 @@ from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBu
 from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import PUBLISHED
 
+# A redriven message carries its own id here: its MessageId must differ from the original's, which the
+# queue's duplicate detection still remembers.
+MESSAGE_ID_PROPERTY = "fabrikam-message-id"
+REDRIVE_BATCH = 100
+REDRIVE_WAIT_SECONDS = 5.0
+
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
@@ -22,10 +28,24 @@ def _text(value: Any) -> str:
 def _decode(message: ServiceBusReceivedMessage) -> Message:
     properties = {_text(key): _text(value) for key, value in (message.application_properties or {}).items()}
     return Message(
-        id=_text(message.message_id),
+        id=properties.pop(MESSAGE_ID_PROPERTY, "") or _text(message.message_id),
         type=_text(message.subject),
         body=json.loads(b"".join(message.body)),
         headers=properties,
+    )
+
+
+def _encode(message: Message, broker_id: str | None = None) -> ServiceBusMessage:
+    """`broker_id` replaces the MessageId the broker deduplicates on; the message keeps its own id."""
+    properties: dict[str | bytes, Any] = {key: value for key, value in message.headers.items()}
+    if broker_id is not None:
+        properties[MESSAGE_ID_PROPERTY] = message.id
+    return ServiceBusMessage(
+        body=message.encoded_body(),
+        message_id=broker_id or message.id,
+        subject=message.type,
+        content_type="application/json",
+        application_properties=properties,
     )
 
 
@@ -50,16 +70,7 @@ class ServiceBusBroker:
 
     async def publish(self, queue: str, message: Message) -> bool:
         """Service Bus drops duplicates silently inside its detection window, so this always says True."""
-        properties: dict[str | bytes, Any] = {key: value for key, value in message.headers.items()}
-        await self._sender(queue).send_messages(
-            ServiceBusMessage(
-                body=message.encoded_body(),
-                message_id=message.id,
-                subject=message.type,
-                content_type="application/json",
-                application_properties=properties,
-            )
-        )
+        await self._sender(queue).send_messages(_encode(message))
         PUBLISHED.labels(queue, message.type).inc()
         return True
 
@@ -97,6 +108,28 @@ class ServiceBusBroker:
             )
             for message in peeked
         ]
+
+    async def redrive(self, queue: str, limit: int = 1000) -> int:
+        """Each dead letter is received under a lock, re-sent, then completed. It is re-sent under the MessageId
+        `<id>:redrive:<sequence number>`, so a redrive repeated after a crash between the send and the
+        completion is dropped by duplicate detection, while the handlers still see the message's own id."""
+        moved = 0
+        async with self._client.get_queue_receiver(
+            queue_name=queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
+        ) as receiver:
+            while moved < limit:
+                batch = await receiver.receive_messages(
+                    max_message_count=min(REDRIVE_BATCH, limit - moved), max_wait_time=REDRIVE_WAIT_SECONDS
+                )
+                if not batch:
+                    break
+                for dead in batch:
+                    message = _decode(dead)
+                    redriven = _encode(message, broker_id=f"{message.id}:redrive:{dead.sequence_number}")
+                    await self._sender(queue).send_messages(redriven)
+                    await receiver.complete_message(dead)
+                    moved += 1
+        return moved
 
     async def ping(self) -> None:
         """Opening the sender authenticates and reaches the namespace."""
