@@ -1,0 +1,38 @@
+"""Publishes made together share one pipeline; each caller still learns whether its own message was taken."""
+
+import asyncio
+
+from redis.asyncio import Redis
+
+from fabrikam.workloads.kit.messaging.message import Message
+
+from .conftest import make_broker
+
+
+def message(index: int) -> Message:
+    return Message(id=f"m-{index}", type="Ping", body={"n": index})
+
+
+async def test_concurrent_publishes_each_get_their_own_answer_and_all_land_in_order(redis: Redis) -> None:
+    broker = make_broker(redis)
+    assert await broker.publish("q", message(3))
+    answers = await asyncio.gather(*(broker.publish("q", message(index)) for index in range(50)))
+    assert answers == [index != 3 for index in range(50)]  # m-3 was a duplicate
+    received = await broker.receive("q", 100, wait_seconds=0.1)
+    assert [r.message.id for r in received] == ["m-3", *(f"m-{i}" for i in range(50) if i != 3)]
+
+
+async def test_a_batch_after_redis_forgot_its_scripts_is_published_once(redis: Redis) -> None:
+    broker = make_broker(redis)
+    assert await broker.publish("q", message(0))
+    await redis.script_flush()  # what a Redis restart does
+    answers = await asyncio.gather(*(broker.publish("q", message(index)) for index in range(1, 21)))
+    assert answers == [True] * 20
+    assert await redis.xlen("queue:q") == 21
+
+
+async def test_a_failed_batch_fails_every_caller(redis: Redis) -> None:
+    broker = make_broker(redis)
+    await redis.set("queue:q", "not a stream")
+    outcomes = await asyncio.gather(*(broker.publish("q", message(i)) for i in range(5)), return_exceptions=True)
+    assert all(isinstance(outcome, Exception) and "WRONGTYPE" in str(outcome) for outcome in outcomes)
