@@ -55,7 +55,9 @@ def operator_writes(kubeconfig: Path) -> dict[str, int]:
             continue
         labels = dict(_LABEL.findall(match.group(1)))
         builtin_status = labels.get("subresource") == "status" and labels.get("group") != _OPERATOR_GROUP
-        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_RESOURCES and not builtin_status:
+        # TokenRequests (serviceaccounts/token) come from the controller manager refreshing its own tokens.
+        others = builtin_status or labels.get("subresource") == "token"
+        if labels.get("verb") in WRITE_VERBS and labels.get("resource") in OPERATOR_RESOURCES and not others:
             key = f"{labels['verb']} {labels['resource']}/{labels.get('subresource', '')}"
             totals[key] = totals.get(key, 0) + int(float(match.group(2)))
     return totals

@@ -33,6 +33,7 @@ from fabrikam.operator.api.service import (
     DroneService,
     DroneServiceSpec,
     DroneServiceStatus,
+    QueueAccess,
     Use,
 )
 
@@ -61,6 +62,7 @@ __all__ = [
     "ImageRef",
     "ObjectMeta",
     "Placement",
+    "QueueAccess",
     "ResourceList",
     "Resources",
     "Team",

@@ -75,13 +75,46 @@ class Call(Model):
     namespace: DnsLabel | None = Field(None, description="Its namespace; defaults to this service's namespace.")
 
 
+class QueueAccess(StrEnum):
+    """What a service does with a queue; decides Service Bus Data Sender and/or Data Receiver."""
+
+    SEND = "send"
+    RECEIVE = "receive"
+
+
 class Use(Model):
     """A backing resource outside the cluster: a Service Bus queue, Redis, MongoDB, SQL or an external host."""
+
+    model_config = rules(
+        cel(
+            "!has(self.access) || self.kind == 'queue'",
+            "uses[].access is only valid for kind queue",
+            field_path=".access",
+            reason="FieldValueForbidden",
+        )
+    )
 
     kind: DependencyKind = Field(description="queue, redis, mongo, sql or external.")
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", max_length=253)] = (
         Field(description="Queue name, logical store name, or host name for external.")
     )
+    access: list[QueueAccess] | None = Field(
+        None,
+        min_length=1,
+        max_length=2,
+        description="For a queue: send, receive or both, granting exactly Azure Service Bus Data Sender and/or "
+        "Data Receiver on that queue. Absent: both.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+    @model_validator(mode="after")
+    def _access_only_for_queues(self) -> Use:
+        if self.access is not None and self.kind is not DependencyKind.QUEUE:
+            raise ValueError("uses[].access is only valid for kind queue")
+        return self
+
+    def queue_access(self) -> frozenset[QueueAccess]:
+        return frozenset(self.access) if self.access else frozenset(QueueAccess)
 
 
 class Disruption(Model):

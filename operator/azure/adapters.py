@@ -209,6 +209,31 @@ class RoleAssignments(_NoEndpoint):
         await self.ops.delete(self._scope(res), res.name)
 
 
+def _listed(item: Any) -> Json:
+    """ARM JSON of a listed model: msrest-era SDKs serialize, the newer (typespec) ones are mappings already."""
+    if hasattr(item, "serialize"):
+        return cast(Json, item.serialize(keep_readonly=True))
+    return cast(Json, item.as_dict())
+
+
+async def list_role_assignments(clients: AzureClients, scope: str, principal_id: str) -> list[Json]:
+    """The principal's role assignments at, above and below `scope` (ARM's own filter), as ARM JSON."""
+    pager = clients.authorization.role_assignments.list_for_scope(scope, filter=f"principalId eq '{principal_id}'")
+    return [_listed(item) async for item in pager]
+
+
+async def list_queues(clients: AzureClients, resource_group: str, namespace: str) -> list[Json]:
+    """Every queue of the Service Bus namespace, as ARM JSON."""
+    pager = clients.servicebus.queues.list_by_namespace(resource_group, namespace)
+    return [_listed(item) async for item in pager]
+
+
+async def list_redis_access_assignments(clients: AzureClients, resource_group: str, cache: str) -> list[Json]:
+    """Every data access policy assignment of the cache, as ARM JSON."""
+    pager = clients.redis.access_policy_assignment.list(resource_group, cache)
+    return [_listed(item) async for item in pager]
+
+
 _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.SERVICE_BUS_NAMESPACE: ServiceBusNamespaces,
     Kind.SERVICE_BUS_QUEUE: ServiceBusQueues,

@@ -7,14 +7,15 @@ Azure's state against. Nothing here knows the SDKs' model types.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, Use
+from fabrikam.operator.api import DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
 from fabrikam.operator.azure import naming
+from fabrikam.operator.render.catalog import platform_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 MANAGED_BY = "fabrikam-operator"
@@ -38,19 +39,6 @@ class Kind(StrEnum):
     REDIS_ACCESS_POLICY_ASSIGNMENT = "RedisAccessPolicyAssignment"
 
 
-class QueueAccess(StrEnum):
-    """What a service does with a queue; decides Data Sender and/or Data Receiver."""
-
-    SEND = "send"
-    RECEIVE = "receive"
-
-
-# Until `uses[]` says which way a service talks to a queue (see docs/azure.md), the bundled services' direction is
-# known here; a custom service gets both roles on the queues it declares.
-BUNDLED_QUEUE_ACCESS: dict[Component, frozenset[QueueAccess]] = {
-    Component.INGESTION: frozenset({QueueAccess.SEND}),
-    Component.WORKFLOW: frozenset({QueueAccess.RECEIVE}),
-}
 _ROLE_OF_ACCESS = {QueueAccess.SEND: SERVICE_BUS_DATA_SENDER, QueueAccess.RECEIVE: SERVICE_BUS_DATA_RECEIVER}
 
 
@@ -157,7 +145,7 @@ def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredRe
             deletion_policy=azure.deletion_policy,
             parent=name,
         )
-        for queue in bus.queues
+        for queue in platform_queues(platform)
     ]
     return [namespace, *queues]
 
@@ -193,6 +181,30 @@ def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource
             body=body,
             deletion_policy=azure.deletion_policy,
         )
+    ]
+
+
+def undeclared_queues(platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]]) -> list[DesiredResource]:
+    """Queues of the platform's namespace that the spec no longer lists, to delete or retain by deletionPolicy.
+
+    The namespace is the operator's (deterministic name), so every queue in it is the spec's to decide."""
+    azure = platform.spec.azure
+    if azure is None or platform.spec.messaging.service_bus is None:
+        return []
+    declared = {q.name.casefold() for q in platform_queues(platform)}
+    namespace = naming.service_bus_namespace_name(azure.subscription_id, azure.resource_group, platform.name)
+    return [
+        DesiredResource(
+            kind=Kind.SERVICE_BUS_QUEUE,
+            name=str(item["name"]),
+            id=str(item["id"]),
+            resource_group=azure.resource_group,
+            body={},
+            deletion_policy=azure.deletion_policy,
+            parent=namespace,
+        )
+        for item in listed
+        if str(item["name"]).casefold() not in declared
     ]
 
 
@@ -255,10 +267,6 @@ def identity_resources(svc: DroneService, platform: DeliveryPlatform) -> list[De
     return [identity, federated]
 
 
-def queue_access(svc: DroneService) -> frozenset[QueueAccess]:
-    return BUNDLED_QUEUE_ACCESS.get(svc.spec.component, frozenset(QueueAccess))
-
-
 def _role_assignment(
     svc: DroneService, azure: AzureSpec, *, scope: str, role: str, principal_id: str, what: str
 ) -> DesiredResource:
@@ -282,8 +290,17 @@ def _role_assignment(
 
 
 def _declared_queues(platform: DeliveryPlatform) -> set[str]:
-    bus = platform.spec.messaging.service_bus
-    return {q.name for q in bus.queues} if bus is not None else set()
+    return {q.name for q in platform_queues(platform)}
+
+
+def _queue_grants(svc: DroneService, platform: DeliveryPlatform) -> dict[str, frozenset[QueueAccess]]:
+    """Per declared queue the union of what the service's `uses` entries for it ask for."""
+    queues = _declared_queues(platform)
+    grants: dict[str, frozenset[QueueAccess]] = {}
+    for use in svc.spec.uses:
+        if use.kind is DependencyKind.QUEUE and use.name in queues:
+            grants[use.name] = grants.get(use.name, frozenset()) | use.queue_access()
+    return grants
 
 
 def unusable_uses(svc: DroneService, platform: DeliveryPlatform) -> list[Use]:
@@ -302,11 +319,10 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
     azure = platform.spec.azure
     if azure is None or not svc.spec.identity.azure:
         return []
-    queues = _declared_queues(platform)
     namespace_id = service_bus_namespace_id(azure, platform.name)
     grants: list[DesiredResource] = []
-    for use in sorted({u.name for u in svc.spec.uses if u.kind is DependencyKind.QUEUE and u.name in queues}):
-        for access in sorted(queue_access(svc)):
+    for use, accesses in sorted(_queue_grants(svc, platform).items()):
+        for access in sorted(accesses):
             grants.append(
                 _role_assignment(
                     svc,
@@ -338,3 +354,72 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
             )
         )
     return grants
+
+
+def _found(
+    kind: Kind, item: Mapping[str, Any], azure: AzureSpec, *, scope: str | None = None, parent: str | None = None
+) -> DesiredResource:
+    """A listed resource to delete (its body is never sent)."""
+    return DesiredResource(
+        kind=kind,
+        name=str(item["name"]),
+        id=str(item["id"]),
+        resource_group=azure.resource_group,
+        body={},
+        scope=scope,
+        parent=parent,
+    )
+
+
+def stale_grants(
+    svc: DroneService,
+    platform: DeliveryPlatform,
+    *,
+    principal_id: str,
+    role_assignments: Sequence[Mapping[str, Any]],
+    redis_assignments: Sequence[Mapping[str, Any]],
+) -> list[DesiredResource]:
+    """Grants Azure holds for the service's identity that the operator made and its `uses` no longer need: a queue
+    dropped from `uses` or from the platform, a `send` no longer asked for, Redis no longer used.
+
+    Only the operator's own are candidates: Data Sender/Receiver assignments it described as its own inside the
+    platform's Service Bus namespace, and the cache's Data Contributor assignment of this identity. Anything a person
+    granted by hand is left alone.
+    """
+    azure = platform.spec.azure
+    if azure is None:
+        return []
+    wanted = access_resources(svc, platform, principal_id=principal_id)
+    # Matched by what they grant, not by name: the same grant under another name (ARM answered
+    # RoleAssignmentExists to our PUT) is the goal reached, not a stale one.
+    wanted_roles = {
+        ((g.scope or "").casefold(), str(g.body["properties"]["roleDefinitionId"]).casefold())
+        for g in wanted
+        if g.kind is Kind.ROLE_ASSIGNMENT
+    }
+    wants_redis = any(g.kind is Kind.REDIS_ACCESS_POLICY_ASSIGNMENT for g in wanted)
+    namespace_id = service_bus_namespace_id(azure, platform.name).casefold()
+    roles = {naming.role_definition_id(azure.subscription_id, r).casefold() for r in _ROLE_OF_ACCESS.values()}
+    stale: list[DesiredResource] = []
+    for item in role_assignments:
+        properties = item.get("properties", {})
+        scope = str(properties.get("scope", ""))
+        role = str(properties.get("roleDefinitionId", "")).casefold()
+        ours = (
+            str(properties.get("principalId", "")) == principal_id
+            and role in roles
+            and scope.casefold().startswith(namespace_id + "/queues/")
+            and str(properties.get("description") or "").startswith(f"{MANAGED_BY}:")
+        )
+        if ours and (scope.casefold(), role) not in wanted_roles:
+            stale.append(_found(Kind.ROLE_ASSIGNMENT, item, azure, scope=scope))
+    cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
+    for item in redis_assignments:
+        properties = item.get("properties", {})
+        ours = (
+            str(properties.get("objectId", "")) == principal_id
+            and properties.get("accessPolicyName") == REDIS_DATA_CONTRIBUTOR
+        )
+        if ours and not wants_redis:
+            stale.append(_found(Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, item, azure, parent=cache))
+    return stale

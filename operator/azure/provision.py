@@ -8,14 +8,25 @@ Parents are reconciled before children; a child whose parent is not ready yet is
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
-from fabrikam.operator.azure import desired
+from fabrikam.operator.azure import desired, naming
+from fabrikam.operator.azure.adapters import Json, list_queues, list_redis_access_assignments, list_role_assignments
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
+from fabrikam.operator.azure.errors import AzureFailure
 from fabrikam.operator.azure.reconciler import Reconciler
-from fabrikam.operator.azure.results import FAILED, PENDING, AzureOutcome, IdentityOutcome, ResourceResult
+from fabrikam.operator.azure.results import (
+    DELETED,
+    FAILED,
+    PENDING,
+    RETAINED,
+    AzureOutcome,
+    IdentityOutcome,
+    ResourceResult,
+)
 
 
 def _pending(res: DesiredResource, *, waiting_for: str) -> ResourceResult:
@@ -48,8 +59,36 @@ async def _delete_tree(reconciler: Reconciler, resources: Sequence[DesiredResour
 
 
 async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
-    """Service Bus namespace and queues, Redis: created, or re-PUT where Azure drifted from the spec."""
-    return AzureOutcome.of(await _ensure_tree(Reconciler(clients), desired.platform_resources(platform)))
+    """Service Bus namespace and queues, Redis: created, or re-PUT where Azure drifted from the spec; queues no
+    longer in the spec deleted or kept (reported Retained) by the deletionPolicy."""
+    reconciler = Reconciler(clients)
+    results = await _ensure_tree(reconciler, desired.platform_resources(platform))
+    removed: list[ResourceResult] = []
+    namespace = next((r for r in results if r.kind == Kind.SERVICE_BUS_NAMESPACE and r.ok), None)
+    azure = platform.spec.azure
+    if namespace is not None and azure is not None:
+        listed = await reconciler.list(
+            Kind.SERVICE_BUS_QUEUE, list_queues(clients, azure.resource_group, namespace.name)
+        )
+        if isinstance(listed, AzureFailure):
+            results.append(
+                _listing_failed(Kind.SERVICE_BUS_QUEUE, namespace.id, listed, "queues no longer in the spec")
+            )
+        else:
+            pruned = await asyncio.gather(
+                *(reconciler.delete(q) for q in desired.undeclared_queues(platform, listed or []))
+            )
+            removed = [r for r in pruned if r.provisioning_state == DELETED]
+            results += [_undeclared(r) for r in pruned if r not in removed]
+    return AzureOutcome(tuple(results), removed=tuple(removed))
+
+
+def _undeclared(result: ResourceResult) -> ResourceResult:
+    """A queue Azure still holds that the spec no longer lists, with why it is still there."""
+    if result.provisioning_state != RETAINED:
+        return result
+    why = "not in spec.messaging.serviceBus.queues; kept with its messages by deletionPolicy Retain"
+    return dataclasses.replace(result, error_message=why)
 
 
 async def delete_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
@@ -84,13 +123,68 @@ async def reconcile_service_identity(
     results += _missing_issuer(svc, platform)
     identity = next((r for r in results if r.kind == Kind.IDENTITY and r.ok), None)
     principal_id = identity.outputs.get("principalId") if identity else None
+    revoked: list[ResourceResult] = []
     if principal_id:
         grants = desired.access_resources(svc, platform, principal_id=principal_id)
         results += await asyncio.gather(*(reconciler.ensure(g) for g in grants))
+        stale = await _stale_grants(reconciler, svc, platform, principal_id)
+        if isinstance(stale, ResourceResult):
+            results.append(stale)
+        else:
+            removed = await asyncio.gather(*(reconciler.delete(g) for g in stale))
+            revoked = [r for r in removed if r.ok]
+            results += [r for r in removed if not r.ok]
     return IdentityOutcome(
         resources=tuple(results),
         client_id=identity.outputs.get("clientId") if identity else None,
         principal_id=principal_id,
+        removed=tuple(revoked),
+    )
+
+
+async def _stale_grants(
+    reconciler: Reconciler, svc: DroneService, platform: DeliveryPlatform, principal_id: str
+) -> list[DesiredResource] | ResourceResult:
+    """The operator's grants to this identity that its `uses` no longer need (see desired.stale_grants), found by
+    listing what Azure holds, so a grant outlives neither a spec change nor a crash between two passes."""
+    azure = platform.spec.azure
+    assert azure is not None
+    role_assignments: list[Json] = []
+    redis_assignments: list[Json] = []
+    if platform.spec.messaging.service_bus is not None:
+        scope = desired.service_bus_namespace_id(azure, platform.name)
+        listed = await reconciler.list(
+            Kind.ROLE_ASSIGNMENT, list_role_assignments(reconciler.clients, scope, principal_id)
+        )
+        if isinstance(listed, AzureFailure):
+            return _listing_failed(Kind.ROLE_ASSIGNMENT, scope, listed, "grants the spec no longer needs")
+        role_assignments = listed or []
+    if platform.spec.cache.redis is not None:
+        cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
+        listed = await reconciler.list(
+            Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
+            list_redis_access_assignments(reconciler.clients, azure.resource_group, cache),
+        )
+        if isinstance(listed, AzureFailure):
+            cache_id = desired.redis_id(azure, platform.name)
+            return _listing_failed(
+                Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, cache_id, listed, "grants the spec no longer needs"
+            )
+        redis_assignments = listed or []
+    return desired.stale_grants(
+        svc, platform, principal_id=principal_id, role_assignments=role_assignments, redis_assignments=redis_assignments
+    )
+
+
+def _listing_failed(kind: Kind, scope: str, failure: AzureFailure, what: str) -> ResourceResult:
+    return ResourceResult(
+        kind=kind,
+        name=f"({what})",
+        id=scope,
+        provisioning_state=FAILED,
+        error_code=failure.code,
+        error_message=f"cannot list the {what} to remove them: {failure.message}",
+        retriable=failure.retriable,
     )
 
 
@@ -108,7 +202,14 @@ async def delete_service_identity(svc: DroneService, platform: DeliveryPlatform,
     principal_id = current.outputs.get("principalId") if current is not None else None
     if principal_id:
         grants = desired.access_resources(svc, platform, principal_id=principal_id)
-        results += await asyncio.gather(*(reconciler.delete(g) for g in grants))
+        # Every grant of ours is stale for a service that needs none, including any under another name.
+        needs_nothing = svc.model_copy(update={"spec": svc.spec.model_copy(update={"uses": []})})
+        stale = await _stale_grants(reconciler, needs_nothing, platform, principal_id)
+        if isinstance(stale, ResourceResult):
+            return AzureOutcome.of([stale])
+        stale_ids = {g.id.casefold() for g in stale}
+        both = [*stale, *(g for g in grants if g.id.casefold() not in stale_ids)]
+        results += await asyncio.gather(*(reconciler.delete(g) for g in both))
         if not all(r.ok for r in results):
             return AzureOutcome.of([*results, *(_pending(r, waiting_for="grants to be deleted") for r in resources)])
     return AzureOutcome.of([*results, *await _delete_tree(reconciler, resources)])

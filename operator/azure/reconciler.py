@@ -8,6 +8,7 @@ delete: honours the resource's deletion policy and reports Deleted only once a G
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -15,7 +16,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from fabrikam.operator.api.platform import DeletionPolicy
 from fabrikam.operator.azure.adapters import Adapter, Json, adapter
 from fabrikam.operator.azure.clients import AzureClients
-from fabrikam.operator.azure.desired import DesiredResource
+from fabrikam.operator.azure.desired import DesiredResource, Kind
 from fabrikam.operator.azure.drift import differences
 from fabrikam.operator.azure.errors import AzureFailure, classify
 from fabrikam.operator.azure.metrics import track
@@ -77,6 +78,22 @@ class Reconciler:
             except TimeoutError:
                 outcome.result = "timeout"
                 return _TimedOut()
+            except Exception as error:
+                failure = classify(error)  # re-raises what is not an Azure failure
+                outcome.result = failure.category
+                return failure
+
+    async def list(self, kind: Kind, call: Awaitable[list[Json]]) -> list[Json] | AzureFailure | None:
+        """A listing under metrics and the deadline; None when the scope (or the deadline) is not there yet."""
+        async with track(f"{kind}.list") as outcome:
+            try:
+                return await asyncio.wait_for(call, self.clients.settings.lro_timeout)
+            except ResourceNotFoundError:
+                outcome.result = "not_found"
+                return None
+            except TimeoutError:
+                outcome.result = "timeout"
+                return None
             except Exception as error:
                 failure = classify(error)  # re-raises what is not an Azure failure
                 outcome.result = failure.category

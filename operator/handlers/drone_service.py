@@ -147,10 +147,16 @@ async def _reconcile_identity(
     async with cloud.clients_for(platform) as clients:
         identity = await reconcile_service_identity(svc, platform, clients)
     if identity.degraded is not None:
-        failure = identity.degraded
-        message = f"{failure.kind} {failure.name}: {failure.error_code}: {failure.error_message}"
+        message = identity.degraded.describe_failure()
         return identity.client_id or client_id, None, [*reasons, ("AzureError", message)]
     waiting = "the managed identity is still provisioning" if identity.requeue else None
+    if identity.removed:
+        kopf.event(
+            indexes.as_body(body),
+            type="Normal",
+            reason="AzureAccessRevoked",
+            message="revoked grants spec.uses no longer needs: " + ", ".join(r.id for r in identity.removed),
+        )
     if identity.changed:
         kopf.event(
             indexes.as_body(body),

@@ -136,8 +136,7 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
     statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
     reasons = list(outcome.reasons)
     if result.degraded is not None:
-        failure = result.degraded
-        message = f"{failure.kind} {failure.name}: {failure.error_code}: {failure.error_message}"
+        message = result.degraded.describe_failure()
         reasons.append(("AzureError", message))
         kopf.warn(indexes.as_body(body), reason="AzureError", message=message)
     elif result.changed:
@@ -146,6 +145,13 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
             type="Normal",
             reason="AzureProvisioned",
             message="Azure resources created or brought back to the spec",
+        )
+    if result.removed:
+        kopf.event(
+            indexes.as_body(body),
+            type="Normal",
+            reason="AzureRemoved",
+            message="deleted what the spec no longer lists: " + ", ".join(r.id for r in result.removed),
         )
     waiting = "Azure resources are still provisioning" if result.requeue and result.degraded is None else None
     return dataclasses.replace(outcome, reasons=reasons, azure=statuses, waiting=waiting)

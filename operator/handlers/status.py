@@ -61,7 +61,8 @@ async def write_platform_status(
     if outcome is None:
         verdicts = [Verdict("Ready", False, "Reconciling", "the operator has not reconciled this platform yet")]
     else:
-        degraded_services = [d for d in map(_degraded, services) if d]
+        # Sorted: the index lists services in the order they last changed, which differs after a restart.
+        degraded_services = sorted(d for d in map(_degraded, services) if d)
         reasons = outcome.reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
         all_ready = not outcome.blocking and bool(services) and len(ready) == len(services)
         azure_error = next((r for r in outcome.reasons if r[0] == "AzureError"), None)

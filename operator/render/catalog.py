@@ -9,11 +9,56 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fabrikam.operator.api import Autoscaling, Component, DependencyKind, Resources, Use
+from fabrikam.operator.api import Autoscaling, Component, DeliveryPlatform, DependencyKind, QueueAccess, Resources, Use
+from fabrikam.operator.api.platform import Queue
 from fabrikam.operator.api.service import Expose, KeyVaultSecret
 
-REQUESTS_QUEUE = "deliveryrequests"
 ENTRYPOINT = "fabrikam-svc"
+
+# The queues the bundled services talk through (fabrikam.workloads.contracts; a unit test keeps both in step).
+# With Service Bus they always exist, with the safe defaults of `Queue`; `messaging.serviceBus.queues` may tune them.
+DELIVERY_REQUESTS = "delivery-requests"
+WORKFLOW_EVENTS = "workflow-events"
+PACKAGE_COMMANDS = "package-commands"
+SCHEDULER_COMMANDS = "scheduler-commands"
+DELIVERY_COMMANDS = "delivery-commands"
+DELIVERY_TELEMETRY = "delivery-telemetry"
+NOTIFICATION_EVENTS = "notification-events"
+BUNDLED_QUEUES = (
+    DELIVERY_REQUESTS,
+    WORKFLOW_EVENTS,
+    PACKAGE_COMMANDS,
+    SCHEDULER_COMMANDS,
+    DELIVERY_COMMANDS,
+    DELIVERY_TELEMETRY,
+    NOTIFICATION_EVENTS,
+)
+
+
+def platform_queues(platform: DeliveryPlatform) -> list[Queue]:
+    """The platform's Service Bus queues: the bundled services' own (tuned by a spec entry of the same name), then
+    the spec's other queues; empty without Service Bus (Redis Streams creates streams on first use)."""
+    bus = platform.spec.messaging.service_bus
+    if bus is None:
+        return []
+    declared = {queue.name: queue for queue in bus.queues}
+    bundled = [declared.get(name) or Queue(name=name) for name in BUNDLED_QUEUES]
+    return [*bundled, *(queue for queue in bus.queues if queue.name not in BUNDLED_QUEUES)]
+
+
+# Key Vault objects of the bundled services, mounted at /mnt/secrets/<name> (see workloads/README.md).
+PII_KEY = KeyVaultSecret(name="pii-key")
+PAYMENTS_WEBHOOK_SECRET = KeyVaultSecret(name="payments-webhook-secret")
+SENDGRID_API_KEY = KeyVaultSecret(name="sendgrid-api-key")
+TWILIO_AUTH_TOKEN = KeyVaultSecret(name="twilio-auth-token")
+
+
+def _sends(*queues: str) -> tuple[Use, ...]:
+    return tuple(Use(kind=DependencyKind.QUEUE, name=q, access=[QueueAccess.SEND]) for q in queues)
+
+
+def _receives(*queues: str) -> tuple[Use, ...]:
+    return tuple(Use(kind=DependencyKind.QUEUE, name=q, access=[QueueAccess.RECEIVE]) for q in queues)
 
 
 def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
@@ -45,31 +90,42 @@ CATALOG: dict[Component, Bundled] = {
         autoscaling=_scaling(2, 10, 70),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
         expose=Expose(path="/api/deliveryrequests"),
-        uses=(Use(kind=DependencyKind.QUEUE, name=REQUESTS_QUEUE),),
+        uses=_sends(DELIVERY_REQUESTS),
     ),
     Component.WORKFLOW: Bundled(
         autoscaling=_scaling(3, 15, 60),
         # A memory limit turns the suspected leak into a restart instead of node pressure.
         resources=_resources("250m", "256Mi", "1", "512Mi"),
         calls=(Component.PACKAGE, Component.DRONE_SCHEDULER, Component.DELIVERY),
-        uses=(Use(kind=DependencyKind.QUEUE, name=REQUESTS_QUEUE),),
+        uses=(
+            *_receives(DELIVERY_REQUESTS, WORKFLOW_EVENTS),
+            *_sends(PACKAGE_COMMANDS, SCHEDULER_COMMANDS, DELIVERY_COMMANDS),
+        ),
     ),
     Component.DELIVERY: Bundled(
         autoscaling=_scaling(3, 20, 70),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
         expose=Expose(path="/api/deliveries"),
         calls=(Component.DRONE_TELEMETRY, Component.NOTIFICATION),
-        uses=(Use(kind=DependencyKind.REDIS, name="delivery"),),
+        uses=(
+            Use(kind=DependencyKind.REDIS, name="delivery"),
+            *_receives(DELIVERY_COMMANDS, DELIVERY_TELEMETRY),
+            *_sends(WORKFLOW_EVENTS, NOTIFICATION_EVENTS),
+        ),
     ),
     Component.DRONE_SCHEDULER: Bundled(
         autoscaling=_scaling(2, 8),
         resources=_SMALL,
-        uses=(Use(kind=DependencyKind.REDIS, name="scheduler"),),
+        uses=(
+            Use(kind=DependencyKind.REDIS, name="scheduler"),
+            *_receives(SCHEDULER_COMMANDS),
+            *_sends(WORKFLOW_EVENTS),
+        ),
     ),
     Component.PACKAGE: Bundled(
         autoscaling=_scaling(2, 8),
         resources=_SMALL,
-        uses=(Use(kind=DependencyKind.MONGO, name="packages"),),
+        uses=(Use(kind=DependencyKind.MONGO, name="packages"), *_receives(PACKAGE_COMMANDS), *_sends(WORKFLOW_EVENTS)),
     ),
     Component.NOTIFICATION: Bundled(
         autoscaling=_scaling(2, 6),
@@ -77,19 +133,22 @@ CATALOG: dict[Component, Bundled] = {
         uses=(
             Use(kind=DependencyKind.EXTERNAL, name="api.sendgrid.com"),
             Use(kind=DependencyKind.EXTERNAL, name="api.twilio.com"),
+            # Send too: redriving its dead letters puts them back on its own queue.
+            Use(kind=DependencyKind.QUEUE, name=NOTIFICATION_EVENTS),
         ),
-        secrets=(KeyVaultSecret(name="sendgrid-api-key"), KeyVaultSecret(name="twilio-auth-token")),
+        secrets=(PII_KEY, SENDGRID_API_KEY, TWILIO_AUTH_TOKEN),
     ),
     Component.ACCOUNT: Bundled(
         autoscaling=_scaling(2, 6),
         resources=_SMALL,
         expose=Expose(path="/api/accounts"),
         uses=(Use(kind=DependencyKind.SQL, name="accounts"),),
+        secrets=(PII_KEY, PAYMENTS_WEBHOOK_SECRET),
     ),
     Component.DRONE_TELEMETRY: Bundled(
         autoscaling=_scaling(2, 10),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
         expose=Expose(path="/api/telemetry"),
-        uses=(Use(kind=DependencyKind.REDIS, name="telemetry"),),
+        uses=(Use(kind=DependencyKind.REDIS, name="telemetry"), *_sends(DELIVERY_TELEMETRY)),
     ),
 }

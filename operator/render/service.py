@@ -9,6 +9,7 @@ from fabrikam.operator.api import API_VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import KIND
 from fabrikam.operator.render import ingress as ingress_
 from fabrikam.operator.render import workload
+from fabrikam.operator.render.catalog import PII_KEY, SENDGRID_API_KEY
 from fabrikam.operator.render.graph import callees, callers_of
 from fabrikam.operator.render.labels import Obj, common, owner_reference
 from fabrikam.operator.render.network import service_policy
@@ -64,10 +65,24 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         env["FABRIKAM_OTLP_ENDPOINT"] = otlp
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
-    if svc.spec.secrets:
-        env["FABRIKAM_SECRETS_DIR"] = workload.SECRETS_DIR
+    env |= _secret_files(svc, platform)
     env |= facts.environment
     env |= {entry.name: entry.value for entry in svc.spec.config}
+    return env
+
+
+def _secret_files(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]:
+    """Where the Key Vault objects are mounted, only when they are (the platform names a Key Vault). The bundled
+    services read their secrets from files there; the PII key must exist, never be generated in a pod."""
+    azure = platform.spec.azure
+    if not svc.spec.secrets or azure is None or azure.key_vault_name is None:
+        return {}
+    env = {"FABRIKAM_SECRETS_DIR": workload.SECRETS_DIR}
+    names = {secret.name for secret in svc.spec.secrets}
+    if PII_KEY.name in names:
+        env |= {"FABRIKAM_PII_KEY_FILE": f"{workload.SECRETS_DIR}/{PII_KEY.name}", "FABRIKAM_PII_KEY_CREATE": "false"}
+    if SENDGRID_API_KEY.name in names:
+        env["FABRIKAM_EMAIL_PROVIDER"] = "sendgrid"
     return env
 
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fabrikam.operator.api import DeliveryPlatform, DependencyKind, DroneService, parse_quantity
+from fabrikam.operator.render.catalog import platform_queues
 from fabrikam.operator.render.graph import ServiceRef, callee
 from fabrikam.operator.render.platform import bundled_services
 
@@ -76,9 +77,8 @@ def validate_drone_service(
                     f"calls DroneService {target.namespace}/{target.name}, which does not exist in platform {ref!r}",
                 )
             )
-    bus = platform.spec.messaging.service_bus
-    if bus is not None:
-        queues = {q.name for q in bus.queues}
+    if platform.spec.messaging.service_bus is not None:
+        queues = {q.name for q in platform_queues(platform)}
         for i, use in enumerate(svc.spec.uses):
             if use.kind is DependencyKind.QUEUE and use.name not in queues:
                 problems.append(

@@ -160,7 +160,7 @@ def build_platform(**azure_overrides: Any) -> DeliveryPlatform:
             "spec": {
                 "image": {"repository": "fabrikam.azurecr.io/fabrikam/drone-delivery", "digest": DIGEST},
                 "azure": azure,
-                "messaging": {"serviceBus": {"queues": [{"name": "deliveryrequests"}]}},
+                "messaging": {"serviceBus": {"queues": [{"name": "delivery-requests"}]}},
                 "cache": {"redis": {}},
                 "teams": [
                     {

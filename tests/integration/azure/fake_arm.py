@@ -291,6 +291,9 @@ class FakeArm:
             return self._async_operation(path.rsplit("/", 1)[-1])
         if path.startswith("/fake/locations/"):
             return self._location(request, path.rsplit("/", 1)[-1])
+        listing = self._list(request.method, path, request.query.get("$filter", ""))
+        if listing is not None:
+            return listing
         for kind in TYPES:
             match = kind.pattern.search(path)
             if match is not None:
@@ -299,6 +302,40 @@ class FakeArm:
                     return _error(405, "MethodNotAllowed", f"{request.method} is not supported")
                 return await handler(request, kind, match, body)
         return _error(404, "InvalidResourceType", f"no resource type matches {path}")
+
+    def _list(self, method: str, path: str, query_filter: str) -> web.Response | None:
+        """The collection GETs the operator uses: role assignments for a scope (at, above and below it, filtered by
+        principal as ARM does), a cache's access policy assignments and a namespace's queues. None when `path` is no
+        such collection."""
+        if method != "GET":
+            return None
+        key = path.lower()
+        found: list[Json] = []
+        if key.endswith("/providers/microsoft.authorization/roleassignments"):
+            scope = key[: -len("/providers/microsoft.authorization/roleassignments")]
+            principal = re.search(r"principalId eq '([^']+)'", query_filter)
+            for stored in self.resources.values():
+                if stored.type != "Microsoft.Authorization/roleAssignments":
+                    continue
+                at = stored.json["properties"]["scope"].lower()
+                related = at == scope or at.startswith(scope + "/") or scope.startswith(at + "/")
+                if related and (principal is None or stored.json["properties"]["principalId"] == principal[1]):
+                    found.append(stored.json)
+        elif re.search(
+            r"/providers/microsoft\.(cache/redis/[^/]+/accesspolicyassignments|servicebus/namespaces/[^/]+/queues)$",
+            key,
+        ):
+            parent = key.rsplit("/", 1)[0]
+            if self._settled(parent) is None:
+                return _error(404, "ResourceNotFound", f"The Resource '{path}' was not found.")
+            found = [
+                stored.json
+                for path_, stored in self.resources.items()
+                if path_.startswith(key + "/") and path_.count("/") == key.count("/") + 1
+            ]
+        else:
+            return None
+        return web.json_response({"value": copy.deepcopy(found)})
 
     def _async_operation(self, op: str) -> web.Response:
         operation = self.operations.get(op)

@@ -15,6 +15,9 @@ from fabrikam.operator.azure import (
     reconcile_service_identity,
 )
 
+SENDS = {"kind": "queue", "name": "delivery-requests", "access": ["send"]}
+RECEIVES = {"kind": "queue", "name": "delivery-requests", "access": ["receive"]}
+
 
 async def test_data_stores_are_retained_by_default(fake_arm: Any, azure: Any, make_platform: Any) -> None:
     platform = make_platform()
@@ -34,7 +37,7 @@ async def test_delete_policy_reports_done_only_once_azure_confirms(
     platform = make_platform(deletionPolicy="Delete")
     async with make_clients() as clients:
         created = await reconcile_platform(platform, clients)
-    namespace, queue, redis = (r.id for r in created.resources)
+    namespace, *queues, redis = (r.id for r in created.resources)
     fake_arm.lro_seconds = 1.5
 
     async with make_clients(lro_timeout=0.3) as clients:
@@ -53,10 +56,10 @@ async def test_delete_policy_reports_done_only_once_azure_confirms(
 
     assert outcome.ready
     assert {r.provisioning_state for r in outcome.resources} == {"Deleted"}
-    assert [fake_arm.get(path) for path in (namespace, queue, redis)] == [None, None, None]
+    assert [fake_arm.get(path) for path in (namespace, *queues, redis)] == [None] * (2 + len(queues))
     deletes = [r.path for r in fake_arm.calls("DELETE")]
-    assert sorted(deletes) == sorted([queue, namespace, redis])
-    assert deletes.index(queue) < deletes.index(namespace)
+    assert sorted(deletes) == sorted([*queues, namespace, redis])
+    assert all(deletes.index(queue) < deletes.index(namespace) for queue in queues)
 
 
 async def test_deleting_what_is_already_gone_is_done_without_a_delete(
@@ -77,7 +80,7 @@ async def test_service_deletion_removes_grants_before_the_identity_and_leaves_no
     delivery = make_service(
         "delivery",
         component="delivery",
-        uses=[{"kind": "redis", "name": "delivery"}, {"kind": "queue", "name": "deliveryrequests"}],
+        uses=[{"kind": "redis", "name": "delivery"}, {"kind": "queue", "name": "delivery-requests"}],
     )
     created = await reconcile_service_identity(delivery, platform, azure)
     assert created.ready
@@ -113,7 +116,7 @@ async def test_a_failed_grant_deletion_keeps_the_identity(
 ) -> None:
     platform = make_platform()
     await reconcile_platform(platform, azure)
-    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    ingestion = make_service("ingestion", component="ingestion", uses=[SENDS])
     await reconcile_service_identity(ingestion, platform, azure)
     fake_arm.inject("DELETE", "/roleAssignments/", 403, code="AuthorizationFailed", times=None)
 

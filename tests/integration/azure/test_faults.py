@@ -15,6 +15,10 @@ from typing import Any
 from azure.identity import CredentialUnavailableError
 
 from fabrikam.operator.azure import AzureClients, Kind, reconcile_platform, reconcile_service_identity
+from fabrikam.operator.render.catalog import BUNDLED_QUEUES
+
+SENDS = {"kind": "queue", "name": "delivery-requests", "access": ["send"]}
+RECEIVES = {"kind": "queue", "name": "delivery-requests", "access": ["receive"]}
 
 
 async def _until_ready(reconcile: Any, *, deadline: float = 30.0) -> Any:
@@ -49,15 +53,15 @@ async def test_throttling_honours_retry_after_and_converges(fake_arm: Any, azure
 
 
 async def test_server_errors_are_retried_with_the_same_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
-    fake_arm.inject("PUT", "/queues/deliveryrequests", 500, code="InternalServerError", times=2)
+    fake_arm.inject("PUT", "/queues/delivery-requests", 500, code="InternalServerError", times=2)
 
     outcome = await reconcile_platform(make_platform(), azure)
 
     assert outcome.ready, outcome
-    bodies = [r.body for r in fake_arm.calls("PUT", "/queues/deliveryrequests")]
+    bodies = [r.body for r in fake_arm.calls("PUT", "/queues/delivery-requests")]
     assert len(bodies) == 3
     assert bodies[0] == bodies[1] == bodies[2]
-    assert len(fake_arm.paths("Microsoft.ServiceBus/namespaces/queues")) == 1
+    assert len(fake_arm.paths("Microsoft.ServiceBus/namespaces/queues")) == len(BUNDLED_QUEUES)
 
 
 async def test_dropped_connections_are_retried(
@@ -102,7 +106,7 @@ async def test_a_name_taken_is_degraded_with_azures_code_and_message(
     assert (outcome.degraded.kind, outcome.degraded.error_code) == (Kind.REDIS_CACHE, "NameNotAvailable")
     assert outcome.degraded.error_message == message
     assert not outcome.degraded.retriable
-    assert [r.ok for r in outcome.resources] == [True, True, False]
+    assert [r.ok for r in outcome.resources] == [True] * (1 + len(BUNDLED_QUEUES)) + [False]
     assert len(fake_arm.calls("PUT", "/Microsoft.Cache/redis/")) == 1
 
 
@@ -115,7 +119,7 @@ async def test_missing_permission_on_role_assignments_is_degraded(
         "The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."
     )
     fake_arm.inject("PUT", "/roleAssignments/", 403, code="AuthorizationFailed", message=message, times=None)
-    workflow = make_service("workflow", component="workflow", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    workflow = make_service("workflow", component="workflow", uses=[RECEIVES])
 
     outcome = await reconcile_service_identity(workflow, platform, azure)
 
@@ -180,10 +184,10 @@ async def test_a_slow_lro_reports_in_progress_without_a_second_put(
     assert not first.ready
     assert first.requeue
     assert first.degraded is None
-    [namespace, queue, redis] = first.resources
+    [namespace, *queues, redis] = first.resources
     assert namespace.provisioning_state == "InProgress"
     assert redis.provisioning_state == "InProgress"
-    assert queue.provisioning_state == "Pending"
+    assert {queue.provisioning_state for queue in queues} == {"Pending"}
     assert {r.provisioning_state for r in second.resources} <= {"Creating", "Pending", "Succeeded"}
     assert final.ready
     assert set(Counter(r.path for r in fake_arm.calls("PUT")).values()) == {1}
@@ -215,7 +219,7 @@ async def test_grants_wait_for_the_platform_then_converge(
     fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
 ) -> None:
     platform = make_platform()
-    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    ingestion = make_service("ingestion", component="ingestion", uses=[SENDS])
 
     early = await reconcile_service_identity(ingestion, platform, azure)
     await reconcile_platform(platform, azure)
@@ -235,7 +239,7 @@ async def test_a_grant_someone_already_made_counts_as_granted(
 ) -> None:
     platform = make_platform()
     await reconcile_platform(platform, azure)
-    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    ingestion = make_service("ingestion", component="ingestion", uses=[SENDS])
     first = await reconcile_service_identity(ingestion, platform, azure)
     [ours] = fake_arm.paths("Microsoft.Authorization/roleAssignments")
     manual = ours.rsplit("/", 1)[0] + "/00000000-0000-0000-0000-000000000001"

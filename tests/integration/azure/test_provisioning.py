@@ -8,6 +8,10 @@ from collections import Counter
 from typing import Any
 
 from fabrikam.operator.azure import Kind, reconcile_platform, reconcile_service_identity
+from fabrikam.operator.render.catalog import BUNDLED_QUEUES
+
+SENDS = {"kind": "queue", "name": "delivery-requests", "access": ["send"]}
+RECEIVES = {"kind": "queue", "name": "delivery-requests", "access": ["receive"]}
 
 SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
 RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
@@ -32,9 +36,10 @@ async def test_platform_from_scratch_creates_each_resource_once(fake_arm: Any, a
     outcome = await reconcile_platform(make_platform(), azure)
 
     assert outcome.ready, outcome
-    assert [r.kind for r in outcome.resources] == [Kind.SERVICE_BUS_NAMESPACE, Kind.SERVICE_BUS_QUEUE, Kind.REDIS_CACHE]
+    queues = [Kind.SERVICE_BUS_QUEUE] * len(BUNDLED_QUEUES)
+    assert [r.kind for r in outcome.resources] == [Kind.SERVICE_BUS_NAMESPACE, *queues, Kind.REDIS_CACHE]
     assert set(_puts_per_path(fake_arm).values()) == {1}
-    namespace_id, queue_id, redis_id = (r.id for r in outcome.resources)
+    namespace_id, queue_id, *_, redis_id = (r.id for r in outcome.resources)
     namespace = _put_to(fake_arm, namespace_id)
     assert namespace.api_version == "2026-01-01"
     assert namespace.body["sku"] == {"name": "Premium", "tier": "Premium", "capacity": 1}
@@ -45,7 +50,7 @@ async def test_platform_from_scratch_creates_each_resource_once(fake_arm: Any, a
         "premiumMessagingPartitions": 1,
     }
     queue = _put_to(fake_arm, queue_id)
-    assert queue_id.endswith("/queues/deliveryrequests")
+    assert queue_id.endswith("/queues/delivery-requests")
     assert queue.body["properties"] == {
         "lockDuration": "PT1M",
         "maxDeliveryCount": 10,
@@ -87,7 +92,7 @@ async def test_second_pass_without_drift_sends_no_writes(fake_arm: Any, azure: A
 async def test_drift_is_repaired_by_one_put_of_the_desired_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
     platform = make_platform()
     first = await reconcile_platform(platform, azure)
-    namespace, _queue, redis = (r.id for r in first.resources)
+    namespace, *_queues, redis = (r.id for r in first.resources)
     fake_arm.tamper(namespace, lambda doc: doc["properties"].update(disableLocalAuth=False))
     fake_arm.tamper(redis, lambda doc: doc["properties"].update(enableNonSslPort=True))
     before = _puts_per_path(fake_arm)
@@ -106,7 +111,7 @@ async def test_service_identity_federates_its_service_account_and_grants_only_wh
 ) -> None:
     platform = make_platform()
     await reconcile_platform(platform, azure)
-    ingestion = make_service("ingestion", component="ingestion", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    ingestion = make_service("ingestion", component="ingestion", uses=[SENDS])
 
     outcome = await reconcile_service_identity(ingestion, platform, azure)
 
@@ -131,7 +136,7 @@ async def test_service_identity_federates_its_service_account_and_grants_only_wh
     }
     [grant] = fake_arm.calls("PUT", "/roleAssignments/")
     assert grant.path.startswith(outcome.resources[0].id.split("/providers/Microsoft.ManagedIdentity")[0])
-    assert "/queues/deliveryrequests/providers/Microsoft.Authorization/roleAssignments/" in grant.path
+    assert "/queues/delivery-requests/providers/Microsoft.Authorization/roleAssignments/" in grant.path
     assert grant.body["properties"]["roleDefinitionId"].endswith(SENDER)
     assert grant.body["properties"]["principalId"] == outcome.principal_id
     assert fake_arm.calls("PUT", "/accessPolicyAssignments/") == []
@@ -142,7 +147,7 @@ async def test_workflow_receives_and_delivery_gets_redis_data_access(
 ) -> None:
     platform = make_platform()
     await reconcile_platform(platform, azure)
-    workflow = make_service("workflow", component="workflow", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    workflow = make_service("workflow", component="workflow", uses=[RECEIVES])
     delivery = make_service("delivery", component="delivery", uses=[{"kind": "redis", "name": "delivery"}])
 
     flows = await reconcile_service_identity(workflow, platform, azure)
@@ -167,7 +172,7 @@ async def test_custom_service_gets_both_queue_roles_and_a_second_pass_sends_noth
     platform = make_platform()
     await reconcile_platform(platform, azure)
     custom = make_service(
-        "returns", uses=[{"kind": "queue", "name": "deliveryrequests"}, {"kind": "mongo", "name": "x"}]
+        "returns", uses=[{"kind": "queue", "name": "delivery-requests"}, {"kind": "mongo", "name": "x"}]
     )
 
     first = await reconcile_service_identity(custom, platform, azure)

@@ -23,7 +23,7 @@ def build_platform(*, azure: dict[str, Any] | None = None, **spec: Any) -> Deliv
     body: dict[str, Any] = {
         "image": {"repository": "fabrikam.azurecr.io/fabrikam/drone-delivery", "digest": DIGEST},
         "azure": base_azure | (azure or {}),
-        "messaging": {"serviceBus": {"queues": [{"name": "deliveryrequests"}]}},
+        "messaging": {"serviceBus": {"queues": [{"name": "delivery-requests"}]}},
         "cache": {"redis": {}},
         "teams": [
             {

@@ -9,7 +9,8 @@ import pytest
 
 from fabrikam.operator.api.platform import DeletionPolicy
 from fabrikam.operator.azure import Kind, access_resources, identity_resources, naming, platform_resources
-from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
+from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER, stale_grants
+from fabrikam.operator.render.catalog import BUNDLED_QUEUES
 
 PRINCIPAL = "0d5b4a38-7f4c-4f3e-9d44-21b7a63f6b0e"
 
@@ -46,22 +47,40 @@ def test_service_bus_defaults_are_premium_zone_redundant_tls12_and_entra_only(ma
     )
 
 
-def test_queues_never_lose_messages_by_default(make_platform: Any) -> None:
-    [queue] = _by_kind(platform_resources(make_platform()))[Kind.SERVICE_BUS_QUEUE]
+def test_the_bundled_queues_always_exist_and_never_lose_messages_by_default(make_platform: Any) -> None:
+    queues = _by_kind(platform_resources(make_platform(messaging={"serviceBus": {}})))[Kind.SERVICE_BUS_QUEUE]
 
-    assert queue.body == {
-        "properties": {
-            "lockDuration": "PT1M",
-            "maxDeliveryCount": 10,
-            "defaultMessageTimeToLive": "P14D",
-            "requiresDuplicateDetection": True,
-            "duplicateDetectionHistoryTimeWindow": "PT10M",
-            "deadLetteringOnMessageExpiration": True,
-            "enablePartitioning": False,
+    assert [q.name for q in queues] == list(BUNDLED_QUEUES)
+    for queue in queues:
+        assert queue.body == {
+            "properties": {
+                "lockDuration": "PT1M",
+                "maxDeliveryCount": 10,
+                "defaultMessageTimeToLive": "P14D",
+                "requiresDuplicateDetection": True,
+                "duplicateDetectionHistoryTimeWindow": "PT10M",
+                "deadLetteringOnMessageExpiration": True,
+                "enablePartitioning": False,
+            }
         }
-    }
-    assert queue.parent is not None
-    assert queue.id.endswith(f"/namespaces/{queue.parent}/queues/deliveryrequests")
+        assert queue.parent is not None
+        assert queue.id.endswith(f"/namespaces/{queue.parent}/queues/{queue.name}")
+
+
+def test_the_bundled_queues_are_the_ones_the_workloads_talk_through() -> None:
+    from fabrikam.workloads import contracts
+
+    names = {value for key, value in vars(contracts).items() if key.isupper() and isinstance(value, str)}
+    assert set(BUNDLED_QUEUES) == names - {contracts.EMAIL_PATTERN, contracts.PHONE_PATTERN}
+
+
+def test_a_spec_entry_tunes_a_bundled_queue_instead_of_adding_one(make_platform: Any) -> None:
+    tuned = {"name": "delivery-requests", "maxDeliveryCount": 3}
+    queues = _by_kind(platform_resources(make_platform(messaging={"serviceBus": {"queues": [tuned]}})))
+
+    [requests] = [q for q in queues[Kind.SERVICE_BUS_QUEUE] if q.name == "delivery-requests"]
+    assert len(queues[Kind.SERVICE_BUS_QUEUE]) == len(BUNDLED_QUEUES)
+    assert requests.body["properties"]["maxDeliveryCount"] == 3
 
 
 def test_queue_settings_follow_the_spec_and_standard_partitions_per_queue(make_platform: Any) -> None:
@@ -72,7 +91,7 @@ def test_queue_settings_follow_the_spec_and_standard_partitions_per_queue(make_p
     platform = make_platform(messaging={"serviceBus": {"sku": "Standard", "queues": queues}})
     resources = _by_kind(platform_resources(platform))
     [namespace] = resources[Kind.SERVICE_BUS_NAMESPACE]
-    a, b = (q.body["properties"] for q in resources[Kind.SERVICE_BUS_QUEUE])
+    a, b = (q.body["properties"] for q in resources[Kind.SERVICE_BUS_QUEUE][len(BUNDLED_QUEUES) :])
 
     assert namespace.body["sku"] == {"name": "Standard", "tier": "Standard"}
     assert "premiumMessagingPartitions" not in namespace.body["properties"]
@@ -111,7 +130,7 @@ def test_platform_without_service_bus_or_redis_provisions_only_what_is_declared(
     assert platform_resources(make_platform(messaging={}, cache={})) == []
     assert [r.kind for r in platform_resources(make_platform(cache={}))] == [
         Kind.SERVICE_BUS_NAMESPACE,
-        Kind.SERVICE_BUS_QUEUE,
+        *[Kind.SERVICE_BUS_QUEUE] * len(BUNDLED_QUEUES),
     ]
 
 
@@ -145,7 +164,7 @@ def test_data_stores_follow_the_deletion_policy_and_identities_are_always_delete
 
     assert {r.deletion_policy for r in platform_resources(retained)} == {DeletionPolicy.RETAIN}
     assert {r.deletion_policy for r in platform_resources(deleted)} == {DeletionPolicy.DELETE}
-    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}, {"kind": "redis", "name": "x"}])
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests"}, {"kind": "redis", "name": "x"}])
     identity = [*identity_resources(svc, retained), *access_resources(svc, retained, principal_id=PRINCIPAL)]
     assert {r.deletion_policy for r in identity} == {DeletionPolicy.DELETE}
 
@@ -178,24 +197,26 @@ def test_without_an_oidc_issuer_only_the_identity_is_described(make_platform: An
 
 
 def test_services_without_azure_identity_get_nothing(make_platform: Any, make_service: Any) -> None:
-    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}], identity=False)
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests"}], identity=False)
 
     assert identity_resources(svc, make_platform()) == []
     assert access_resources(svc, make_platform(), principal_id=PRINCIPAL) == []
 
 
 @pytest.mark.parametrize(
-    ("component", "roles"),
+    ("access", "roles"),
     [
-        ("ingestion", [SERVICE_BUS_DATA_SENDER]),
-        ("workflow", [SERVICE_BUS_DATA_RECEIVER]),
-        ("custom", sorted([SERVICE_BUS_DATA_SENDER, SERVICE_BUS_DATA_RECEIVER])),
+        ([["send"]], [SERVICE_BUS_DATA_SENDER]),
+        ([["receive"]], [SERVICE_BUS_DATA_RECEIVER]),
+        ([None], sorted([SERVICE_BUS_DATA_SENDER, SERVICE_BUS_DATA_RECEIVER])),
+        ([["send"], ["receive"]], sorted([SERVICE_BUS_DATA_SENDER, SERVICE_BUS_DATA_RECEIVER])),
     ],
 )
-def test_queue_grants_are_the_least_the_component_needs(
-    make_platform: Any, make_service: Any, component: str, roles: list[str]
+def test_queue_grants_are_exactly_the_declared_access(
+    make_platform: Any, make_service: Any, access: list[list[str] | None], roles: list[str]
 ) -> None:
-    svc = make_service(component, component=component, uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    uses = [{"kind": "queue", "name": "delivery-requests"} | ({"access": a} if a else {}) for a in access]
+    svc = make_service("returns", uses=uses)
     platform = make_platform()
     [namespace] = _by_kind(platform_resources(platform))[Kind.SERVICE_BUS_NAMESPACE]
 
@@ -204,7 +225,7 @@ def test_queue_grants_are_the_least_the_component_needs(
     assert sorted(g.body["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for g in grants) == roles
     for grant in grants:
         assert grant.kind == Kind.ROLE_ASSIGNMENT
-        assert grant.scope == f"{namespace.id}/queues/deliveryrequests"
+        assert grant.scope == f"{namespace.id}/queues/delivery-requests"
         assert grant.body["properties"]["principalId"] == PRINCIPAL
         assert grant.body["properties"]["principalType"] == "ServicePrincipal"
         assert grant.body["properties"]["roleDefinitionId"].startswith(
@@ -246,7 +267,7 @@ def test_no_grant_for_undeclared_queues_missing_redis_or_other_stores(make_platf
 def test_assignment_names_are_deterministic_guids_unique_per_scope_principal_and_role(
     make_platform: Any, make_service: Any
 ) -> None:
-    svc = make_service("returns", uses=[{"kind": "queue", "name": "deliveryrequests"}])
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests"}])
     first = access_resources(svc, make_platform(), principal_id=PRINCIPAL)
     again = access_resources(svc, make_platform(), principal_id=PRINCIPAL)
     other = access_resources(svc, make_platform(), principal_id="1" * 8 + PRINCIPAL[8:])
@@ -282,3 +303,59 @@ def test_long_identity_names_are_shortened_with_a_hash_and_stay_unique() -> None
     assert a != b
     assert naming.federated_credential_name("n" * 63, "s" * 63) == naming.federated_credential_name("n" * 63, "s" * 63)
     assert len(naming.federated_credential_name("n" * 63, "s" * 63)) <= 120
+
+
+def _listed(grant: Any, **changes: Any) -> dict[str, Any]:
+    """A grant as ARM lists it (properties carry the scope), with `changes` applied to its properties."""
+    properties = dict(grant.body["properties"])
+    if grant.scope is not None:
+        properties["scope"] = grant.scope
+    return {"id": grant.id.upper(), "name": grant.name, "properties": properties | changes}
+
+
+def test_only_the_operators_grants_the_uses_no_longer_need_are_stale(make_platform: Any, make_service: Any) -> None:
+    platform = make_platform()
+    before = make_service(
+        "returns", uses=[{"kind": "queue", "name": "delivery-requests"}, {"kind": "redis", "name": "cache"}]
+    )
+    after = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests", "access": ["receive"]}])
+    granted = access_resources(before, platform, principal_id=PRINCIPAL)
+    [redis] = [g for g in granted if g.kind == Kind.REDIS_ACCESS_POLICY_ASSIGNMENT]
+    roles = [g for g in granted if g.kind == Kind.ROLE_ASSIGNMENT]
+    [sender] = [g for g in roles if g.body["properties"]["roleDefinitionId"].endswith(SERVICE_BUS_DATA_SENDER)]
+    [receiver] = [g for g in roles if g.body["properties"]["roleDefinitionId"].endswith(SERVICE_BUS_DATA_RECEIVER)]
+    by_hand = _listed(sender, description="granted by the on-call engineer")
+    by_hand["id"] = by_hand["id"].replace(sender.name.upper(), "HAND")
+    someone_else = _listed(sender, principalId="another-principal")
+
+    stale = stale_grants(
+        after,
+        platform,
+        principal_id=PRINCIPAL,
+        role_assignments=[_listed(sender), _listed(receiver), by_hand, someone_else],
+        redis_assignments=[_listed(redis), _listed(redis, objectId="another-principal")],
+    )
+
+    assert [(g.kind, g.name) for g in stale] == [
+        (Kind.ROLE_ASSIGNMENT, sender.name),
+        (Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, redis.name),
+    ]
+    assert stale[0].scope == sender.scope
+    assert stale[1].parent == redis.parent
+
+
+def test_a_queue_dropped_from_the_platform_leaves_its_grants_stale(make_platform: Any, make_service: Any) -> None:
+    with_extra = make_platform(messaging={"serviceBus": {"queues": [{"name": "returns"}]}})
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "returns"}])
+    granted = access_resources(svc, with_extra, principal_id=PRINCIPAL)
+
+    stale = stale_grants(
+        svc,
+        make_platform(messaging={"serviceBus": {}}),
+        principal_id=PRINCIPAL,
+        role_assignments=[_listed(g) for g in granted],
+        redis_assignments=[],
+    )
+
+    assert len(granted) == 2
+    assert sorted(g.name for g in stale) == sorted(g.name for g in granted)

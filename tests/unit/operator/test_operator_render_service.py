@@ -181,6 +181,40 @@ def test_key_vault_secrets_are_mounted_files_not_kubernetes_secrets(platform: De
     assert {"name": "secrets", "mountPath": "/mnt/secrets", "readOnly": True} in container["volumeMounts"]
 
 
+def test_bundled_services_read_their_third_party_secrets_and_pii_key_from_the_mounted_files(
+    platform: DeliveryPlatform,
+) -> None:
+    account = _render(_bundled(platform, "account"), platform)
+    notification = _render(_bundled(platform, "notification"), platform)
+    ingestion = _render(_bundled(platform, "ingestion"), platform)
+
+    for objects, names in (
+        (account, ["pii-key", "payments-webhook-secret"]),
+        (notification, ["pii-key", "sendgrid-api-key", "twilio-auth-token"]),
+    ):
+        data = objects["ConfigMap"]["data"]
+        assert data["FABRIKAM_SECRETS_DIR"] == "/mnt/secrets"
+        assert data["FABRIKAM_PII_KEY_FILE"] == "/mnt/secrets/pii-key"
+        assert data["FABRIKAM_PII_KEY_CREATE"] == "false"
+        parameters = objects["SecretProviderClass"]["spec"]["parameters"]
+        assert [line.split(": ")[1] for line in parameters["objects"].splitlines() if "objectName" in line] == names
+    assert notification["ConfigMap"]["data"]["FABRIKAM_EMAIL_PROVIDER"] == "sendgrid"
+    assert "FABRIKAM_EMAIL_PROVIDER" not in account["ConfigMap"]["data"]
+    assert "SecretProviderClass" not in ingestion
+    assert not any(key.startswith(("FABRIKAM_SECRETS", "FABRIKAM_PII")) for key in ingestion["ConfigMap"]["data"])
+
+
+def test_without_a_key_vault_nothing_points_at_secret_files(platform: DeliveryPlatform) -> None:
+    assert platform.spec.azure is not None
+    azure = platform.spec.azure.model_copy(update={"key_vault_name": None})
+    local = platform.model_copy(update={"spec": platform.spec.model_copy(update={"azure": azure})})
+
+    account = _render(_bundled(local, "account"), local)
+
+    assert "SecretProviderClass" not in account
+    assert not any(key.startswith(("FABRIKAM_SECRETS", "FABRIKAM_PII")) for key in account["ConfigMap"]["data"])
+
+
 def test_exposed_services_get_a_tls_ingress_on_the_platform_host(platform: DeliveryPlatform) -> None:
     ingress = _render(_bundled(platform, "delivery"), platform)["Ingress"]
     assert ingress["metadata"]["annotations"]["cert-manager.io/cluster-issuer"] == "letsencrypt"
