@@ -117,6 +117,14 @@ def cpu_seconds(pids: list[int]) -> float:
     return total / ticks
 
 
+def redis_calls(url: str) -> dict[str, int]:
+    """Commands Redis has run, per command (INFO commandstats): round trips, whatever the load."""
+    client = redis.Redis.from_url(url)
+    stats = client.info("commandstats")
+    client.close()
+    return {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
+
+
 def _scheduled(workflow_url: str) -> float:
     lines = httpx.get(f"{workflow_url}/metrics", timeout=5).text.splitlines()
     return sum(
@@ -136,6 +144,7 @@ def bench_pipeline(directory: Path) -> None:
         workflow_url = stack.services["workflow"].url
         pids = stack.pids()
         cpu_before = {name: cpu_seconds([pid]) for name, pid in pids.items()}
+        calls_before = redis_calls(stack.redis.url)
         started = time.perf_counter()
         seconds, _, statuses = asyncio.run(
             load(stack.services["ingestion"].port, PIPELINE_DELIVERIES, INGESTION_CONNECTIONS)
@@ -147,12 +156,19 @@ def bench_pipeline(directory: Path) -> None:
         elapsed = time.perf_counter() - started
         cpu_spent = {name: cpu_seconds([pid]) - cpu_before[name] for name, pid in pids.items()}
         per_delivery = sum(cpu_spent.values()) * 1000 / max(done, 1)
+        calls_after = redis_calls(stack.redis.url)
+        calls = {name: count - calls_before.get(name, 0) for name, count in calls_after.items()}
+        calls = {name: count for name, count in sorted(calls.items(), key=lambda item: -item[1]) if count}
         print(f"pipeline: {PIPELINE_DELIVERIES} deliveries, POST -> scheduled (package, drone, delivery)")
         print(f"  accepted        {accepted} in {seconds:.2f} s")
         print(f"  scheduled       {done:.0f} in {elapsed:.2f} s")
         print(f"  throughput      {done / elapsed:,.0f} deliveries/s end to end")
         print(f"  CPU             {per_delivery:.2f} ms per delivery, summed over {len(pids)} processes")
         print("  CPU by process  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu_spent.items()))
+        print(
+            f"  Redis commands  {sum(calls.values()) / max(done, 1):.1f} per delivery, the commands scripts run included:"
+        )
+        print("                  " + ", ".join(f"{name} {count / max(done, 1):.2f}" for name, count in calls.items()))
     finally:
         stack.stop()
 
