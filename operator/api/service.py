@@ -126,10 +126,30 @@ class Disruption(Model):
 class Expose(Model):
     """Publish the service through the platform's ingress (class, host and TLS come from the platform)."""
 
+    model_config = rules(
+        cel(
+            "!self.stripPrefix || self.pathType == 'Prefix'",
+            "expose.stripPrefix needs expose.pathType Prefix",
+            field_path=".stripPrefix",
+            reason="FieldValueForbidden",
+        )
+    )
+
     path: Annotated[str, StringConstraints(pattern=r"^/[A-Za-z0-9/_.-]*$", max_length=256)] = Field(
         description="URL path prefix routed to this service, e.g. /api/deliveries."
     )
     path_type: Literal["Prefix", "Exact"] = Field("Prefix", description="Ingress pathType.")
+    strip_prefix: bool = Field(
+        False,
+        description="Remove `path` before the request reaches the service, so a service serving /v1/... is "
+        "published as <path>/v1/... (the bundled services are, under /api/<name>).",
+    )
+
+    @model_validator(mode="after")
+    def _strip_needs_prefix(self) -> Expose:
+        if self.strip_prefix and self.path_type != "Prefix":
+            raise ValueError("expose.stripPrefix needs expose.pathType Prefix")
+        return self
 
 
 class Identity(Model):

@@ -83,13 +83,19 @@ class Bundled:
     secrets: tuple[KeyVaultSecret, ...] = field(default=())
 
 
+def _published(component: Component) -> Expose:
+    """Public as /api/<name>/v1/..., the service's own routes below its own prefix, exactly like the base URLs
+    of the local stack: several services serve routes under /v1/deliveries, so plain prefixes would collide."""
+    return Expose(path=f"/api/{component.value}", strip_prefix=True)
+
+
 _SMALL = _resources("100m", "128Mi", "500m", "256Mi")
 
 CATALOG: dict[Component, Bundled] = {
     Component.INGESTION: Bundled(
         autoscaling=_scaling(2, 10, 70),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
-        expose=Expose(path="/api/deliveryrequests"),
+        expose=_published(Component.INGESTION),
         uses=_sends(DELIVERY_REQUESTS),
     ),
     Component.WORKFLOW: Bundled(
@@ -105,7 +111,7 @@ CATALOG: dict[Component, Bundled] = {
     Component.DELIVERY: Bundled(
         autoscaling=_scaling(3, 20, 70),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
-        expose=Expose(path="/api/deliveries"),
+        expose=_published(Component.DELIVERY),
         calls=(Component.DRONE_TELEMETRY, Component.NOTIFICATION),
         uses=(
             Use(kind=DependencyKind.REDIS, name="delivery"),
@@ -130,6 +136,8 @@ CATALOG: dict[Component, Bundled] = {
     Component.NOTIFICATION: Bundled(
         autoscaling=_scaling(2, 6),
         resources=_SMALL,
+        # Customers subscribe through it (POST /v1/deliveries/{id}/notify-me).
+        expose=_published(Component.NOTIFICATION),
         uses=(
             Use(kind=DependencyKind.EXTERNAL, name="api.sendgrid.com"),
             Use(kind=DependencyKind.EXTERNAL, name="api.twilio.com"),
@@ -141,14 +149,14 @@ CATALOG: dict[Component, Bundled] = {
     Component.ACCOUNT: Bundled(
         autoscaling=_scaling(2, 6),
         resources=_SMALL,
-        expose=Expose(path="/api/accounts"),
+        expose=_published(Component.ACCOUNT),
         uses=(Use(kind=DependencyKind.SQL, name="accounts"),),
         secrets=(PII_KEY, PAYMENTS_WEBHOOK_SECRET),
     ),
     Component.DRONE_TELEMETRY: Bundled(
         autoscaling=_scaling(2, 10),
         resources=_resources("250m", "256Mi", "1", "512Mi"),
-        expose=Expose(path="/api/telemetry"),
+        expose=_published(Component.DRONE_TELEMETRY),
         uses=(Use(kind=DependencyKind.REDIS, name="telemetry"), *_sends(DELIVERY_TELEMETRY)),
     ),
 }

@@ -21,6 +21,15 @@ def ingress(svc: DroneService, *, platform: DeliveryPlatform, labels: dict[str, 
         "nginx.ingress.kubernetes.io/limit-rps": str(spec.rate_limit.requests_per_second),
         "nginx.ingress.kubernetes.io/limit-burst-multiplier": str(spec.rate_limit.burst_multiplier),
     }
+    path, path_type = expose.path, expose.path_type
+    if expose.strip_prefix:
+        # /api/delivery/v1/deliveries/42 reaches the service as /v1/deliveries/42; /api/delivery alone as /.
+        prefix = expose.path.rstrip("/")
+        path, path_type = f"{prefix}(/|$)(.*)", "ImplementationSpecific"
+        annotations |= {
+            "nginx.ingress.kubernetes.io/use-regex": "true",
+            "nginx.ingress.kubernetes.io/rewrite-target": "/$2",
+        }
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "Ingress",
@@ -34,8 +43,8 @@ def ingress(svc: DroneService, *, platform: DeliveryPlatform, labels: dict[str, 
                     "http": {
                         "paths": [
                             {
-                                "path": expose.path,
-                                "pathType": expose.path_type,
+                                "path": path,
+                                "pathType": path_type,
                                 "backend": {"service": {"name": svc.name, "port": {"name": "http"}}},
                             }
                         ]

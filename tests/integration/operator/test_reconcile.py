@@ -169,6 +169,8 @@ def test_invalid_specs_are_rejected_by_the_api_server_naming_the_field(
             {"resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "500m", "memory": "1Gi"}}},
             "spec.resources",
         ),
+        ({"uses": [{"kind": "redis", "name": "cache", "access": ["send"]}]}, "spec.uses[0].access"),
+        ({"expose": {"path": "/api/x", "pathType": "Exact", "stripPrefix": True}}, "spec.expose.stripPrefix"),
     ]
     for override, field in cases:
         document = {**base, "spec": {**base["spec"], **override}}

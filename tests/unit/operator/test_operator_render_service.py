@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.api.service import Expose
 from fabrikam.operator.render import InvalidSpec, ServiceFacts, bundled_services, endpoint, render_drone_service
 
 CLIENT_ID = "0f6a1c2d-3e4f-4a5b-8c6d-7e8f9a0b1c2d"
@@ -33,6 +34,7 @@ def test_a_service_becomes_its_workload_objects_in_apply_order(platform: Deliver
         "HorizontalPodAutoscaler",
         "PodDisruptionBudget",
         "NetworkPolicy",
+        "Ingress",
     ]
 
 
@@ -223,11 +225,32 @@ def test_exposed_services_get_a_tls_ingress_on_the_platform_host(platform: Deliv
     assert spec["ingressClassName"] == "webapprouting.kubernetes.azure.com"
     assert spec["tls"] == [{"hosts": ["api.dronedelivery.fabrikam.com"], "secretName": "delivery-tls"}]
     path = spec["rules"][0]["http"]["paths"][0]
-    assert (path["path"], path["backend"]["service"]["name"]) == ("/api/deliveries", "delivery")
+    # The service's own routes (/v1/deliveries/...) below /api/delivery, with the prefix stripped on the way in.
+    assert (path["path"], path["pathType"]) == ("/api/delivery(/|$)(.*)", "ImplementationSpecific")
+    assert path["backend"]["service"]["name"] == "delivery"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/use-regex"] == "true"
+    assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/rewrite-target"] == "/$2"
     assert (
         endpoint(_bundled(platform, "delivery"), platform=platform)
-        == "https://api.dronedelivery.fabrikam.com/api/deliveries"
+        == "https://api.dronedelivery.fabrikam.com/api/delivery"
     )
+
+
+def test_a_plain_prefix_reaches_the_service_unchanged(platform: DeliveryPlatform, team_service: DroneService) -> None:
+    team_service.spec.expose = Expose(path="/api/reports")
+    ingress = _render(team_service, platform)["Ingress"]
+
+    [path] = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/api/reports", "Prefix")
+    assert "nginx.ingress.kubernetes.io/rewrite-target" not in ingress["metadata"]["annotations"]
+
+
+def test_every_public_bundled_service_is_published_under_its_own_name(platform: DeliveryPlatform) -> None:
+    published = {s.name: s.spec.expose.path for s in bundled_services(platform) if s.spec.expose is not None}
+
+    assert published == {
+        name: f"/api/{name}" for name in ("ingestion", "delivery", "notification", "account", "drone-telemetry")
+    }
 
 
 def test_internal_services_get_no_ingress(platform: DeliveryPlatform, team_service: DroneService) -> None:

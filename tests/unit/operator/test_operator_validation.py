@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
+
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.render import bundled_services, validate_drone_service, validate_platform
 
@@ -54,9 +57,15 @@ def test_secrets_without_a_key_vault(platform_doc: dict[str, Any], team_service_
 
 
 def test_two_services_on_the_same_ingress_path(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
-    team_service_doc["spec"]["expose"] = {"path": "/api/deliveries"}
+    team_service_doc["spec"]["expose"] = {"path": "/api/delivery"}
     svc = DroneService.model_validate(team_service_doc)
     assert _reasons(svc, platform) == [("IngressPathConflict", "spec.expose.path", False)]
+
+
+def test_strip_prefix_needs_a_prefix_path(team_service_doc: dict[str, Any]) -> None:
+    team_service_doc["spec"]["expose"] = {"path": "/api/reports", "pathType": "Exact", "stripPrefix": True}
+    with pytest.raises(ValidationError, match=r"stripPrefix needs expose\.pathType Prefix"):
+        DroneService.model_validate(team_service_doc)
 
 
 def test_a_quota_too_small_for_the_teams_services(platform_doc: dict[str, Any]) -> None:
