@@ -21,7 +21,8 @@ def ingress(svc: DroneService, *, platform: DeliveryPlatform, labels: dict[str, 
         "nginx.ingress.kubernetes.io/limit-rps": str(spec.rate_limit.requests_per_second),
         "nginx.ingress.kubernetes.io/limit-burst-multiplier": str(spec.rate_limit.burst_multiplier),
     }
-    path, path_type = expose.path, expose.path_type
+    path: str = expose.path
+    path_type: str = expose.path_type
     if expose.strip_prefix:
         # /api/delivery/v1/deliveries/42 reaches the service as /v1/deliveries/42; /api/delivery alone as /.
         prefix = expose.path.rstrip("/")
