@@ -2,13 +2,13 @@
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path
+from fastapi import APIRouter, Depends, Path
 from pydantic import Field, model_validator
 
 from fabrikam.workloads.contracts import EMAIL_PATTERN, NOTIFICATION_EVENTS, PHONE_PATTERN, Contract
 from fabrikam.workloads.kit.auth import Auth, Role
 from fabrikam.workloads.kit.messaging.port import Broker
-from fabrikam.workloads.notification.handlers import late_notice
+from fabrikam.workloads.notification.handlers import subscribe_notices
 from fabrikam.workloads.notification.subscriptions import Subscriptions
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
@@ -28,7 +28,10 @@ class NotifyMe(Contract):
 class Subscribed(Contract):
     delivery_id: str
     channels: list[str]
-    stage: str = Field(description="The stage the delivery is at, notified right away")
+    stage: str | None = Field(
+        description="The stage the delivery is at, notified right away; null when no stage change has reached "
+        "notification yet (a delivery just requested): its first one is notified when it comes"
+    )
 
 
 class Redriven(Contract):
@@ -45,25 +48,24 @@ def router(subscriptions: Subscriptions, auth: Auth, broker: Broker) -> APIRoute
         response_model=Subscribed,
         dependencies=[Depends(caller)],
         summary="Be told by email and/or SMS of the delivery's current stage now, then of each change",
-        responses={404: {"description": "No stage change of this delivery has reached notification"}},
     )
     async def notify_me(body: NotifyMe, delivery_id: str = DELIVERY_ID) -> Subscribed:
-        """The current stage goes out through the queue like any stage change, so it is retried the same way
-        and a recipient already told of it (a repeated subscription, a redelivered event) is not told again."""
-        if await subscriptions.current(delivery_id) is None:
-            raise HTTPException(404, f"no delivery {delivery_id} is scheduled (yet)")
+        """Accepted before the delivery's first stage change too: customers subscribe right after the 202 of
+        their request, and the subscription waits (for `PENDING_SECONDS` at most) for that change. The
+        current stage goes out through the queue like any stage change, so it is retried the same way and a
+        recipient already told of it (a repeated subscription, a redelivered event) is not told again."""
         added = []
         if body.email:
             added.append(await subscriptions.add(delivery_id, "email", body.email))
         if body.phone:
             added.append(await subscriptions.add(delivery_id, "sms", body.phone))
-        # Read again after subscribing: a stage change handled meanwhile either saw the subscription or is
-        # the one read here.
+        # Read after subscribing: a stage change handled meanwhile either saw the subscription or is the one
+        # read here; the per-recipient marks keep it from being sent twice when both happen.
         current = await subscriptions.current(delivery_id)
-        assert current is not None
-        for subscription in added:
-            await broker.publish(NOTIFICATION_EVENTS, late_notice(current, subscription))
-        return Subscribed(delivery_id=delivery_id, channels=[s.channel for s in added], stage=current.stage)
+        for notice in subscribe_notices(current, added):
+            await broker.publish(NOTIFICATION_EVENTS, notice)
+        stage = current.stage if current is not None else None
+        return Subscribed(delivery_id=delivery_id, channels=[s.channel for s in added], stage=stage)
 
     @api.get(
         "/v1/deliveries/{delivery_id}/notifications",

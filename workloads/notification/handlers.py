@@ -1,7 +1,7 @@
 """Delivery stage changes in, one notification per subscriber per event out."""
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from fabrikam.workloads.contracts import DeliveryStageChanged
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
@@ -39,6 +39,14 @@ def late_notice(event: DeliveryStageChanged, subscription: Subscription) -> Mess
     """The stage a new subscriber missed, sent to the notification queue again under its own message id (the
     original's is in the broker's duplicate window); recipients already notified of it are skipped."""
     return outgoing(f"{event_id(event)}:for:{subscription.key}", event)
+
+
+def subscribe_notices(current: DeliveryStageChanged | None, added: Iterable[Subscription]) -> list[Message]:
+    """What new subscriptions are sent at once: the stage the delivery is at; nothing when no stage change has
+    reached notification yet, since the first one will find the subscriptions like any other."""
+    if current is None:
+        return []
+    return [late_notice(current, subscription) for subscription in added]
 
 
 class NotificationHandlers:

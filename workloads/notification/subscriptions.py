@@ -15,6 +15,9 @@ from fabrikam.workloads.contracts import DeliveryStageChanged
 from fabrikam.workloads.kit.pii import FieldCipher
 
 RETENTION_SECONDS = 30 * 86_400
+# A subscription may come before the delivery's first stage change (the customer asks right after the 202);
+# one for an id that never gets a stage change is forgotten after this. The first change extends it.
+PENDING_SECONDS = 7 * 86_400
 STATS = "notify:stats"
 # Longer than a send with its retries: a claim older than this belonged to a process that died mid-send.
 CLAIM_SECONDS = 60
@@ -22,6 +25,18 @@ SENDING = "sending"
 # How far along each stage is; the terminal ones last.
 STAGE_ORDER = ("scheduled", "headed_to_pickup", "headed_to_dropoff", "completed", "cancelled", "failed")
 CLAIM_POLL_SECONDS = 0.2
+
+
+# Stores a subscription, kept for the retention when the delivery reached a stage, else while pending; atomic
+# with `reached` (which extends it), so a stage change arriving meanwhile never leaves it on the short expiry.
+_ADD = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
+else
+  redis.call('EXPIRE', KEYS[1], ARGV[4])
+end
+"""
 
 
 def latest(events: Iterable[DeliveryStageChanged]) -> DeliveryStageChanged | None:
@@ -44,20 +59,24 @@ class Subscriptions:
     def __init__(self, redis: Redis, cipher: FieldCipher) -> None:
         self._redis = redis
         self._cipher = cipher
+        self._add = redis.register_script(_ADD)
 
     async def add(self, delivery_id: str, channel: str, recipient: str) -> Subscription:
         key = f"{channel}:{hashlib.sha256(recipient.encode()).hexdigest()[:16]}"
         sealed = self._cipher.encrypt(recipient, f"notify:{delivery_id}:{key}")
-        hash_key = f"notify:subscriptions:{delivery_id}"
-        await self._redis.hset(hash_key, key, sealed)
-        await self._redis.expire(hash_key, RETENTION_SECONDS)
+        keys = [f"notify:subscriptions:{delivery_id}", f"notify:stages:{delivery_id}"]
+        await self._add(keys=keys, args=[key, sealed, RETENTION_SECONDS, PENDING_SECONDS])
         return Subscription(key, channel, recipient)
 
     async def reached(self, event: DeliveryStageChanged) -> None:
-        """Remember the stage (no PII), so a customer who subscribes later hears about it."""
-        hash_key = f"notify:stages:{event.delivery_id}"
-        await self._redis.hset(hash_key, event.stage, event.model_dump_json(by_alias=True))
-        await self._redis.expire(hash_key, RETENTION_SECONDS)
+        """Remember the stage (no PII), so a customer who subscribes later hears about it; the delivery now
+        exists, so subscriptions made before it are kept for the full retention."""
+        stages, subscribers = f"notify:stages:{event.delivery_id}", f"notify:subscriptions:{event.delivery_id}"
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(stages, event.stage, event.model_dump_json(by_alias=True))
+            pipe.expire(stages, RETENTION_SECONDS)
+            pipe.expire(subscribers, RETENTION_SECONDS)
+            await pipe.execute()
 
     async def current(self, delivery_id: str) -> DeliveryStageChanged | None:
         """The furthest stage the delivery reached; None when no stage change arrived for it (yet)."""

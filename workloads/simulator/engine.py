@@ -79,7 +79,6 @@ class FleetSimulator:
         self._tokens = tokens
         self._done: set[str] = set()
         self._all_arrived = asyncio.Event()
-        self._to_subscribe: set[str] = set()
 
     def _headers(self, who: str) -> dict[str, str]:
         if self._tokens is None:
@@ -157,21 +156,14 @@ class FleetSimulator:
         self.state.requested[delivery_id] = now
         self._all_arrived.clear()
         if self.config.notify_email and "notification" in self.urls:
-            self._to_subscribe.add(delivery_id)
-
-    async def _subscribe(self) -> None:
-        """Ask to be notified of each requested delivery; notification knows a delivery once it is scheduled
-        (404 until then), and then sends its current stage right away, so asking late misses nothing."""
-        for delivery_id in sorted(self._to_subscribe):
+            # Right after the 202, as a customer would: notification keeps the subscription until the
+            # delivery's first stage change reaches it.
             notify = await self._http.post(
                 f"{self.urls['notification']}/v1/deliveries/{delivery_id}/notify-me",
                 json={"email": self.config.notify_email},
                 headers=self._headers("business"),
             )
-            if notify.status_code == 404:
-                continue
             notify.raise_for_status()
-            self._to_subscribe.discard(delivery_id)
 
     async def _dispatch_loop(self) -> None:
         """Assigned drones whose delivery is scheduled take off from where the scheduler has them (their base)."""
@@ -183,8 +175,6 @@ class FleetSimulator:
             await asyncio.sleep(DISPATCH_INTERVAL_S)
 
     async def _dispatch(self) -> None:
-        if self._to_subscribe:
-            await self._subscribe()
         listed = await self._http.get(
             f"{self.urls['scheduler']}/v1/drones", params={"limit": 1000}, headers=self._headers("fleet")
         )
@@ -193,8 +183,8 @@ class FleetSimulator:
             delivery_id = drone.get("deliveryId")
             if drone["status"] != "assigned" or not delivery_id:
                 continue
-            if delivery_id in self.state.flying or delivery_id in self._done or delivery_id in self._to_subscribe:
-                continue  # flying, landed, or waiting for its subscription so that no stage goes unnoticed
+            if delivery_id in self.state.flying or delivery_id in self._done:
+                continue
             if any(flying.drone_id == drone["id"] for flying in self.state.flying.values()):
                 continue  # still finishing its previous delivery: takes off once landed
             response = await self._http.get(

@@ -26,7 +26,7 @@ from fabrikam.workloads.localstack import RedisServer, free_port
 from fabrikam.workloads.notification.channels import Resilient, SmtpEmail, TwilioSms
 from fabrikam.workloads.notification.handlers import NotificationHandlers
 from fabrikam.workloads.notification.service import build
-from fabrikam.workloads.notification.subscriptions import Subscriptions
+from fabrikam.workloads.notification.subscriptions import PENDING_SECONDS, Subscriptions
 
 from .conftest import eventually, make_broker, serving
 
@@ -221,18 +221,70 @@ async def test_a_late_subscriber_hears_of_the_current_stage_at_once_and_only_onc
     assert [entry["stage"] for entry in await subs.log("d-late")] == ["headed_to_dropoff", "completed"]
 
 
-async def test_notify_me_for_a_delivery_notification_never_heard_of_is_404_and_stores_nothing(
-    redis_server: RedisServer, redis: Redis, tmp_path: Path
+async def test_a_subscriber_before_the_first_stage_change_is_kept_and_told_of_it_once(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int], twilio: TwilioDouble
 ) -> None:
+    inbox, port = smtp
     settings = ServiceSettings(
         service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
     )
     app = create_app(Runtime.from_settings(settings), build)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as api:
-        unknown = await api.post("/v1/deliveries/d-nowhere/notify-me", json={"email": "bo@fabrikam.example"})
-    assert (unknown.status_code, unknown.json()["detail"]) == (404, "no delivery d-nowhere is scheduled (yet)")
-    assert await redis.exists("notify:subscriptions:d-nowhere") == 0
-    assert await redis.xlen("queue:notification-events") == 0
+        early = await api.post("/v1/deliveries/d-early/notify-me", json={"email": "bo@fabrikam.example"})
+    assert (early.status_code, early.json()["stage"], early.json()["channels"]) == (202, None, ["email"])
+    assert await redis.xlen("queue:notification-events") == 0  # nothing to tell yet
+    assert PENDING_SECONDS - 60 < await redis.ttl("notify:subscriptions:d-early") <= PENDING_SECONDS
+    handlers = handlers_for(subscriptions(redis, tmp_path), port, twilio)
+    scheduled = stage_changed("d-early", "scheduled")
+    await handlers.stage_changed(scheduled)
+    await handlers.stage_changed(scheduled)  # redelivered
+    assert [(m["To"], m["Subject"]) for m in inbox.messages] == [
+        ("bo@fabrikam.example", "Delivery d-early: a drone is assigned")
+    ]
+    assert await redis.ttl("notify:subscriptions:d-early") > PENDING_SECONDS  # the delivery exists: kept longer
+
+
+async def test_subscribing_while_the_first_stage_change_is_handled_notifies_exactly_once(
+    redis_server: RedisServer, redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int]
+) -> None:
+    """Either the handler sees the subscription or notify-me sees the stage, and when both do, one send."""
+    inbox, port = smtp
+    settings = ServiceSettings(
+        service="notification",
+        redis_url=redis_server.url,
+        pii_key_file=str(tmp_path / "pii.key"),
+        smtp_port=port,
+        lock_seconds=2,
+    )
+    broker = make_broker(redis)
+    deliveries = [f"d-race-{index}" for index in range(12)]
+
+    async def subscribe(api: httpx.AsyncClient, delivery_id: str) -> str | None:
+        answer = await api.post(f"/v1/deliveries/{delivery_id}/notify-me", json={"email": "ed@contoso.example"})
+        assert answer.status_code == 202
+        stage: str | None = answer.json()["stage"]
+        return stage
+
+    async def all_told() -> bool:
+        return len(inbox.messages) >= len(deliveries)
+
+    async def queue_empty() -> bool:
+        return not await redis.xlen("queue:notification-events")
+
+    async with (
+        serving(create_app(Runtime.from_settings(settings), build)) as url,
+        httpx.AsyncClient(base_url=url) as api,
+    ):
+        answers = await asyncio.gather(
+            *(subscribe(api, delivery_id) for delivery_id in deliveries),
+            *(broker.publish("notification-events", stage_changed(d, "scheduled")) for d in deliveries),
+        )
+        await eventually(all_told)
+        await eventually(queue_empty)
+    assert sorted(m["Subject"] for m in inbox.messages) == sorted(
+        f"Delivery {delivery_id}: a drone is assigned" for delivery_id in deliveries
+    )
+    assert set(answers[: len(deliveries)]) <= {None, "scheduled"}
 
 
 async def test_a_notification_dead_lettered_while_smtp_was_down_is_sent_once_after_a_redrive(
