@@ -12,6 +12,8 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
+
 M = TypeVar("M", bound=BaseModel)
 
 _SAVE = """
@@ -71,6 +73,7 @@ class VersionedDocuments(Generic[M]):
         self._model = model
         self._max_events = max_events
         self._save = redis.register_script(_SAVE)
+        self._turn = TurnPipeline(redis)  # loads and saves of concurrent handlers share round trips
 
     @property
     def outbox_key(self) -> str:
@@ -81,7 +84,7 @@ class VersionedDocuments(Generic[M]):
         return f"{self._prefix}:{document_id}"
 
     async def load(self, document_id: str) -> Versioned[M] | None:
-        stored: Any = await self._redis.hmget(self._key(document_id), ["version", "doc"])
+        stored: Any = await self._turn.execute("HMGET", self._key(document_id), "version", "doc")
         version, document = stored
         if document is None:
             return None
@@ -95,9 +98,10 @@ class VersionedDocuments(Generic[M]):
         events: Sequence[str] = (),
         outbox: Mapping[str, str] | None = None,
     ) -> bool:
-        saved = await self._save(
-            keys=[self._key(document_id), f"{self._key(document_id)}:events", self.outbox_key],
-            args=[
+        saved = await self._turn.script(
+            self._save,
+            [self._key(document_id), f"{self._key(document_id)}:events", self.outbox_key],
+            [
                 expected_version,
                 document.model_dump_json(by_alias=True),
                 self._max_events,

@@ -10,6 +10,7 @@ from pydantic import Field
 from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import SIZE_RANK, Contract, DroneSnapshot, Location, PackageSize
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 AVAILABLE = "drones:available"
 ALL = "drones:all"
@@ -106,6 +107,7 @@ class Fleet:
         self._register = redis.register_script(_REGISTER)
         self._assign = redis.register_script(_ASSIGN)
         self._release = redis.register_script(_RELEASE)
+        self._turn = TurnPipeline(redis)  # assignments of concurrent handlers share round trips
 
     async def register(self, drone_id: str, registration: DroneRegistration) -> str:
         """Upsert a drone; an assigned drone keeps its assignment. Returns its status."""
@@ -125,9 +127,10 @@ class Fleet:
 
     async def assign(self, delivery_id: str, pickup: Location, size: PackageSize) -> Drone | None:
         """The nearest available drone able to carry `size`; the same delivery always gets the same drone."""
-        fields: Any = await self._assign(
-            keys=[AVAILABLE, f"drones:assignment:{delivery_id}"],
-            args=[
+        fields: Any = await self._turn.script(
+            self._assign,
+            [AVAILABLE, f"drones:assignment:{delivery_id}"],
+            [
                 delivery_id,
                 pickup.longitude,
                 pickup.latitude,
@@ -144,9 +147,10 @@ class Fleet:
 
     async def release(self, delivery_id: str) -> str | None:
         """Return the delivery's drone to the available fleet; releasing twice is harmless."""
-        drone_id = await self._release(
-            keys=[f"drones:assignment:{delivery_id}", AVAILABLE],
-            args=[delivery_id, RELEASED, self._tombstone_seconds, DRONE],
+        drone_id = await self._turn.script(
+            self._release,
+            [f"drones:assignment:{delivery_id}", AVAILABLE],
+            [delivery_id, RELEASED, self._tombstone_seconds, DRONE],
         )
         return str(drone_id) if drone_id else None
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 from fabrikam.workloads.kit.documents import ConcurrentUpdate, Versioned, VersionedDocuments
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 from fabrikam.workloads.workflow.saga import Command, Saga, StepPolicy, step_deadline
 
 DEADLINES = "workflow:step-deadlines"
@@ -31,11 +32,11 @@ class SagaStore:
         attempts: int = 50,
     ) -> None:
         self._documents = documents
-        self._redis = redis
         self._policy = policy
         self._cache: OrderedDict[str, Versioned[Saga]] = OrderedDict()
         self._cache_size = cache_size
         self._attempts = attempts
+        self._turn = TurnPipeline(redis)  # deadline writes of concurrent handlers share round trips
 
     async def apply(self, delivery_id: str, decide: Decision) -> tuple[Saga | None, list[Command] | None]:
         """The saga after the decision and the commands decided (None when nothing changed).
@@ -78,9 +79,9 @@ class SagaStore:
         """
         deadline = step_deadline(saga, self._policy)
         if deadline is None:
-            await self._redis.zrem(DEADLINES, saga.delivery_id)
+            await self._turn.execute("ZREM", DEADLINES, saga.delivery_id)
         else:
-            await self._redis.zadd(DEADLINES, {saga.delivery_id: deadline.timestamp()})
+            await self._turn.execute("ZADD", DEADLINES, deadline.timestamp(), saga.delivery_id)
 
     def _remember(self, delivery_id: str, versioned: Versioned[Saga]) -> None:
         self._cache[delivery_id] = versioned

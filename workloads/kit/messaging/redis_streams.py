@@ -8,7 +8,6 @@ import asyncio
 import json
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -16,6 +15,7 @@ from redis.asyncio import Redis
 
 from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import DUPLICATES, PUBLISHED
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 GROUP = "consumers"
 # Completions within this window share one round trip: a little latency for far fewer commands under load.
@@ -93,15 +93,6 @@ class _AckBatch:
             self.done.set_result(None)
 
 
-@dataclass(frozen=True)
-class _Publish:
-    """One message waiting for the pipeline of its event-loop turn; `added` gets the script's answer."""
-
-    keys: list[str]
-    args: list[Any]
-    added: "asyncio.Future[Any]"
-
-
 def _stream(queue: str) -> str:
     return f"queue:{queue}"
 
@@ -142,8 +133,7 @@ class RedisStreamsBroker:
         self._duplicate_window = duplicate_window_seconds
         self._groups: set[str] = set()
         self._open_batch: _AckBatch | None = None
-        self._open_publishes: list[_Publish] | None = None
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._turn = TurnPipeline(redis)
         self._next_sweep: dict[str, float] = {}
         self._publish = redis.register_script(_PUBLISH)
         self._claim = redis.register_script(_CLAIM)
@@ -156,59 +146,12 @@ class RedisStreamsBroker:
         Returns once Redis has run this message's script, so callers keep the usual guarantee."""
         keys = [_stream(queue), f"queue:{queue}:seen:{message.id}"]
         args = [self._duplicate_window, message.id, message.type, message.encoded_body(), json.dumps(message.headers)]
-        loop = asyncio.get_running_loop()
-        if self._open_publishes is None:
-            self._open_publishes = []
-            loop.call_soon(self._flush_publishes)
-        answer: asyncio.Future[Any] = loop.create_future()
-        self._open_publishes.append(_Publish(keys, args, answer))
-        added = bool(await answer)
+        added = bool(await self._turn.script(self._publish, keys, args))
         if added:
             PUBLISHED.labels(queue, message.type).inc()
         else:
             DUPLICATES.labels(queue).inc()
         return added
-
-    def _flush_publishes(self) -> None:
-        batch, self._open_publishes = self._open_publishes or [], None
-        task = asyncio.ensure_future(self._publish_batch(batch))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def _publish_batch(self, batch: "list[_Publish]") -> None:
-        try:
-            results = await self._run_publishes(batch)
-        except asyncio.CancelledError:
-            for publish in batch:
-                publish.added.cancel()
-            raise
-        except Exception as error:
-            for publish in batch:
-                if not publish.added.done():
-                    publish.added.set_exception(error)
-            return
-        for publish, result in zip(batch, results, strict=True):
-            if publish.added.done():  # its caller was cancelled
-                continue
-            if isinstance(result, Exception):
-                publish.added.set_exception(result)
-            else:
-                publish.added.set_result(result)
-
-    async def _run_publishes(self, batch: "list[_Publish]") -> list[Any]:
-        if len(batch) == 1:  # the script object loads the script itself when Redis lost it (restart)
-            return [await self._publish(keys=batch[0].keys, args=batch[0].args)]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for publish in batch:
-                pipe.evalsha(self._publish.sha, len(publish.keys), *publish.keys, *publish.args)
-            results: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = [index for index, result in enumerate(results) if isinstance(result, redis_errors.NoScriptError)]
-        if missing:  # Redis restarted and forgot the script: none of these ran, so they run once now
-            await self._redis.script_load(_PUBLISH)
-            retried = await self._run_publishes([batch[index] for index in missing])
-            for index, result in zip(missing, retried, strict=True):
-                results[index] = result
-        return results
 
     async def receive(self, queue: str, max_messages: int, wait_seconds: float) -> list[Received]:
         await self._ensure_group(queue)
