@@ -54,7 +54,7 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
     owner = _owner(snapshot)
     if owner is None or not _owner_alive(owner, platforms, services):
         return
-    desired = RUNTIME.desired.get(owner, {}).get(child_key(snapshot))
+    desired = RUNTIME.desired_child(owner, child_key(snapshot))
     if desired is not None:
         actual = None if type == "DELETED" else snapshot
         try:
