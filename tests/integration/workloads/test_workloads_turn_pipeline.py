@@ -1,10 +1,11 @@
-"""Publishes made together share one pipeline; each caller still learns whether its own message was taken."""
+"""Redis calls made in one event-loop turn share one pipeline; each caller still gets its own answer."""
 
 import asyncio
 
 from redis.asyncio import Redis
 
 from fabrikam.workloads.kit.messaging.message import Message
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 from .conftest import make_broker
 
@@ -36,3 +37,20 @@ async def test_a_failed_batch_fails_every_caller(redis: Redis) -> None:
     await redis.set("queue:q", "not a stream")
     outcomes = await asyncio.gather(*(broker.publish("q", message(i)) for i in range(5)), return_exceptions=True)
     assert all(isinstance(outcome, Exception) and "WRONGTYPE" in str(outcome) for outcome in outcomes)
+
+
+async def test_commands_of_one_turn_run_once_each_and_fail_alone(redis: Redis) -> None:
+    turn = TurnPipeline(redis)
+    await redis.set("text", "not a set")
+    before = int((await redis.info("stats"))["total_commands_processed"])
+    answers = await asyncio.gather(
+        turn.execute("ZADD", "deadlines", 5, "a"),
+        turn.execute("ZADD", "text", 1, "b"),
+        turn.execute("HMGET", "missing", "version", "doc"),
+        return_exceptions=True,
+    )
+    assert answers[0] == 1
+    assert isinstance(answers[1], Exception)
+    assert "WRONGTYPE" in str(answers[1])
+    assert answers[2] == [None, None]
+    assert int((await redis.info("stats"))["total_commands_processed"]) - before == 3 + 1  # and the INFO
