@@ -4,9 +4,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import DuplicateKeyError, OperationFailure
+from pymongo.errors import OperationFailure
 
 from fabrikam.workloads.contracts import Contract, CreatePackage, PackageSize
+from fabrikam.workloads.package.inserts import TurnInserts
 
 
 class PackageRecord(Contract):
@@ -35,6 +36,7 @@ class PackageStore:
     def __init__(self, client: AsyncMongoClient[dict[str, Any]], database: str) -> None:
         self._database = client[database]
         self._packages = self._database["packages"]
+        self._inserts = TurnInserts(self._packages)
 
     async def prepare(self, shard_on_tag: bool) -> None:
         """On Cosmos DB, create the collection with `tag` as its shard key (idempotent)."""
@@ -50,7 +52,8 @@ class PackageStore:
 
     async def create(self, command: CreatePackage) -> PackageRecord:
         """Insert once; a repeated create returns the stored record unchanged (a plain insert is the
-        cheapest write on every MongoDB-API server; the duplicate key tells us it already exists)."""
+        cheapest write on every MongoDB-API server; the duplicate key tells us it already exists).
+        Concurrent creates share one `insert_many` (`inserts.py`)."""
         document = {
             "_id": command.package_id,
             "deliveryId": command.delivery_id,
@@ -60,9 +63,7 @@ class PackageStore:
             "status": "created",
             "createdAt": datetime.now(UTC),
         }
-        try:
-            await self._packages.insert_one(document)
-        except DuplicateKeyError:
+        if not await self._inserts.insert(document):
             stored = await self._packages.find_one({"_id": command.package_id})
             assert stored is not None
             return _record(stored)

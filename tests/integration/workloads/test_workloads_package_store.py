@@ -1,5 +1,6 @@
 """The package store against FerretDB, a real MongoDB-wire server (SQLite backend)."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -49,3 +50,16 @@ async def test_cancel_after_create_marks_it_cancelled(store: PackageStore) -> No
     stored = await store.get("p-3")
     assert stored is not None
     assert (stored.status, stored.tag) == ("cancelled", "cold-chain")
+
+
+async def test_concurrent_creates_share_one_insert_and_each_gets_its_own_record(store: PackageStore) -> None:
+    await store.cancel("p-c3", "delivery-p-c3")
+    await store.create(create("p-c5"))
+    ids = [f"p-c{index}" for index in range(12)] + ["p-c7"]  # p-c7 twice in the same turn
+    records = await asyncio.gather(*(store.create(create(package_id)) for package_id in ids))
+    assert [record.id for record in records] == ids
+    statuses = {record.id: record.status for record in records}
+    assert statuses == {package_id: "cancelled" if package_id == "p-c3" else "created" for package_id in ids}
+    assert records[7] == records[-1]
+    for package_id in ids:
+        assert await store.get(package_id) is not None
