@@ -5,6 +5,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
+from azure.core.credentials import TokenCredential
 from purgatory import AsyncCircuitBreakerFactory
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -16,6 +17,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from fabrikam.workloads.kit.redis_auth import entra_credentials, uses_entra
 from fabrikam.workloads.kit.settings import ServiceSettings
 
 T = TypeVar("T")
@@ -61,8 +63,11 @@ async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 4
     raise AssertionError("tenacity either returns or reraises")
 
 
-def redis_client(settings: ServiceSettings) -> Redis:
-    """A Redis client on a bounded pool: a full pool waits `pool_wait_seconds`, then fails fast."""
+def redis_client(settings: ServiceSettings, credential: TokenCredential | None = None) -> Redis:
+    """A Redis client on a bounded pool: a full pool waits `pool_wait_seconds`, then fails fast. With Entra ID
+    sign-in (`settings.redis_auth`), every connection authenticates with a token of `credential` (by default
+    the pod's identity), renewed on the open connections before it expires."""
+    entra = entra_credentials(credential) if uses_entra(settings.redis_url, settings.redis_auth) else None
     pool = BlockingConnectionPool.from_url(
         settings.redis_url,
         max_connections=settings.pool_size,
@@ -71,8 +76,10 @@ def redis_client(settings: ServiceSettings) -> Redis:
         socket_connect_timeout=settings.outbound_timeout_seconds,
         health_check_interval=30,
         decode_responses=True,
+        credential_provider=entra,
     )
-    return Redis(connection_pool=pool)
+    # The client, given the provider too, subscribes the pool to its token renewals (re-AUTH).
+    return Redis(connection_pool=pool, credential_provider=entra)
 
 
 def circuit_breakers() -> AsyncCircuitBreakerFactory:

@@ -73,6 +73,10 @@ class ServiceSettings(BaseSettings):
 
     broker: Literal["redis", "servicebus"] = "redis"
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # How the workloads sign in to Redis (`kit/redis_auth.py`): `entra` with a Microsoft Entra ID token of the
+    # pod's workload identity; `none` with the URL's password, if any; `auto` (the default) is `entra` for an
+    # Azure Cache for Redis / Azure Managed Redis host whose URL has no password, else `none`.
+    redis_auth: Literal["auto", "none", "entra"] = "auto"
     servicebus_namespace: str | None = None
     mongo_url: str = "mongodb://127.0.0.1:27017"
     mongo_database: str = "fabrikam"
