@@ -125,8 +125,8 @@ async def test_simulated_deliveries_complete_with_live_etas_and_one_email_per_ev
     assert max(errors) < ETA_TOLERANCE_S, errors
 
     assert full_stack.mail is not None
-    # The customer subscribes once the delivery is scheduled and hears of "scheduled" right then; the drone
-    # takes off only after that, so every stage is notified, each exactly once.
+    # The customer subscribes right after the 202, before notification has heard of the delivery: the
+    # subscription waits for the first stage change, and every stage is notified, each exactly once.
     flight_stages = ("scheduled", "headed_to_pickup", "headed_to_dropoff", "completed")
     expected = {f"Delivery {d}: {PHRASES[stage]}" for d in snapshot.requested for stage in flight_stages}
     maildir = full_stack.mail.maildir
