@@ -165,9 +165,8 @@ def bench_pipeline(directory: Path) -> None:
         print(f"  throughput      {done / elapsed:,.0f} deliveries/s end to end")
         print(f"  CPU             {per_delivery:.2f} ms per delivery, summed over {len(pids)} processes")
         print("  CPU by process  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu_spent.items()))
-        print(
-            f"  Redis commands  {sum(calls.values()) / max(done, 1):.1f} per delivery, the commands scripts run included:"
-        )
+        per_delivery_calls = sum(calls.values()) / max(done, 1)
+        print(f"  Redis commands  {per_delivery_calls:.1f} per delivery, the commands scripts run included:")
         print("                  " + ", ".join(f"{name} {count / max(done, 1):.2f}" for name, count in calls.items()))
     finally:
         stack.stop()
