@@ -76,8 +76,8 @@ def service(name: str, namespace: str, platform_name: str) -> dict[str, Any]:
     }
 
 
-def api_writes(kubeconfig: Path) -> int:
-    return sum(pinned_kubectl.operator_writes(kubeconfig).values())
+def api_writes(kubeconfig: Path) -> dict[str, int]:
+    return pinned_kubectl.operator_writes(kubeconfig)
 
 
 def ready_count(kubeconfig: Path, namespaces: list[str]) -> int:
@@ -145,7 +145,11 @@ def run(n: int, kubeconfig: Path, metrics_port: int) -> dict[str, float]:
     before_writes, before_reconciles = api_writes(kubeconfig), reconciles(metrics_port)
     while reconciles(metrics_port) < before_reconciles + n:  # one full idle resync of every service
         time.sleep(2)
-    idle_writes = api_writes(kubeconfig) - before_writes
+    after_writes = api_writes(kubeconfig)
+    idle = {k: n - before_writes.get(k, 0) for k, n in after_writes.items() if n != before_writes.get(k, 0)}
+    if idle:
+        print(f"  writes during the idle resync of {n}: {idle}", flush=True)
+    idle_writes = sum(idle.values())
     kubectl(kubeconfig, "delete", "deliveryplatform", name, "--wait=false")
     kubectl(kubeconfig, "delete", "droneservices", "--all", "-A", "--wait=false")
     return {"converge_seconds": converged, "idle_resync_writes": idle_writes}
