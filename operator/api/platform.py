@@ -372,6 +372,11 @@ class AuthSpec(Model):
     audience: Annotated[str, StringConstraints(min_length=1, max_length=256)] = Field(
         description="The audience the tokens must carry (the API's application id URI or client id)."
     )
+    business_claim: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]+$", max_length=128)] = Field(
+        "business_id",
+        description="Token claim naming the caller's business; in Entra ID an optional claim from a directory "
+        "extension attribute, e.g. extn.businessId (see docs/auth.md).",
+    )
 
 
 class DeliveryPlatformSpec(Model):

@@ -59,7 +59,8 @@ def team_policies(
 def egress_kinds(svc: DroneService, platform: DeliveryPlatform) -> set[EgressKind]:
     """What a service reaches outside the cluster, in the vocabulary of the platform's egress rules."""
     kinds = {EgressKind(use.kind.value) for use in svc.spec.uses}
-    if svc.spec.identity.azure:
+    if svc.spec.identity.azure or platform.spec.auth is not None:
+        # Workload identity tokens, and the issuer's JWKS every service checks bearer tokens against.
         kinds.add(EgressKind.IDENTITY)
     if svc.spec.secrets:
         kinds.add(EgressKind.KEY_VAULT)

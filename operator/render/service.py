@@ -56,6 +56,7 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
     if auth is not None:
         env["FABRIKAM_AUTH_ISSUER"] = auth.issuer_url
         env["FABRIKAM_AUTH_AUDIENCE"] = auth.audience
+        env["FABRIKAM_AUTH_BUSINESS_CLAIM"] = auth.business_claim
         if svc.spec.component.value == "account":
             # The platform's issuer signs the tokens; the account service's local issuer is for laptops only.
             env["FABRIKAM_ACCOUNT_LOCAL_ISSUER"] = "false"

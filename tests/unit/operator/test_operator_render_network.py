@@ -79,3 +79,19 @@ def test_without_platform_egress_rules_nothing_leaves_the_cluster(platform_doc: 
     egress = _policy(notification, platform, peers)["egress"]
     assert len(egress) == 1
     assert egress[0]["ports"][0]["port"] == 53
+
+
+def test_the_token_issuer_is_reachable_by_services_without_an_azure_identity(platform: DeliveryPlatform) -> None:
+    peers = bundled_services(platform)
+    workflow = next(s for s in peers if s.name == "workflow")
+    workflow.spec.identity.azure = False
+    without_auth = platform.model_copy(update={"spec": platform.spec.model_copy(update={"auth": None})})
+
+    def cidrs(p: DeliveryPlatform) -> set[str]:
+        _dns, _callees, _collector, *external = _policy(workflow, p, peers)["egress"]
+        return {peer["ipBlock"]["cidr"] for rule in external for peer in rule["to"]}
+
+    entra = {"20.190.128.0/18", "40.126.0.0/18"}
+    assert platform.spec.auth is not None
+    assert entra <= cidrs(platform)
+    assert not entra & cidrs(without_auth)

@@ -78,5 +78,6 @@ def test_services_trust_the_platform_token_issuer_and_the_account_service_issues
         "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
     }
     assert {env["FABRIKAM_AUTH_AUDIENCE"] for env in environments.values()} == {"api://fabrikam-drone-delivery"}
+    assert {env["FABRIKAM_AUTH_BUSINESS_CLAIM"] for env in environments.values()} == {"extn.businessId"}
     assert environments["account"]["FABRIKAM_ACCOUNT_LOCAL_ISSUER"] == "false"
     assert "FABRIKAM_ACCOUNT_LOCAL_ISSUER" not in environments["ingestion"]
