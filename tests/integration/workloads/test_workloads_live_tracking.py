@@ -26,6 +26,27 @@ PICKUP = Location(latitude=47.600, longitude=-122.300, address="pickup")
 DROPOFF = Location(latitude=47.610, longitude=-122.300, address="dropoff")
 
 
+async def scheduled(redis: Redis, delivery_id: str, drone_id: str, start: datetime) -> DeliveryHandlers:
+    """Delivery handlers on the test Redis, with one delivery scheduled on a drone 1 km south of the pickup."""
+    handlers = DeliveryHandlers(
+        VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
+    )
+    drone = DroneSnapshot(drone_id=drone_id, latitude=47.590, longitude=-122.300, speed_mps=10)
+    command = ScheduleDelivery(
+        delivery_id=delivery_id,
+        package_id="p",
+        drone=drone,
+        pickup=PICKUP,
+        dropoff=DROPOFF,
+        pickup_time=start - timedelta(minutes=1),
+        deadline=start + timedelta(hours=1),
+        expedited=False,
+        confirmation_required=False,
+    )
+    await handlers.schedule(outgoing("s", command))
+    return handlers
+
+
 async def read_events(url: str, into: asyncio.Queue[dict[str, Any]]) -> None:
     async with (
         httpx.AsyncClient(timeout=30) as client,
@@ -42,22 +63,7 @@ async def test_track_pushes_every_position_until_completion_with_decreasing_rema
 ) -> None:
     start = datetime.now(UTC)
     runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
-    handlers = DeliveryHandlers(
-        VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
-    )
-    drone = DroneSnapshot(drone_id="drone-t", latitude=47.590, longitude=-122.300, speed_mps=10)
-    command = ScheduleDelivery(
-        delivery_id="d-track",
-        package_id="p",
-        drone=drone,
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        pickup_time=start - timedelta(minutes=1),
-        deadline=start + timedelta(hours=1),
-        expedited=False,
-        confirmation_required=False,
-    )
-    await handlers.schedule(outgoing("s", command))
+    handlers = await scheduled(redis, "d-track", "drone-t", start)
     pushed: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     async with serving(create_app(runtime, build)) as url:
         reader = asyncio.create_task(read_events(f"{url}/v1/deliveries/d-track/track", pushed))
@@ -92,22 +98,7 @@ async def test_a_client_joining_mid_flight_or_after_the_end_gets_the_current_sta
     redis_server: RedisServer, redis: Redis
 ) -> None:
     start = datetime.now(UTC)
-    handlers = DeliveryHandlers(
-        VersionedDocuments(redis, "delivery", TrackedDelivery), redis, make_broker(redis), LiveUpdates(redis)
-    )
-    drone = DroneSnapshot(drone_id="drone-l", latitude=47.590, longitude=-122.300, speed_mps=10)
-    command = ScheduleDelivery(
-        delivery_id="d-late",
-        package_id="p",
-        drone=drone,
-        pickup=PICKUP,
-        dropoff=DROPOFF,
-        pickup_time=start - timedelta(minutes=1),
-        deadline=start + timedelta(hours=1),
-        expedited=False,
-        confirmation_required=False,
-    )
-    await handlers.schedule(outgoing("s", command))
+    handlers = await scheduled(redis, "d-late", "drone-l", start)
 
     async def fly_to(step: int, latitude: float) -> None:
         report = DronePositionReported(

@@ -95,6 +95,13 @@ def handlers_for(subs: Subscriptions, smtp_port: int, twilio: TwilioDouble) -> N
     return NotificationHandlers(subs, {"email": Resilient(email, breakers, 2), "sms": Resilient(sms, breakers, 2)})
 
 
+def notification_settings(redis_server: RedisServer, tmp_path: Path, **overrides: Any) -> ServiceSettings:
+    """The notification service's settings on the test Redis, with its PII key in the test's folder."""
+    return ServiceSettings(
+        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key"), **overrides
+    )
+
+
 def stage_changed(delivery_id: str, stage: str) -> Message:
     event = DeliveryStageChanged(delivery_id=delivery_id, stage=stage, at=datetime.now(UTC))
     return outgoing(f"DeliveryStageChanged:{delivery_id}:{stage}", event)
@@ -142,9 +149,7 @@ async def test_a_failing_provider_is_retried_later_without_resending_what_went_o
 async def test_subscriptions_are_sealed_at_rest_and_bad_requests_name_the_field(
     redis_server: RedisServer, redis: Redis, tmp_path: Path
 ) -> None:
-    settings = ServiceSettings(
-        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
-    )
+    settings = notification_settings(redis_server, tmp_path)
     app = create_app(Runtime.from_settings(settings), build)
     await subscriptions(redis, tmp_path).reached(
         DeliveryStageChanged.model_validate(stage_changed("d-3", "scheduled").body)
@@ -188,10 +193,9 @@ async def test_a_late_subscriber_hears_of_the_current_stage_at_once_and_only_onc
     for event in (stage_changed("d-late", "scheduled"), headed_to_dropoff, stage_changed("d-late", "headed_to_pickup")):
         await handlers.stage_changed(event)  # nobody subscribed yet; the last one arrived out of order
     assert inbox.messages == []
-    settings = ServiceSettings(
-        service="notification",
-        redis_url=redis_server.url,
-        pii_key_file=str(tmp_path / "pii.key"),
+    settings = notification_settings(
+        redis_server,
+        tmp_path,
         smtp_port=port,
         lock_seconds=2,
     )
@@ -225,9 +229,7 @@ async def test_a_subscriber_before_the_first_stage_change_is_kept_and_told_of_it
     redis_server: RedisServer, redis: Redis, tmp_path: Path, smtp: tuple[Inbox, int], twilio: TwilioDouble
 ) -> None:
     inbox, port = smtp
-    settings = ServiceSettings(
-        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key")
-    )
+    settings = notification_settings(redis_server, tmp_path)
     app = create_app(Runtime.from_settings(settings), build)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://notification") as api:
         early = await api.post("/v1/deliveries/d-early/notify-me", json={"email": "bo@fabrikam.example"})
@@ -249,10 +251,9 @@ async def test_subscribing_while_the_first_stage_change_is_handled_notifies_exac
 ) -> None:
     """Either the handler sees the subscription or notify-me sees the stage, and when both do, one send."""
     inbox, port = smtp
-    settings = ServiceSettings(
-        service="notification",
-        redis_url=redis_server.url,
-        pii_key_file=str(tmp_path / "pii.key"),
+    settings = notification_settings(
+        redis_server,
+        tmp_path,
         smtp_port=port,
         lock_seconds=2,
     )
@@ -291,10 +292,9 @@ async def test_a_notification_dead_lettered_while_smtp_was_down_is_sent_once_aft
     redis_server: RedisServer, redis: Redis, tmp_path: Path, twilio: TwilioDouble
 ) -> None:
     smtp_port = free_port()  # nothing listens there yet
-    settings = ServiceSettings(
-        service="notification",
-        redis_url=redis_server.url,
-        pii_key_file=str(tmp_path / "pii.key"),
+    settings = notification_settings(
+        redis_server,
+        tmp_path,
         smtp_port=smtp_port,
         outbound_timeout_seconds=1,
         lock_seconds=0.5,
