@@ -6,7 +6,6 @@ awaits its own command's answer or error, so durability and error handling are w
 of a pipeline are independent (no transaction), as separate calls would be.
 """
 
-import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,12 +13,13 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from fabrikam.workloads.kit.turn_batch import TurnBatch
+
 
 @dataclass(frozen=True)
 class _Call:
     args: tuple[Any, ...]
     script: AsyncScript | None
-    answer: "asyncio.Future[Any]"
 
 
 class TurnPipeline:
@@ -27,50 +27,15 @@ class TurnPipeline:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._open: list[_Call] | None = None
-        self._flushing: set[asyncio.Task[None]] = set()
+        self._batch: TurnBatch[_Call, Any] = TurnBatch(self._run)
 
     async def execute(self, *args: Any) -> Any:
         """One command, e.g. `execute("ZADD", key, score, member)`; its answer is parsed as redis-py does."""
-        return await self._queue(_Call(args, None, asyncio.get_running_loop().create_future()))
+        return await self._batch.submit(_Call(args, None))
 
     async def script(self, script: AsyncScript, keys: list[Any], args: list[Any]) -> Any:
         """Run a registered script; Redis reloads it when it forgot it (after a restart)."""
-        call_args = ("EVALSHA", script.sha, len(keys), *keys, *args)
-        return await self._queue(_Call(call_args, script, asyncio.get_running_loop().create_future()))
-
-    async def _queue(self, call: _Call) -> Any:
-        if self._open is None:
-            self._open = []
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._open.append(call)
-        return await call.answer
-
-    def _flush(self) -> None:
-        batch, self._open = self._open or [], None
-        task = asyncio.ensure_future(self._settle(batch))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def _settle(self, batch: list[_Call]) -> None:
-        try:
-            results = await self._run(batch)
-        except asyncio.CancelledError:
-            for call in batch:
-                call.answer.cancel()
-            raise
-        except Exception as error:
-            for call in batch:
-                if not call.answer.done():
-                    call.answer.set_exception(error)
-            return
-        for call, result in zip(batch, results, strict=True):
-            if call.answer.done():  # its caller was cancelled
-                continue
-            if isinstance(result, Exception):
-                call.answer.set_exception(result)
-            else:
-                call.answer.set_result(result)
+        return await self._batch.submit(_Call(("EVALSHA", script.sha, len(keys), *keys, *args), script))
 
     async def _run(self, batch: list[_Call]) -> list[Any]:
         if len(batch) == 1:  # alone in its turn: a plain call, the cheapest way
