@@ -150,12 +150,16 @@ def run(n: int, kubeconfig: Path, metrics_port: int) -> dict[str, float]:
     if idle:
         print(f"  writes during the idle resync of {n}: {idle}", flush=True)
     idle_writes = sum(idle.values())
+    return {"converge_seconds": converged, "idle_resync_writes": idle_writes}
+
+
+def clean_up(n: int, kubeconfig: Path) -> None:
+    """Deletes size `n` and waits for its garbage collection, so the next size starts on an empty cluster."""
+    name = f"bench{n}"
     kubectl(kubeconfig, "delete", "deliveryplatform", name, "--wait=false")
     kubectl(kubeconfig, "delete", "droneservices", "--all", "-A", "--wait=false")
-    # The next size starts on an empty cluster: garbage collection of this one must not count against it.
-    for namespace in namespaces:
+    for namespace in (f"{name}-team{i}" for i in range(TEAMS)):
         pinned_kubectl.run(kubeconfig, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False)
-    return {"converge_seconds": converged, "idle_resync_writes": idle_writes}
 
 
 def main() -> None:
@@ -200,6 +204,7 @@ def main() -> None:
                 rss = peak_rss_mb(operator.pid)
                 operator_cpu = cpu_seconds(operator.pid)
                 apiserver_cpu = cpu_seconds(apiserver_pid()) - apiserver_before
+                clean_up(n, kubeconfig)  # after the figures: the deletion burst is not part of size n's peak
             finally:
                 operator.terminate()
                 operator.wait(timeout=60)
