@@ -131,9 +131,9 @@ async def reconcile_service_identity(
         if isinstance(stale, ResourceResult):
             results.append(stale)
         else:
-            removed = await asyncio.gather(*(reconciler.delete(g) for g in stale))
-            revoked = [r for r in removed if r.ok]
-            results += [r for r in removed if not r.ok]
+            deleted = await asyncio.gather(*(reconciler.delete(g) for g in stale))
+            revoked = [r for r in deleted if r.ok]
+            results += [r for r in deleted if not r.ok]
     return IdentityOutcome(
         resources=tuple(results),
         client_id=identity.outputs.get("clientId") if identity else None,
