@@ -28,6 +28,7 @@ from fabrikam.workloads.kit.messaging import outbox
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.outbox import OutboxRelay
 from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 from fabrikam.workloads.kit.worker import Handler
 
 
@@ -44,7 +45,7 @@ class DeliveryHandlers:
         self, deliveries: VersionedDocuments[TrackedDelivery], redis: Redis, broker: Broker, live: LiveUpdates
     ) -> None:
         self._deliveries = deliveries
-        self._redis = redis
+        self._turn = TurnPipeline(redis)  # drone-key writes of concurrent handlers share round trips
         self.live = live
         self.relay = OutboxRelay(redis, deliveries.outbox_key, broker)
 
@@ -90,7 +91,7 @@ class DeliveryHandlers:
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.stage in ACTIVE and tracked.drone_id:
-            await self._redis.set(drone_key(tracked.drone_id), tracked.id)
+            await self._turn.execute("SET", drone_key(tracked.drone_id), tracked.id)
             await self.changed(tracked, written)
 
     async def reschedule(self, message: Message) -> None:
@@ -129,13 +130,13 @@ class DeliveryHandlers:
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.drone_id:
-            await self._redis.delete(drone_key(tracked.drone_id))
+            await self._turn.execute("DEL", drone_key(tracked.drone_id))
         if tracked is not None and tracked.stage == DeliveryStage.cancelled:
             await self.changed(tracked, written)
 
     async def position(self, message: Message) -> None:
         report = DronePositionReported.model_validate(message.body)
-        delivery_id = await self._redis.get(drone_key(report.drone_id))
+        delivery_id = await self._turn.execute("GET", drone_key(report.drone_id))
         if delivery_id is None:
             return
         position = Position(latitude=report.latitude, longitude=report.longitude, reported_at=report.reported_at)
@@ -172,7 +173,7 @@ class DeliveryHandlers:
     async def release_drone(self, tracked: TrackedDelivery) -> None:
         """Positions of this drone no longer belong to the finished delivery."""
         if tracked.drone_id:
-            await self._redis.delete(drone_key(tracked.drone_id))
+            await self._turn.execute("DEL", drone_key(tracked.drone_id))
 
     def handlers(self) -> Mapping[str, Handler]:
         return {

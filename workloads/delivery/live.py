@@ -12,6 +12,8 @@ from collections import defaultdict
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
+
 CHANNEL = "delivery-updates:"
 # A client slower than this many updates skips the oldest: the latest state is what matters.
 QUEUE_SIZE = 16
@@ -22,12 +24,13 @@ log = logging.getLogger(__name__)
 class LiveUpdates:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._turn = TurnPipeline(redis)  # publishes of concurrent handlers share round trips
         self._listeners: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()
 
     async def publish(self, delivery_id: str, view_json: str) -> None:
-        await self._redis.publish(CHANNEL + delivery_id, view_json)
+        await self._turn.execute("PUBLISH", CHANNEL + delivery_id, view_json)
 
     def listen(self, delivery_id: str) -> asyncio.Queue[str]:
         queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)

@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 SWEEP_SECONDS = 30.0
 
@@ -46,6 +47,7 @@ class OutboxRelay:
 
     def __init__(self, redis: Redis, key: str, broker: Broker, sweep_seconds: float = SWEEP_SECONDS) -> None:
         self._redis = redis
+        self._turn = TurnPipeline(redis)  # removals of concurrent handlers share round trips
         self._key = key
         self._broker = broker
         self._sweep_seconds = sweep_seconds
@@ -57,7 +59,7 @@ class OutboxRelay:
             queue, message = parse(entry)
             await self._broker.publish(queue, message)
         if pending:
-            await self._redis.hdel(self._key, *pending)
+            await self._turn.execute("HDEL", self._key, *pending)
 
     async def drain(self) -> int:
         """Send everything the outbox holds (what a crashed process left); returns how many entries."""
