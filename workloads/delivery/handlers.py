@@ -23,12 +23,12 @@ from fabrikam.workloads.delivery.model import (
     advance,
     view,
 )
+from fabrikam.workloads.kit import turn_pipeline
 from fabrikam.workloads.kit.documents import Decision, Versioned, VersionedDocuments, Write
 from fabrikam.workloads.kit.messaging import outbox
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.outbox import OutboxRelay
 from fabrikam.workloads.kit.messaging.port import Broker
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 from fabrikam.workloads.kit.worker import Handler
 
 
@@ -45,7 +45,7 @@ class DeliveryHandlers:
         self, deliveries: VersionedDocuments[TrackedDelivery], redis: Redis, broker: Broker, live: LiveUpdates
     ) -> None:
         self._deliveries = deliveries
-        self._turn = TurnPipeline(redis)  # drone-key writes of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # drone-key writes of concurrent handlers share round trips
         self.live = live
         self.relay = OutboxRelay(redis, deliveries.outbox_key, broker)
 

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 from redis.asyncio import Redis
 
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
+from fabrikam.workloads.kit import turn_pipeline
 
 CHANNEL = "delivery-updates:"
 # A client slower than this many updates skips the oldest: the latest state is what matters.
@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 class LiveUpdates:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
-        self._turn = TurnPipeline(redis)  # publishes of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # publishes of concurrent handlers share round trips
         self._listeners: dict[str, set[asyncio.Queue[str]]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
         self._subscribed = asyncio.Event()

@@ -12,7 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
+from fabrikam.workloads.kit import turn_pipeline
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -73,7 +73,7 @@ class VersionedDocuments(Generic[M]):
         self._model = model
         self._max_events = max_events
         self._save = redis.register_script(_SAVE)
-        self._turn = TurnPipeline(redis)  # loads and saves of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # loads and saves of concurrent handlers share round trips
 
     @property
     def outbox_key(self) -> str:

@@ -6,6 +6,7 @@ awaits its own command's answer or error, so durability and error handling are w
 of a pipeline are independent (no transaction), as separate calls would be.
 """
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,3 +59,15 @@ class TurnPipeline:
             for i, result in zip(missing, retried, strict=True):
                 results[i] = result
         return results
+
+
+_shared: "weakref.WeakKeyDictionary[Redis, TurnPipeline]" = weakref.WeakKeyDictionary()
+
+
+def shared(redis: Redis) -> TurnPipeline:
+    """The one turn pipeline of this client: the calls of every module in a turn (saga saves, publishes,
+    deadline writes) then share a single round trip instead of one per module."""
+    turn = _shared.get(redis)
+    if turn is None:
+        turn = _shared[redis] = TurnPipeline(redis)
+    return turn

@@ -10,7 +10,7 @@ from pydantic import Field
 from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import SIZE_RANK, Contract, DroneSnapshot, Location, PackageSize
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
+from fabrikam.workloads.kit import turn_pipeline
 
 AVAILABLE = "drones:available"
 ALL = "drones:all"
@@ -107,7 +107,7 @@ class Fleet:
         self._register = redis.register_script(_REGISTER)
         self._assign = redis.register_script(_ASSIGN)
         self._release = redis.register_script(_RELEASE)
-        self._turn = TurnPipeline(redis)  # assignments of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # assignments of concurrent handlers share round trips
 
     async def register(self, drone_id: str, registration: DroneRegistration) -> str:
         """Upsert a drone; an assigned drone keeps its assignment. Returns its status."""

@@ -11,8 +11,8 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit import turn_pipeline
 from fabrikam.workloads.kit.documents import ConcurrentUpdate, Versioned, VersionedDocuments
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 from fabrikam.workloads.workflow.saga import Command, Saga, StepPolicy, step_deadline
 
 DEADLINES = "workflow:step-deadlines"
@@ -36,7 +36,7 @@ class SagaStore:
         self._cache: OrderedDict[str, Versioned[Saga]] = OrderedDict()
         self._cache_size = cache_size
         self._attempts = attempts
-        self._turn = TurnPipeline(redis)  # deadline writes of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # deadline writes of concurrent handlers share round trips
 
     async def apply(self, delivery_id: str, decide: Decision) -> tuple[Saga | None, list[Command] | None]:
         """The saga after the decision and the commands decided (None when nothing changed).

@@ -4,6 +4,7 @@ import asyncio
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit import turn_pipeline
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
@@ -54,3 +55,23 @@ async def test_commands_of_one_turn_run_once_each_and_fail_alone(redis: Redis) -
     assert "WRONGTYPE" in str(answers[1])
     assert answers[2] == [None, None]
     assert int((await redis.info("stats"))["total_commands_processed"]) - before == 3 + 1  # and the INFO
+
+
+async def test_every_user_of_a_client_shares_one_round_trip_per_turn(redis: Redis) -> None:
+    broker = make_broker(redis)
+    opened: list[object] = []
+    pipeline = redis.pipeline
+
+    def counted(*args: object, **kwargs: object) -> object:
+        opened.append(args)
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    redis.pipeline = counted  # type: ignore[method-assign,assignment]
+    try:
+        published, added = await asyncio.gather(
+            broker.publish("q", message(1)), turn_pipeline.shared(redis).execute("ZADD", "deadlines", 5, "a")
+        )
+    finally:
+        del redis.pipeline
+    assert (published, added) == (True, 1)
+    assert len(opened) == 1

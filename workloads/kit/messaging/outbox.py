@@ -16,9 +16,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit import turn_pipeline
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.port import Broker
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 SWEEP_SECONDS = 30.0
 
@@ -47,7 +47,7 @@ class OutboxRelay:
 
     def __init__(self, redis: Redis, key: str, broker: Broker, sweep_seconds: float = SWEEP_SECONDS) -> None:
         self._redis = redis
-        self._turn = TurnPipeline(redis)  # removals of concurrent handlers share round trips
+        self._turn = turn_pipeline.shared(redis)  # removals of concurrent handlers share round trips
         self._key = key
         self._broker = broker
         self._sweep_seconds = sweep_seconds

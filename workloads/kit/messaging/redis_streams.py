@@ -13,9 +13,9 @@ from typing import Any
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from fabrikam.workloads.kit import turn_pipeline
 from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import DUPLICATES, PUBLISHED
-from fabrikam.workloads.kit.turn_pipeline import TurnPipeline
 
 GROUP = "consumers"
 # Completions within this window share one round trip: a little latency for far fewer commands under load.
@@ -133,7 +133,7 @@ class RedisStreamsBroker:
         self._duplicate_window = duplicate_window_seconds
         self._groups: set[str] = set()
         self._open_batch: _AckBatch | None = None
-        self._turn = TurnPipeline(redis)
+        self._turn = turn_pipeline.shared(redis)
         self._next_sweep: dict[str, float] = {}
         self._publish = redis.register_script(_PUBLISH)
         self._claim = redis.register_script(_CLAIM)
