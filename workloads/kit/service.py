@@ -75,6 +75,7 @@ def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
             concurrency=settings.concurrency,
             lock_seconds=settings.lock_seconds,
             grace_seconds=settings.shutdown_grace_seconds,
+            handler_timeout_seconds=settings.handler_timeout_seconds,
         )
         for queue, handlers in parts.consumers.items()
     ]

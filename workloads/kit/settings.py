@@ -87,6 +87,8 @@ class ServiceSettings(BaseSettings):
     duplicate_window_seconds: int = Field(default=86_400, ge=1)
     concurrency: int = Field(default=32, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # A message handler running longer is cancelled and its message redelivered (handlers take milliseconds).
+    handler_timeout_seconds: float = Field(default=60.0, gt=0)
 
     pool_size: int = Field(default=64, ge=1)
     pool_wait_seconds: float = Field(default=2.0, gt=0)

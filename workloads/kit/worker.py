@@ -40,6 +40,7 @@ class QueueWorker:
         concurrency: int,
         lock_seconds: float,
         grace_seconds: float,
+        handler_timeout_seconds: float = 60.0,
     ) -> None:
         self._broker = broker
         self._queue = queue
@@ -49,6 +50,7 @@ class QueueWorker:
         self._concurrency = concurrency
         self._lock_seconds = lock_seconds
         self._grace_seconds = grace_seconds
+        self._handler_timeout = handler_timeout_seconds
         self._stopping = asyncio.Event()
         self._receiving_done = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], Received] = {}
@@ -99,10 +101,21 @@ class QueueWorker:
         self._slots.release()
 
     async def _renew_locks(self) -> None:
-        """One loop renews every message held longer than a third of the lock: no task per message."""
+        """One loop renews every message held longer than a third of the lock: no task per message. A handler
+        past its deadline is cancelled instead: renewing forever would let one hung call (a dependency that never
+        answers) hold its message and its slot for good; its lock then expires and the broker redelivers it."""
         while True:
-            await asyncio.sleep(self._lock_seconds / 3)
-            threshold = time.monotonic() - self._lock_seconds / 3
+            await asyncio.sleep(min(self._lock_seconds / 3, self._handler_timeout / 3))
+            now = time.monotonic()
+            threshold = now - self._lock_seconds / 3
+            for task, started in list(self._started.items()):
+                if now - started > self._handler_timeout:
+                    log.warning(
+                        "handler exceeded its deadline; cancelled, the broker redelivers the message",
+                        extra={"fields": {"queue": self._queue, "messageId": self._in_flight[task].message.id}},
+                    )
+                    self._started.pop(task, None)  # not renewed again, not cancelled twice
+                    task.cancel()
             held = [self._in_flight[t] for t, started in list(self._started.items()) if started <= threshold]
             for received in held:
                 with contextlib.suppress(Exception):

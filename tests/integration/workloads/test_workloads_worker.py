@@ -158,3 +158,32 @@ async def test_the_handler_runs_in_the_producers_trace_and_correlation(redis: Re
     await broker.publish(QUEUE, Message(sent.id, sent.type, sent.body, headers))
     await run_until(worker(broker, {"Order": record}), lambda: asyncio.sleep(0, bool(seen)))
     assert seen == [(producer.get_span_context().trace_id, "corr-9")]
+
+
+async def test_a_handler_that_hangs_is_cancelled_at_its_deadline_and_the_message_redelivered(redis: Redis) -> None:
+    broker = make_broker(redis)
+    attempts: list[str] = []
+    done: list[str] = []
+
+    async def hangs_once(message: Message) -> None:
+        attempts.append(message.id)
+        if len(attempts) == 1:
+            await asyncio.Event().wait()  # a dependency that never answers
+        done.append(message.id)
+
+    work = QueueWorker(
+        broker,
+        QUEUE,
+        {"Order": hangs_once},
+        service="test",
+        concurrency=1,
+        lock_seconds=0.5,
+        grace_seconds=1,
+        handler_timeout_seconds=1.0,
+    )
+    await broker.publish(QUEUE, Message("m-hang", "Order", {"quantity": 1}))
+    await run_until(work, lambda: asyncio.sleep(0, done == ["m-hang"]))
+
+    assert attempts == ["m-hang", "m-hang"]
+    assert await redis.xlen("queue:work") == 0
+    assert await broker.dead_letters(QUEUE) == []

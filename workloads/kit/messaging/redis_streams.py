@@ -133,6 +133,7 @@ class RedisStreamsBroker:
         self._duplicate_window = duplicate_window_seconds
         self._groups: set[str] = set()
         self._open_batch: _AckBatch | None = None
+        self._acking: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
         self._turn = turn_pipeline.shared(redis)
         self._next_sweep: dict[str, float] = {}
         self._publish = redis.register_script(_PUBLISH)
@@ -209,7 +210,9 @@ class RedisStreamsBroker:
     def _flush_acks(self, batch: "_AckBatch") -> None:
         self._open_batch = None
         task = asyncio.ensure_future(self._acknowledge(batch.receipts))
-        task.add_done_callback(lambda finished: batch.settle(finished))
+        self._acking.add(task)
+        task.add_done_callback(self._acking.discard)
+        task.add_done_callback(batch.settle)
 
     async def _acknowledge(self, receipts: dict[str, list[str]]) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
