@@ -49,6 +49,15 @@ class Pii:
     def open(self, value: str | None, table: str, column: str, row: str) -> str | None:
         return None if value is None else self._cipher.decrypt(value, f"{table}.{column}:{row}")
 
+    def update(self, row: Business | User, body: BusinessUpdate | UserUpdate, table: str) -> None:
+        """Applies a partial profile update; a new phone or address is sealed to its row and column."""
+        if body.name is not None:
+            row.name = body.name
+        if body.phone is not None:
+            row.phone_sealed = self.seal(body.phone, table, "phone", row.id)
+        if body.address is not None:
+            row.address_sealed = self.seal(body.address, table, "address", row.id)
+
     def business(self, row: Business) -> BusinessProfile:
         return BusinessProfile(
             id=row.id,
@@ -143,12 +152,7 @@ def router(
     ) -> BusinessProfile:
         _own_business(principal, business_id)
         row = await business_row(db, business_id)
-        if body.name is not None:
-            row.name = body.name
-        if body.phone is not None:
-            row.phone_sealed = pii.seal(body.phone, "businesses", "phone", business_id)
-        if body.address is not None:
-            row.address_sealed = pii.seal(body.address, "businesses", "address", business_id)
+        pii.update(row, body, "businesses")
         await db.commit()
         return pii.business(row)
 
@@ -205,12 +209,7 @@ def router(
         db: AsyncSession = Depends(session),
     ) -> UserProfile:
         row = await user_row(db, business_id, user_id, principal)
-        if body.name is not None:
-            row.name = body.name
-        if body.phone is not None:
-            row.phone_sealed = pii.seal(body.phone, "users", "phone", user_id)
-        if body.address is not None:
-            row.address_sealed = pii.seal(body.address, "users", "address", user_id)
+        pii.update(row, body, "users")
         await db.commit()
         return pii.user(row)
 
