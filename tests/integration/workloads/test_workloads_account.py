@@ -94,6 +94,37 @@ async def test_the_demo_client_gets_a_token_that_verifies_against_the_published_
     assert (grant.status_code, grant.json()["error"]) == (400, "unsupported_grant_type")
 
 
+async def test_profile_updates_change_only_what_they_name_and_seal_new_pii(account: Account) -> None:
+    registered = await account.client.post(
+        "/v1/businesses",
+        json={"name": "Fabrikam", "contactEmail": "ops@fabrikam.example", "phone": "+14255550100", "address": "1 Main"},
+    )
+    business = registered.json()["business"]
+    credentials = registered.json()["credentials"]
+    token = await account.token(credentials["clientId"], credentials["clientSecret"])
+    user = await account.client.post(
+        f"/v1/businesses/{business['id']}/users",
+        json={"name": "Ana", "email": "ana@fabrikam.example", "role": "customer", "phone": "+14255550199"},
+        headers=auth(token),
+    )
+    user_url = f"/v1/businesses/{business['id']}/users/{user.json()['id']}"
+
+    patched_business = await account.client.patch(
+        f"/v1/businesses/{business['id']}", json={"phone": "+14255550111"}, headers=auth(token)
+    )
+    patched_user = await account.client.patch(user_url, json={"address": "7 Pine St, Kirkland"}, headers=auth(token))
+    read_user = await account.client.get(user_url, headers=auth(token))
+
+    assert patched_business.status_code == 200, patched_business.text
+    assert (patched_business.json()["name"], patched_business.json()["phone"]) == ("Fabrikam", "+14255550111")
+    assert patched_business.json()["address"] == "1 Main"
+    assert patched_user.status_code == 200, patched_user.text
+    assert (read_user.json()["phone"], read_user.json()["address"]) == ("+14255550199", "7 Pine St, Kirkland")
+    raw = account.database.read_bytes()
+    for clear in (b"+14255550111", b"Pine St"):
+        assert clear not in raw
+
+
 async def test_profiles_keep_pii_encrypted_at_rest_and_only_the_business_reads_them(account: Account) -> None:
     registered = await account.client.post(
         "/v1/businesses",
