@@ -32,7 +32,9 @@ def needs_apply(desired: dict[str, Any], actual: dict[str, Any] | None) -> bool:
     """True when the object is missing, was rendered differently last time, or a field we set was changed."""
     if actual is None:
         return True
-    if actual["metadata"].get("annotations", {}).get(HASH_ANNOTATION) != desired_hash(desired):
+    # `desired` usually comes from with_hash: reuse its hash instead of serialising the object again.
+    expected = desired["metadata"].get("annotations", {}).get(HASH_ANNOTATION) or desired_hash(desired)
+    if actual["metadata"].get("annotations", {}).get(HASH_ANNOTATION) != expected:
         return True
     return not contains(actual, _without_hash(desired))
 

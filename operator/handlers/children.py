@@ -6,9 +6,8 @@ import kopf
 
 from fabrikam.operator.apply.applier import ApplyError, apply_if_needed
 from fabrikam.operator.apply.resources import describe
-from fabrikam.operator.handlers import indexes
+from fabrikam.operator.handlers import indexes, rollout
 from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey, child_key
-from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.render.labels import MANAGED_BY
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -72,22 +71,12 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
             RUNTIME.observe(describe(live), live)
             snapshot = live
     if snapshot["kind"] == "Deployment" and owner[0] == "DroneService":
-        await _follow_deployment(owner, snapshot, services)
+        rollout.follow(owner, services)
 
 
 def _owner_body(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> Any:
     kind, namespace, name = owner
     return indexes.one(platforms, name) if kind == "DeliveryPlatform" else indexes.one(services, (namespace, name))
-
-
-async def _follow_deployment(
-    owner: OwnerKey, deployment: dict[str, Any], services: kopf.Index[tuple[str, str], dict[str, Any]]
-) -> None:
-    outcome = RUNTIME.outcomes.get(owner)
-    service = indexes.one(services, (owner[1], owner[2]))
-    if outcome is None or service is None or outcome.generation != service["metadata"].get("generation"):
-        return  # not reconciled by this process yet, or a newer spec is being reconciled right now
-    await write_service_status(service, outcome, deployment)
 
 
 for _group, _version, _plural in WATCHED:

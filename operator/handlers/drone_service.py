@@ -52,19 +52,11 @@ async def _timed(
     azure: bool,
     lookup: Lookup,
 ) -> None:
-    """`platforms` and `services_by_platform` are kopf indexes (see indexes.py), passed by name."""
+    """`platforms`, `services`, `callers` and `exposers` are kopf indexes (see indexes.py), passed by name."""
     started = time.monotonic()
+    neighbours = indexes.neighbourhood(body, indexes_["services"], indexes_["callers"], indexes_["exposers"])
     try:
-        result = await _reconcile(
-            body,
-            namespace,
-            name,
-            indexes_["platforms"],
-            indexes_["services_by_platform"],
-            logger,
-            azure=azure,
-            lookup=lookup,
-        )
+        result = await _reconcile(body, namespace, name, indexes_["platforms"], neighbours, logger, azure, lookup)
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     RECONCILES.labels(KIND, result).inc()
@@ -75,9 +67,8 @@ async def _reconcile(
     namespace: str,
     name: str,
     platforms: kopf.Index[str, dict[str, Any]],
-    services_by_platform: kopf.Index[str, dict[str, Any]],
+    neighbours: list[dict[str, Any]],
     logger: kopf.Logger,
-    *,
     azure: bool,
     lookup: Lookup,
 ) -> str:
@@ -90,7 +81,7 @@ async def _reconcile(
         return await _blocked(body, owner, Outcome(generation, [("InvalidSpec", f"{field}: {message}")], True))
     platform_body = indexes.one(platforms, svc.spec.platform_ref.name)
     platform = parse_platform(platform_body) if platform_body else None
-    peers = peers_of(list(services_by_platform.get(svc.spec.platform_ref.name, [])))
+    peers = peers_of(neighbours)
     problems = validate_drone_service(svc, platform=platform, peers=peers)
     reasons = [(p.reason, str(p)) for p in problems]
     if platform is None or any(p.fatal for p in problems):
@@ -190,7 +181,7 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def service_gone(*, type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
+async def service_gone(*, type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
     """Drops the in-memory state of a deleted service; the DELETED event comes with or without finalizers."""
     if type == "DELETED":
         RUNTIME.forget((KIND, namespace or "", name))

@@ -1,5 +1,9 @@
-"""In-memory indexes kept current by kopf's watch streams, so a reconcile never lists the cluster."""
+"""In-memory indexes kept current by kopf's watch streams, so a reconcile never lists the cluster.
 
+The indexing functions are coroutines: kopf runs a plain function in a thread pool, a hop per function per event
+that cost more than the functions themselves at 1000 services."""
+
+from collections.abc import Iterable, Mapping
 from typing import Any, cast
 
 import kopf
@@ -13,21 +17,71 @@ def snapshot(body: kopf.Body) -> dict[str, Any]:
 
 
 @kopf.index(GROUP, VERSION, "deliveryplatforms")
-def platforms(*, body: kopf.Body, name: str, **_: Any) -> dict[str, dict[str, Any]]:
+async def platforms(*, body: kopf.Body, name: str, **_: Any) -> dict[str, dict[str, Any]]:
     return {name: snapshot(body)}
 
 
 @kopf.index(GROUP, VERSION, "droneservices")
-def services_by_platform(*, body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
+async def services_by_platform(*, body: kopf.Body, spec: kopf.Spec, **_: Any) -> dict[str, dict[str, Any]]:
     return {str(spec.get("platformRef", {}).get("name", "")): snapshot(body)}
 
 
 @kopf.index(GROUP, VERSION, "droneservices")
-def services(*, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], dict[str, Any]]:
+async def services(
+    *, body: kopf.Body, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace or "", name): snapshot(body)}
 
 
-def one(index: kopf.Index[Any, dict[str, Any]], key: Any) -> dict[str, Any] | None:
+ServiceKey = tuple[str, str]  # (namespace, name)
+
+
+def _platform_of(spec: Mapping[str, Any]) -> str:
+    return str((spec.get("platformRef") or {}).get("name", ""))
+
+
+@kopf.index(GROUP, VERSION, "droneservices")
+async def callers(
+    *, spec: kopf.Spec, namespace: str | None, name: str, **_: Any
+) -> dict[tuple[str, str, str], ServiceKey]:
+    """(platform, callee namespace, callee name) → the caller: who calls a service, without scanning all."""
+    caller = (namespace or "", name)
+    return {
+        (_platform_of(spec), call.get("namespace") or caller[0], str(call.get("name", ""))): caller
+        for call in spec.get("calls") or []
+    }
+
+
+@kopf.index(GROUP, VERSION, "droneservices")
+async def exposers(*, spec: kopf.Spec, namespace: str | None, name: str, **_: Any) -> dict[tuple[str, str], ServiceKey]:
+    """(platform, ingress path) → the service exposing it: path conflicts without scanning all services."""
+    expose = spec.get("expose")
+    if not expose:
+        return {}
+    return {(_platform_of(spec), str(expose.get("path", ""))): (namespace or "", name)}
+
+
+def neighbourhood(
+    body: Mapping[str, Any],
+    services: Mapping[ServiceKey, Iterable[dict[str, Any]]],
+    callers: Mapping[tuple[str, str, str], Iterable[ServiceKey]],
+    exposers: Mapping[tuple[str, str], Iterable[ServiceKey]],
+) -> list[dict[str, Any]]:
+    """The peers a service's validation and rendering can depend on: the services it calls, those calling it, and
+    those exposing the same path. A reconcile then costs the same with 10 or 1000 services in the platform
+    (going through every peer made converging N services O(N²))."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    me: ServiceKey = (meta.get("namespace") or "", meta["name"])
+    platform = _platform_of(spec)
+    keys: set[ServiceKey] = {(c.get("namespace") or me[0], str(c.get("name", ""))) for c in spec.get("calls") or []}
+    keys.update(callers.get((platform, *me), ()))
+    if spec.get("expose"):
+        keys.update(exposers.get((platform, str(spec["expose"].get("path", ""))), ()))
+    keys.discard(me)
+    return [found for key in sorted(keys) if (found := one(services, key)) is not None]
+
+
+def one(index: Mapping[Any, Iterable[dict[str, Any]]], key: Any) -> dict[str, Any] | None:
     for value in index.get(key, []):
         return value
     return None

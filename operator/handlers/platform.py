@@ -165,7 +165,7 @@ async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> None:
+async def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> None:
     """Drops the in-memory state of a deleted platform; the DELETED event comes with or without finalizers."""
     if type == "DELETED":
         RUNTIME.forget((KIND, "", name))

@@ -28,3 +28,6 @@ class OperatorSettings(BaseSettings):
     """Seconds between long-running-operation polls when Azure sends no Retry-After."""
     azure_retry_seconds: float = 15.0
     """Delay before the next attempt while Azure resources are still provisioning or Azure was unreachable."""
+    status_coalesce_seconds: float = 1.0
+    """How long a DroneService's status waits after its Deployment moved, so that a rollout's many small steps
+    (pods created, ready, available) become one status write instead of one each."""

@@ -10,6 +10,7 @@ from prometheus_client import start_http_server
 from fabrikam.operator.api import GROUP
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.storage import LeanDiffBaseStorage
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
@@ -29,9 +30,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     logging.getLogger("kopf.objects").addFilter(_WithoutSuccessChatter())
     # Progress and the last-handled spec live in annotations of our group; the status stays ours alone.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=GROUP, key="last-handled-configuration"
-    )
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     # One replica with a Recreate strategy: no peering objects needed (see charts/operator/README).
     settings.peering.standalone = True
     settings.watching.server_timeout = 300

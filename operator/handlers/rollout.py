@@ -1,0 +1,45 @@
+"""Follows Deployment progress into DroneService status, one write per burst of Deployment changes.
+
+A rollout changes a Deployment's status five to seven times in a few seconds; writing the DroneService's status on
+each of them was the operator's largest share of API requests while 1000 services converged. The first change
+schedules a write a moment later, which then reads the latest state seen on the watch stream.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fabrikam.operator.apply.client import ApiError
+from fabrikam.operator.handlers import indexes
+from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey
+from fabrikam.operator.handlers.status import write_service_status
+
+logger = logging.getLogger(__name__)
+_scheduled: dict[OwnerKey, asyncio.Task[None]] = {}
+
+
+def follow(owner: OwnerKey, services: Mapping[tuple[str, str], Any]) -> None:
+    """Schedules a status refresh of the service `owner`; a refresh already scheduled covers this change too."""
+    if owner not in _scheduled:
+        _scheduled[owner] = asyncio.create_task(_refresh_later(owner, services))
+
+
+async def _refresh_later(owner: OwnerKey, services: Mapping[tuple[str, str], Any]) -> None:
+    try:
+        await asyncio.sleep(RUNTIME.settings.status_coalesce_seconds)
+    finally:
+        _scheduled.pop(owner, None)
+    _, namespace, name = owner
+    outcome = RUNTIME.outcomes.get(owner)
+    service = indexes.one(services, (namespace, name))
+    if outcome is None or service is None or outcome.generation != service["metadata"].get("generation"):
+        return  # not reconciled by this process yet, or a newer spec is being reconciled right now
+    try:
+        await write_service_status(service, outcome, RUNTIME.deployments.get(f"Deployment {namespace}/{name}"))
+    except ApiError as error:
+        if error.status == 404:
+            return  # deleted since the Deployment moved: nothing to report on
+        logger.warning("could not update the status of DroneService %s/%s: %s", namespace, name, error)
+    except Exception as error:  # a background task: report, the next Deployment change or resync retries
+        logger.warning("could not update the status of DroneService %s/%s: %s", namespace, name, error)
