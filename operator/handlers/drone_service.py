@@ -30,7 +30,30 @@ async def service_changed(
 ) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and the Azure identity."""
     lookup = Lookup.of(reason)
-    await _timed(indexes.snapshot(body), namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
+    snapshot = indexes.snapshot(body)
+    await _timed(snapshot, namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
+    old_spec = (kwargs.get("old") or {}).get("spec") or {}
+    if reason == "create" or (reason == "update" and _graph_of(old_spec) != _graph_of(snapshot.get("spec") or {})):
+        await recheck_neighbours(snapshot, old_spec, logger, kwargs)
+
+
+def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
+    return (spec.get("platformRef"), spec.get("calls"))
+
+
+async def recheck_neighbours(
+    body: dict[str, Any], old_spec: dict[str, Any] | None, logger: kopf.Logger, indexes_: dict[str, Any]
+) -> None:
+    """A service that appears, goes or changes whom it calls opens or closes paths on the other side too (a callee's
+    ingress, a caller's missing dependency): those services are re-checked now, not at their next resync."""
+    for key in indexes.graph_neighbours(body, old_spec, indexes_["callers"]):
+        peer = indexes.one(indexes_["services"], key)
+        if peer is None or peer["metadata"].get("deletionTimestamp"):
+            continue  # gone, or going with its namespace or platform: nothing to open or close there
+        try:
+            await resync(peer, logger, indexes_, azure=False)
+        except Exception as error:  # one neighbour failing must not fail this service's handler
+            logger.warning("re-check of DroneService %s/%s failed: %s", key[0], key[1], error)
 
 
 async def resync(body: dict[str, Any], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool) -> None:
@@ -181,11 +204,15 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def service_gone(*, type: str, body: kopf.Body, namespace: str | None, name: str, **_: Any) -> None:
-    """Drops the in-memory state of a deleted service; the DELETED event comes with or without finalizers."""
+async def service_gone(
+    *, type: str, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """Drops the in-memory state of a deleted service and re-checks its neighbours in the dependency graph; the
+    DELETED event comes with or without finalizers."""
     if type == "DELETED":
         RUNTIME.forget((KIND, namespace or "", name))
         parsing.forget(str(body["metadata"]["uid"]))
+        await recheck_neighbours(indexes.snapshot(body), None, logger, kwargs)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)

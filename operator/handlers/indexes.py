@@ -73,12 +73,29 @@ def neighbourhood(
     meta, spec = body["metadata"], body.get("spec") or {}
     me: ServiceKey = (meta.get("namespace") or "", meta["name"])
     platform = _platform_of(spec)
-    keys: set[ServiceKey] = {(c.get("namespace") or me[0], str(c.get("name", ""))) for c in spec.get("calls") or []}
-    keys.update(callers.get((platform, *me), ()))
+    keys = callees_of(spec, me[0]) | set(callers.get((platform, *me), ()))
     if spec.get("expose"):
         keys.update(exposers.get((platform, str(spec["expose"].get("path", ""))), ()))
     keys.discard(me)
     return [found for key in sorted(keys) if (found := one(services, key)) is not None]
+
+
+def callees_of(spec: Mapping[str, Any], namespace: str) -> set[ServiceKey]:
+    """The services a spec declares calls to (an omitted namespace is the caller's own)."""
+    return {(c.get("namespace") or namespace, str(c.get("name", ""))) for c in spec.get("calls") or []}
+
+
+def graph_neighbours(
+    body: Mapping[str, Any], old_spec: Mapping[str, Any] | None, callers: Mapping[Any, Iterable[ServiceKey]]
+) -> list[ServiceKey]:
+    """Services whose rendering or validation a change of `body` affects: the services it calls or called (their
+    ingress lists it) and the services calling it (their dependency on it appeared or disappeared)."""
+    meta, spec = body["metadata"], body.get("spec") or {}
+    me: ServiceKey = (meta.get("namespace") or "", meta["name"])
+    keys = callees_of(spec, me[0]) | callees_of(old_spec or {}, me[0])
+    keys.update(callers.get((_platform_of(spec), *me), ()))
+    keys.discard(me)
+    return sorted(keys)
 
 
 def one(index: Mapping[Any, Iterable[dict[str, Any]]], key: Any) -> dict[str, Any] | None:

@@ -66,6 +66,21 @@ def test_a_service_calling_itself_is_not_its_own_neighbour() -> None:
     assert indexes.neighbourhood(me, services, callers, exposers) == []
 
 
+def test_a_change_of_calls_affects_old_and_new_callees_and_every_caller() -> None:
+    me = _service("a", "delivery", calls=[{"name": "package"}, {"name": "scheduler", "namespace": "b"}])
+    old_spec = {"platformRef": {"name": "p"}, "calls": [{"name": "account"}, {"name": "package"}]}
+    caller = _service("b", "workflow", calls=[{"name": "delivery", "namespace": "a"}])
+    _, callers, _ = _indexes([me, caller, _service("a", "unrelated")])
+
+    assert indexes.graph_neighbours(me, old_spec, callers) == [
+        ("a", "account"),
+        ("a", "package"),
+        ("b", "scheduler"),
+        ("b", "workflow"),
+    ]
+    assert indexes.graph_neighbours(caller, None, callers) == [("a", "delivery")]
+
+
 def test_lean_diff_base_is_the_essence_kopf_builds_from_the_whole_body() -> None:
     body = {
         "apiVersion": f"{GROUP}/v1alpha1",
