@@ -257,7 +257,8 @@ def _apiserver_command(binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd
     ]
 
 
-def _tls_context(state: ClusterState) -> ssl.SSLContext:
+def tls_context(state: ClusterState) -> ssl.SSLContext:
+    """TLS to the API server as the cluster admin (client certificate)."""
     pki_dir = state.directory / "pki"
     context = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
     context.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
@@ -266,7 +267,7 @@ def _tls_context(state: ClusterState) -> ssl.SSLContext:
 
 def _apiserver_ready(state: ClusterState) -> bool:
     try:
-        response = httpx.get(f"{state.server}/readyz", verify=_tls_context(state), timeout=3)
+        response = httpx.get(f"{state.server}/readyz", verify=tls_context(state), timeout=3)
     except (httpx.HTTPError, OSError, ssl.SSLError):
         return False
     return response.status_code == 200
