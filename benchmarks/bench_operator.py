@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -129,9 +130,20 @@ def run(n: int, kubeconfig: Path, metrics_port: int) -> dict[str, float]:
             raise TimeoutError("team namespaces not created")
         time.sleep(0.5)
 
-    documents = [service(f"svc{i:04d}", namespaces[i % TEAMS], name) for i in range(n)]
+    per_team = [
+        [service(f"svc{i:04d}", ns, name) for i in range(n) if i % TEAMS == t] for t, ns in enumerate(namespaces)
+    ]
     started = time.monotonic()
-    kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(documents))
+    # Each team applies its own services (one kubectl per namespace, at once): one kubectl for all 1000 sends them
+    # one after the other and took 38 s of the run by itself.
+    with ThreadPoolExecutor(TEAMS) as teams:
+        list(
+            teams.map(
+                lambda docs: kubectl(kubeconfig, "apply", "--server-side", "-f", "-", stdin=yaml.safe_dump_all(docs)),
+                per_team,
+            )
+        )
+    print(f"  {n} DroneServices submitted by {TEAMS} kubectl applies in {time.monotonic() - started:.1f}s", flush=True)
     converged = None
     while time.monotonic() - started < 900:
         if ready_count(kubeconfig, namespaces) == n:
