@@ -2,9 +2,16 @@
 
 Prints, per N: seconds from applying the services to all Ready, write requests the API server counted for the
 operator's resources during an idle resync (its own /metrics), and the operator's peak RSS (VmHWM).
+
+Then the floor under it: the same objects rendered for the same services (teams' guard rails, then per service its
+ServiceAccount, ConfigMap, Deployment, Service, HPA, PDB, NetworkPolicy), applied with the operator's own client
+and concurrency but no kopf, no watches and no status, timed until every pod is ready. What remains is the
+control plane's own work (2 pods per service scheduled and started by kwok, ReplicaSets, endpoints, quotas,
+HPAs): no operator can converge faster than that on the same machine.
 Usage: bench_operator.py [N ...]   (default 100 500 1000)
 """
 
+import asyncio
 import json
 import os
 import subprocess
@@ -20,20 +27,16 @@ import yaml
 
 from fabrikam.devcluster import cluster, processes
 from fabrikam.devcluster import kubectl as pinned_kubectl
+from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.api.platform import BundledServices
+from fabrikam.operator.apply.applier import apply_objects
+from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.render import render_drone_service, render_team
 
 ROOT = Path(__file__).resolve().parent.parent
 TEAMS = 10
 RESYNC_SECONDS = 30
-BUNDLED = (
-    "ingestion",
-    "workflow",
-    "delivery",
-    "droneScheduler",
-    "package",
-    "notification",
-    "account",
-    "droneTelemetry",
-)
+FLOOR_CONCURRENCY = 64  # the operator's default worker limit: services reconciled at once
 DIGEST = "sha256:" + "c" * 64
 
 
@@ -58,7 +61,7 @@ def platform(name: str) -> dict[str, Any]:
         "spec": {
             "image": {"repository": "example.azurecr.io/bench", "digest": DIGEST},
             "teams": teams,
-            "services": {component: {"enabled": False} for component in BUNDLED},
+            "services": BundledServices.all_disabled(),
         },
     }
 
@@ -174,6 +177,64 @@ def clean_up(n: int, kubeconfig: Path) -> None:
         pinned_kubectl.run(kubeconfig, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False)
 
 
+def control_plane_cpu(state: cluster.ClusterState) -> float:
+    return sum(cpu_seconds(p.pid) for p in state.processes)
+
+
+def ready_deployments(kubeconfig: Path, namespaces: set[str]) -> int:
+    items = json.loads(kubectl(kubeconfig, "get", "deployments", "-A", "-o", "json"))["items"]
+    return sum(
+        1
+        for d in items
+        if d["metadata"]["namespace"] in namespaces
+        and d.get("status", {}).get("readyReplicas", 0) >= d["spec"].get("replicas", 1)
+        and d.get("status", {}).get("observedGeneration", 0) >= d["metadata"]["generation"]
+    )
+
+
+async def apply_without_operator(state: cluster.ClusterState, teams: list[Any], services: list[list[Any]]) -> None:
+    api = KubeApi(state.server, cluster.tls_context(state), {}, pool_size=FLOOR_CONCURRENCY)
+    try:
+        await apply_objects(api, teams, concurrency=FLOOR_CONCURRENCY, assume_new=True)
+        limit = asyncio.Semaphore(FLOOR_CONCURRENCY)
+
+        async def one(objects: list[Any]) -> None:
+            async with limit:
+                await apply_objects(api, objects, assume_new=True)
+
+        await asyncio.gather(*(one(objects) for objects in services))
+    finally:
+        await api.close()
+
+
+def floor(n: int, state: cluster.ClusterState) -> tuple[float, float]:
+    """(seconds until every pod of N services is ready without the operator, control-plane CPU seconds)."""
+    name = f"floor{n}"
+    plat = DeliveryPlatform.model_validate(platform(name))
+    teams = [obj for team in plat.spec.teams for obj in render_team(team, platform=plat)]
+    namespaces = [team.namespace for team in plat.spec.teams]
+    services = [
+        render_drone_service(
+            DroneService.model_validate(service(f"svc{i:04d}", namespaces[i % TEAMS], name)), platform=plat
+        )
+        for i in range(n)
+    ]
+    cpu_before, started = control_plane_cpu(state), time.monotonic()
+    asyncio.run(apply_without_operator(state, teams, services))
+    while ready_deployments(state.kubeconfig, set(namespaces)) < n:
+        if time.monotonic() - started > 900:
+            raise TimeoutError(f"{n} Deployments not all ready after 900s")
+        time.sleep(1)
+    converged, cpu = time.monotonic() - started, control_plane_cpu(state) - cpu_before
+    for namespace in namespaces:
+        kubectl(state.kubeconfig, "delete", "namespace", namespace, "--wait=false")
+    for namespace in namespaces:
+        pinned_kubectl.run(
+            state.kubeconfig, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False
+        )
+    return converged, cpu
+
+
 def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or [100, 500, 1000]
     state = Path(tempfile.mkdtemp(prefix="fabrikam-bench-"))
@@ -225,6 +286,13 @@ def main() -> None:
                 f" {operator_cpu:>14.1f} {apiserver_cpu:>15.1f}",
                 flush=True,
             )
+        print(f"\n{'services':>9} {'without the operator: all pods ready (s)':>41} {'control plane CPU s':>20}")
+        cluster_state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
+        assert cluster_state is not None
+        for n in sizes:
+            converged, cpu = floor(n, cluster_state)
+            print(f"{n:>9} {converged:>41.1f} {cpu:>20.1f}", flush=True)
+        print(f"(this machine has {os.cpu_count()} cores: the control plane's CPU seconds / cores bound the time)")
     finally:
         cluster.down(lambda message: None)
 

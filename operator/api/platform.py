@@ -254,6 +254,11 @@ class BundledServices(Model):
         override: BundledService = getattr(self, component.value.replace("-", "_"))
         return override
 
+    @staticmethod
+    def all_disabled() -> dict[str, dict[str, bool]]:
+        """`spec.services` of a platform that runs only the teams' own services (benchmarks, tests)."""
+        return {_camel(component): {"enabled": False} for component in BUNDLED_COMPONENTS}
+
 
 class RateLimit(Model):
     """Per-client rate limit at the ingress controller."""

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
+from fabrikam.operator.api.platform import BundledServices
+
 pytestmark = pytest.mark.cluster
 
 DIGEST = "sha256:" + "d" * 64
@@ -30,19 +32,7 @@ def graph_platform(cluster: Any, operator_factory: Any) -> Iterator[tuple[str, s
         "spec": {
             "image": {"repository": "example.azurecr.io/graph", "digest": DIGEST},
             "teams": [{"name": "team", "namespace": namespace, "costCenter": "cc-graph"}],
-            "services": {
-                component: {"enabled": False}
-                for component in (
-                    "ingestion",
-                    "workflow",
-                    "delivery",
-                    "droneScheduler",
-                    "package",
-                    "notification",
-                    "account",
-                    "droneTelemetry",
-                )
-            },
+            "services": BundledServices.all_disabled(),
         },
     }
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
