@@ -46,10 +46,7 @@ async def callers(
 ) -> dict[tuple[str, str, str], ServiceKey]:
     """(platform, callee namespace, callee name) → the caller: who calls a service, without scanning all."""
     caller = (namespace or "", name)
-    return {
-        (_platform_of(spec), call.get("namespace") or caller[0], str(call.get("name", ""))): caller
-        for call in spec.get("calls") or []
-    }
+    return {(_platform_of(spec), *callee): caller for callee in callees_of(spec, caller[0])}
 
 
 @kopf.index(GROUP, VERSION, "droneservices")

@@ -37,9 +37,6 @@ async def _refresh_later(owner: OwnerKey, services: Mapping[tuple[str, str], Any
         return  # not reconciled by this process yet, or a newer spec is being reconciled right now
     try:
         await write_service_status(service, outcome, RUNTIME.deployments.get(f"Deployment {namespace}/{name}"))
-    except ApiError as error:
-        if error.status == 404:
-            return  # deleted since the Deployment moved: nothing to report on
-        logger.warning("could not update the status of DroneService %s/%s: %s", namespace, name, error)
-    except Exception as error:  # a background task: report, the next Deployment change or resync retries
-        logger.warning("could not update the status of DroneService %s/%s: %s", namespace, name, error)
+    except Exception as error:  # a background task: report; the next Deployment change or resync retries
+        if not (isinstance(error, ApiError) and error.status == 404):  # 404: deleted meanwhile, nothing to report
+            logger.warning("could not update the status of DroneService %s/%s: %s", namespace, name, error)
