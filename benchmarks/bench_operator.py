@@ -12,6 +12,7 @@ Usage: bench_operator.py [N ...]   (default 100 500 1000)
 """
 
 import asyncio
+import functools
 import os
 import subprocess
 import sys
@@ -83,18 +84,29 @@ def api_writes(kubeconfig: Path) -> dict[str, int]:
     return pinned_kubectl.operator_writes(kubeconfig)
 
 
+@functools.cache
+def cluster_state() -> cluster.ClusterState:
+    """The benchmark's cluster, started once by main; its processes do not change during the run."""
+    state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
+    assert state is not None
+    return state
+
+
+@functools.cache
+def admin_client() -> httpx.Client:
+    """One HTTPS connection as the cluster admin for the readiness polls."""
+    state = cluster_state()
+    return httpx.Client(base_url=state.server, verify=cluster.tls_context(state), timeout=60)
+
+
 def table(path: str) -> list[tuple[str, dict[str, Any]]]:
     """(namespace, printer columns) of every object of a list: the API server sends a Table of the printer columns
     instead of every full object, so polling each second does not load the machine being measured (full JSON cost
     tens of CPU-seconds per run at 1000 services)."""
-    state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
-    assert state is not None
-    response = httpx.get(
-        f"{state.server}{path}",
+    response = admin_client().get(
+        path,
         params={"includeObject": "Metadata"},
         headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"},
-        verify=cluster.tls_context(state),
-        timeout=60,
     )
     response.raise_for_status()
     document = response.json()
@@ -105,7 +117,7 @@ def table(path: str) -> list[tuple[str, dict[str, Any]]]:
     ]
 
 
-def ready_count(kubeconfig: Path, namespaces: list[str]) -> int:
+def ready_count(namespaces: list[str]) -> int:
     """DroneServices whose Ready column (their condition Ready) is True."""
     rows = table("/apis/dronedelivery.fabrikam.io/v1alpha1/droneservices")
     return sum(1 for namespace, cells in rows if namespace in namespaces and cells["Ready"] == "True")
@@ -124,9 +136,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def apiserver_pid() -> int:
-    state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
-    assert state is not None
-    return next(p.pid for p in state.processes if p.name == "kube-apiserver")
+    return next(p.pid for p in cluster_state().processes if p.name == "kube-apiserver")
 
 
 def reconciles(metrics_port: int) -> float:
@@ -165,7 +175,7 @@ def run(n: int, kubeconfig: Path, metrics_port: int) -> dict[str, float]:
     print(f"  {n} DroneServices submitted by {TEAMS} kubectl applies in {time.monotonic() - started:.1f}s", flush=True)
     converged = None
     while time.monotonic() - started < 900:
-        if ready_count(kubeconfig, namespaces) == n:
+        if ready_count(namespaces) == n:
             converged = time.monotonic() - started
             break
         time.sleep(1)
@@ -189,7 +199,12 @@ def clean_up(n: int, kubeconfig: Path) -> None:
     name = f"bench{n}"
     kubectl(kubeconfig, "delete", "deliveryplatform", name, "--wait=false")
     kubectl(kubeconfig, "delete", "droneservices", "--all", "-A", "--wait=false")
-    for namespace in (f"{name}-team{i}" for i in range(TEAMS)):
+    wait_gone(kubeconfig, [f"{name}-team{i}" for i in range(TEAMS)])
+
+
+def wait_gone(kubeconfig: Path, namespaces: list[str]) -> None:
+    """Waits until the namespaces and everything in them are garbage-collected."""
+    for namespace in namespaces:
         pinned_kubectl.run(kubeconfig, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False)
 
 
@@ -240,12 +255,8 @@ def floor(n: int, state: cluster.ClusterState) -> tuple[float, float]:
             raise TimeoutError(f"{n} Deployments not all ready after 900s")
         time.sleep(1)
     converged, cpu = time.monotonic() - started, control_plane_cpu(state) - cpu_before
-    for namespace in namespaces:
-        kubectl(state.kubeconfig, "delete", "namespace", namespace, "--wait=false")
-    for namespace in namespaces:
-        pinned_kubectl.run(
-            state.kubeconfig, "wait", "--for=delete", f"namespace/{namespace}", "--timeout=600s", check=False
-        )
+    kubectl(state.kubeconfig, "delete", "namespace", *namespaces, "--wait=false")
+    wait_gone(state.kubeconfig, namespaces)
     return converged, cpu
 
 
@@ -301,10 +312,8 @@ def main() -> None:
                 flush=True,
             )
         print(f"\n{'services':>9} {'without the operator: all pods ready (s)':>41} {'control plane CPU s':>20}")
-        cluster_state = cluster.ClusterState.load(Path(os.environ["FABRIKAM_CLUSTER_DIR"]))
-        assert cluster_state is not None
         for n in sizes:
-            converged, cpu = floor(n, cluster_state)
+            converged, cpu = floor(n, cluster_state())
             print(f"{n:>9} {converged:>41.1f} {cpu:>20.1f}", flush=True)
         print(f"(this machine has {os.cpu_count()} cores: the control plane's CPU seconds / cores bound the time)")
     finally:
