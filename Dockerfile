@@ -25,8 +25,14 @@ COPY cli ./cli
 COPY devcluster ./devcluster
 # Wheels only: every pinned dependency ships manylinux wheels, so a missing wheel fails the build instead of
 # quietly needing a compiler. pip byte-compiles here, so the read-only runtime never has to write .pyc files.
+# Then what the runtime never imports leaves the venv (docs/images.md has the sizes): pip and setuptools, test
+# suites shipped inside wheels, and kubernetes.aio, the asyncio twin of the kubernetes client (68 MB with its
+# bytecode; the operator talks to the API through kopf, the CLI through the synchronous client).
 RUN /opt/fabrikam/bin/pip install --only-binary=:all: --constraint constraints.txt . \
- && /opt/fabrikam/bin/pip uninstall --yes pip
+ && /opt/fabrikam/bin/pip uninstall --yes pip setuptools \
+ && cd /opt/fabrikam/lib/python3*/site-packages \
+ && rm -rf kubernetes/aio \
+ && find . -type d -name tests -prune -exec rm -rf {} +
 
 FROM ${PYTHON_IMAGE}@${PYTHON_DIGEST} AS runtime
 ARG PYTHON_IMAGE

@@ -5,13 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
-.PHONY: setup toolchain lint chart-config constraints unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
+.PHONY: setup toolchain image lint chart-config constraints unit integration e2e test demo bench bench-operator bench-workloads crds cluster-up cluster-down down clean
 
 setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
 	@hack/setup.sh
 
 toolchain: setup  ## Build/fetch the pinned control-plane binaries into ~/.cache/fabrikam (once per machine)
 	@$(BIN)/fabrikam cluster build
+
+image: toolchain  ## Build both Dockerfile targets with buildah into the local registry; print them by digest
+	@$(BIN)/fabrikam image build
 
 lint: setup  ## ruff, mypy --strict on the operator, import-linter contracts, committed CRDs up to date
 	@hack/lint.sh
@@ -60,6 +63,7 @@ cluster-down: setup
 	@$(BIN)/fabrikam cluster down
 
 down: cluster-down  ## Stop the operator, local services and the cluster
+	@$(BIN)/fabrikam registry down
 
 clean: cluster-down
 	rm -rf $(VENV) .typecheck .pytest_cache .mypy_cache .ruff_cache build *.egg-info

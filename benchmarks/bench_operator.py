@@ -264,7 +264,7 @@ def main() -> None:
     sizes = [int(arg) for arg in sys.argv[1:]] or [100, 500, 1000]
     state = Path(tempfile.mkdtemp(prefix="fabrikam-bench-"))
     os.environ["FABRIKAM_CLUSTER_DIR"] = str(state / "cluster")
-    kubeconfig = cluster.up(lambda message: None).kubeconfig
+    kubeconfig = cluster.up(lambda message: None, real_nodes=0).kubeconfig  # simulated nodes only
     try:
         dependencies = str(ROOT / "config" / "dependencies")
         kubectl(kubeconfig, "apply", "--server-side", "-f", str(ROOT / "crds"), "-f", dependencies)

@@ -25,10 +25,18 @@ def build() -> None:
 
 
 @app.command()
-def up() -> None:
-    """Start etcd, kube-apiserver, controller-manager, scheduler and kwok; print the kubeconfig path last."""
+def up(
+    real_nodes: int = typer.Option(
+        None,
+        "--real-nodes",
+        min=0,
+        max=3,
+        help="Nodes that run containers beside the 4 simulated ones (default $FABRIKAM_REAL_NODES or 2; 0 = none).",
+    ),
+) -> None:
+    """Start etcd, kube-apiserver, controller-manager, scheduler, kwok and real nodes; print the kubeconfig last."""
     try:
-        state = cluster.up(_progress)
+        state = cluster.up(_progress, real_nodes=real_nodes)
     except (cluster.ClusterError, toolchain.ToolchainError) as error:
         _err.print(f"[red]cluster up failed:[/] {error}")
         raise typer.Exit(1) from error
@@ -40,7 +48,7 @@ def down() -> None:
     """Stop every process the cluster started and remove its state."""
     leftovers = cluster.down(_progress)
     if leftovers:
-        _err.print(f"[red]processes still alive:[/] {leftovers}")
+        _err.print(f"[red]left behind:[/] {', '.join(leftovers)}")
         raise typer.Exit(1)
     _progress("stopped; nothing left behind")
 

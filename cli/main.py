@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import typer
 
-from fabrikam.cli import cluster, demo, operator_run, platform, services, simulate
+from fabrikam.cli import cluster, demo, image, operator_run, platform, services, simulate
 
 app = typer.Typer(
     help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
@@ -12,6 +12,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(cluster.app, name="cluster")
+app.add_typer(image.app, name="image")
+app.add_typer(image.registry_app, name="registry")
 app.add_typer(services.app, name="services")
 app.add_typer(operator_run.app, name="operator")
 app.add_typer(simulate.app, name="simulate")

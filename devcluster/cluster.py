@@ -11,13 +11,26 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import yaml
 from kubernetes import client as k8s
 from kubernetes import config as k8s_config
 from kubernetes.client.exceptions import ApiException
 
-from fabrikam.devcluster import kubeconfig, nodes, pki, processes, toolchain, versions
+from fabrikam.devcluster import (
+    addons,
+    images_for_nodes,
+    kubeconfig,
+    kubectl,
+    nodes,
+    pki,
+    processes,
+    realnodes,
+    toolchain,
+    versions,
+)
 from fabrikam.devcluster.paths import state_dir
 from fabrikam.devcluster.processes import ManagedProcess
+from fabrikam.devcluster.realnode_config import NodeFiles, NodeNetwork, RealNode
 
 Progress = Callable[[str], None]
 _STATE_FILE = "state.json"
@@ -33,12 +46,32 @@ class ClusterError(RuntimeError):
     """The cluster did not come up; the message names the component and the run folder with its logs."""
 
 
+def default_real_nodes() -> int:
+    """How many real nodes `up` starts beside the simulated ones (FABRIKAM_REAL_NODES, 2 by default; 0 = none)."""
+    return int(os.environ.get("FABRIKAM_REAL_NODES", "2"))
+
+
 @dataclass(frozen=True)
 class ClusterState:
     directory: Path
     server: str
     kubeconfig: Path
     processes: tuple[ManagedProcess, ...]
+    network_index: int | None = None
+    real_nodes: int = 0
+
+    @property
+    def network(self) -> NodeNetwork | None:
+        return NodeNetwork(self.network_index) if self.network_index is not None else None
+
+    def nodes(self) -> list[RealNode]:
+        network = self.network
+        return [network.node(k) for k in range(1, self.real_nodes + 1)] if network else []
+
+    def with_processes(self, started: list[ManagedProcess]) -> "ClusterState":
+        return ClusterState(
+            self.directory, self.server, self.kubeconfig, tuple(started), self.network_index, self.real_nodes
+        )
 
     def save(self) -> None:
         document = {
@@ -46,6 +79,8 @@ class ClusterState:
             "kubeconfig": str(self.kubeconfig),
             "versions": {"kubernetes": versions.KUBERNETES, "etcd": versions.ETCD, "kwok": versions.KWOK},
             "processes": [p.to_json() for p in self.processes],
+            "network_index": self.network_index,
+            "real_nodes": self.real_nodes,
         }
         (self.directory / _STATE_FILE).write_text(json.dumps(document, indent=2))
 
@@ -60,6 +95,8 @@ class ClusterState:
             server=document["server"],
             kubeconfig=Path(document["kubeconfig"]),
             processes=tuple(ManagedProcess.from_json(p) for p in document["processes"]),
+            network_index=document.get("network_index"),
+            real_nodes=document.get("real_nodes", 0),
         )
 
 
@@ -67,38 +104,41 @@ def kubeconfig_path(directory: Path | None = None) -> Path:
     return (directory or state_dir()) / "kubeconfig"
 
 
-def up(progress: Progress = print) -> ClusterState:
-    """Starts the cluster unless it already runs healthy; returns once the API serves and 4 nodes are Ready."""
+def up(progress: Progress = print, real_nodes: int | None = None) -> ClusterState:
+    """Starts the cluster unless it already runs healthy; returns once the API serves and every node is Ready.
+
+    `real_nodes` (default `default_real_nodes()`): nodes that run containers, beside the 4 simulated ones."""
+    count = default_real_nodes() if real_nodes is None else real_nodes
     directory = state_dir()
     existing = ClusterState.load(directory)
     if existing and all(p.alive() for p in existing.processes) and _apiserver_ready(existing):
-        progress(f"cluster already running at {existing.server}")
-        return existing
+        if existing.real_nodes == count:
+            progress(f"cluster already running at {existing.server}")
+            return existing
+        progress(f"the running cluster has {existing.real_nodes} real nodes, {count} wanted: restarting it")
     if existing or directory.exists():
         progress("cleaning up a previous, incomplete cluster")
         down(progress)
     binaries = toolchain.ensure_binaries(progress)
     started = time.monotonic()
     directory.mkdir(parents=True)
+    network = realnodes.choose_network() if count else None
+    skeleton = ClusterState(directory, "", kubeconfig_path(directory), (), network.index if network else None, count)
     started_processes: list[ManagedProcess] = []
     try:
-        state = _start(directory, binaries, started_processes, progress)
+        state = _start(skeleton, binaries, started_processes, progress)
     except Exception as error:
-        _save_partial(directory, started_processes)
+        skeleton.with_processes(started_processes).save()  # so `down` can stop what did start
         raise ClusterError(f"{error}\nlogs: {directory / 'logs'}\n{_log_tails(directory / 'logs')}") from error
     progress(f"cluster ready in {time.monotonic() - started:.1f}s: {state.server}")
     return state
 
 
-def _save_partial(directory: Path, started: list[ManagedProcess]) -> None:
-    """Records what did start so `down` can stop it even when `up` failed half-way."""
-    ClusterState(directory, "", kubeconfig_path(directory), tuple(started)).save()
-
-
 def _start(
-    directory: Path, binaries: toolchain.Binaries, started: list[ManagedProcess], progress: Progress
+    skeleton: ClusterState, binaries: toolchain.Binaries, started: list[ManagedProcess], progress: Progress
 ) -> ClusterState:
-    certs = pki.generate(directory / "pki")
+    directory, network = skeleton.directory, skeleton.network
+    certs = pki.generate(directory / "pki", extra_ips=(network.gateway,) if network else ())
     logs = directory / "logs"
     etcd_port, peer_port, api_port = processes.free_port(), processes.free_port(), processes.free_port()
     server = f"https://127.0.0.1:{api_port}"
@@ -133,7 +173,10 @@ def _start(
     progress("starting kube-apiserver")
     started.append(
         processes.start(
-            "kube-apiserver", _apiserver_command(binaries, certs, etcd_port, api_port), logs, env=GO_RUNTIME
+            "kube-apiserver",
+            _apiserver_command(binaries, certs, etcd_port, api_port, network),
+            logs,
+            env=GO_RUNTIME,
         )
     )
     partial = ClusterState(directory, server, admin, tuple(started))
@@ -189,7 +232,9 @@ def _start(
             [
                 str(binaries.kwok),
                 f"--kubeconfig={admin}",
-                "--manage-all-nodes=true",
+                # Only the simulated nodes: a kwok managing every node fakes the real nodes' pods too.
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--cidr=10.0.0.1/16",
                 "--node-lease-duration-seconds=40",
             ],
@@ -197,7 +242,7 @@ def _start(
             env=GO_RUNTIME,
         )
     )
-    state = ClusterState(directory, server, admin, tuple(started))
+    state = ClusterState(directory, server, admin, tuple(started), skeleton.network_index, skeleton.real_nodes)
     state.save()
     for component, port in (("kube-controller-manager", kcm_port), ("kube-scheduler", scheduler_port)):
         _wait(lambda port=port: _component_healthy(port), f"{component} /healthz")  # type: ignore[misc]
@@ -210,12 +255,59 @@ def _start(
         except ApiException as error:
             if error.status != 409:
                 raise
-    _wait(lambda: _ready_node_count(api) == len(nodes.desired_nodes()), "4 Ready nodes")
+    _wait(lambda: _ready_node_count(api) >= len(nodes.desired_nodes()), "4 Ready nodes")
     _wait(
         lambda: _default_service_account_exists(api),
         "the default ServiceAccount (controller-manager at work)",
     )
+    if network:
+        node_images = images_for_nodes.build(progress)
+        _start_real_nodes(state, network, api_port, node_images, binaries, started, progress)
+        state = state.with_processes(started)
+        state.save()
+        total = len(nodes.desired_nodes()) + state.real_nodes
+        _wait(lambda: _ready_node_count(api) == total, f"{total} Ready nodes")
+        progress(
+            f"{state.real_nodes} real nodes Ready; starting the add-ons (CoreDNS, metrics-server, network policies)"
+        )
+        _install_addons(state, node_images)
     return state
+
+
+def _install_addons(state: ClusterState, built: images_for_nodes.NodeImages) -> None:
+    manifests = addons.all_addons(built.addons)
+    kubectl.run(state.kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
+    for kind, name in (
+        ("deployment", "coredns"),
+        ("deployment", "metrics-server"),
+        ("daemonset", "kube-network-policies"),
+    ):
+        kubectl.run(state.kubeconfig, "-n", "kube-system", "rollout", "status", f"{kind}/{name}", "--timeout=120s")
+
+
+def _start_real_nodes(
+    state: ClusterState,
+    network: NodeNetwork,
+    api_port: int,
+    node_images: images_for_nodes.NodeImages,
+    binaries: toolchain.Binaries,
+    started: list[ManagedProcess],
+    progress: Progress,
+) -> None:
+    """The bridge and forwarders first, then each node (saved as it starts, so `down` finds what a failure left)."""
+    logs = state.directory / "logs"
+    progress(f"creating {state.real_nodes} real nodes on bridge {network.bridge} ({network.node_subnet})")
+    realnodes.create_bridge(network)
+    started.append(realnodes.start_forwarder("apiserver-forwarder", network, api_port, logs))
+    started.append(realnodes.start_forwarder("registry-forwarder", network, node_images.registry_port, logs))
+    issuer = pki.Issuer.load(state.directory / "pki")
+    gateway_server = f"https://{network.gateway}:{api_port}"
+    for node in state.nodes():
+        realnodes.create_node_network(node, state.nodes())
+        files = NodeFiles(state.directory / "nodes" / node.name)
+        realnodes.write_node_files(node, files, issuer, gateway_server, node_images.pause, node_images.registry)
+        started.extend(realnodes.start_node(node, files, binaries, logs, GO_RUNTIME))
+        state.with_processes(started).save()
 
 
 def _etcd_command(binaries: toolchain.Binaries, directory: Path, client_port: int, peer_port: int) -> list[str]:
@@ -234,13 +326,18 @@ def _etcd_command(binaries: toolchain.Binaries, directory: Path, client_port: in
     ]
 
 
-def _apiserver_command(binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd_port: int, api_port: int) -> list[str]:
+def _apiserver_command(
+    binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd_port: int, api_port: int, network: NodeNetwork | None
+) -> list[str]:
+    """With real nodes, the `kubernetes` Service points at the bridge address (pods cannot reach the host's
+    loopback), where a forwarder of the cluster's own relays to the API server's loopback port."""
+    advertise = network.gateway if network else "127.0.0.1"
     return [
         str(binaries.kube_apiserver),
         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
         f"--secure-port={api_port}",
         "--bind-address=127.0.0.1",
-        "--advertise-address=127.0.0.1",
+        f"--advertise-address={advertise}",
         f"--tls-cert-file={certs.apiserver.cert}",
         f"--tls-private-key-file={certs.apiserver.key}",
         f"--client-ca-file={certs.ca.cert}",
@@ -250,7 +347,19 @@ def _apiserver_command(binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd
         f"--service-account-signing-key-file={certs.service_account_key}",
         "--service-cluster-ip-range=10.96.0.0/16",
         "--allow-privileged=true",
-        "--endpoint-reconciler-type=none",
+        f"--endpoint-reconciler-type={'lease' if network else 'none'}",
+        f"--kubelet-client-certificate={certs.kubelet_client.cert}",
+        f"--kubelet-client-key={certs.kubelet_client.key}",
+        "--kubelet-preferred-address-types=InternalIP",
+        # Aggregated APIs (metrics-server) trust the API server's front-proxy identity from the same CA.
+        f"--requestheader-client-ca-file={certs.ca.cert}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={certs.front_proxy_client.cert}",
+        f"--proxy-client-key-file={certs.front_proxy_client.key}",
+        "--enable-aggregator-routing=true",
         "--enable-admission-plugins=NodeRestriction",
         "--max-requests-inflight=800",
         "--max-mutating-requests-inflight=400",
@@ -334,19 +443,25 @@ def attach(name: str, command: list[str], env: dict[str, str] | None = None) -> 
             return process
     started = processes.start(name, command, state.directory / "logs", env=env)
     others = tuple(p for p in state.processes if p.name != name)
-    ClusterState(state.directory, state.server, state.kubeconfig, (*others, started)).save()
+    state.with_processes([*others, started]).save()
     return started
 
 
-def down(progress: Progress = print) -> list[int]:
-    """Stops every process `up` started and removes the state; returns pids still alive (empty when clean)."""
+def down(progress: Progress = print) -> list[str]:
+    """Stops every process `up` started, removes the real nodes and the state; returns what is still there (a
+    process, interface, namespace, cgroup, mount or route of the cluster's), empty when clean."""
     directory = state_dir()
     state = ClusterState.load(directory)
     for process in reversed(state.processes if state else ()):
         if process.alive():
             progress(f"stopping {process.name} (pid {process.pid})")
         processes.stop(process)
-    leftovers = processes.processes_using(directory)
+    if state and state.network:
+        progress(f"removing the real nodes' namespaces, bridge {state.network.bridge}, cgroups and containers")
+        realnodes.remove(state.network, state.nodes(), directory)
+        leftovers = realnodes.leftovers(state.network, state.nodes(), directory)
+    else:
+        leftovers = [f"process {pid}" for pid in processes.processes_using(directory)]
     if not leftovers and directory.exists():
         shutil.rmtree(directory)
     return leftovers

@@ -26,6 +26,10 @@ class ClusterPki:
     admin: KeyPair
     controller_manager: KeyPair
     scheduler: KeyPair
+    # The API server's identity towards kubelets (logs, exec, port-forward) and towards aggregated APIs
+    # (metrics-server), which trust it through --requestheader-allowed-names=front-proxy-client.
+    kubelet_client: KeyPair
+    front_proxy_client: KeyPair
     service_account_key: Path
     service_account_public_key: Path
 
@@ -86,8 +90,10 @@ def _write_pair(directory: Path, stem: str, cert: x509.Certificate, key: ec.Elli
     return pair
 
 
-def generate(directory: Path) -> ClusterPki:
-    """One CA signs the serving certificate and every client certificate; SA tokens get their own RSA key."""
+def generate(directory: Path, extra_ips: tuple[str, ...] = ()) -> ClusterPki:
+    """One CA signs the serving certificate and every client certificate; SA tokens get their own RSA key.
+
+    `extra_ips`: more addresses the API server is reached at (the real nodes' bridge address)."""
     directory.mkdir(parents=True, exist_ok=True)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = _issue(_name("fabrikam-local-ca"), ca_key, None)
@@ -102,9 +108,11 @@ def generate(directory: Path) -> ClusterPki:
     serving_key = ec.generate_private_key(ec.SECP256R1())
     serving_sans: list[x509.GeneralName] = [
         x509.DNSName("localhost"),
+        x509.DNSName("kubernetes"),
+        x509.DNSName("kubernetes.default"),
         x509.DNSName("kubernetes.default.svc"),
-        x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-        x509.IPAddress(ipaddress.ip_address("10.96.0.1")),
+        x509.DNSName("kubernetes.default.svc.cluster.local"),
+        *(x509.IPAddress(ipaddress.ip_address(ip)) for ip in ("127.0.0.1", "10.96.0.1", *extra_ips)),
     ]
     serving_cert = _issue(
         _name("kube-apiserver"),
@@ -128,6 +136,41 @@ def generate(directory: Path) -> ClusterPki:
         admin=client("admin", "fabrikam-admin", "system:masters"),
         controller_manager=client("kube-controller-manager", "system:kube-controller-manager"),
         scheduler=client("kube-scheduler", "system:kube-scheduler"),
+        kubelet_client=client("apiserver-kubelet-client", "kube-apiserver-kubelet-client", "system:masters"),
+        front_proxy_client=client("front-proxy-client", "front-proxy-client"),
         service_account_key=sa_private,
         service_account_public_key=sa_public,
     )
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """The cluster's CA, loaded from its folder, issuing the certificates of components added later (real nodes)."""
+
+    directory: Path
+    cert: x509.Certificate
+    key: ec.EllipticCurvePrivateKey
+
+    @classmethod
+    def load(cls, directory: Path) -> "Issuer":
+        cert = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+        key = serialization.load_pem_private_key((directory / "ca.key").read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise TypeError(f"{directory / 'ca.key'} is not an EC key")
+        return cls(directory, cert, key)
+
+    def client(self, stem: str, common_name: str, organization: str | None = None) -> KeyPair:
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _issue(
+            _name(common_name, organization), key, (self.cert, self.key), usage=[ExtendedKeyUsageOID.CLIENT_AUTH]
+        )
+        return _write_pair(self.directory, stem, cert, key)
+
+    def serving(self, stem: str, common_name: str, dns_names: list[str], ips: list[str]) -> KeyPair:
+        key = ec.generate_private_key(ec.SECP256R1())
+        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ips]
+        cert = _issue(
+            _name(common_name), key, (self.cert, self.key), usage=[ExtendedKeyUsageOID.SERVER_AUTH], sans=sans
+        )
+        return _write_pair(self.directory, stem, cert, key)

@@ -44,8 +44,12 @@ class ManagedProcess:
         return self.binary in arguments[:2] and state != "Z"
 
 
-def start(name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None) -> ManagedProcess:
-    """Starts a component in its own session and process group, detached from the caller's terminal."""
+def start(
+    name: str, command: list[str], log_dir: Path, env: dict[str, str] | None = None, binary: str | None = None
+) -> ManagedProcess:
+    """Starts a component in its own session and process group, detached from the caller's terminal.
+
+    `binary`: what the process finally runs when the command execs through wrappers (nsenter, unshare)."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / f"{name}.log"
     with open(log, "ab") as output:
@@ -57,7 +61,7 @@ def start(name: str, command: list[str], log_dir: Path, env: dict[str, str] | No
             start_new_session=True,
             env={**os.environ, **(env or {})},
         )
-    return ManagedProcess(name=name, pid=process.pid, binary=command[0], log=str(log))
+    return ManagedProcess(name=name, pid=process.pid, binary=binary or command[0], log=str(log))
 
 
 def stop(process: ManagedProcess, grace_seconds: float = 10.0) -> None:

@@ -32,6 +32,12 @@ class Binaries:
     kube_controller_manager: Path
     kube_scheduler: Path
     kwok: Path
+    kubelet: Path
+    kube_proxy: Path
+    registry: Path
+    coredns: Path
+    metrics_server: Path
+    kube_network_policies: Path
     kubectl: Path
     helm: Path
 
@@ -50,6 +56,12 @@ def expected_binaries() -> Binaries:
         kube_controller_manager=go["kube-controller-manager"],
         kube_scheduler=go["kube-scheduler"],
         kwok=go["kwok"],
+        kubelet=go["kubelet"],
+        kube_proxy=go["kube-proxy"],
+        registry=go["registry"],
+        coredns=go["coredns"],
+        metrics_server=go["metrics-server"],
+        kube_network_policies=go["kube-network-policies"],
         kubectl=binary_path("kubectl", bundle.kubectl),
         helm=binary_path("helm", bundle.helm),
     )

@@ -8,6 +8,13 @@ from dataclasses import dataclass
 KUBERNETES = "v1.34.4"
 ETCD = "v3.6.16"
 KWOK = "v0.7.0"
+# The real nodes' add-ons and the local image registry (docs/local-control-plane.md, docs/images.md).
+DISTRIBUTION = "v3.0.0"
+COREDNS = "v1.12.4"
+METRICS_SERVER = "v0.8.0"
+# SIG Network's NetworkPolicy enforcer (the one kind's kindnet embeds); kube-router's only served release, v2.1.0,
+# has reported security flaws.
+KUBE_NETWORK_POLICIES = "v0.8.0"
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,13 @@ GO_BINARIES = (
     GoBinary("etcd", ETCD, "etcd", "go.etcd.io/etcd/server/v3"),
     *(
         GoBinary(name, KUBERNETES, "kubernetes", f"k8s.io/kubernetes/cmd/{name}", _kubernetes_ldflags())
-        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
+        for name in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet", "kube-proxy")
     ),
     GoBinary("kwok", KWOK, "kwok", "sigs.k8s.io/kwok/cmd/kwok"),
+    GoBinary("registry", DISTRIBUTION, "distribution", "github.com/distribution/distribution/v3/cmd/registry"),
+    GoBinary("coredns", COREDNS, "coredns", "github.com/coredns/coredns"),
+    GoBinary("metrics-server", METRICS_SERVER, "metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),
+    GoBinary(
+        "kube-network-policies", KUBE_NETWORK_POLICIES, "kube-network-policies", "sigs.k8s.io/kube-network-policies/cmd"
+    ),
 )

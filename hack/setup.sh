@@ -4,7 +4,7 @@ set -euo pipefail
 # The repository has a folder named `operator`; never let the working directory shadow the standard library.
 export PYTHONSAFEPATH=1
 cd "$(dirname "$0")/.."
-say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }  # stderr: stdout is for what a target prints
 
 apt_packages=(redis-server postgresql)
 missing=()

@@ -55,7 +55,9 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Kube]:
     if os.environ.get("KUBECONFIG"):
         yield Kube(Path(os.environ["KUBECONFIG"]))
         return
-    env = {**os.environ, "FABRIKAM_CLUSTER_DIR": str(tmp_path_factory.mktemp("chart-cluster") / "cluster")}
+    # RBAC is proven on simulated nodes; the chart on real nodes is the platform's own test (issue 13).
+    cluster_dir = tmp_path_factory.mktemp("chart-cluster") / "cluster"
+    env = {**os.environ, "FABRIKAM_CLUSTER_DIR": str(cluster_dir), "FABRIKAM_REAL_NODES": "0"}
     try:
         up = subprocess.run([FABRIKAM, "cluster", "up"], capture_output=True, text=True, env=env, timeout=300)
         assert up.returncode == 0, up.stdout + up.stderr

@@ -22,7 +22,8 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 def test_up_is_idempotent_serves_four_ready_nodes_and_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "cluster"
-    env = {**os.environ, "FABRIKAM_CLUSTER_DIR": str(state)}
+    # Simulated nodes only: the real nodes have tests of their own (tests/e2e/nodes).
+    env = {**os.environ, "FABRIKAM_CLUSTER_DIR": str(state), "FABRIKAM_REAL_NODES": "0"}
     env.pop("KUBECONFIG", None)
 
     first = _run("up", env=env)

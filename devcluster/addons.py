@@ -1,0 +1,362 @@
+"""The real nodes' add-ons as Kubernetes objects: cluster DNS, metrics-server, the NetworkPolicy enforcer.
+
+Pure builders (the cluster applies them with kubectl). Each runs from an image built here from its pinned Go module
+(`images.static_image`), pulled from the local registry by digest, on the real nodes only.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from fabrikam.devcluster.realnode_config import (
+    CLUSTER_DOMAIN,
+    DNS_SERVICE_IP,
+    NODE_TYPE_LABEL,
+    REAL_NODE_TAINT,
+    REAL_NODE_TYPE,
+)
+
+Manifest = dict[str, Any]
+_SYSTEM = "kube-system"
+_ON_REAL_NODES = {
+    "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
+    "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+}
+_LOCKED_DOWN = {
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+}
+
+# No `forward`: pods resolve cluster names only; nothing leaves for an upstream resolver (workplace network rule).
+COREFILE = f""".:53 {{
+    errors
+    health {{
+        lameduck 5s
+    }}
+    ready
+    kubernetes {CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {{
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }}
+    prometheus :9153
+    cache 30
+    loop
+    reload
+    loadbalance
+}}
+"""
+
+
+@dataclass(frozen=True)
+class AddonImages:
+    coredns: str
+    metrics_server: str
+    network_policies: str
+
+
+def _meta(name: str, namespace: str | None = _SYSTEM, **labels: str) -> dict[str, Any]:
+    meta: dict[str, Any] = {"name": name, "labels": {"app.kubernetes.io/part-of": "fabrikam-local-cluster", **labels}}
+    if namespace:
+        meta["namespace"] = namespace
+    return meta
+
+
+def _cluster_role(name: str, rules: list[dict[str, Any]]) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": _meta(name, None),
+        "rules": rules,
+    }
+
+
+def _binding(kind: str, name: str, role_kind: str, role: str, account: str, namespace: str | None = None) -> Manifest:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": _meta(name, namespace),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": _SYSTEM}],
+    }
+
+
+def _service_account(name: str) -> Manifest:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)}
+
+
+def _watch(groups: list[str], resources: list[str], verbs: tuple[str, ...] = ("list", "watch")) -> dict[str, Any]:
+    return {"apiGroups": groups, "resources": resources, "verbs": list(verbs)}
+
+
+def coredns(image: str) -> list[Manifest]:
+    labels = {"k8s-app": "kube-dns"}
+    pod_spec = {
+        **_ON_REAL_NODES,
+        "serviceAccountName": "coredns",
+        "priorityClassName": "system-cluster-critical",
+        "dnsPolicy": "Default",
+        # Port 53 without root and without capabilities (a safe, namespaced sysctl).
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+            "sysctls": [{"name": "net.ipv4.ip_unprivileged_port_start", "value": "53"}],
+        },
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": labels},
+            }
+        ],
+        "containers": [
+            {
+                "name": "coredns",
+                "image": image,
+                "args": ["-conf", "/etc/coredns/Corefile"],
+                "ports": [
+                    {"name": "dns", "containerPort": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "containerPort": 53, "protocol": "TCP"},
+                    {"name": "metrics", "containerPort": 9153, "protocol": "TCP"},
+                ],
+                "resources": {"requests": {"cpu": "10m", "memory": "32Mi"}, "limits": {"memory": "128Mi"}},
+                "securityContext": _LOCKED_DOWN,
+                "volumeMounts": [{"name": "config", "mountPath": "/etc/coredns", "readOnly": True}],
+                "livenessProbe": {
+                    "httpGet": {"path": "/health", "port": 8080},
+                    "periodSeconds": 10,
+                    "failureThreshold": 5,
+                },
+                "readinessProbe": {"httpGet": {"path": "/ready", "port": 8181}, "periodSeconds": 2},
+            }
+        ],
+        "volumes": [{"name": "config", "configMap": {"name": "coredns"}}],
+    }
+    return [
+        _service_account("coredns"),
+        _cluster_role(
+            "system:coredns",
+            [
+                _watch([""], ["endpoints", "services", "pods", "namespaces"]),
+                _watch(["discovery.k8s.io"], ["endpointslices"]),
+            ],
+        ),
+        _binding("ClusterRoleBinding", "system:coredns", "ClusterRole", "system:coredns", "coredns"),
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": _meta("coredns"), "data": {"Corefile": COREFILE}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("coredns", **labels),
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": labels},
+                "template": {"metadata": {"labels": labels}, "spec": pod_spec},
+            },
+        },
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("kube-dns", **labels, **{"kubernetes.io/name": "CoreDNS"}),
+            "spec": {
+                "clusterIP": DNS_SERVICE_IP,
+                "selector": labels,
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP"},
+                    {"name": "metrics", "port": 9153, "protocol": "TCP"},
+                ],
+            },
+        },
+    ]
+
+
+def metrics_server(image: str) -> list[Manifest]:
+    labels = {"k8s-app": "metrics-server"}
+    return [
+        _service_account("metrics-server"),
+        _cluster_role(
+            "system:aggregated-metrics-reader",
+            [_watch(["metrics.k8s.io"], ["pods", "nodes"], ("get", "list", "watch"))],
+        )
+        | {
+            "metadata": _meta("system:aggregated-metrics-reader", None)
+            | {
+                "labels": {
+                    "rbac.authorization.k8s.io/aggregate-to-view": "true",
+                    "rbac.authorization.k8s.io/aggregate-to-edit": "true",
+                    "rbac.authorization.k8s.io/aggregate-to-admin": "true",
+                }
+            }
+        },
+        _cluster_role(
+            "system:metrics-server",
+            [_watch([""], ["nodes/metrics"], ("get",)), _watch([""], ["pods", "nodes"], ("get", "list", "watch"))],
+        ),
+        _binding(
+            "RoleBinding",
+            "metrics-server-auth-reader",
+            "Role",
+            "extension-apiserver-authentication-reader",
+            "metrics-server",
+            _SYSTEM,
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "metrics-server:system:auth-delegator",
+            "ClusterRole",
+            "system:auth-delegator",
+            "metrics-server",
+        ),
+        _binding(
+            "ClusterRoleBinding", "system:metrics-server", "ClusterRole", "system:metrics-server", "metrics-server"
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": _meta("metrics-server", **labels),
+            "spec": {"selector": labels, "ports": [{"name": "https", "port": 443, "targetPort": "https"}]},
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("metrics-server", **labels),
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        **_ON_REAL_NODES,
+                        "serviceAccountName": "metrics-server",
+                        "priorityClassName": "system-cluster-critical",
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 1000,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "metrics-server",
+                                "image": image,
+                                "args": [
+                                    "--cert-dir=/tmp",
+                                    "--secure-port=10250",
+                                    "--kubelet-preferred-address-types=InternalIP",
+                                    "--kubelet-use-node-status-port",
+                                    "--metric-resolution=15s",
+                                    # Kubelets serve certificates of the cluster's CA naming their address.
+                                    "--kubelet-certificate-authority="
+                                    "/var/run/secrets/kubernetes.io/serviceaccount/ca.crt",
+                                ],
+                                "ports": [{"name": "https", "containerPort": 10250, "protocol": "TCP"}],
+                                "resources": {
+                                    "requests": {"cpu": "20m", "memory": "64Mi"},
+                                    "limits": {"memory": "256Mi"},
+                                },
+                                "securityContext": _LOCKED_DOWN,
+                                "readinessProbe": {
+                                    "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+                                    "periodSeconds": 5,
+                                    "failureThreshold": 3,
+                                },
+                                "livenessProbe": {
+                                    "httpGet": {"path": "/livez", "port": "https", "scheme": "HTTPS"},
+                                    "periodSeconds": 10,
+                                    "failureThreshold": 3,
+                                },
+                                "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+                            }
+                        ],
+                        "volumes": [{"name": "tmp", "emptyDir": {}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "apiregistration.k8s.io/v1",
+            "kind": "APIService",
+            "metadata": _meta("v1beta1.metrics.k8s.io", None, **labels),
+            "spec": {
+                "group": "metrics.k8s.io",
+                "version": "v1beta1",
+                "groupPriorityMinimum": 100,
+                "versionPriority": 100,
+                "insecureSkipTLSVerify": True,
+                "service": {"name": "metrics-server", "namespace": _SYSTEM},
+            },
+        },
+    ]
+
+
+def network_policies(image: str) -> list[Manifest]:
+    """kube-network-policies as its upstream DaemonSet runs it: host network, NET_ADMIN, packets judged in
+    user space through an nfqueue."""
+    labels = {"k8s-app": "kube-network-policies"}
+    return [
+        _service_account("kube-network-policies"),
+        _cluster_role(
+            "kube-network-policies",
+            [
+                _watch([""], ["pods", "namespaces"]),
+                _watch([""], ["nodes"], ("get", "list", "watch")),
+                _watch(["networking.k8s.io"], ["networkpolicies"]),
+            ],
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "kube-network-policies",
+            "ClusterRole",
+            "kube-network-policies",
+            "kube-network-policies",
+        ),
+        {
+            "apiVersion": "apps/v1",
+            "kind": "DaemonSet",
+            "metadata": _meta("kube-network-policies", **labels),
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        **_ON_REAL_NODES,
+                        "hostNetwork": True,
+                        "serviceAccountName": "kube-network-policies",
+                        "priorityClassName": "system-node-critical",
+                        "containers": [
+                            {
+                                "name": "kube-network-policies",
+                                "image": image,
+                                "args": [
+                                    "--hostname-override=$(NODE_NAME)",
+                                    "--disable-nri",
+                                    "--metrics-bind-address=127.0.0.1:9080",
+                                    "--v=1",
+                                ],
+                                "env": [
+                                    {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "10m", "memory": "32Mi"},
+                                    "limits": {"memory": "128Mi"},
+                                },
+                                "securityContext": {
+                                    "runAsUser": 0,
+                                    "privileged": True,
+                                    "capabilities": {"add": ["NET_ADMIN"]},
+                                },
+                            }
+                        ],
+                    },
+                },
+            },
+        },
+    ]
+
+
+def all_addons(images: AddonImages) -> list[Manifest]:
+    return [
+        *coredns(images.coredns),
+        *metrics_server(images.metrics_server),
+        *network_policies(images.network_policies),
+    ]

@@ -1,0 +1,46 @@
+"""The images the real nodes run before any workload: the pause container and the add-ons, from the local registry.
+
+Each is built here (`images.py`: pause from Kubernetes' own pause.c, the add-ons from their pinned Go modules) and
+referenced by digest, so a node pulls exactly what was built; an unchanged input is not rebuilt.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from fabrikam.devcluster import images, registry, toolchain
+from fabrikam.devcluster.addons import AddonImages
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class NodeImages:
+    registry: str
+    """`127.0.0.1:PORT`: the host part of every reference below."""
+    pause: str
+    addons: AddonImages
+
+    @property
+    def registry_port(self) -> int:
+        return int(self.registry.rsplit(":", 1)[1])
+
+
+def build(progress: Progress) -> NodeImages:
+    binaries = toolchain.ensure_binaries(progress)
+    address = registry.up(progress).address
+
+    def static(repository: str, binary: Path, user: str = "65532:65532") -> str:
+        return images.static_image(repository, {f"/{binary.name}": binary}, [f"/{binary.name}"], user, progress)
+
+    progress("building the node images (pause, CoreDNS, metrics-server, kube-network-policies) unless cached")
+    return NodeImages(
+        registry=address,
+        pause=images.pause_image(progress),
+        addons=AddonImages(
+            coredns=static("fabrikam/coredns", binaries.coredns),
+            metrics_server=static("fabrikam/metrics-server", binaries.metrics_server),
+            # It programs nftables and reads an nfqueue: root with NET_ADMIN, as upstream runs it.
+            network_policies=static("fabrikam/kube-network-policies", binaries.kube_network_policies, "0:0"),
+        ),
+    )
