@@ -7,6 +7,7 @@ import time
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from fabrikam.devcluster import images, registry, toolchain
 
@@ -14,17 +15,17 @@ app = typer.Typer(
     help="Build the project's images with buildah (no Docker) into the local registry.", no_args_is_help=True
 )
 registry_app = typer.Typer(help="The per-machine OCI registry on loopback that holds the images.", no_args_is_help=True)
-_err = Console(stderr=True)
+_err = Console(stderr=True, soft_wrap=True)
 
 _FAILURES = (images.ImageError, registry.RegistryError, toolchain.ToolchainError)
 
 
 def _progress(message: str) -> None:
-    _err.print(f"[bold cyan]image[/] {message}", highlight=False, markup=True)
+    _err.print(f"[bold cyan]image[/] {escape(message)}", highlight=False)
 
 
 def _fail(error: Exception) -> typer.Exit:
-    _err.print(f"[red]{type(error).__name__}:[/] {error}", highlight=False)
+    _err.print(f"[red]{type(error).__name__}:[/] {escape(str(error))}", highlight=False)
     return typer.Exit(1)
 
 

@@ -1,7 +1,8 @@
-"""The real nodes' add-ons as Kubernetes objects: cluster DNS, metrics-server, the NetworkPolicy enforcer.
+"""The real nodes' add-ons as Kubernetes objects: cluster DNS, metrics-server, the NetworkPolicy enforcer's access.
 
-Pure builders (the cluster applies them with kubectl). Each runs from an image built here from its pinned Go module
-(`images.static_image`), pulled from the local registry by digest, on the real nodes only.
+Pure builders (the cluster applies them with kubectl). CoreDNS and metrics-server run as pods, on the real nodes only,
+from images built here from their pinned Go modules (`images.static_image`), pulled from the local registry by
+digest. The enforcer, kube-router's firewall, runs as a process of each node like kube-proxy (`realnodes.py`).
 """
 
 from dataclasses import dataclass
@@ -52,7 +53,6 @@ COREFILE = f""".:53 {{
 class AddonImages:
     coredns: str
     metrics_server: str
-    network_policies: str
 
 
 def _meta(name: str, namespace: str | None = _SYSTEM, **labels: str) -> dict[str, Any]:
@@ -289,67 +289,27 @@ def metrics_server(image: str) -> list[Manifest]:
     ]
 
 
-def network_policies(image: str) -> list[Manifest]:
-    """kube-network-policies as its upstream DaemonSet runs it: host network, NET_ADMIN, packets judged in
-    user space through an nfqueue."""
-    labels = {"k8s-app": "kube-network-policies"}
+KUBE_ROUTER_USER = "system:kube-router"
+
+
+def kube_router_access() -> list[Manifest]:
+    """kube-router runs on each real node beside kube-proxy (it runs iptables and ipset of the node); it reads the
+    cluster as this user, with its upstream ClusterRole's read rules."""
     return [
-        _service_account("kube-network-policies"),
         _cluster_role(
-            "kube-network-policies",
+            "kube-router",
             [
-                _watch([""], ["pods", "namespaces"]),
-                _watch([""], ["nodes"], ("get", "list", "watch")),
-                _watch(["networking.k8s.io"], ["networkpolicies"]),
+                _watch([""], ["namespaces", "pods", "services", "nodes", "endpoints"], ("get", "list", "watch")),
+                _watch(["networking.k8s.io"], ["networkpolicies"], ("get", "list", "watch")),
+                _watch(["discovery.k8s.io"], ["endpointslices"], ("get", "list", "watch")),
             ],
         ),
-        _binding(
-            "ClusterRoleBinding",
-            "kube-network-policies",
-            "ClusterRole",
-            "kube-network-policies",
-            "kube-network-policies",
-        ),
         {
-            "apiVersion": "apps/v1",
-            "kind": "DaemonSet",
-            "metadata": _meta("kube-network-policies", **labels),
-            "spec": {
-                "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {
-                        **_ON_REAL_NODES,
-                        "hostNetwork": True,
-                        "serviceAccountName": "kube-network-policies",
-                        "priorityClassName": "system-node-critical",
-                        "containers": [
-                            {
-                                "name": "kube-network-policies",
-                                "image": image,
-                                "args": [
-                                    "--hostname-override=$(NODE_NAME)",
-                                    "--disable-nri",
-                                    "--metrics-bind-address=127.0.0.1:9080",
-                                    "--v=1",
-                                ],
-                                "env": [
-                                    {"name": "NODE_NAME", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}
-                                ],
-                                "resources": {
-                                    "requests": {"cpu": "10m", "memory": "32Mi"},
-                                    "limits": {"memory": "128Mi"},
-                                },
-                                "securityContext": {
-                                    "runAsUser": 0,
-                                    "privileged": True,
-                                    "capabilities": {"add": ["NET_ADMIN"]},
-                                },
-                            }
-                        ],
-                    },
-                },
-            },
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": _meta("kube-router", None),
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kube-router"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": KUBE_ROUTER_USER}],
         },
     ]
 
@@ -358,5 +318,5 @@ def all_addons(images: AddonImages) -> list[Manifest]:
     return [
         *coredns(images.coredns),
         *metrics_server(images.metrics_server),
-        *network_policies(images.network_policies),
+        *kube_router_access(),
     ]

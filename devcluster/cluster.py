@@ -262,27 +262,25 @@ def _start(
     )
     if network:
         node_images = images_for_nodes.build(progress)
+        # The add-ons first: kube-router's access exists before it starts, the pods wait for the nodes.
+        _kubectl(
+            state, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(addons.all_addons(node_images.addons))
+        )
         _start_real_nodes(state, network, api_port, node_images, binaries, started, progress)
         state = state.with_processes(started)
         state.save()
         total = len(nodes.desired_nodes()) + state.real_nodes
         _wait(lambda: _ready_node_count(api) == total, f"{total} Ready nodes")
-        progress(
-            f"{state.real_nodes} real nodes Ready; starting the add-ons (CoreDNS, metrics-server, network policies)"
-        )
-        _install_addons(state, node_images)
+        progress(f"{state.real_nodes} real nodes Ready; waiting for CoreDNS and metrics-server")
+        for deployment in ("coredns", "metrics-server"):
+            _kubectl(state, "-n", "kube-system", "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
     return state
 
 
-def _install_addons(state: ClusterState, built: images_for_nodes.NodeImages) -> None:
-    manifests = addons.all_addons(built.addons)
-    kubectl.run(state.kubeconfig, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
-    for kind, name in (
-        ("deployment", "coredns"),
-        ("deployment", "metrics-server"),
-        ("daemonset", "kube-network-policies"),
-    ):
-        kubectl.run(state.kubeconfig, "-n", "kube-system", "rollout", "status", f"{kind}/{name}", "--timeout=120s")
+def _kubectl(state: ClusterState, *args: str, input: str | None = None) -> None:
+    result = kubectl.run(state.kubeconfig, *args, input=input, check=False)
+    if result.returncode != 0:
+        raise ClusterError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
 
 
 def _start_real_nodes(

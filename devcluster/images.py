@@ -348,10 +348,15 @@ def _read_inputs(root: Path, paths: Iterable[str]) -> list[InputFile]:
     return files
 
 
-def context_inputs(root: Path) -> list[InputFile]:
-    """The Dockerfile, .dockerignore and every file the Dockerfile copies from the build context."""
+def context_paths(root: Path) -> list[str]:
+    """The Dockerfile, .dockerignore and what the Dockerfile copies from the build context (relative paths)."""
     sources = copied_sources((root / "Dockerfile").read_text())
-    return _read_inputs(root, ["Dockerfile", ".dockerignore", *sources])
+    return [name for name in ["Dockerfile", ".dockerignore", *sources] if (root / name).exists()]
+
+
+def context_inputs(root: Path) -> list[InputFile]:
+    """Every file of the build context that can change the image."""
+    return _read_inputs(root, context_paths(root))
 
 
 def _host_debian_sources() -> Path | None:
@@ -412,11 +417,14 @@ def base_image(progress: Progress = _stderr) -> str:
         return reference
 
 
-def build_images(progress: Progress = _stderr) -> BuiltImages:
-    """Both Dockerfile targets, built with buildah only when their inputs changed; references by digest."""
+def build_images(progress: Progress = _stderr, context: Path | None = None) -> BuiltImages:
+    """Both Dockerfile targets, built with buildah only when their inputs changed; references by digest.
+
+    `context`: the folder holding the Dockerfile and what it copies (default: this checkout).
+    """
     address = registry.up(progress).address
     base = base_image(progress)
-    root = repository_root()
+    root = context or repository_root()
     arguments = build_args(base)
     tag = inputs_tag(inputs_hash(context_inputs(root), {"build-args": json.dumps(arguments, sort_keys=True)}))
     references: dict[str, str] = {}

@@ -30,17 +30,17 @@ def build(progress: Progress) -> NodeImages:
     binaries = toolchain.ensure_binaries(progress)
     address = registry.up(progress).address
 
-    def static(repository: str, binary: Path, user: str = "65532:65532") -> str:
-        return images.static_image(repository, {f"/{binary.name}": binary}, [f"/{binary.name}"], user, progress)
+    def static(repository: str, binary: Path) -> str:
+        return images.static_image(
+            repository, {f"/{binary.name}": binary}, [f"/{binary.name}"], "65532:65532", progress
+        )
 
-    progress("building the node images (pause, CoreDNS, metrics-server, kube-network-policies) unless cached")
+    progress("building the node images (pause, CoreDNS, metrics-server) unless cached")
     return NodeImages(
         registry=address,
         pause=images.pause_image(progress),
         addons=AddonImages(
             coredns=static("fabrikam/coredns", binaries.coredns),
             metrics_server=static("fabrikam/metrics-server", binaries.metrics_server),
-            # It programs nftables and reads an nfqueue: root with NET_ADMIN, as upstream runs it.
-            network_policies=static("fabrikam/kube-network-policies", binaries.kube_network_policies, "0:0"),
         ),
     )

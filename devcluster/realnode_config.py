@@ -2,7 +2,7 @@
 
 Pure builders, no I/O (`realnodes.py` does the I/O). A real node is a network namespace of the project's own, joined
 to a bridge of the project's own, with its own containerd (+ runc), kubelet, kube-proxy (iptables mode) and
-NetworkPolicy enforcer (kube-network-policies) inside it — the way kind runs a node in a container, without Docker.
+NetworkPolicy enforcer (kube-router's firewall) inside it — the way kind runs a node in a container, without Docker.
 
 Addresses, for the cluster of network index N (0..15, one per cluster running side by side):
 - the bridge `fbkN` on the host holds 10.250.N.1/24 (the control plane's address as the nodes see it);
@@ -137,6 +137,10 @@ class NodeFiles:
     @property
     def kube_proxy_kubeconfig(self) -> Path:
         return self.root / "kube-proxy.kubeconfig"
+
+    @property
+    def kube_router_kubeconfig(self) -> Path:
+        return self.root / "kube-router.kubeconfig"
 
     @property
     def cni_config_dir(self) -> Path:
@@ -310,3 +314,21 @@ def node_sysctls() -> dict[str, str]:
         "net/bridge/bridge-nf-call-iptables": "1",
         "net/ipv4/conf/all/rp_filter": "0",
     }
+
+
+def kube_router_args(node: RealNode, files: NodeFiles) -> list[str]:
+    """Only the NetworkPolicy firewall: routing is the bridge's and static routes', Services are kube-proxy's."""
+    return [
+        "--run-firewall=true",
+        "--run-router=false",
+        "--run-service-proxy=false",
+        "--enable-cni=false",
+        "--enable-ipv6=false",
+        f"--hostname-override={node.name}",
+        f"--kubeconfig={files.kube_router_kubeconfig}",
+        f"--service-cluster-ip-range={SERVICE_CIDR}",
+        "--health-port=20244",
+        "--metrics-port=0",
+        "--iptables-sync-period=5m",
+        "--v=1",
+    ]

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from fabrikam.devcluster import kubeconfig, pki, processes, toolchain
+from fabrikam.devcluster.addons import KUBE_ROUTER_USER
 from fabrikam.devcluster.processes import ManagedProcess
 from fabrikam.devcluster.realnode_config import (
     KUBELET_KERNEL_TUNABLES,
@@ -26,6 +27,7 @@ from fabrikam.devcluster.realnode_config import (
     cni_config,
     containerd_config,
     kube_proxy_config,
+    kube_router_args,
     kubelet_config,
     node_sysctls,
     registry_hosts,
@@ -47,7 +49,7 @@ def _ip(*args: str, netns: str | None = None) -> None:
         raise RealNodeError(f"`{' '.join(command)}` failed: {result.stderr.strip()}")
 
 
-def _routed_networks() -> list[ipaddress.IPv4Network]:
+def _routed_networks() -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     output = subprocess.run(["ip", "-4", "route", "show", "table", "all"], capture_output=True, text=True).stdout
     networks = []
     for line in output.splitlines():
@@ -125,6 +127,8 @@ def write_node_files(
     proxy = issuer.client(f"kube-proxy-{node.name}", "system:kube-proxy")
     kubeconfig.write(files.kube_proxy_kubeconfig, server, ca, proxy, "system:kube-proxy")
     files.kube_proxy_config.write_text(kube_proxy_config(node, files))
+    router = issuer.client(f"kube-router-{node.name}", KUBE_ROUTER_USER)
+    kubeconfig.write(files.kube_router_kubeconfig, server, ca, router, KUBE_ROUTER_USER)
     files.sysctl_dir.mkdir(exist_ok=True)
     for key, value in KUBELET_KERNEL_TUNABLES.items():
         (files.sysctl_dir / key.replace("/", ".")).write_text(f"{value}\n")
@@ -153,7 +157,8 @@ def start_node(
     node: RealNode, files: NodeFiles, binaries: toolchain.Binaries, log_dir: Path, go_env: dict[str, str]
 ) -> list[ManagedProcess]:
     """containerd in a new mount namespace of the node's own (kubelet joins it: the volumes kubelet mounts must be
-    seen by runc, and the machine's mounts stay untouched), then kubelet and kube-proxy in the node's network."""
+    seen by runc, and the machine's mounts stay untouched), then kubelet, kube-proxy and kube-router's firewall in
+    the node's network."""
     netns = f"--net={_NETNS_DIR / node.netns}"
     create_cgroups(node)
     containerd = processes.start(
@@ -200,7 +205,14 @@ def start_node(
         env=go_env,
         binary=str(binaries.kube_proxy),
     )
-    return [containerd, kubelet, kube_proxy]
+    kube_router = processes.start(
+        f"{node.name}-kube-router",
+        ["nsenter", netns, str(binaries.kube_router), *kube_router_args(node, files)],
+        log_dir,
+        env=go_env,
+        binary=str(binaries.kube_router),
+    )
+    return [containerd, kubelet, kube_proxy, kube_router]
 
 
 def start_forwarder(name: str, network: NodeNetwork, port: int, log_dir: Path) -> ManagedProcess:

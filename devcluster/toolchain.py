@@ -37,7 +37,7 @@ class Binaries:
     registry: Path
     coredns: Path
     metrics_server: Path
-    kube_network_policies: Path
+    kube_router: Path
     kubectl: Path
     helm: Path
 
@@ -61,7 +61,7 @@ def expected_binaries() -> Binaries:
         registry=go["registry"],
         coredns=go["coredns"],
         metrics_server=go["metrics-server"],
-        kube_network_policies=go["kube-network-policies"],
+        kube_router=go["kube-router"],
         kubectl=binary_path("kubectl", bundle.kubectl),
         helm=binary_path("helm", bundle.helm),
     )

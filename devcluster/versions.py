@@ -12,9 +12,10 @@ KWOK = "v0.7.0"
 DISTRIBUTION = "v3.0.0"
 COREDNS = "v1.12.4"
 METRICS_SERVER = "v0.8.0"
-# SIG Network's NetworkPolicy enforcer (the one kind's kindnet embeds); kube-router's only served release, v2.1.0,
-# has reported security flaws.
-KUBE_NETWORK_POLICIES = "v0.8.0"
+# The NetworkPolicy enforcer: kube-router with only its firewall on (iptables + ipset). SIG Network's
+# kube-network-policies was tried first and cannot work on this kernel: it queues packets with nftables' `queue`
+# expression, and the kernel is built without CONFIG_NFT_QUEUE (docs/local-control-plane.md).
+KUBE_ROUTER = "v2.1.0"
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,5 @@ GO_BINARIES = (
     GoBinary("registry", DISTRIBUTION, "distribution", "github.com/distribution/distribution/v3/cmd/registry"),
     GoBinary("coredns", COREDNS, "coredns", "github.com/coredns/coredns"),
     GoBinary("metrics-server", METRICS_SERVER, "metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),
-    GoBinary(
-        "kube-network-policies", KUBE_NETWORK_POLICIES, "kube-network-policies", "sigs.k8s.io/kube-network-policies/cmd"
-    ),
+    GoBinary("kube-router", KUBE_ROUTER, "kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"),
 )

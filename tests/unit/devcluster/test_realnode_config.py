@@ -19,6 +19,7 @@ from fabrikam.devcluster.realnode_config import (
     cni_config,
     containerd_config,
     kube_proxy_config,
+    kube_router_args,
     kubelet_config,
     registry_hosts,
 )
@@ -118,9 +119,9 @@ def test_cluster_dns_is_the_kube_dns_service_and_resolves_cluster_names_only() -
 
 
 def test_every_addon_workload_runs_on_real_nodes_only() -> None:
-    images = addons.AddonImages("r/a@sha256:1", "r/b@sha256:2", "r/c@sha256:3")
+    images = addons.AddonImages("r/a@sha256:1", "r/b@sha256:2")
     workloads = [o for o in addons.all_addons(images) if o["kind"] in ("Deployment", "DaemonSet")]
-    assert {o["metadata"]["name"] for o in workloads} == {"coredns", "metrics-server", "kube-network-policies"}
+    assert {o["metadata"]["name"] for o in workloads} == {"coredns", "metrics-server"}
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"type": "real"}
@@ -128,3 +129,16 @@ def test_every_addon_workload_runs_on_real_nodes_only() -> None:
         assert pod["containers"][0]["image"].startswith("r/")
     api_service = next(o for o in addons.all_addons(images) if o["kind"] == "APIService")
     assert api_service["spec"]["service"] == {"name": "metrics-server", "namespace": "kube-system"}
+
+
+def test_kube_router_enforces_network_policies_only_and_reads_the_cluster_as_its_own_user(tmp_path: Path) -> None:
+    node = NodeNetwork(0).node(1)
+    args = kube_router_args(node, NodeFiles(tmp_path))
+    assert {"--run-firewall=true", "--run-router=false", "--run-service-proxy=false", "--enable-cni=false"} <= set(args)
+    assert f"--hostname-override={node.name}" in args
+    binding = next(o for o in addons.kube_router_access() if o["kind"] == "ClusterRoleBinding")
+    assert binding["subjects"] == [
+        {"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": addons.KUBE_ROUTER_USER}
+    ]
+    role = next(o for o in addons.kube_router_access() if o["kind"] == "ClusterRole")
+    assert all(set(rule["verbs"]) <= {"get", "list", "watch"} for rule in role["rules"])

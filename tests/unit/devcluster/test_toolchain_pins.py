@@ -22,7 +22,7 @@ def test_wrapper_modules_require_the_pinned_versions() -> None:
     assert _required("distribution", "github.com/distribution/distribution/v3") == versions.DISTRIBUTION
     assert _required("coredns", "github.com/coredns/coredns") == versions.COREDNS
     assert _required("metrics-server", "sigs.k8s.io/metrics-server") == versions.METRICS_SERVER
-    assert _required("kube-network-policies", "sigs.k8s.io/kube-network-policies") == versions.KUBE_NETWORK_POLICIES
+    assert _required("kube-router", "github.com/cloudnativelabs/kube-router/v2") == versions.KUBE_ROUTER
 
 
 def test_every_kubernetes_staging_module_is_replaced_with_its_published_version() -> None:
