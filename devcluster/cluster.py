@@ -271,10 +271,29 @@ def _start(
         state.save()
         total = len(nodes.desired_nodes()) + state.real_nodes
         _wait(lambda: _ready_node_count(api) == total, f"{total} Ready nodes")
-        progress(f"{state.real_nodes} real nodes Ready; waiting for CoreDNS and metrics-server")
+        progress(
+            f"{state.real_nodes} real nodes Ready; starting kube-router's firewall, waiting for CoreDNS, metrics-server"
+        )
+        state = _start_firewalls(state, binaries, started)
         for deployment in ("coredns", "metrics-server"):
             _kubectl(state, "-n", "kube-system", "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
     return state
+
+
+def _start_firewalls(state: ClusterState, binaries: toolchain.Binaries, started: list[ManagedProcess]) -> ClusterState:
+    """kube-router needs its Node to exist, so it starts once the nodes are Ready; `up` waits until it enforces."""
+    for real in state.nodes():
+        started.append(realnodes.start_firewall(real, binaries, state.directory / "logs", GO_RUNTIME))
+        state.with_processes(started).save()
+    for real, firewall in zip(state.nodes(), started[-state.real_nodes :], strict=True):
+
+        def enforcing(real: RealNode = real, firewall: ManagedProcess = firewall) -> bool:
+            if not firewall.alive():
+                raise ClusterError(f"{firewall.name} exited; log {firewall.log}")
+            return realnodes.firewall_ready(real)
+
+        _wait(enforcing, f"{real.name}: kube-router's firewall")
+    return state.with_processes(started)
 
 
 def _kubectl(state: ClusterState, *args: str, input: str | None = None) -> None:
@@ -302,7 +321,7 @@ def _start_real_nodes(
     gateway_server = f"https://{network.gateway}:{api_port}"
     for node in state.nodes():
         realnodes.create_node_network(node, state.nodes())
-        files = NodeFiles(state.directory / "nodes" / node.name)
+        files = NodeFiles.of(node)
         realnodes.write_node_files(node, files, issuer, gateway_server, node_images.pause, node_images.registry)
         started.extend(realnodes.start_node(node, files, binaries, logs, GO_RUNTIME))
         state.with_processes(started).save()
@@ -456,7 +475,7 @@ def down(progress: Progress = print) -> list[str]:
         processes.stop(process)
     if state and state.network:
         progress(f"removing the real nodes' namespaces, bridge {state.network.bridge}, cgroups and containers")
-        realnodes.remove(state.network, state.nodes(), directory)
+        realnodes.remove(state.network, state.nodes())
         leftovers = realnodes.leftovers(state.network, state.nodes(), directory)
     else:
         leftovers = [f"process {pid}" for pid in processes.processes_using(directory)]

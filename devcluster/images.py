@@ -196,6 +196,25 @@ def containers_conf(root: Path) -> str:
     return f'[containers]\nnetns = "host"\n\n[network]\nnetwork_config_dir = "{root / "cni"}"\n'
 
 
+def _repository(name: str, address: str) -> str | None:
+    """`127.0.0.1:5000/fabrikam/operator:tag` (or `@sha256:...`) -> `fabrikam/operator`, for this registry only."""
+    if not name.startswith(f"{address}/"):
+        return None
+    return re.split(r"[:@]", name.removeprefix(f"{address}/"), maxsplit=1)[0]
+
+
+def stale_images(listing: str, address: str, current_tag: str) -> list[str]:
+    """IDs of local images (`buildah images --json`) of the Dockerfile's targets that are not the current build:
+    every name they carry is one of the targets' repositories, and none is the current inputs tag."""
+    stale = []
+    for image in json.loads(listing or "[]"):
+        names: list[str] = image.get("names") or []
+        ours = bool(names) and all(_repository(name, address) in TARGETS.values() for name in names)
+        if ours and not any(name.endswith(f":{current_tag}") for name in names):
+            stale.append(str(image["id"]))
+    return stale
+
+
 def progress_line(output_line: str) -> str | None:
     """The buildah output lines worth showing while a build runs: its steps."""
     line = output_line.rstrip()
@@ -420,26 +439,49 @@ def base_image(progress: Progress = _stderr) -> str:
 def build_images(progress: Progress = _stderr, context: Path | None = None) -> BuiltImages:
     """Both Dockerfile targets, built with buildah only when their inputs changed; references by digest.
 
-    `context`: the folder holding the Dockerfile and what it copies (default: this checkout).
+    `context`: the folder holding the Dockerfile and what it copies (default: this checkout). buildah builds from
+    a copy of exactly the files that were hashed, so an edit made during the build cannot slip under the tag.
     """
     address = registry.up(progress).address
     base = base_image(progress)
-    root = context or repository_root()
+    inputs = context_inputs(context or repository_root())
     arguments = build_args(base)
-    tag = inputs_tag(inputs_hash(context_inputs(root), {"build-args": json.dumps(arguments, sort_keys=True)}))
+    tag = inputs_tag(inputs_hash(inputs, {"build-args": json.dumps(arguments, sort_keys=True)}))
     references: dict[str, str] = {}
     for target, repository in TARGETS.items():
         if cached := _cached(address, repository, tag):
             references[target] = cached
     if len(references) < len(TARGETS):
-        with _lock():
+        with _lock(), tempfile.TemporaryDirectory(prefix="context-", dir=containers_dir()) as snapshot:
             env = storage_env(progress)
+            write_inputs(inputs, Path(snapshot))
             for target, repository in TARGETS.items():
                 if target not in references:
                     references[target] = _cached(address, repository, tag) or _build_target(
-                        root, target, address, repository, tag, arguments, env, progress
+                        Path(snapshot), target, address, repository, tag, arguments, env, progress
                     )
+            _prune(address, tag, env)
     return BuiltImages(operator=references["operator"], workloads=references["workloads"])
+
+
+def _prune(address: str, current_tag: str, env: Mapping[str, str]) -> None:
+    """Drops local builds of older inputs and their layer cache: every source edit would otherwise keep another
+    venv layer (about 235 MB) in buildah's storage. The registry keeps every pushed image."""
+    full_env = {**os.environ, **env}
+    listing = subprocess.run(["buildah", "images", "--json"], capture_output=True, text=True, env=full_env).stdout
+    for image in stale_images(listing, address, current_tag):
+        # Best effort: an image a container still uses (a test's) stays.
+        subprocess.run(["buildah", "rmi", image], capture_output=True, env=full_env)
+    subprocess.run(["buildah", "rmi", "--prune"], capture_output=True, env=full_env)
+
+
+def write_inputs(inputs: Iterable[InputFile], root: Path) -> None:
+    """Lays hashed files out as a build context (modes as git keeps them: 0755 or 0644)."""
+    for item in inputs:
+        path = root / item.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(item.content)
+        path.chmod(0o755 if item.executable else 0o644)
 
 
 def _build_target(

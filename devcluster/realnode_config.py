@@ -13,6 +13,7 @@ reach each other, the nodes and the control plane, and nothing else.
 """
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,11 +109,23 @@ class RealNode:
         }
 
 
+def nodes_dir() -> Path:
+    """Where real nodes keep their state, one folder per node named like its network namespace (unique among the
+    clusters running on the machine). Not inside the cluster's folder: unix socket paths are limited to 107 bytes,
+    and kubelet's and containerd's sockets under a test's temporary folder exceed that."""
+    default = Path(os.environ.get("XDG_STATE_HOME", Path.home() / ".local" / "state")) / "fabrikam" / "nodes"
+    return Path(os.environ.get("FABRIKAM_NODES_DIR", default))
+
+
 @dataclass(frozen=True)
 class NodeFiles:
     """Where one node's state and configuration live: all under one folder, removed with it."""
 
     root: Path
+
+    @classmethod
+    def of(cls, node: "RealNode") -> "NodeFiles":
+        return cls(nodes_dir() / node.netns)
 
     @property
     def containerd_config(self) -> Path:
@@ -293,6 +306,11 @@ def kube_proxy_config(node: RealNode, files: NodeFiles) -> str:
     }
     return yaml.safe_dump(document, sort_keys=False)
 
+
+# containerd, its shims, runc, the CNI plugins and kubelet write to fixed places too (/run/containerd, /run/netns for
+# pod network namespaces, /var/lib/cni, /var/lib/kubelet/device-plugins, /var/log/containers). In the node's own mount
+# namespace each of these trees is a fresh tmpfs: nothing reaches the machine's, and all of it vanishes with the node.
+NODE_PRIVATE_TREES = ("/run", "/var/lib", "/var/log")
 
 # kubelet sets these machine-wide sysctls to its preferred values at start (or refuses to start with
 # protectKernelDefaults). A node of ours must not change the machine's kernel settings, so inside the node's own

@@ -9,6 +9,7 @@ touched; a node's iptables live in the node's namespace and vanish with it.
 import contextlib
 import ipaddress
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -20,6 +21,7 @@ from fabrikam.devcluster.addons import KUBE_ROUTER_USER
 from fabrikam.devcluster.processes import ManagedProcess
 from fabrikam.devcluster.realnode_config import (
     KUBELET_KERNEL_TUNABLES,
+    NODE_PRIVATE_TREES,
     SERVICE_CIDR,
     NodeFiles,
     NodeNetwork,
@@ -111,7 +113,9 @@ def _in_netns(node: RealNode, command: list[str]) -> None:
 def write_node_files(
     node: RealNode, files: NodeFiles, issuer: pki.Issuer, server: str, pause_image: str, registry: str
 ) -> None:
-    files.root.mkdir(parents=True, exist_ok=True)
+    if files.root.exists():  # left by a cluster that was not taken down; nothing of it runs (its bridge is gone)
+        shutil.rmtree(files.root)
+    files.root.mkdir(parents=True)
     files.cni_config_dir.mkdir(parents=True, exist_ok=True)
     (files.cni_config_dir / "10-fabrikam.conflist").write_text(cni_config(node, files))
     hosts = files.registry_hosts_dir / registry
@@ -146,19 +150,20 @@ def create_cgroups(node: RealNode) -> None:
                 (directory / setting).write_text((hierarchy / setting).read_text())
 
 
-def _shadow_tunables_script(files: NodeFiles, then: list[str]) -> str:
-    mounts = [
+def _node_mounts_script(files: NodeFiles, then: list[str]) -> str:
+    """Run inside the node's new mount namespace: private /run, /var/lib and /var/log, kubelet's sysctls shadowed."""
+    trees = [f"mount -t tmpfs -o mode=0755 fabrikam-node {tree}" for tree in NODE_PRIVATE_TREES]
+    tunables = [
         f"mount --bind {files.sysctl_dir / key.replace('/', '.')} /proc/sys/{key}" for key in KUBELET_KERNEL_TUNABLES
     ]
-    return " && ".join([*mounts, "exec " + " ".join(then)])
+    return " && ".join([*trees, *tunables, "exec " + " ".join(then)])
 
 
 def start_node(
     node: RealNode, files: NodeFiles, binaries: toolchain.Binaries, log_dir: Path, go_env: dict[str, str]
 ) -> list[ManagedProcess]:
     """containerd in a new mount namespace of the node's own (kubelet joins it: the volumes kubelet mounts must be
-    seen by runc, and the machine's mounts stay untouched), then kubelet, kube-proxy and kube-router's firewall in
-    the node's network."""
+    seen by runc, and the machine's mounts stay untouched), then kubelet and kube-proxy in the node's network."""
     netns = f"--net={_NETNS_DIR / node.netns}"
     create_cgroups(node)
     containerd = processes.start(
@@ -172,7 +177,7 @@ def start_node(
             "private",
             "sh",
             "-c",
-            _shadow_tunables_script(files, ["/usr/bin/containerd", "--config", str(files.containerd_config)]),
+            _node_mounts_script(files, ["/usr/bin/containerd", "--config", str(files.containerd_config)]),
         ],
         log_dir,
         binary="/usr/bin/containerd",
@@ -205,14 +210,31 @@ def start_node(
         env=go_env,
         binary=str(binaries.kube_proxy),
     )
-    kube_router = processes.start(
+    return [containerd, kubelet, kube_proxy]
+
+
+def start_firewall(
+    node: RealNode, binaries: toolchain.Binaries, log_dir: Path, go_env: dict[str, str]
+) -> ManagedProcess:
+    """kube-router's NetworkPolicy firewall, once the node is registered (it exits when it cannot find its Node)."""
+    return processes.start(
         f"{node.name}-kube-router",
-        ["nsenter", netns, str(binaries.kube_router), *kube_router_args(node, files)],
+        [
+            "nsenter",
+            f"--net={_NETNS_DIR / node.netns}",
+            str(binaries.kube_router),
+            *kube_router_args(node, NodeFiles.of(node)),
+        ],
         log_dir,
         env=go_env,
         binary=str(binaries.kube_router),
     )
-    return [containerd, kubelet, kube_proxy, kube_router]
+
+
+def firewall_ready(node: RealNode) -> bool:
+    """kube-router has programmed the node: its forward chain exists in the node's iptables."""
+    command = ["nsenter", f"--net={_NETNS_DIR / node.netns}", "iptables", "-w", "5", "-S", "KUBE-ROUTER-FORWARD"]
+    return subprocess.run(command, capture_output=True).returncode == 0
 
 
 def start_forwarder(name: str, network: NodeNetwork, port: int, log_dir: Path) -> ManagedProcess:
@@ -265,11 +287,12 @@ def _kill_cgroup_tasks(cgroup_root: str) -> None:
         time.sleep(0.1)
 
 
-def remove(network: NodeNetwork, nodes: Iterable[RealNode], cluster_dir: Path) -> None:
+def remove(network: NodeNetwork, nodes: Iterable[RealNode]) -> None:
     """Undoes everything `create_*`/`start_*` made, in reverse; safe to call on a half-made or already gone node."""
     for node in nodes:
         _kill_cgroup_tasks(node.cgroup_root)
-        for pid in processes.processes_using(cluster_dir):  # containerd shims name the node's socket
+        node_dir = NodeFiles.of(node).root
+        for pid in processes.processes_using(node_dir):  # containerd shims name the node's socket
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         for directory in _cgroup_dirs(node.cgroup_root):
@@ -283,6 +306,8 @@ def remove(network: NodeNetwork, nodes: Iterable[RealNode], cluster_dir: Path) -
                     time.sleep(0.05)
         if (_NETNS_DIR / node.netns).exists():
             subprocess.run(["ip", "netns", "delete", node.netns], capture_output=True)
+        if not processes.processes_using(node_dir):  # its mount namespace, and every mount in it, is gone too
+            shutil.rmtree(node_dir, ignore_errors=True)
     if Path(f"/sys/class/net/{network.bridge}").exists():
         subprocess.run(["ip", "link", "delete", network.bridge], capture_output=True)
 
@@ -294,11 +319,16 @@ def leftovers(network: NodeNetwork, nodes: Iterable[RealNode], cluster_dir: Path
     interfaces = [network.bridge, *(node.host_veth for node in nodes)]
     found += [f"interface {name}" for name in interfaces if Path(f"/sys/class/net/{name}").exists()]
     for node in nodes:
+        node_dir = NodeFiles.of(node).root
+        found += [f"process {pid}" for pid in processes.processes_using(node_dir)]
+        if node_dir.exists():
+            found.append(f"folder {node_dir}")
         if (_NETNS_DIR / node.netns).exists():
             found.append(f"network namespace {node.netns}")
         found += [f"cgroup {p}" for p in _cgroup_dirs(node.cgroup_root)]
     mounts = Path("/proc/self/mountinfo").read_text()
-    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if str(cluster_dir) in line]
+    markers = [str(cluster_dir), *(str(NodeFiles.of(node).root) for node in nodes)]
+    found += [f"mount {line.split()[4]}" for line in mounts.splitlines() if any(m in line for m in markers)]
     routes = subprocess.run(["ip", "-4", "route"], capture_output=True, text=True).stdout
     found += [f"route {line}" for line in routes.splitlines() if f"dev {network.bridge}" in line]
     return found

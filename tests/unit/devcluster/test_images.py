@@ -1,5 +1,6 @@
 """The pure parts of image building: what goes into the cache key, and the exact commands buildah runs."""
 
+import json
 import re
 import tomllib
 from pathlib import Path, PurePosixPath
@@ -183,3 +184,32 @@ def test_what_the_dockerfile_trims_from_the_venv_is_imported_nowhere_in_the_proj
         for source in (ROOT / folder).rglob("*.py"):
             for line in source.read_text().splitlines():
                 assert not trimmed.match(line), f"{source}: {line} (the image no longer has it)"
+
+
+def test_the_build_context_is_laid_out_from_exactly_the_hashed_files(tmp_path: Path) -> None:
+    (tmp_path / "checkout").mkdir()
+    root = _checkout(tmp_path / "checkout")
+    (root / "operator" / "run.sh").write_text("#!/bin/sh\n")
+    (root / "operator" / "run.sh").chmod(0o755)
+    inputs = images.context_inputs(root)
+    images.write_inputs(inputs, tmp_path / "snapshot")
+    assert images.context_inputs(tmp_path / "snapshot") == inputs
+    assert not (tmp_path / "snapshot" / "operator" / "__pycache__").exists()
+    assert not (tmp_path / "snapshot" / "notes.txt").exists()
+
+
+def test_only_older_local_builds_of_the_targets_are_pruned() -> None:
+    address = "127.0.0.1:5000"
+    listing = [
+        {
+            "id": "current",
+            "names": [f"{address}/fabrikam/operator:inputs-new", f"{address}/fabrikam/operator@{DIGEST}"],
+        },
+        {"id": "old-operator", "names": [f"{address}/fabrikam/operator:inputs-old"]},
+        {"id": "old-pushed", "names": [f"{address}/fabrikam/drone-delivery@{DIGEST}"]},
+        {"id": "base", "names": [f"{address}/fabrikam/python-base:inputs-old"]},
+        {"id": "pause", "names": [f"{address}/fabrikam/pause@{DIGEST}"]},
+        {"id": "elsewhere", "names": ["127.0.0.1:6000/fabrikam/operator:inputs-old"]},
+        {"id": "intermediate", "names": None},
+    ]
+    assert images.stale_images(json.dumps(listing), address, "inputs-new") == ["old-operator", "old-pushed"]
