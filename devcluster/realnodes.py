@@ -9,6 +9,7 @@ touched; a node's iptables live in the node's namespace and vanish with it.
 import contextlib
 import ipaddress
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -152,11 +153,14 @@ def create_cgroups(node: RealNode) -> None:
 
 def _node_mounts_script(files: NodeFiles, then: list[str]) -> str:
     """Run inside the node's new mount namespace: private /run, /var/lib and /var/log, kubelet's sysctls shadowed."""
-    trees = [f"mount -t tmpfs -o mode=0755 fabrikam-node {tree}" for tree in NODE_PRIVATE_TREES]
-    tunables = [
-        f"mount --bind {files.sysctl_dir / key.replace('/', '.')} /proc/sys/{key}" for key in KUBELET_KERNEL_TUNABLES
+    trees = [
+        shlex.join(["mount", "-t", "tmpfs", "-o", "mode=0755", "fabrikam-node", tree]) for tree in NODE_PRIVATE_TREES
     ]
-    return " && ".join([*trees, *tunables, "exec " + " ".join(then)])
+    tunables = [
+        shlex.join(["mount", "--bind", str(files.sysctl_dir / key.replace("/", ".")), f"/proc/sys/{key}"])
+        for key in KUBELET_KERNEL_TUNABLES
+    ]
+    return " && ".join([*trees, *tunables, "exec " + shlex.join(then)])
 
 
 def start_node(
