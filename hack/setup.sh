@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[setup]\033[0m %s\n' "$*" >&2; }  # stderr: stdout is for what a target prints
 
 # Servers the tests run, and what the real nodes and images are made with (docs/local-control-plane.md,
-# docs/images.md): containerd + runc, the standard CNI plugins, iptables/ipset/conntrack for kube-proxy and
+# docs/images.md): containerd + runc, the standard CNI plugins, nftables for kube-proxy, iptables/ipset/conntrack for
 # kube-router, socat for the bridge forwarders, buildah + mmdebstrap for the images, gcc for the pause binary.
-apt_packages=(redis-server postgresql containerd runc containernetworking-plugins iptables ipset conntrack socat
+apt_packages=(redis-server postgresql containerd runc containernetworking-plugins nftables iptables ipset conntrack socat
   buildah mmdebstrap uidmap gcc libc6-dev)
 missing=()
 for package in "${apt_packages[@]}"; do

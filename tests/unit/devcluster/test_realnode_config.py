@@ -96,10 +96,10 @@ def test_kubelet_is_tainted_in_its_own_cgroup_and_uses_cluster_dns(tmp_path: Pat
     assert set(KUBELET_KERNEL_TUNABLES) >= {"vm/overcommit_memory", "kernel/panic", "kernel/panic_on_oops"}
 
 
-def test_kube_proxy_runs_iptables_for_the_cluster_range_and_leaves_conntrack_limits_alone(tmp_path: Path) -> None:
+def test_kube_proxy_runs_nftables_for_the_cluster_range_and_leaves_conntrack_limits_alone(tmp_path: Path) -> None:
     node = NodeNetwork(0).node(2)
     config = yaml.safe_load(kube_proxy_config(node, NodeFiles(tmp_path)))
-    assert config["mode"] == "iptables"
+    assert config["mode"] == "nftables"  # apart from kube-router's iptables filter table (see kube_proxy_config)
     assert config["clusterCIDR"] == "10.240.0.0/16"
     assert config["hostnameOverride"] == "fabrikam-real2"
     assert config["conntrack"]["maxPerCore"] == 0

@@ -1,0 +1,119 @@
+"""The operator as a user installs it: `helm install charts/operator` with the image built here, by digest from the
+local registry, running as the chart's ServiceAccount on a real node, probed and scraped for real, reconciling."""
+
+import json
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fabrikam.devcluster import images, toolchain
+from fabrikam.devcluster.realnode_config import NODE_TYPE_LABEL, REAL_NODE_TAINT, REAL_NODE_TYPE
+
+from .conftest import SLEEP, apply, deployment, ready_pods, wait_for
+
+ROOT = Path(__file__).resolve().parents[3]
+NAMESPACE = "fabrikam-system"
+RELEASE = "fabrikam-operator"
+
+
+def _helm(cluster: Any, *args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        [str(toolchain.expected_binaries().helm), f"--kubeconfig={cluster.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def installed(cluster: Any, real_nodes: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    repository, digest = images.build_images().operator.split("@")
+    values = {
+        "image": {"repository": repository, "digest": digest},
+        "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
+        "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "operator": {"resyncSeconds": 30},
+    }
+    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    try:
+        _helm(
+            cluster,
+            "install",
+            RELEASE,
+            str(ROOT / "charts" / "operator"),
+            "-n",
+            NAMESPACE,
+            "--create-namespace",
+            "--wait",
+            "--timeout=240s",
+            "-f",
+            str(values_file),
+        )
+        yield f"{repository}@{digest}"
+    finally:
+        _helm(cluster, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout=120s", check=False)
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s", check=False)
+
+
+def test_the_chart_runs_the_operator_image_by_digest_on_a_real_node_as_its_service_account(
+    cluster: Any, installed: str, real_nodes: list[str]
+) -> None:
+    pod = ready_pods(cluster, NAMESPACE, f"app.kubernetes.io/instance={RELEASE}")[0]
+    assert pod["spec"]["nodeName"] in real_nodes
+    assert pod["spec"]["containers"][0]["image"] == installed
+    assert pod["spec"]["serviceAccountName"] == RELEASE
+    status = pod["status"]["containerStatuses"][0]
+    assert status["imageID"].endswith(installed.split("@")[1])  # the node pulled exactly that digest
+    assert status["ready"] is True  # the readiness probe answered, for real
+    assert status["restartCount"] == 0
+
+
+def test_the_operator_in_its_pod_reconciles_a_platform_and_serves_its_metrics(
+    cluster: Any, installed: str, namespace: str, probe_image: str
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    platform: dict[str, Any] = yaml.safe_load((ROOT / "config" / "samples" / "platform.yaml").read_text())
+    platform["metadata"]["name"] = f"pod-{suffix}"
+    platform["spec"].pop("azure", None)
+    for team in platform["spec"]["teams"]:
+        team["namespace"] = f"{team['namespace']}-{suffix}"
+    apply(cluster, platform)
+    try:
+        waited = cluster.kubectl(
+            "wait", "--for=condition=Ready", f"deliveryplatform/pod-{suffix}", "--timeout=240s", check=False
+        )
+        logs = cluster.kubectl("-n", NAMESPACE, "logs", f"deployment/{RELEASE}", "--tail=50", check=False).stdout
+        assert waited.returncode == 0, f"{waited.stderr}\noperator log:\n{logs}"
+
+        apply(cluster, deployment("scraper", namespace, probe_image, SLEEP))
+        scraper = wait_for(lambda: ready_pods(cluster, namespace, "app=scraper"), "the scraper Ready", timeout=180)[0]
+        url = f"http://{RELEASE}-metrics.{NAMESPACE}.svc:8080/metrics"
+        fetch = f"import urllib.request; print(urllib.request.urlopen('{url}', timeout=5).read().decode())"
+
+        def scrape() -> str:
+            pod = scraper["metadata"]["name"]
+            result = cluster.kubectl("-n", namespace, "exec", pod, "--", "python3", "-c", fetch, check=False)
+            assert result.returncode == 0, result.stderr[-600:]
+            return str(result.stdout)
+
+        scraped = wait_for(scrape, "a scrape of the operator's metrics Service", timeout=30, interval=2)
+        reconciles = [
+            line
+            for line in scraped.splitlines()
+            if line.startswith("fabrikam_operator_reconciles_total{") and 'result="applied"' in line
+        ]
+        assert reconciles, [line for line in scraped.splitlines() if line.startswith("fabrikam_")]
+        assert sum(float(line.rsplit(" ", 1)[1]) for line in reconciles) > 0
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", f"pod-{suffix}", "--wait=true", "--timeout=120s", check=False)
+    pods = json.loads(cluster.kubectl("-n", NAMESPACE, "get", "pods", "-o", "json").stdout)["items"]
+    assert all(p["status"]["containerStatuses"][0]["restartCount"] == 0 for p in pods)
