@@ -6,7 +6,6 @@ inputs>`: when that tag exists nothing is built, and the digest the registry rep
 """
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -17,11 +16,11 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from fabrikam.devcluster import registry, versions
+from fabrikam.devcluster import locks, registry, versions
 from fabrikam.devcluster.paths import cache_dir, repository_root
 
 Progress = Callable[[str], None]
@@ -272,16 +271,9 @@ def _overlay_works(root: Path, network_conf: Path) -> bool:
         shutil.rmtree(probe, ignore_errors=True)
 
 
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
+def _lock() -> contextlib.AbstractContextManager[None]:
     """Concurrent builds on one machine wait for each other instead of building the same image twice."""
-    containers_dir().mkdir(parents=True, exist_ok=True)
-    with open(containers_dir() / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return locks.exclusive(containers_dir() / ".build.lock")
 
 
 def _run(

@@ -5,11 +5,10 @@ so `127.0.0.1:PORT/...@sha256:...` references stay valid across restarts; `down`
 """
 
 import contextlib
-import fcntl
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 import httpx
 import yaml
 
-from fabrikam.devcluster import toolchain
+from fabrikam.devcluster import locks, toolchain
 from fabrikam.devcluster.processes import ManagedProcess, free_port, start, stop
 
 Progress = Callable[[str], None]
@@ -96,16 +95,9 @@ def _save_state(port: int, process: ManagedProcess | None) -> None:
     partial.rename(path)
 
 
-@contextlib.contextmanager
-def _lock() -> Iterator[None]:
+def _lock() -> contextlib.AbstractContextManager[None]:
     """Concurrent `make image` runs and tests start one registry, not two."""
-    registry_dir().mkdir(parents=True, exist_ok=True)
-    with open(registry_dir() / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return locks.exclusive(registry_dir() / ".lock")
 
 
 def _client() -> httpx.Client:

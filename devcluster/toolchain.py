@@ -1,6 +1,5 @@
 """Builds or fetches the pinned control-plane binaries into the per-machine cache, only what is missing."""
 
-import fcntl
 import hashlib
 import io
 import os
@@ -10,12 +9,12 @@ import tarfile
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 
-from fabrikam.devcluster import versions
+from fabrikam.devcluster import locks, versions
 from fabrikam.devcluster.paths import cache_dir, repository_root
 
 Progress = Callable[[str], None]
@@ -71,16 +70,9 @@ def missing_binaries() -> list[Path]:
     return [path for path in vars(expected_binaries()).values() if not os.access(path, os.X_OK)]
 
 
-@contextmanager
-def _build_lock() -> Iterator[None]:
+def _build_lock() -> AbstractContextManager[None]:
     """Concurrent `make` runs on one machine wait for each other instead of building twice."""
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    with open(cache_dir() / ".build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    return locks.exclusive(cache_dir() / ".build.lock")
 
 
 def ensure_binaries(progress: Progress = print) -> Binaries:
