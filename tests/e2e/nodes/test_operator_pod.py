@@ -78,12 +78,15 @@ def test_the_chart_runs_the_operator_image_by_digest_on_a_real_node_as_its_servi
 
 
 def test_the_operator_in_its_pod_reconciles_a_platform_and_serves_its_metrics(
-    cluster: Any, installed: str, namespace: str, probe_image: str
+    cluster: Any, installed: str, namespace: str, probe_image: str, workloads_image: str
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
     platform: dict[str, Any] = yaml.safe_load((ROOT / "config" / "samples" / "platform.yaml").read_text())
     platform["metadata"]["name"] = f"pod-{suffix}"
     platform["spec"].pop("azure", None)
+    # As on AKS with ACR: the platform names the services' image by the digest the registry reports.
+    repository, digest = workloads_image.split("@")
+    platform["spec"]["image"] = {"repository": repository, "digest": digest}
     for team in platform["spec"]["teams"]:
         team["namespace"] = f"{team['namespace']}-{suffix}"
     apply(cluster, platform)
@@ -93,6 +96,16 @@ def test_the_operator_in_its_pod_reconciles_a_platform_and_serves_its_metrics(
         )
         logs = cluster.kubectl("-n", NAMESPACE, "logs", f"deployment/{RELEASE}", "--tail=50", check=False).stdout
         assert waited.returncode == 0, f"{waited.stderr}\noperator log:\n{logs}"
+
+        team_namespaces = {team["namespace"] for team in platform["spec"]["teams"]}
+        rendered = [
+            container["image"]
+            for team in sorted(team_namespaces)
+            for item in json.loads(cluster.kubectl("-n", team, "get", "deployments", "-o", "json").stdout)["items"]
+            for container in item["spec"]["template"]["spec"]["containers"]
+        ]
+        assert len(rendered) == 8, rendered  # the eight bundled services
+        assert set(rendered) == {workloads_image}
 
         apply(cluster, deployment("scraper", namespace, probe_image, SLEEP))
         scraper = wait_for(lambda: ready_pods(cluster, namespace, "app=scraper"), "the scraper Ready", timeout=180)[0]
