@@ -1,6 +1,7 @@
 """DroneService: render its children from the spec, its platform and its peers; apply; report status."""
 
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import kopf
@@ -46,14 +47,26 @@ async def recheck_neighbours(
 ) -> None:
     """A service that appears, goes or changes whom it calls opens or closes paths on the other side too (a callee's
     ingress, a caller's missing dependency): those services are re-checked now, not at their next resync."""
-    for key in indexes.graph_neighbours(body, old_spec, indexes_["callers"]):
-        peer = indexes.one(indexes_["services"], key)
-        if peer is None or peer["metadata"].get("deletionTimestamp"):
-            continue  # gone, or going with its namespace or platform: nothing to open or close there
+    peers = [
+        indexes.one(indexes_["services"], key) for key in indexes.graph_neighbours(body, old_spec, indexes_["callers"])
+    ]
+    # A peer gone, or going with its namespace or platform, has nothing to open or close.
+    await resync_each(
+        [p for p in peers if p and not p["metadata"].get("deletionTimestamp")], logger, indexes_, azure=False
+    )
+
+
+async def resync_each(
+    services: Iterable[dict[str, Any]], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool
+) -> None:
+    """Re-checks services one after the other; one that fails is reported and does not stop the others (nor fail
+    the handler that asked)."""
+    for service in services:
         try:
-            await resync(peer, logger, indexes_, azure=False)
-        except Exception as error:  # one neighbour failing must not fail this service's handler
-            logger.warning("re-check of DroneService %s/%s failed: %s", key[0], key[1], error)
+            await resync(service, logger, indexes_, azure=azure)
+        except Exception as error:
+            meta = service["metadata"]
+            logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
 
 
 async def resync(body: dict[str, Any], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool) -> None:

@@ -11,6 +11,7 @@ from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
 from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing
+from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
@@ -59,12 +60,7 @@ async def resync_services(*, name: str, logger: kopf.Logger, **kwargs: Any) -> N
     _last_azure_check.setdefault(name, now)
     if azure:
         _last_azure_check[name] = now
-    for service in list(kwargs["services_by_platform"].get(name, [])):
-        try:
-            await drone_service.resync(service, logger, kwargs, azure=azure)
-        except Exception as error:
-            meta = service["metadata"]
-            logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
+    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=azure)
 
 
 _last_azure_check: dict[str, float] = {}
@@ -170,6 +166,29 @@ async def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> N
     if type == "DELETED":
         RUNTIME.forget((KIND, "", name))
         parsing.forget(str(body["metadata"]["uid"]))
+        _service_environments.pop(name, None)
+
+
+_service_environments: dict[str, dict[str, str]] = {}
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="endpoints-to-services")
+async def endpoints_reach_services(
+    *, type: str, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """Azure endpoints that appear or change in the platform's status reach its services' environment now. Service
+    Bus Premium takes many minutes to provision, the services' identities seconds: without this, a service rendered
+    before the endpoint existed kept `FABRIKAM_BROKER=servicebus` without a namespace until its next resync
+    (5 minutes by default). kopf updates the `platforms` index before handlers run, so the re-check sees the status."""
+    if type == "DELETED":
+        return
+    environment = platform_environment(indexes.snapshot(body))
+    previous = _service_environments.get(name)
+    _service_environments[name] = environment
+    if previous is None or previous == environment:
+        return  # first sight (each service's own start-up handler renders it) or nothing new for the services
+    logger.info("Azure endpoints changed (%s): re-checking the platform's services", ", ".join(sorted(environment)))
+    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=False)
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)

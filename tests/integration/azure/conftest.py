@@ -3,11 +3,13 @@ clients pointed at the fake with a static token, exactly as they are built in th
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import importlib.util
 import ipaddress
 import ssl
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -213,3 +215,74 @@ def make_clients(fake_arm: Any, arm_tls: tuple[Path, ssl.SSLContext]) -> Any:
         return AzureClients(StaticCredential(), SUBSCRIPTION, settings_for(fake_arm, arm_tls[0], **overrides))
 
     return make
+
+
+class ArmThread:
+    """The fake ARM on an event loop of its own, so it answers while the test blocks on kubectl."""
+
+    def __init__(self, fake_arm_class: Any, context: ssl.SSLContext) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.arm = fake_arm_class(context)
+        asyncio.run_coroutine_threadsafe(self.arm.start(), self.loop).result(timeout=30)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.arm.stop(), self.loop).result(timeout=30)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def arm(arm_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Any]:
+    """The fake ARM for a whole module, answering while the test blocks (for an operator process)."""
+    running = ArmThread(FakeArm, arm_tls[1])
+    yield running.arm
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def operator_resync_seconds() -> str:
+    """The operator's resync period in the module's `azure_operator`; a module overrides it by redefining this."""
+    return "10"
+
+
+@pytest.fixture(scope="module")
+def azure_operator(
+    operator_factory: Any,
+    arm: Any,
+    arm_tls: tuple[Path, ssl.SSLContext],
+    tmp_path_factory: Any,
+    operator_resync_seconds: str,
+) -> Any:
+    """An operator process whose Azure clients talk to the module's fake ARM."""
+    token_file = tmp_path_factory.mktemp("azure") / "token"
+    token_file.write_text(TOKEN)
+    return operator_factory(
+        {
+            "FABRIKAM_OPERATOR_RESYNC_SECONDS": operator_resync_seconds,
+            "FABRIKAM_OPERATOR_AZURE_BASE_URL": arm.base_url,
+            "FABRIKAM_OPERATOR_AZURE_CA_BUNDLE": str(arm_tls[0]),
+            "FABRIKAM_OPERATOR_AZURE_TOKEN_FILE": str(token_file),
+            "FABRIKAM_OPERATOR_AZURE_POLLING_SECONDS": "0.2",
+            "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
+        }
+    )
+
+
+OPERATOR_SUBSCRIPTION = "00000000-0000-0000-0000-00000000c1a5"
+ISSUER = "https://westus2.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/0c1a5/"
+
+
+def azure_platform(platform: dict[str, Any], deletion_policy: str) -> dict[str, Any]:
+    """A sample platform (unique names) with `spec.azure` pointing at the fake ARM's subscription."""
+    platform["spec"]["azure"] = {
+        "subscriptionId": OPERATOR_SUBSCRIPTION,
+        "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+        "resourceGroup": f"rg-{platform['metadata']['name']}",
+        "location": "westus2",
+        "oidcIssuerUrl": ISSUER,
+        "deletionPolicy": deletion_policy,
+        "tags": {"environment": "test"},
+    }
+    return platform

@@ -1,77 +1,17 @@
 """The operator process against the local control plane and the fake ARM: a platform with `azure` set gets its
 Service Bus, Redis and per-service identities, exactly once, and gives them back on deletion."""
 
-import asyncio
 import json
 import ssl
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from .conftest import ISSUER, azure_platform
+
 pytestmark = pytest.mark.cluster
-
-SUBSCRIPTION = "00000000-0000-0000-0000-00000000c1a5"
-ISSUER = "https://westus2.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/0c1a5/"
-
-
-class ArmThread:
-    """The fake ARM on an event loop of its own, so it answers while the test blocks on kubectl."""
-
-    def __init__(self, fake_arm_class: Any, context: ssl.SSLContext) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.arm = fake_arm_class(context)
-        asyncio.run_coroutine_threadsafe(self.arm.start(), self.loop).result(timeout=30)
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self.arm.stop(), self.loop).result(timeout=30)
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def arm(arm_tls: tuple[Path, ssl.SSLContext]) -> Iterator[Any]:
-    from fabrikam_fake_arm import FakeArm  # type: ignore[import-not-found]  (loaded by this folder's conftest)
-
-    running = ArmThread(FakeArm, arm_tls[1])
-    yield running.arm
-    running.stop()
-
-
-@pytest.fixture(scope="module")
-def azure_operator(operator_factory: Any, arm: Any, arm_tls: tuple[Path, ssl.SSLContext], tmp_path_factory: Any) -> Any:
-    from fabrikam_fake_arm import TOKEN  # type: ignore[import-not-found]
-
-    token_file = tmp_path_factory.mktemp("azure") / "token"
-    token_file.write_text(TOKEN)
-    return operator_factory(
-        {
-            "FABRIKAM_OPERATOR_AZURE_BASE_URL": arm.base_url,
-            "FABRIKAM_OPERATOR_AZURE_CA_BUNDLE": str(arm_tls[0]),
-            "FABRIKAM_OPERATOR_AZURE_TOKEN_FILE": str(token_file),
-            "FABRIKAM_OPERATOR_AZURE_POLLING_SECONDS": "0.2",
-            "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
-        }
-    )
-
-
-def _azure_platform(kit: Any, deletion_policy: str) -> dict[str, Any]:
-    platform: dict[str, Any] = kit.sample_platform()
-    platform["spec"]["azure"] = {
-        "subscriptionId": SUBSCRIPTION,
-        "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
-        "resourceGroup": f"rg-{platform['metadata']['name']}",
-        "location": "westus2",
-        "oidcIssuerUrl": ISSUER,
-        "deletionPolicy": deletion_policy,
-        "tags": {"environment": "test"},
-    }
-    return platform
 
 
 def _get(cluster: Any, *args: str) -> Any:
@@ -81,7 +21,7 @@ def _get(cluster: Any, *args: str) -> Any:
 def test_platform_with_azure_provisions_once_federates_identities_and_cleans_up(
     cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
 ) -> None:
-    platform = _azure_platform(kit, "Delete")
+    platform = azure_platform(kit.sample_platform(), "Delete")
     name = platform["metadata"]["name"]
     arm.inject("PUT", "/providers/Microsoft.ServiceBus/namespaces/", 429, retry_after=1, times=1)
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
@@ -135,7 +75,7 @@ def test_platform_with_azure_provisions_once_federates_identities_and_cleans_up(
 def test_retained_data_stores_survive_the_platform(
     cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
 ) -> None:
-    platform = _azure_platform(kit, "Retain")
+    platform = azure_platform(kit.sample_platform(), "Retain")
     name = platform["metadata"]["name"]
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
     kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
@@ -156,7 +96,7 @@ def test_retained_data_stores_survive_the_platform(
 def test_reconcile_policy_skip_pauses_the_azure_side(
     cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
 ) -> None:
-    platform = _azure_platform(kit, "Delete")
+    platform = azure_platform(kit.sample_platform(), "Delete")
     name = platform["metadata"]["name"]
     platform["metadata"]["annotations"] = {"dronedelivery.fabrikam.io/reconcile-policy": "skip"}
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
@@ -186,7 +126,7 @@ def test_an_operator_killed_mid_provisioning_resumes_without_duplicates(
         "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
     }
     first = operator_factory(environment)
-    platform = _azure_platform(kit, "Delete")
+    platform = azure_platform(kit.sample_platform(), "Delete")
     name = platform["metadata"]["name"]
     resource_group = platform["spec"]["azure"]["resourceGroup"].lower()
     arm.lro_seconds = 4.0  # long enough to kill the operator while Azure is still creating
