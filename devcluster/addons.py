@@ -62,11 +62,11 @@ def _meta(name: str, namespace: str | None = _SYSTEM, **labels: str) -> dict[str
     return meta
 
 
-def _cluster_role(name: str, rules: list[dict[str, Any]]) -> Manifest:
+def _cluster_role(name: str, rules: list[dict[str, Any]], **labels: str) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRole",
-        "metadata": _meta(name, None),
+        "metadata": _meta(name, None, **labels),
         "rules": rules,
     }
 
@@ -179,17 +179,9 @@ def metrics_server(image: str) -> list[Manifest]:
         _cluster_role(
             "system:aggregated-metrics-reader",
             [_watch(["metrics.k8s.io"], ["pods", "nodes"], ("get", "list", "watch"))],
-        )
-        | {
-            "metadata": _meta("system:aggregated-metrics-reader", None)
-            | {
-                "labels": {
-                    "rbac.authorization.k8s.io/aggregate-to-view": "true",
-                    "rbac.authorization.k8s.io/aggregate-to-edit": "true",
-                    "rbac.authorization.k8s.io/aggregate-to-admin": "true",
-                }
-            }
-        },
+            # Who may view, edit or administer a namespace may read its pods' figures (kubectl top).
+            **{f"rbac.authorization.k8s.io/aggregate-to-{role}": "true" for role in ("view", "edit", "admin")},
+        ),
         _cluster_role(
             "system:metrics-server",
             [_watch([""], ["nodes/metrics"], ("get",)), _watch([""], ["pods", "nodes"], ("get", "list", "watch"))],

@@ -261,7 +261,7 @@ def _start(
         "the default ServiceAccount (controller-manager at work)",
     )
     if network:
-        node_images = images_for_nodes.build(progress)
+        node_images = images_for_nodes.build(binaries, progress)
         # The add-ons first: kube-router's access exists before it starts, the pods wait for the nodes.
         _kubectl(
             state, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(addons.all_addons(node_images.addons))

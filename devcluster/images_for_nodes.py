@@ -26,8 +26,7 @@ class NodeImages:
         return int(self.registry.rsplit(":", 1)[1])
 
 
-def build(progress: Progress) -> NodeImages:
-    binaries = toolchain.ensure_binaries(progress)
+def build(binaries: toolchain.Binaries, progress: Progress) -> NodeImages:
     address = registry.up(progress).address
 
     def static(repository: str, binary: Path) -> str:

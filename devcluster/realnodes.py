@@ -259,6 +259,7 @@ def _wait_for(check: Callable[[], bool], what: str, process: ManagedProcess, tim
     while time.monotonic() < deadline:
         if check():
             return
+        # The first moments it still runs as nsenter/unshare, which `alive()` does not count as the binary.
         if not process.alive() and time.monotonic() > deadline - timeout + 2:
             raise RealNodeError(f"{what}: {process.name} exited; log {process.log}")
         time.sleep(0.1)
