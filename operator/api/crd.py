@@ -146,6 +146,7 @@ KINDS: tuple[Kind, ...] = (
         root=platform.DeliveryPlatform,
         columns=(
             {"name": "Services", "type": "string", "jsonPath": ".status.servicesReady"},
+            {"name": "Backing", "type": "string", "jsonPath": ".status.backing"},
             *_CONDITION_COLUMNS,
             _AGE,
         ),

@@ -169,21 +169,21 @@ class Quota(Model):
     pods: int = Field(100, ge=1, le=10000, description="Maximum number of pods.")
 
 
+def _not_reserved(field: str) -> JsonDict:
+    return cel(
+        "!(self in " + str(list(RESERVED_NAMESPACES)) + ") && !self.startsWith('kube-')",
+        f"{field} must not be default or a kube-* system namespace",
+        reason="FieldValueForbidden",
+    )
+
+
 class Team(Model):
     """A development team: its own namespace, its Entra groups bound to a namespaced role, its quota."""
 
     name: DnsLabel = Field(description="Team name, used in labels.")
     namespace: DnsLabel = Field(
         description="The team's namespace, created by the operator.",
-        json_schema_extra={
-            "x-kubernetes-validations": [
-                cel(
-                    "!(self in " + str(list(RESERVED_NAMESPACES)) + ") && !self.startsWith('kube-')",
-                    "teams[].namespace must not be default or a kube-* system namespace",
-                    reason="FieldValueForbidden",
-                )
-            ]
-        },
+        json_schema_extra={"x-kubernetes-validations": [_not_reserved("teams[].namespace")]},
     )
     groups: list[Guid] = Field(
         default_factory=list,
@@ -350,6 +350,82 @@ class Network(Model):
         return self
 
 
+class BackingStore(Model):
+    """One in-cluster store: a single-replica StatefulSet with its own PersistentVolumeClaim."""
+
+    image: ImageRef = Field(description="The store's image, pinned by digest (built from Debian packages).")
+    storage: Quantity = Field("1Gi", description="Size of the store's PersistentVolumeClaim.")
+    resources: Resources | None = Field(None, description="Requests and limits; default: small development sizes.")
+
+
+class MailSink(Model):
+    """An SMTP server that keeps every e-mail it receives, so notifications can be read instead of sent."""
+
+    image: ImageRef = Field(description="The mail sink's image, pinned by digest.")
+
+
+class InClusterBacking(Model):
+    """Backing services run by the operator inside the cluster, for development and test environments.
+
+    Every service is wired to them through its environment (the way a Radius recipe or a Dapr component binds a
+    resource to an application): Redis for messaging and state, a MongoDB-wire store (FerretDB) for `mongo`
+    dependencies, PostgreSQL for `sql` dependencies, and an optional SMTP sink for e-mail.
+    """
+
+    namespace: DnsLabel = Field(
+        "fabrikam-backing",
+        description="Namespace of the stores, restricted and denied to all but their clients.",
+        json_schema_extra={"x-kubernetes-validations": [_not_reserved("spec.backing.inCluster.namespace")]},
+    )
+    storage_class_name: DnsLabel | None = Field(
+        None, description="StorageClass of the stores' volumes; default: the cluster's default class."
+    )
+    redis: BackingStore = Field(description="Redis: the message broker (Redis Streams) and the services' state.")
+    mongo: BackingStore = Field(description="FerretDB (MongoDB wire protocol) for `mongo` dependencies.")
+    postgres: BackingStore = Field(description="PostgreSQL for `sql` dependencies.")
+    mail: MailSink | None = Field(None, description="SMTP sink the notification service sends e-mail to.")
+
+    @model_validator(mode="after")
+    def _not_reserved(self) -> InClusterBacking:
+        if self.namespace in RESERVED_NAMESPACES or self.namespace.startswith("kube-"):
+            raise ValueError("spec.backing.inCluster.namespace must not be default or a kube-* system namespace")
+        return self
+
+
+LabelKey = Annotated[
+    str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)
+]
+LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)]
+
+
+class Toleration(Model):
+    """A taint the platform's pods tolerate (a dedicated node pool)."""
+
+    key: LabelKey | None = Field(None, description="Taint key; absent with operator Exists: every taint.")
+    operator: Literal["Equal", "Exists"] = Field("Equal")
+    value: LabelValue | None = Field(None, description="Taint value (operator Equal).")
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(None, description="Absent: all.")
+
+
+class NodePlacement(Model):
+    """Which nodes run the platform's pods (services and in-cluster stores), e.g. a dedicated AKS node pool."""
+
+    node_selector: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=16, description="Node labels every pod requires."
+    )
+    tolerations: list[Toleration] = Field(
+        default_factory=list, max_length=16, description="Taints every pod tolerates (the pool's taint)."
+    )
+
+
+class Backing(Model):
+    """Where the services' stores come from when Azure does not provide them."""
+
+    in_cluster: InClusterBacking | None = Field(
+        None, description="Stores run in the cluster (development and test); absent: Azure or nothing."
+    )
+
+
 def _ownership_rules() -> list[JsonDict]:
     """Every enabled bundled service is owned by exactly one team, checked by the apiserver."""
     rules = []
@@ -387,7 +463,16 @@ class AuthSpec(Model):
 class DeliveryPlatformSpec(Model):
     """Desired state of one environment of the drone delivery platform."""
 
-    model_config = rules(*_ownership_rules())
+    model_config = rules(
+        *_ownership_rules(),
+        cel(
+            "!has(self.backing) || !has(self.backing.inCluster)"
+            " || !self.teams.exists(t, t.namespace == self.backing.inCluster.namespace)",
+            "spec.backing.inCluster.namespace must not be a team's namespace",
+            field_path=".backing.inCluster.namespace",
+            reason="FieldValueInvalid",
+        ),
+    )
 
     image: ImageRef = Field(description="Image of the bundled services (one image, `fabrikam-svc <service>`).")
     azure: AzureSpec | None = Field(None, description="Azure resources; absent: no Azure provisioning.")
@@ -416,11 +501,16 @@ class DeliveryPlatformSpec(Model):
         None, description="Token issuer the services trust; absent: services run without token checks (local only)."
     )
     network: Network = defaulted(Network, "Network policy inputs.")
+    backing: Backing = defaulted(Backing, "In-cluster backing services for development and test environments.")
+    node_placement: NodePlacement = defaulted(NodePlacement, "Nodes that run the platform's pods.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:
         unique(self.teams, "name", "spec.teams")
         unique(self.teams, "namespace", "spec.teams")
+        backing = self.backing.in_cluster
+        if backing is not None and any(t.namespace == backing.namespace for t in self.teams):
+            raise ValueError("spec.backing.inCluster.namespace must not be a team's namespace")
         for component in BUNDLED_COMPONENTS:
             owners = [t.name for t in self.teams if component.value in t.services]
             if self.services.of(component).enabled and len(owners) != 1:
@@ -472,6 +562,9 @@ class DeliveryPlatformStatus(Conditions):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     azure_resources: list[AzureResourceStatus] = Field(default_factory=list, max_length=64)
+    backing: Annotated[str, StringConstraints(max_length=128)] | None = Field(
+        None, description='Where the stores come from, e.g. "in-cluster (fabrikam-backing)" or "azure".'
+    )
 
 
 class DeliveryPlatform(Model):

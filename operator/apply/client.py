@@ -101,6 +101,17 @@ class KubeApi:
         )
         return applied
 
+    async def create(self, obj: dict[str, Any]) -> bool:
+        """Creates the object unless one of that name exists (then leaves it untouched and returns False)."""
+        meta = obj["metadata"]
+        try:
+            await self._call("POST", resource_of(obj).collection(meta.get("namespace")), body=obj)
+        except ApiError as error:
+            if error.status == 409:
+                return False
+            raise
+        return True
+
     async def delete(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         try:

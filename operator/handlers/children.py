@@ -19,6 +19,7 @@ WATCHED = (
     ("", "v1", "configmaps"),
     ("", "v1", "services"),
     ("apps", "v1", "deployments"),
+    ("apps", "v1", "statefulsets"),
     ("autoscaling", "v2", "horizontalpodautoscalers"),
     ("policy", "v1", "poddisruptionbudgets"),
     ("networking.k8s.io", "v1", "networkpolicies"),

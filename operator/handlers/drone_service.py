@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, indexes, parsing
+from fabrikam.operator.handlers import cloud, dev_secrets, indexes, parsing
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -140,6 +140,7 @@ async def _reconcile(
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
+        await dev_secrets.ensure(svc, platform)
         applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
     except ApplyError as error:
         refused = Outcome(generation, [(error.reason, str(error)), *reasons], True)

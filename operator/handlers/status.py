@@ -5,6 +5,7 @@ from typing import Any
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
+from fabrikam.operator.render.backing import description as describe_backing
 
 
 async def write_service_status(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> bool:
@@ -92,6 +93,8 @@ async def write_platform_status(
         "servicesReady": summary,
         "teams": team_status,
     }
+    if backing := describe_backing(body.get("spec") or {}):
+        status["backing"] = backing
     if outcome is not None and outcome.azure is not None:
         status["azureResources"] = outcome.azure
     if not conditions.changed(previous, status):

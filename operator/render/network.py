@@ -80,8 +80,10 @@ def service_policy(
     callers: list[ServiceRef],
     labels: dict[str, str],
     owners: list[Obj],
+    store_egress: list[Obj] | None = None,
 ) -> Obj:
-    """Ingress from declared callers (and the ingress controller when exposed); egress to declared dependencies."""
+    """Ingress from declared callers (and the ingress controller when exposed); egress to declared dependencies
+    (`store_egress`: to the platform's in-cluster stores)."""
     ingress = [{"from": [_peer(ref) for ref in callers], "ports": HTTP_PORT}] if callers else []
     if svc.spec.expose is not None:
         ingress.append({"from": [_namespace(platform.spec.ingress.controller_namespace)], "ports": HTTP_PORT})
@@ -93,6 +95,7 @@ def service_policy(
     targets = callees(svc)
     if targets:
         egress.append({"to": [_peer(ref) for ref in targets], "ports": HTTP_PORT})
+    egress += store_egress or []
     collector = platform.spec.observability.collector_namespace
     if collector is not None:
         egress.append({"to": [_namespace(collector)], "ports": _tcp(OTLP_PORTS)})

@@ -12,6 +12,7 @@ from fabrikam.operator.api import (
     ObjectMeta,
 )
 from fabrikam.operator.api.service import KIND as SERVICE_KIND
+from fabrikam.operator.render.backing import render_backing
 from fabrikam.operator.render.catalog import CATALOG, ENTRYPOINT
 from fabrikam.operator.render.labels import Obj, common, owner_reference
 from fabrikam.operator.render.team import render_team
@@ -77,8 +78,9 @@ def drone_service_object(svc: DroneService, *, platform: DeliveryPlatform) -> Ob
 
 
 def expand_platform(platform: DeliveryPlatform) -> list[Obj]:
-    """Every object the platform's own reconciler applies: per team its namespace and guard rails, then the
-    bundled DroneServices (which their own reconciler turns into workloads)."""
+    """Every object the platform's own reconciler applies: per team its namespace and guard rails, the in-cluster
+    backing services, then the bundled DroneServices (which their own reconciler turns into workloads)."""
     objects = [obj for team in platform.spec.teams for obj in render_team(team, platform=platform)]
+    objects += render_backing(platform)
     objects += [drone_service_object(svc, platform=platform) for svc in bundled_services(platform)]
     return objects

@@ -7,13 +7,13 @@ from dataclasses import dataclass, field
 
 from fabrikam.operator.api import API_VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import KIND
+from fabrikam.operator.render import backing, workload
 from fabrikam.operator.render import ingress as ingress_
-from fabrikam.operator.render import workload
 from fabrikam.operator.render.catalog import PII_KEY, SENDGRID_API_KEY
 from fabrikam.operator.render.graph import callees, callers_of
 from fabrikam.operator.render.labels import Obj, common, owner_reference
 from fabrikam.operator.render.network import service_policy
-from fabrikam.operator.render.validation import InvalidSpec, validate_drone_service
+from fabrikam.operator.render.validation import InvalidSpec, Problem, validate_drone_service
 
 
 @dataclass(frozen=True)
@@ -66,25 +66,44 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         env["FABRIKAM_OTLP_ENDPOINT"] = otlp
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
+    env |= backing.environment(svc, platform)
     env |= _secret_files(svc, platform)
     env |= facts.environment
     env |= {entry.name: entry.value for entry in svc.spec.config}
     return env
 
 
+def _key_vault(platform: DeliveryPlatform) -> bool:
+    return platform.spec.azure is not None and platform.spec.azure.key_vault_name is not None
+
+
 def _secret_files(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]:
-    """Where the Key Vault objects are mounted, only when they are (the platform names a Key Vault). The bundled
-    services read their secrets from files there; the PII key must exist, never be generated in a pod."""
-    azure = platform.spec.azure
-    if not svc.spec.secrets or azure is None or azure.key_vault_name is None:
+    """Where the secrets are mounted, only when they are: the Key Vault objects when the platform names a Key
+    Vault, else the operator-generated development Secret with in-cluster backing. The bundled services read their
+    secrets from files there; the PII key must exist, never be generated in a pod."""
+    if _key_vault(platform):
+        names = {secret.name for secret in svc.spec.secrets}
+    else:
+        names = set(backing.dev_secret_keys(svc, platform))
+    if not names:
         return {}
     env = {"FABRIKAM_SECRETS_DIR": workload.SECRETS_DIR}
-    names = {secret.name for secret in svc.spec.secrets}
     if PII_KEY.name in names:
         env |= {"FABRIKAM_PII_KEY_FILE": f"{workload.SECRETS_DIR}/{PII_KEY.name}", "FABRIKAM_PII_KEY_CREATE": "false"}
     if SENDGRID_API_KEY.name in names:
         env["FABRIKAM_EMAIL_PROVIDER"] = "sendgrid"
     return env
+
+
+def render_dev_secret(svc: DroneService, *, platform: DeliveryPlatform, values: Mapping[str, str]) -> Obj:
+    """The service's generated development Secret (see `backing.dev_secret`), labelled and owned like its other
+    children, so it goes away with the DroneService."""
+    team = platform.spec.team_of_namespace(svc.namespace)
+    if team is None:
+        raise InvalidSpec([Problem("NamespaceNotInPlatform", "metadata.namespace", f"{svc.namespace!r}", fatal=True)])
+    labels = common(name=svc.name, component=svc.spec.component.value, team=team, platform=platform.name)
+    owners = owner_reference(api_version=API_VERSION, kind=KIND, name=svc.name, uid=svc.metadata.uid)
+    return backing.dev_secret(svc, values, labels=labels, owners=owners)
 
 
 def render_drone_service(
@@ -111,6 +130,11 @@ def render_drone_service(
     data = environment(svc, platform=platform, facts=facts)
     provider = workload.secret_provider_class(svc, platform=platform, client_id=client_id, labels=labels, owners=owners)
     digest = workload.config_hash(data, provider["spec"] if provider else None, client_id)
+    secrets_volume = None
+    if provider is not None:
+        secrets_volume = workload.key_vault_volume(svc)
+    elif backing.dev_secret_keys(svc, platform):
+        secrets_volume = workload.secret_volume(backing.dev_secret_name(svc))
     objects: list[Obj | None] = [
         workload.service_account(svc, labels=labels, owners=owners, client_id=client_id),
         workload.config_map(svc, data=data, labels=labels, owners=owners),
@@ -121,12 +145,20 @@ def render_drone_service(
             labels=labels,
             owners=owners,
             config_digest=digest,
-            mount_secrets=provider is not None,
+            secrets_volume=secrets_volume,
+            pod_labels=backing.client_labels(svc, platform),
         ),
         workload.service(svc, labels=labels, owners=owners),
         workload.autoscaler(svc, labels=labels, owners=owners),
         workload.disruption_budget(svc, labels=labels, owners=owners),
-        service_policy(svc, platform=platform, callers=callers_of(svc, peers), labels=labels, owners=owners),
+        service_policy(
+            svc,
+            platform=platform,
+            callers=callers_of(svc, peers),
+            labels=labels,
+            owners=owners,
+            store_egress=backing.client_egress(svc, platform),
+        ),
         ingress_.ingress(svc, platform=platform, labels=labels, owners=owners),
     ]
     return [obj for obj in objects if obj is not None]

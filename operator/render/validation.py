@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from fabrikam.operator.api import DeliveryPlatform, DependencyKind, DroneService, parse_quantity
+from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, parse_quantity
 from fabrikam.operator.render.catalog import platform_queues
 from fabrikam.operator.render.graph import ServiceRef, callee
 from fabrikam.operator.render.platform import bundled_services
@@ -94,13 +94,16 @@ def validate_drone_service(
                 "IngressHostMissing", "spec.expose", "the platform has no spec.ingress.host to publish this service on"
             )
         )
+    problems += missing_stores(svc, platform)
     azure = platform.spec.azure
-    if svc.spec.secrets and (azure is None or azure.key_vault_name is None):
+    in_cluster = platform.spec.backing.in_cluster is not None
+    if svc.spec.secrets and (azure is None or azure.key_vault_name is None) and not in_cluster:
         problems.append(
             Problem(
                 "KeyVaultNotConfigured",
                 "spec.secrets",
-                "the platform has no spec.azure.keyVaultName, so these secrets cannot be mounted",
+                "the platform has no spec.azure.keyVaultName (nor spec.backing.inCluster for development), "
+                "so these secrets cannot be mounted",
             )
         )
     if svc.spec.expose is not None:
@@ -119,6 +122,55 @@ def validate_drone_service(
                         f"path {other.path!r} is already exposed by {peer.namespace}/{peer.name}",
                     )
                 )
+    return problems
+
+
+_STORE_NAMES = {
+    DependencyKind.REDIS: "Redis",
+    DependencyKind.QUEUE: "message broker",
+    DependencyKind.MONGO: "MongoDB store",
+    DependencyKind.SQL: "SQL database",
+}
+_IN_CLUSTER = "spec.backing.inCluster (development and test)"
+_FIXES = {
+    DependencyKind.REDIS: f"set spec.cache.redis with spec.azure, or {_IN_CLUSTER}",
+    DependencyKind.QUEUE: f"set spec.messaging.serviceBus with spec.azure, or {_IN_CLUSTER}",
+    DependencyKind.MONGO: f"set {_IN_CLUSTER}; Azure Cosmos DB is not provisioned by the operator yet",
+    DependencyKind.SQL: f"set {_IN_CLUSTER}; Azure SQL Database is not provisioned by the operator yet",
+}
+
+
+def _provides(platform: DeliveryPlatform, kind: DependencyKind) -> bool:
+    """Whether the platform wires a store of this kind into its services (Azure first, else in-cluster)."""
+    if platform.spec.backing.in_cluster is not None:
+        return True
+    azure = platform.spec.azure is not None
+    if kind is DependencyKind.REDIS:
+        return azure and platform.spec.cache.redis is not None
+    if kind is DependencyKind.QUEUE:
+        return azure and platform.spec.messaging.service_bus is not None
+    # Cosmos DB and Azure SQL come with the Azure data stores; until then only the in-cluster stores serve these.
+    return False
+
+
+def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Problem]:
+    """A store the service needs that the platform does not provide: the service would never become ready, so
+    say which setting provides it instead of letting it fall back to anything."""
+    problems = []
+    needs = [(f"spec.uses[{i}]", use.kind, use.name) for i, use in enumerate(svc.spec.uses)]
+    if svc.spec.component is not Component.CUSTOM:
+        # Every bundled service keeps its state and idempotency keys in Redis.
+        needs.insert(0, ("spec.component", DependencyKind.REDIS, "state"))
+    for field, kind, name in needs:
+        if kind in _STORE_NAMES and not _provides(platform, kind):
+            problems.append(
+                Problem(
+                    "StoreNotProvided",
+                    field,
+                    f"needs a {_STORE_NAMES[kind]} ({kind.value} {name!r}) that platform {platform.name!r} "
+                    f"does not provide: {_FIXES[kind]}",
+                )
+            )
     return problems
 
 

@@ -20,6 +20,7 @@ CONTAINER = "app"
 RUN_AS = 10001
 SECRETS_DIR = "/mnt/secrets"
 SPOT_KEY = "kubernetes.azure.com/scalesetpriority"
+SPOT_TOLERATION: Obj = {"key": SPOT_KEY, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 
@@ -92,6 +93,22 @@ def secret_provider_class(
     }
 
 
+def key_vault_volume(svc: DroneService) -> Obj:
+    """The Key Vault objects, fetched by the Secrets Store CSI driver with the service's own identity."""
+    return {
+        "csi": {
+            "driver": "secrets-store.csi.k8s.io",
+            "readOnly": True,
+            "volumeAttributes": {"secretProviderClass": secret_provider_class_name(svc)},
+        }
+    }
+
+
+def secret_volume(name: str) -> Obj:
+    """A Kubernetes Secret as files readable by the service's group only (development: no Key Vault)."""
+    return {"secret": {"secretName": name, "defaultMode": 0o440}}
+
+
 def _probe(defaults: Obj, override: ProbeOverride | None) -> Obj:
     timings = {k: v for k, v in defaults.items() if k != "path"}
     if override is not None:
@@ -113,10 +130,20 @@ def _spread(svc: DroneService) -> list[Obj]:
     ]
 
 
+def node_placement(platform: DeliveryPlatform) -> Obj:
+    """The platform's node selector and tolerations, for every pod it runs (services and stores)."""
+    placement = platform.spec.node_placement
+    scheduling: Obj = {}
+    if placement.node_selector:
+        scheduling["nodeSelector"] = dict(placement.node_selector)
+    if placement.tolerations:
+        scheduling["tolerations"] = [t.model_dump(by_alias=True, exclude_none=True) for t in placement.tolerations]
+    return scheduling
+
+
 def _spot() -> Obj:
     """Interruptible pods tolerate the spot pool's taint and prefer it; the others never tolerate it."""
     return {
-        "tolerations": [{"key": SPOT_KEY, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}],
         "affinity": {
             "nodeAffinity": {
                 "preferredDuringSchedulingIgnoredDuringExecution": [
@@ -137,11 +164,14 @@ def deployment(
     labels: dict[str, str],
     owners: list[Obj],
     config_digest: str,
-    mount_secrets: bool,
+    secrets_volume: Obj | None,
+    pod_labels: Mapping[str, str] | None = None,
 ) -> Obj:
-    """The hardened Deployment; nothing here is optional, which is the point."""
+    """The hardened Deployment; nothing here is optional, which is the point. `secrets_volume` is the volume
+    source mounted read-only at SECRETS_DIR, if any; `pod_labels` are added to the pods' labels (e.g. which
+    in-cluster stores admit them)."""
     spec = svc.spec
-    pod_labels = dict(labels)
+    pod_labels = dict(labels) | dict(pod_labels or {})
     if spec.identity.azure:
         pod_labels[WORKLOAD_IDENTITY_USE] = "true"
     annotations = {CONFIG_HASH: config_digest}
@@ -154,18 +184,9 @@ def deployment(
 
     mounts: list[Obj] = [{"name": "tmp", "mountPath": "/tmp"}]
     volumes: list[Obj] = [{"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}]
-    if mount_secrets:
+    if secrets_volume is not None:
         mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
-        volumes.append(
-            {
-                "name": "secrets",
-                "csi": {
-                    "driver": "secrets-store.csi.k8s.io",
-                    "readOnly": True,
-                    "volumeAttributes": {"secretProviderClass": secret_provider_class_name(svc)},
-                },
-            }
-        )
+        volumes.append({"name": "secrets", **secrets_volume})
 
     container: Obj = {
         "name": CONTAINER,
@@ -212,8 +233,10 @@ def deployment(
         "containers": [container],
         "volumes": volumes,
     }
+    pod_spec |= node_placement(platform)
     if spec.placement.interruptible:
         pod_spec |= _spot()
+        pod_spec["tolerations"] = [*pod_spec.get("tolerations", []), SPOT_TOLERATION]
 
     return {
         "apiVersion": "apps/v1",

@@ -49,6 +49,7 @@ def _needed_by_the_code() -> Grants:
         needed[(GROUP, plural)] |= {"list", "watch", "patch"}  # kopf handlers: watch, annotations, finalizers
         needed[(GROUP, f"{plural}/status")] |= {"patch"}  # status.py: merge-patch of the status subresource
     needed[("", "events")] |= {"create"}  # kopf.info / kopf.warn
+    needed[("", "secrets")] |= {"create"}  # dev_secrets.ensure: created once, never read
     needed[("apiextensions.k8s.io", "customresourcedefinitions")] |= {"list", "watch"}  # kopf resource discovery
     return dict(needed)
 
@@ -67,10 +68,13 @@ def test_the_team_grants_role_holds_exactly_what_the_operator_grants_teams() -> 
 
 
 @pytest.mark.parametrize("role", [OPERATOR, TEAM_GRANTS])
-def test_no_wildcards_no_secrets_no_privilege_verbs(role: str) -> None:
+def test_no_wildcards_no_secret_reads_no_privilege_verbs(role: str) -> None:
     for rule in ROLES[role]["rules"]:
         assert "*" not in rule["apiGroups"] + rule["resources"] + rule["verbs"], rule
-        assert not {"secrets", "clusterroles", "clusterrolebindings", "pods/exec"} & set(rule["resources"]), rule
+        assert not {"clusterroles", "clusterrolebindings", "pods/exec"} & set(rule["resources"]), rule
+        if "secrets" in rule["resources"]:
+            # Development Secrets are generated and created once; no Secret is ever read, listed or watched.
+            assert (role, rule["resources"], rule["verbs"]) == (OPERATOR, ["secrets"], ["create"]), rule
         assert not {"escalate", "bind", "impersonate", "deletecollection"} & set(rule["verbs"]), rule
         assert "nonResourceURLs" not in rule
         assert "resourceNames" not in rule

@@ -36,3 +36,13 @@ def team_service_doc() -> dict[str, Any]:
 @pytest.fixture
 def team_service(team_service_doc: dict[str, Any]) -> DroneService:
     return DroneService.model_validate(team_service_doc)
+
+
+@pytest.fixture
+def dev_platform_doc() -> dict[str, Any]:
+    return sample("platform-dev.yaml")
+
+
+@pytest.fixture
+def dev_platform(dev_platform_doc: dict[str, Any]) -> DeliveryPlatform:
+    return DeliveryPlatform.model_validate(dev_platform_doc)

@@ -16,11 +16,16 @@ def _reasons(svc: DroneService, platform: DeliveryPlatform | None) -> list[tuple
     return [(p.reason, p.field, p.fatal) for p in validate_drone_service(svc, platform=platform, peers=peers)]
 
 
-def test_the_samples_have_no_problems(platform: DeliveryPlatform, team_service: DroneService) -> None:
+def test_the_samples_have_no_problems_but_the_azure_data_stores_not_built_yet(
+    platform: DeliveryPlatform, team_service: DroneService
+) -> None:
+    """Package and account need Cosmos DB and a SQL database, which the operator does not provision in Azure yet:
+    said as a problem of those two services (never a silent fallback), and nothing else."""
     assert _reasons(team_service, platform) == []
     assert validate_platform(platform) == []
+    not_provided = {name: [("StoreNotProvided", "spec.uses[0]", False)] for name in ("package", "account")}
     for svc in bundled_services(platform):
-        assert _reasons(svc, platform) == []
+        assert _reasons(svc, platform) == not_provided.get(svc.name, [])
 
 
 def test_a_call_to_a_service_that_does_not_exist(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
