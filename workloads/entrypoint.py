@@ -4,6 +4,7 @@ import argparse
 import importlib
 import os
 
+from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.service import ServiceBuilder, run
 from fabrikam.workloads.kit.settings import ServiceSettings
 
@@ -19,11 +20,13 @@ SERVICES = {
 }
 
 
-def builder(service: str) -> ServiceBuilder:
-    """The `build` function of a service, imported only when that service runs."""
+def builder(service: str) -> tuple[ServiceBuilder, tuple[Need, ...]]:
+    """The `build` function of a service and what it needs configured besides the Runtime's Redis and broker,
+    imported only when that service runs."""
     module = importlib.import_module(SERVICES[service])
     build: ServiceBuilder = module.build
-    return build
+    needs: tuple[Need, ...] = getattr(module, "NEEDS", ())
+    return build, needs
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     settings = ServiceSettings()
     if arguments.port is not None:
         settings = settings.model_copy(update={"port": arguments.port})
-    run(settings, builder(arguments.service))
+    run(settings, *builder(arguments.service))
 
 
 if __name__ == "__main__":

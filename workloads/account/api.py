@@ -11,6 +11,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -298,8 +299,11 @@ async def _apply(sessions: async_sessionmaker[AsyncSession], event: payments.Pay
         db.add(
             PaymentEvent(event_id=event.id, business_id=business.id, type=event.type, amount_cents=event.amount_cents)
         )
-        business.balance_cents += sign * event.amount_cents
+        # Added in the database, not read and written back: events of one business applied at once by two
+        # replicas (or two workers) each count.
+        balance = Business.balance_cents + sign * event.amount_cents
         try:
+            await db.execute(update(Business).where(Business.id == business.id).values(balance_cents=balance))
             await db.commit()
         except IntegrityError:
             return JSONResponse({"status": "duplicate", "eventId": event.id})

@@ -1,14 +1,16 @@
-"""The account service's own database (SQLite locally; Azure SQL or PostgreSQL through the URL).
+"""The account service's own database (SQLite locally; PostgreSQL through asyncpg, or Azure SQL, by the URL).
 
-Addresses and phone numbers are stored only as AES-GCM ciphertexts (`kit.pii`).
+Addresses and phone numbers are stored only as AES-GCM ciphertexts (`kit.pii`). Times are stored with their
+time zone (PostgreSQL `timestamptz`), and amounts as 64-bit integers, as SQLite stores them anyway.
 """
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -17,7 +19,7 @@ def _now() -> datetime:
 
 
 class Base(DeclarativeBase):
-    pass
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: DateTime(timezone=True), int: BigInteger}
 
 
 class Business(Base):
@@ -74,3 +76,11 @@ def engine_for(url: str) -> AsyncEngine:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
     return create_async_engine(url, pool_pre_ping=True)
+
+
+async def create_schema(connection: AsyncConnection) -> None:
+    """Create the missing tables. On PostgreSQL the transaction first takes an advisory lock, so replicas
+    starting together wait for each other instead of racing to create (and seed) the same tables."""
+    if connection.dialect.name == "postgresql":
+        await connection.execute(text("SELECT pg_advisory_xact_lock(hashtext('fabrikam-account-schema'))"))
+    await connection.run_sync(Base.metadata.create_all)

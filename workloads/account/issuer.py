@@ -1,7 +1,9 @@
-"""The local OAuth2/OIDC issuer: an RS256 key on disk, discovery, JWKS and signed access tokens.
+"""The local OAuth2/OIDC issuer: an RS256 key from a file, discovery, JWKS and signed access tokens.
 
-Only for local runs; in Azure, Microsoft Entra ID issues the tokens and this issuer is switched off
-(`FABRIKAM_ACCOUNT_LOCAL_ISSUER=false`).
+In Azure, Microsoft Entra ID issues the tokens and this issuer is switched off
+(`FABRIKAM_ACCOUNT_LOCAL_ISSUER=false`). Where it runs in pods, every replica must sign with the same key, so the
+key is the secrets directory's `account-issuer-key` (an unencrypted PEM RSA private key), never generated there;
+only a local run generates one.
 """
 
 import hashlib
@@ -17,13 +19,17 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from fabrikam.workloads.kit.settings import KeyFile
+
+MIN_KEY_BITS = 2048
+
 
 class LocalIssuer:
-    def __init__(self, issuer: str, audience: str, key_path: Path, lifetime_seconds: int) -> None:
+    def __init__(self, issuer: str, audience: str, key: rsa.RSAPrivateKey, lifetime_seconds: int) -> None:
         self.issuer = issuer.rstrip("/")
         self._audience = audience
         self._lifetime = lifetime_seconds
-        self._key = _load_or_create(key_path)
+        self._key = key
         public = jwt.algorithms.RSAAlgorithm.to_jwk(self._key.public_key(), as_dict=True)
         self._kid = hashlib.sha256(json.dumps(public, sort_keys=True).encode()).hexdigest()[:16]
         self._jwk = {**public, "kid": self._kid, "use": "sig", "alg": "RS256"}
@@ -59,20 +65,26 @@ class LocalIssuer:
         return jwt.encode(claims, self._key, algorithm="RS256", headers={"kid": self._kid}), self._lifetime
 
 
-def _load_or_create(path: Path) -> rsa.RSAPrivateKey:
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        pem = key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(descriptor, "wb") as file:
-            file.write(pem)
-    loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
-    if not isinstance(loaded, rsa.RSAPrivateKey):
-        raise ValueError(f"{path} is not an RSA private key")
+def load_signing_key(key: KeyFile) -> rsa.RSAPrivateKey:
+    """The RSA key in `key.path` (PEM, PKCS#8 or PKCS#1, unencrypted); generated there first if allowed."""
+    if key.create and not key.path.exists():
+        _write_new_key(key.path)
+    try:
+        loaded = serialization.load_pem_private_key(key.path.read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as error:
+        raise ValueError(f"issuer key file {key.path} is not an unencrypted PEM private key: {error}") from error
+    if not isinstance(loaded, rsa.RSAPrivateKey) or loaded.key_size < MIN_KEY_BITS:
+        raise ValueError(f"issuer key file {key.path} must hold an RSA private key of at least {MIN_KEY_BITS} bits")
     return loaded
+
+
+def _write_new_key(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=MIN_KEY_BITS)
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as file:
+        file.write(pem)
 
 
 def hash_secret(secret: str, salt: bytes | None = None) -> str:

@@ -1,21 +1,21 @@
 """Wires the account service: database, PII cipher, local issuer (local runs) and token checks."""
 
-from pathlib import Path
-
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fabrikam.workloads.account import api
-from fabrikam.workloads.account.db import Base, Business, Client, engine_for
-from fabrikam.workloads.account.issuer import LocalIssuer, hash_secret
+from fabrikam.workloads.account.db import Business, Client, create_schema, engine_for
+from fabrikam.workloads.account.issuer import LocalIssuer, hash_secret, load_signing_key
 from fabrikam.workloads.kit.auth import Auth, Role, TokenVerifier
 from fabrikam.workloads.kit.pii import FieldCipher
+from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
-from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.settings import ServiceSettings, require
 
 DEMO_BUSINESS = "fabrikam-demo"
 # The seeded demo clients of the local issuer: the business's administrator and its fleet's drones.
 DEMO_CLIENTS = {"demo-business": Role.business_admin, "demo-fleet": Role.drone_operator}
+NEEDS = (Need.DATABASE, Need.PII_KEY, Need.ISSUER)
 
 
 def issuer_url(settings: ServiceSettings) -> str:
@@ -24,14 +24,14 @@ def issuer_url(settings: ServiceSettings) -> str:
 
 def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
-    engine = engine_for(settings.database_url)
+    engine = engine_for(require(settings.database_url, "database_url"))
     sessions = async_sessionmaker(engine, expire_on_commit=False)
-    cipher = FieldCipher.from_key_file(Path(settings.pii_key_file), create=settings.pii_key_create)
+    pii_key = require(settings.pii_key(), "pii_key_file")
+    cipher = FieldCipher.from_key_file(pii_key.path, create=pii_key.create)
     issuer = None
-    verifier: TokenVerifier | None
     if settings.account_local_issuer:
-        key_path = Path(settings.account_key_dir) / "issuer-key.pem"
-        issuer = LocalIssuer(issuer_url(settings), settings.auth_audience, key_path, settings.token_lifetime_seconds)
+        signing_key = load_signing_key(require(settings.issuer_key(), "account_key_dir"))
+        issuer = LocalIssuer(issuer_url(settings), settings.auth_audience, signing_key, settings.token_lifetime_seconds)
         verifier = TokenVerifier(
             issuer.issuer,
             settings.auth_audience,
@@ -39,16 +39,15 @@ def build(runtime: Runtime) -> ServiceParts:
             business_claim=settings.auth_business_claim,
         )
     else:
-        verifier = TokenVerifier.from_settings(settings)
-        if verifier is None:
-            raise ValueError("FABRIKAM_AUTH_ISSUER is required when the local issuer is off")
+        verifier = require(TokenVerifier.from_settings(settings), "auth_issuer")
     auth = Auth(verifier)
 
     async def start() -> None:
         async with engine.begin() as connection:
-            await connection.run_sync(Base.metadata.create_all)
-        if issuer is not None:
-            await _seed_demo(sessions, settings.demo_client_secret)
+            await create_schema(connection)
+            if issuer is not None:
+                # In the schema's transaction, so a replica starting at the same time finds the demo seeded.
+                await _seed_demo(async_sessionmaker(connection), settings.demo_client_secret)
 
     async def stop() -> None:
         await auth.close()

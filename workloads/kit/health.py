@@ -10,6 +10,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 ReadinessCheck = Callable[[], Awaitable[object]]
 
 
+class NotReady(Exception):
+    """A failing check that knows why in words (say, which variable to set); others are named by their class."""
+
+
 def router(checks: Mapping[str, ReadinessCheck], timeout_seconds: float = 1.0) -> APIRouter:
     """`/healthz`, `/readyz` and `/metrics`, outside the versioned API."""
     health = APIRouter(tags=["health"])
@@ -26,6 +30,8 @@ def router(checks: Mapping[str, ReadinessCheck], timeout_seconds: float = 1.0) -
         for name, check in checks.items():
             try:
                 await asyncio.wait_for(check(), timeout_seconds)
+            except NotReady as error:
+                failing[name] = str(error)
             except Exception as error:
                 failing[name] = type(error).__name__
         if failing:

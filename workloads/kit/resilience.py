@@ -18,7 +18,7 @@ from tenacity import (
 )
 
 from fabrikam.workloads.kit.redis_auth import entra_credentials, uses_entra
-from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.settings import ServiceSettings, require
 
 T = TypeVar("T")
 
@@ -67,9 +67,10 @@ def redis_client(settings: ServiceSettings, credential: TokenCredential | None =
     """A Redis client on a bounded pool: a full pool waits `pool_wait_seconds`, then fails fast. With Entra ID
     sign-in (`settings.redis_auth`), every connection authenticates with a token of `credential` (by default
     the pod's identity), renewed on the open connections before it expires."""
-    entra = entra_credentials(credential) if uses_entra(settings.redis_url, settings.redis_auth) else None
+    url = require(settings.redis_url, "redis_url")
+    entra = entra_credentials(credential) if uses_entra(url, settings.redis_auth) else None
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
+        url,
         max_connections=settings.pool_size,
         timeout=settings.pool_wait_seconds,
         socket_timeout=settings.outbound_timeout_seconds,

@@ -12,15 +12,19 @@ from fastapi.responses import JSONResponse
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from fabrikam.workloads.kit import health, logs, tracing
+from fabrikam.workloads.kit import health, logs, requirements, tracing
 from fabrikam.workloads.kit.messaging import factory
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.middleware import CorrelationAndMetrics
+from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
 from fabrikam.workloads.kit.worker import Handler, QueueWorker
 
 log = logging.getLogger(__name__)
+
+# Every service's Runtime holds a Redis client (state, turn pipelines, Redis Streams) and a broker.
+RUNTIME_NEEDS = (Need.REDIS, Need.BROKER)
 
 
 @dataclass
@@ -120,13 +124,37 @@ def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
     return app
 
 
-def run(settings: ServiceSettings, build: ServiceBuilder) -> None:
+def unconfigured_app(settings: ServiceSettings, missing: Mapping[str, str]) -> FastAPI:
+    """Liveness, metrics and a readiness that names what is missing; no API, no queue consumer."""
+
+    def failing(reason: str) -> health.ReadinessCheck:
+        async def check() -> object:
+            raise health.NotReady(reason)
+
+        return check
+
+    app = FastAPI(title=f"Fabrikam {settings.service} (not configured)", version="1.0.0")
+    app.include_router(health.router({name: failing(reason) for name, reason in missing.items()}))
+    return app
+
+
+def app_for(settings: ServiceSettings, build: ServiceBuilder, needs: Sequence[Need] = ()) -> FastAPI:
+    """The service's app once what it needs is configured; until then one that is live but never ready."""
+    missing = requirements.missing(settings, (*RUNTIME_NEEDS, *needs))
+    if missing:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in missing.items())
+        log.error("not ready until configured: %s", reasons, extra={"fields": {"missing": missing}})
+        return unconfigured_app(settings, missing)
+    return create_app(Runtime.from_settings(settings), build)
+
+
+def run(settings: ServiceSettings, build: ServiceBuilder, needs: Sequence[Need] = ()) -> None:
     """Serve one workload with uvicorn on uvloop/httptools; SIGTERM triggers the graceful lifespan exit."""
     import uvicorn
 
     logs.configure(settings.service, settings.log_level)
     tracing.configure(settings.service, settings.otlp_endpoint)
-    app = create_app(Runtime.from_settings(settings), build)
+    app = app_for(settings, build, needs)
     # Long-lived objects built at start-up leave the collector's view, and young collections run less often:
     # fewer, shorter pauses in the latency tail of a request-per-millisecond service.
     gc.collect()

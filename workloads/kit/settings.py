@@ -1,11 +1,17 @@
 """Service settings from the environment, so images carry no configuration (seed: hard-coded values).
 
-Third-party secrets may also come from files: in Azure the Secrets Store CSI driver mounts the service's Key
-Vault objects at `<FABRIKAM_SECRETS_DIR>/<object name>`, so they never sit in an environment variable.
+Connections have no default: a service left without one is not ready and says which variable to set
+(`kit/requirements.py`), instead of reaching for localhost or a file in its pod, which in a pod is lost on
+restart and differs between replicas.
+
+Third-party secrets and shared keys may also come from files: in Azure the Secrets Store CSI driver mounts the
+service's Key Vault objects at `<FABRIKAM_SECRETS_DIR>/<object name>`, so they never sit in an environment
+variable, and every replica reads the same key.
 """
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field
 from pydantic.fields import FieldInfo
@@ -17,6 +23,36 @@ SECRET_FILES = {
     "twilio_auth_token": "twilio-auth-token",
     "payments_webhook_secret": "payments-webhook-secret",
 }
+# Keys read from the secrets directory as files, never generated there (see workloads/README.md for formats).
+PII_KEY_OBJECT = "pii-key"
+ISSUER_KEY_OBJECT = "account-issuer-key"
+# Locally (no secrets directory) the issuer's key is created in FABRIKAM_ACCOUNT_KEY_DIR under this name.
+LOCAL_ISSUER_KEY = "issuer-key.pem"
+
+T = TypeVar("T")
+
+
+class NotConfigured(ValueError):
+    """A setting the service needs is unset: the service is not ready until the variable is set."""
+
+
+def env_name(setting: str) -> str:
+    return f"FABRIKAM_{setting.upper()}"
+
+
+def require(value: T | None, setting: str) -> T:
+    """`value`, which the service's requirements (checked before it is built) guarantee is set."""
+    if value is None or value == "":
+        raise NotConfigured(f"not configured: set {env_name(setting)}")
+    return value
+
+
+@dataclass(frozen=True)
+class KeyFile:
+    """Where a key lives, and whether the service may generate it there (local runs only)."""
+
+    path: Path
+    create: bool
 
 
 class SecretFileError(ValueError):
@@ -72,13 +108,13 @@ class ServiceSettings(BaseSettings):
     log_level: str = "INFO"
 
     broker: Literal["redis", "servicebus"] = "redis"
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str | None = None
     # How the workloads sign in to Redis (`kit/redis_auth.py`): `entra` with a Microsoft Entra ID token of the
     # pod's workload identity; `none` with the URL's password, if any; `auto` (the default) is `entra` for an
     # Azure Cache for Redis / Azure Managed Redis host whose URL has no password, else `none`.
     redis_auth: Literal["auto", "none", "entra"] = "auto"
     servicebus_namespace: str | None = None
-    mongo_url: str = "mongodb://127.0.0.1:27017"
+    mongo_url: str | None = None
     mongo_database: str = "fabrikam"
     mongo_cosmos_shard_on_tag: bool = False
 
@@ -119,13 +155,17 @@ class ServiceSettings(BaseSettings):
     auth_business_claim: str = "business_id"
 
     # Account: its own database, never shared (seed: the account database shared with a legacy app).
-    database_url: str = "sqlite+aiosqlite:///.run/account/account.db"
+    # An SQLAlchemy async URL: postgresql+asyncpg://user@host:5432/db, or sqlite+aiosqlite:///<file> locally.
+    database_url: str | None = None
     account_local_issuer: bool = True
-    account_key_dir: str = ".run/account"
+    # Local runs: the directory where the local issuer creates its signing key. With a secrets directory the
+    # key is its `account-issuer-key` object instead, shared by every replica.
+    account_key_dir: str | None = None
     demo_client_secret: str = "demo-secret"
     token_lifetime_seconds: int = Field(default=3600, ge=60)
-    # The AES-256 key that encrypts PII at rest: a local file, or a Key Vault secret mounted as a file (CSI).
-    pii_key_file: str = ".run/keys/pii.key"
+    # The AES-256 key that encrypts PII at rest: a local file, or a Key Vault secret mounted as a file (CSI),
+    # `<secrets_dir>/pii-key` unless this names another; created when missing only outside a secrets directory.
+    pii_key_file: str | None = None
     pii_key_create: bool = True
     payments_webhook_secret: str | None = None
     payments_tolerance_seconds: int = Field(default=300, ge=1)
@@ -136,7 +176,7 @@ class ServiceSettings(BaseSettings):
 
     email_provider: Literal["smtp", "sendgrid"] = "smtp"
     email_from: str = "deliveries@fabrikam.example"
-    smtp_host: str = "127.0.0.1"
+    smtp_host: str | None = None
     smtp_port: int = Field(default=25, ge=1, le=65535)
     sendgrid_url: str = "https://api.sendgrid.com"
     sendgrid_api_key: str | None = None
@@ -144,3 +184,19 @@ class ServiceSettings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
+
+    def pii_key(self) -> KeyFile | None:
+        """The PII key's file; one in a secrets directory is shared by the replicas, so never generated."""
+        if self.pii_key_file:
+            return KeyFile(Path(self.pii_key_file), create=self.pii_key_create and not self.secrets_dir)
+        if self.secrets_dir:
+            return KeyFile(Path(self.secrets_dir) / PII_KEY_OBJECT, create=False)
+        return None
+
+    def issuer_key(self) -> KeyFile | None:
+        """The local issuer's signing key: the secrets directory's object, or one generated in a local run."""
+        if self.secrets_dir:
+            return KeyFile(Path(self.secrets_dir) / ISSUER_KEY_OBJECT, create=False)
+        if self.account_key_dir:
+            return KeyFile(Path(self.account_key_dir) / LOCAL_ISSUER_KEY, create=True)
+        return None

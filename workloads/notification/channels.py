@@ -14,7 +14,7 @@ import httpx
 from purgatory import AsyncCircuitBreakerFactory
 
 from fabrikam.workloads.kit.resilience import TransientError, retry_transient
-from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.settings import ServiceSettings, require
 
 
 class PermanentFailure(Exception):
@@ -123,11 +123,10 @@ def channels_from(settings: ServiceSettings) -> dict[str, Channel]:
     timeout = settings.outbound_timeout_seconds
     email: Channel
     if settings.email_provider == "sendgrid":
-        if not settings.sendgrid_api_key:
-            raise ValueError("FABRIKAM_SENDGRID_API_KEY is required when FABRIKAM_EMAIL_PROVIDER=sendgrid")
-        email = SendGridEmail(settings.sendgrid_url, settings.sendgrid_api_key, settings.email_from, timeout)
+        api_key = require(settings.sendgrid_api_key, "sendgrid_api_key")
+        email = SendGridEmail(settings.sendgrid_url, api_key, settings.email_from, timeout)
     else:
-        email = SmtpEmail(settings.smtp_host, settings.smtp_port, settings.email_from, timeout)
+        email = SmtpEmail(require(settings.smtp_host, "smtp_host"), settings.smtp_port, settings.email_from, timeout)
     channels: dict[str, Channel] = {"email": email}
     if settings.twilio_account_sid and settings.twilio_auth_token and settings.twilio_from:
         channels["sms"] = TwilioSms(

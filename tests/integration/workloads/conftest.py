@@ -1,4 +1,5 @@
-"""Real servers for the workloads' integration tests: redis-server (and FerretDB) on free ports in temp dirs."""
+"""Real servers for the workloads' integration tests: redis-server, FerretDB and PostgreSQL on free ports in temp
+dirs."""
 
 import asyncio
 import contextlib
@@ -15,7 +16,7 @@ from fabrikam.workloads.kit import tracing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import FerretDB, RedisServer, free_port
+from fabrikam.workloads.localstack import FerretDB, PostgreSQL, RedisServer, free_port
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -53,6 +54,15 @@ def ferretdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FerretDB]:
     server.start(timeout=60)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
+    """Debian's PostgreSQL; each test creates its own database (`create_database`)."""
+    server = PostgreSQL(tmp_path_factory.mktemp("postgres"))
+    server.start()
+    yield server
+    server.discard()
 
 
 @contextlib.asynccontextmanager

@@ -16,12 +16,12 @@ import websockets
 from redis.asyncio import Redis
 
 from fabrikam.workloads.account import payments
-from fabrikam.workloads.account.issuer import LocalIssuer
+from fabrikam.workloads.account.issuer import LocalIssuer, load_signing_key
 from fabrikam.workloads.account.service import build as build_account
 from fabrikam.workloads.ingestion.service import build as build_ingestion
 from fabrikam.workloads.kit.auth import InvalidToken, TokenVerifier
 from fabrikam.workloads.kit.service import Runtime, create_app
-from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.settings import KeyFile, ServiceSettings
 from fabrikam.workloads.localstack import RedisServer, free_port
 from fabrikam.workloads.telemetry.service import build as build_telemetry
 
@@ -78,11 +78,12 @@ async def test_the_demo_client_gets_a_token_that_verifies_against_the_published_
     assert fleet.roles == frozenset({"drone_operator"})
     with pytest.raises(InvalidToken, match="Audience"):
         await TokenVerifier(discovery["issuer"], "someone-else").verify(await account.token())
-    same_key = Path(account.settings.account_key_dir) / "issuer-key.pem"
+    same_key = load_signing_key(KeyFile(Path(str(account.settings.account_key_dir)) / "issuer-key.pem", create=False))
     expired, _ = LocalIssuer(account.url, "fabrikam", same_key, lifetime_seconds=-120).issue("x", "fabrikam-demo", [])
     with pytest.raises(InvalidToken, match="expired"):
         await verifier.verify(expired)
-    foreign_key, _ = LocalIssuer(account.url, "fabrikam", same_key.with_name("other.pem"), 60).issue("x", "y", [])
+    other_key = load_signing_key(KeyFile(account.database.with_name("other.pem"), create=True))
+    foreign_key, _ = LocalIssuer(account.url, "fabrikam", other_key, 60).issue("x", "y", [])
     with pytest.raises(InvalidToken, match="unknown signing key"):
         await verifier.verify(foreign_key)
     await verifier.close()

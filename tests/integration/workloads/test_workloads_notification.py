@@ -96,9 +96,13 @@ def handlers_for(subs: Subscriptions, smtp_port: int, twilio: TwilioDouble) -> N
 
 
 def notification_settings(redis_server: RedisServer, tmp_path: Path, **overrides: Any) -> ServiceSettings:
-    """The notification service's settings on the test Redis, with its PII key in the test's folder."""
+    """The notification service's settings on the test Redis and SMTP host, with its PII key in the test's folder."""
     return ServiceSettings(
-        service="notification", redis_url=redis_server.url, pii_key_file=str(tmp_path / "pii.key"), **overrides
+        service="notification",
+        redis_url=redis_server.url,
+        smtp_host="127.0.0.1",
+        pii_key_file=str(tmp_path / "pii.key"),
+        **overrides,
     )
 
 

@@ -169,7 +169,8 @@ def test_without_stores_each_service_says_which_setting_provides_them(dev_platfo
     assert problems["account"][:2] == [("StoreNotProvided", "spec.component"), ("StoreNotProvided", "spec.uses[0]")]
     assert all(("StoreNotProvided", "spec.component") in found for found in problems.values())
     (mongo,) = [p for p in validate_drone_service(services["package"], platform=platform) if p.field == "spec.uses[0]"]
-    assert "spec.backing.inCluster" in mongo.message and "mongo 'packages'" in mongo.message
+    assert "spec.backing.inCluster" in mongo.message
+    assert "mongo 'packages'" in mongo.message
     rendered = render_drone_service(services["package"], platform=platform, peers=services.values())
     assert "FABRIKAM_MONGO_URL" not in _one(rendered, "ConfigMap")["data"]
 
@@ -195,7 +196,7 @@ def test_the_stores_namespace_is_neither_a_team_nor_a_system_namespace(
     dev_platform_doc: dict[str, Any], namespace: str
 ) -> None:
     dev_platform_doc["spec"]["backing"]["inCluster"]["namespace"] = namespace
-    with pytest.raises(ValidationError, match="spec.backing.inCluster.namespace must not be"):
+    with pytest.raises(ValidationError, match=r"spec\.backing\.inCluster\.namespace must not be"):
         DeliveryPlatform.model_validate(dev_platform_doc)
 
 

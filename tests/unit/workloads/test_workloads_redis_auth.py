@@ -52,7 +52,7 @@ async def test_an_azure_cache_url_gives_connections_that_sign_in_with_the_token_
 
 
 async def test_a_local_url_keeps_plain_connections() -> None:
-    client = redis_client(ServiceSettings())
+    client = redis_client(ServiceSettings(redis_url="redis://127.0.0.1:6379/0"))
     connection = client.connection_pool.make_connection()
     assert type(connection) is Connection
     assert connection.credential_provider is None

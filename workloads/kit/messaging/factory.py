@@ -8,7 +8,7 @@ from redis.asyncio import Redis
 
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
-from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.settings import ServiceSettings, require
 
 
 def consumer_name(service: str) -> str:
@@ -19,11 +19,10 @@ def consumer_name(service: str) -> str:
 def broker(settings: ServiceSettings, redis: Redis) -> Broker:
     """The adapter the settings ask for."""
     if settings.broker == "servicebus":
-        if not settings.servicebus_namespace:
-            raise ValueError("FABRIKAM_SERVICEBUS_NAMESPACE is required when FABRIKAM_BROKER=servicebus")
+        namespace = require(settings.servicebus_namespace, "servicebus_namespace")
         from fabrikam.workloads.kit.messaging.servicebus import ServiceBusBroker
 
-        return ServiceBusBroker(settings.servicebus_namespace)
+        return ServiceBusBroker(namespace)
     return RedisStreamsBroker(
         redis,
         consumer_name(settings.service),
