@@ -3,13 +3,15 @@
 Progress goes to stderr; stdout carries only the image references, so scripts can read them.
 """
 
+import dataclasses
+import json
 import time
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fabrikam.devcluster import images, registry, toolchain
+from fabrikam.devcluster import backing_images, images, registry, toolchain
 
 app = typer.Typer(
     help="Build the project's images with buildah (no Docker) into the local registry.", no_args_is_help=True
@@ -50,6 +52,17 @@ def base() -> None:
         typer.echo(images.base_image(_progress))
     except _FAILURES as error:
         raise _fail(error) from error
+
+
+@app.command()
+def backing() -> None:
+    """Build (once) the backing stores' images the operator runs in the cluster (Redis, PostgreSQL, FerretDB, an SMTP
+    sink); print their references by digest as JSON (keys redis, postgres, mongo, mail)."""
+    try:
+        built = backing_images.build(_progress)
+    except _FAILURES as error:
+        raise _fail(error) from error
+    typer.echo(json.dumps(dataclasses.asdict(built), indent=2))
 
 
 @app.command()

@@ -1,12 +1,18 @@
-"""The real nodes' add-ons as Kubernetes objects: cluster DNS, metrics-server, the NetworkPolicy enforcer's access.
+"""The real nodes' add-ons as Kubernetes objects: cluster DNS, metrics-server, volumes (local-path-provisioner), the
+NetworkPolicy enforcer's access.
 
-Pure builders (the cluster applies them with kubectl). CoreDNS and metrics-server run as pods, on the real nodes only,
-from images built here from their pinned Go modules (`images.static_image`), pulled from the local registry by
-digest. The enforcer, kube-router's firewall, runs as a process of each node like kube-proxy (`realnodes.py`).
+Pure builders (the cluster applies them with kubectl). CoreDNS, metrics-server and local-path-provisioner run as pods,
+on the real nodes only, from images built here from their pinned Go modules (`images.static_image`), pulled from the
+local registry by digest. The enforcer, kube-router's firewall, runs as a process of each node like kube-proxy
+(`realnodes.py`).
 """
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import yaml
 
 from fabrikam.devcluster.realnode_config import (
     CLUSTER_DOMAIN,
@@ -53,6 +59,9 @@ COREFILE = f""".:53 {{
 class AddonImages:
     coredns: str
     metrics_server: str
+    local_path_provisioner: str
+    volume_helper: str
+    """What local-path-provisioner's helper pods run (`sh`, `mkdir`, `rm`): the Debian base."""
 
 
 def _meta(name: str, namespace: str | None = _SYSTEM, **labels: str) -> dict[str, Any]:
@@ -71,18 +80,26 @@ def _cluster_role(name: str, rules: list[dict[str, Any]], **labels: str) -> Mani
     }
 
 
-def _binding(kind: str, name: str, role_kind: str, role: str, account: str, namespace: str | None = None) -> Manifest:
+def _binding(
+    kind: str,
+    name: str,
+    role_kind: str,
+    role: str,
+    account: str,
+    namespace: str | None = None,
+    account_namespace: str = _SYSTEM,
+) -> Manifest:
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
         "metadata": _meta(name, namespace),
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
-        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": _SYSTEM}],
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": account_namespace}],
     }
 
 
-def _service_account(name: str) -> Manifest:
-    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name)}
+def _service_account(name: str, namespace: str = _SYSTEM) -> Manifest:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _meta(name, namespace)}
 
 
 def _watch(groups: list[str], resources: list[str], verbs: tuple[str, ...] = ("list", "watch")) -> dict[str, Any]:
@@ -281,6 +298,150 @@ def metrics_server(image: str) -> list[Manifest]:
     ]
 
 
+LOCAL_PATH_NAMESPACE = "local-path-storage"
+LOCAL_PATH_STORAGE_CLASS = "local-path"
+LOCAL_PATH_PROVISIONER = "rancher.io/local-path"
+_LOCAL_PATH_ACCOUNT = "local-path-provisioner-service-account"
+# Upstream's scripts (deploy/local-path-storage.yaml): the helper pod runs them with VOL_DIR set, on the volume's node.
+_LOCAL_PATH_SETUP = '#!/bin/sh\nset -eu\nmkdir -m 0777 -p "$VOL_DIR"\n'
+_LOCAL_PATH_TEARDOWN = '#!/bin/sh\nset -eu\nrm -rf "$VOL_DIR"\n'
+
+
+def local_path_config(node_volumes: Mapping[str, str]) -> dict[str, Any]:
+    """Every real node shares the machine's filesystem, so each gets a folder of its own: one shared path would let
+    a "node-local" volume be seen from every node. Nodes not listed (the simulated ones) get no volumes."""
+    return {"nodePathMap": [{"node": node, "paths": [path]} for node, path in sorted(node_volumes.items())]}
+
+
+def _helper_pod(image: str) -> Manifest:
+    """The template of the pods that make and remove a volume's folder on its node (the provisioner adds the
+    node, the hostPath, the scripts and a toleration of every taint)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "helper-pod"},
+        "spec": {
+            "priorityClassName": "system-node-critical",
+            "tolerations": [{"key": "node.kubernetes.io/disk-pressure", "operator": "Exists", "effect": "NoSchedule"}],
+            "containers": [{"name": "helper-pod", "image": image, "imagePullPolicy": "IfNotPresent"}],
+        },
+    }
+
+
+def local_path_provisioner(image: str, helper_image: str, node_volumes: Mapping[str, str]) -> list[Manifest]:
+    """rancher's local-path-provisioner as upstream deploys it, on the real nodes, with the default StorageClass
+    `local-path` (node name -> that node's folder in `node_volumes`)."""
+    namespace, labels = LOCAL_PATH_NAMESPACE, {"app": "local-path-provisioner"}
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": _meta(namespace, None)},
+        _service_account(_LOCAL_PATH_ACCOUNT, namespace),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": _meta("local-path-provisioner-role", namespace),
+            "rules": [_watch([""], ["pods"], ("get", "list", "watch", "create", "patch", "update", "delete"))],
+        },
+        _cluster_role(
+            "local-path-provisioner-role",
+            [
+                _watch(
+                    [""],
+                    ["nodes", "persistentvolumeclaims", "configmaps", "pods", "pods/log"],
+                    ("get", "list", "watch"),
+                ),
+                _watch([""], ["persistentvolumes"], ("get", "list", "watch", "create", "patch", "update", "delete")),
+                _watch([""], ["events"], ("create", "patch")),
+                _watch(["storage.k8s.io"], ["storageclasses"], ("get", "list", "watch")),
+            ],
+        ),
+        _binding(
+            "RoleBinding",
+            "local-path-provisioner-bind",
+            "Role",
+            "local-path-provisioner-role",
+            _LOCAL_PATH_ACCOUNT,
+            namespace,
+            namespace,
+        ),
+        _binding(
+            "ClusterRoleBinding",
+            "local-path-provisioner-bind",
+            "ClusterRole",
+            "local-path-provisioner-role",
+            _LOCAL_PATH_ACCOUNT,
+            account_namespace=namespace,
+        ),
+        {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": _meta("local-path-config", namespace),
+            "data": {
+                "config.json": json.dumps(local_path_config(node_volumes), indent=2),
+                "setup": _LOCAL_PATH_SETUP,
+                "teardown": _LOCAL_PATH_TEARDOWN,
+                "helperPod.yaml": yaml.safe_dump(_helper_pod(helper_image), sort_keys=False),
+            },
+        },
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": _meta("local-path-provisioner", namespace, **labels),
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {
+                        **_ON_REAL_NODES,
+                        "serviceAccountName": _LOCAL_PATH_ACCOUNT,
+                        "priorityClassName": "system-cluster-critical",
+                        "securityContext": {
+                            "runAsNonRoot": True,
+                            "runAsUser": 65532,
+                            "seccompProfile": {"type": "RuntimeDefault"},
+                        },
+                        "containers": [
+                            {
+                                "name": "local-path-provisioner",
+                                "image": image,
+                                "args": ["start", "--config", "/etc/config/config.json"],
+                                "env": [
+                                    {
+                                        "name": "POD_NAMESPACE",
+                                        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+                                    },
+                                    # Where it watches the ConfigMap for changes of the node paths.
+                                    {"name": "CONFIG_MOUNT_PATH", "value": "/etc/config/"},
+                                ],
+                                "resources": {
+                                    "requests": {"cpu": "10m", "memory": "32Mi"},
+                                    "limits": {"memory": "128Mi"},
+                                },
+                                "securityContext": _LOCKED_DOWN,
+                                "volumeMounts": [{"name": "config-volume", "mountPath": "/etc/config/"}],
+                            }
+                        ],
+                        "volumes": [{"name": "config-volume", "configMap": {"name": "local-path-config"}}],
+                    },
+                },
+            },
+        },
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                **_meta(LOCAL_PATH_STORAGE_CLASS, None),
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": LOCAL_PATH_PROVISIONER,
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "reclaimPolicy": "Delete",
+            # The scheduler places a pod with an unbound claim only where a volume can be made: on a real node (a
+            # simulated node has no folder, and its volume would never be provisioned).
+            "allowedTopologies": [{"matchLabelExpressions": [{"key": NODE_TYPE_LABEL, "values": [REAL_NODE_TYPE]}]}],
+        },
+    ]
+
+
 KUBE_ROUTER_USER = "system:kube-router"
 
 
@@ -306,9 +467,11 @@ def kube_router_access() -> list[Manifest]:
     ]
 
 
-def all_addons(images: AddonImages) -> list[Manifest]:
+def all_addons(images: AddonImages, node_volumes: Mapping[str, str]) -> list[Manifest]:
+    """`node_volumes`: each real node's name -> the folder its volumes are made in."""
     return [
         *coredns(images.coredns),
         *metrics_server(images.metrics_server),
+        *local_path_provisioner(images.local_path_provisioner, images.volume_helper, node_volumes),
         *kube_router_access(),
     ]

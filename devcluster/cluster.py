@@ -263,9 +263,9 @@ def _start(
     if network:
         node_images = images_for_nodes.build(binaries, progress)
         # The add-ons first: kube-router's access exists before it starts, the pods wait for the nodes.
-        _kubectl(
-            state, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(addons.all_addons(node_images.addons))
-        )
+        node_volumes = {node.name: str(NodeFiles.of(node).volumes_dir) for node in state.nodes()}
+        manifests = addons.all_addons(node_images.addons, node_volumes)
+        _kubectl(state, "apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(manifests))
         _start_real_nodes(state, network, api_port, node_images, binaries, started, progress)
         state = state.with_processes(started)
         state.save()
@@ -273,10 +273,15 @@ def _start(
         _wait(lambda: _ready_node_count(api) == total, f"{total} Ready nodes")
         progress(
             f"{state.real_nodes} real nodes Ready; starting kube-router's firewall, waiting for CoreDNS, metrics-server"
+            " and local-path-provisioner"
         )
         state = _start_firewalls(state, binaries, started)
-        for deployment in ("coredns", "metrics-server"):
-            _kubectl(state, "-n", "kube-system", "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
+        for namespace, deployment in (
+            ("kube-system", "coredns"),
+            ("kube-system", "metrics-server"),
+            (addons.LOCAL_PATH_NAMESPACE, "local-path-provisioner"),
+        ):
+            _kubectl(state, "-n", namespace, "rollout", "status", f"deployment/{deployment}", "--timeout=120s")
     return state
 
 

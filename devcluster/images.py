@@ -7,6 +7,7 @@ inputs>`: when that tag exists nothing is built, and the digest the registry rep
 
 import contextlib
 import hashlib
+import io
 import json
 import os
 import re
@@ -54,6 +55,7 @@ MIRROR_APT_OPTIONS = (
     "Acquire::https::Proxy",
 )
 BASE_ENV = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+BASE_CMD = ("python3",)
 PAUSE_USER = "65535:65535"
 # Part of every input hash: bump it when this module changes how an image is made from the same inputs.
 RECIPE = "1"
@@ -70,6 +72,27 @@ class InputFile:
     path: str
     content: bytes
     executable: bool = False
+
+
+@dataclass(frozen=True)
+class DebianImage:
+    """An image made of Debian packages with mmdebstrap (no Dockerfile, nothing from Docker Hub), with files and
+    settings on top. `user` is a user the packages create, made numeric from the image's own /etc/passwd (so
+    `runAsNonRoot` can check it), or `uid:gid`; empty means root. `customize`: shell hooks run on the finished root
+    (`$1`) before it is packed."""
+
+    repository: str
+    packages: tuple[str, ...]
+    files: tuple[InputFile, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+    cmd: tuple[str, ...] = ()
+    user: str = ""
+    workdir: str = ""
+    env: tuple[tuple[str, str], ...] = tuple(BASE_ENV.items())
+    customize: tuple[str, ...] = ()
+
+
+PYTHON_BASE = DebianImage(BASE_REPOSITORY, BASE_PACKAGES, cmd=BASE_CMD)
 
 
 @dataclass(frozen=True)
@@ -168,20 +191,51 @@ def mirror_aptopts(apt_config_dump: str) -> list[str]:
     return options
 
 
-def mmdebstrap_command(output: Path, sources: Path | None, aptopts: Sequence[str]) -> list[str]:
-    """A minimal Debian with Python 3.11, like python:3.11-slim-bookworm but from Debian's own packages."""
+def mmdebstrap_command(
+    output: Path,
+    packages: Sequence[str],
+    sources: Path | None,
+    aptopts: Sequence[str],
+    customize: Sequence[str] = (),
+) -> list[str]:
+    """A minimal Debian (like debian:bookworm-slim) of Debian's own packages, e.g. Python 3.11 for the base."""
     return [
         "mmdebstrap",
         "--variant=minbase",
-        f"--include={','.join(BASE_PACKAGES)}",
+        f"--include={','.join(packages)}",
         f"--hook-dir={MERGED_USR_HOOKS}",
         *[f"--aptopt={option}" for option in aptopts],
         *[f"--dpkgopt={option}" for option in DPKG_OPTIONS],
-        f"--customize-hook={BASE_CUSTOMIZE_HOOK}",
+        *[f"--customize-hook={hook}" for hook in (BASE_CUSTOMIZE_HOOK, *customize)],
         SUITE,
         str(output),
         *([str(sources)] if sources else []),
     ]
+
+
+def numeric_user(user: str, passwd: str) -> str:
+    """`redis` -> `uid:gid` from the image's /etc/passwd; `uid:gid` and the empty user (root) stay as they are."""
+    if not user or re.fullmatch(r"\d+(:\d+)?", user):
+        return user
+    for line in passwd.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] == user:
+            return f"{fields[2]}:{fields[3]}"
+    raise ImageError(f"user {user!r} does not exist in the image (its packages did not create it)")
+
+
+def debian_config(image: DebianImage, user: str) -> list[str]:
+    """`buildah config` arguments of a Debian image, its user already numeric."""
+    settings = [f"--env={name}={value}" for name, value in image.env]
+    if image.entrypoint:
+        settings.append(f"--entrypoint={json.dumps(list(image.entrypoint))}")
+    if image.cmd:
+        settings.append(f"--cmd={json.dumps(list(image.cmd))}")
+    if user:
+        settings.append(f"--user={user}")
+    if image.workdir:
+        settings.append(f"--workingdir={image.workdir}")
+    return settings
 
 
 def storage_conf(driver: str, root: Path) -> str:
@@ -378,54 +432,79 @@ def _host_debian_sources() -> Path | None:
     return None
 
 
-def _without_device_nodes(source: Path, target: Path) -> None:
-    """Copies the root filesystem tarball without /dev's device nodes: a runtime provides /dev."""
+def _root_filesystem(source: Path, target: Path, files: Iterable[InputFile]) -> str:
+    """Copies mmdebstrap's tarball without /dev's device nodes (a runtime provides /dev), adds the image's files
+    (root-owned), and returns the image's /etc/passwd."""
+    passwd = b""
     with tarfile.open(source) as original, tarfile.open(target, "w", format=tarfile.PAX_FORMAT) as filtered:
         for member in original:
             if member.ischr() or member.isblk():
                 continue
-            filtered.addfile(member, original.extractfile(member) if member.isfile() else None)
+            content = original.extractfile(member) if member.isfile() else None
+            if member.name.removeprefix("./") == "etc/passwd" and content is not None:
+                passwd = content.read()
+                content = io.BytesIO(passwd)
+            filtered.addfile(member, content)
+        for item in files:
+            info = tarfile.TarInfo(f"./{item.path}")
+            info.size, info.mode = len(item.content), 0o755 if item.executable else 0o644
+            filtered.addfile(info, io.BytesIO(item.content))
+    return passwd.decode()
 
 
-def base_image(progress: Progress = _stderr) -> str:
-    """The Python base (Debian bookworm from mmdebstrap), pushed to the local registry: `ref@sha256:...`."""
+def debian_image(image: DebianImage, progress: Progress = _stderr) -> str:
+    """A Debian bookworm image of `image.packages` (mmdebstrap), pushed to the local registry: `ref@sha256:...`.
+
+    Cached by the package list, the host's Debian sources, the image's files and settings: an unchanged image is
+    not rebuilt (Debian's own updates do not count; a change of this recipe does, through RECIPE).
+    """
     address = registry.up(progress).address
     sources = _host_debian_sources()
     apt_dump = subprocess.run(["apt-config", "dump"], capture_output=True, text=True).stdout
     aptopts = mirror_aptopts(apt_dump)
-    command = mmdebstrap_command(Path("base.tar"), sources, aptopts)
-    files = [InputFile("sources", sources.read_bytes())] if sources else []
-    tag = inputs_tag(inputs_hash(files, {"mmdebstrap": json.dumps(command), "env": json.dumps(BASE_ENV)}))
-    if cached := _cached(address, BASE_REPOSITORY, tag):
+    command = mmdebstrap_command(Path("rootfs.tar"), image.packages, sources, aptopts, image.customize)
+    inputs = [
+        *([InputFile("sources", sources.read_bytes())] if sources else []),
+        *(InputFile(f"rootfs/{item.path}", item.content, item.executable) for item in image.files),
+    ]
+    config = debian_config(image, image.user)
+    tag = inputs_tag(inputs_hash(inputs, {"mmdebstrap": json.dumps(command), "config": json.dumps(config)}))
+    repository = image.repository
+    if cached := _cached(address, repository, tag):
         return cached
     with _lock():
-        if cached := _cached(address, BASE_REPOSITORY, tag):
+        if cached := _cached(address, repository, tag):
             return cached
         env = storage_env(progress)
-        log = _log("python-base")
+        log = _log(repository.replace("/", "-"))
         started = time.monotonic()
-        progress(f"building the Python base with mmdebstrap ({SUITE}; log {log})")
-        scratch = Path(tempfile.mkdtemp(prefix="base-", dir=containers_dir()))
+        progress(f"building {repository} with mmdebstrap ({SUITE}: {', '.join(image.packages)}; log {log})")
+        scratch = Path(tempfile.mkdtemp(prefix="debian-", dir=containers_dir()))
         try:
-            tarball = scratch / "base.tar"
-            _run(mmdebstrap_command(tarball, sources, aptopts), log=log)
+            tarball = scratch / "debootstrapped.tar"
+            _run(mmdebstrap_command(tarball, image.packages, sources, aptopts, image.customize), log=log)
             rootfs = scratch / "rootfs.tar"
-            _without_device_nodes(tarball, rootfs)
+            passwd = _root_filesystem(tarball, rootfs, image.files)
             tarball.unlink()
-            image = f"{address}/{BASE_REPOSITORY}:{tag}"
+            built = f"{address}/{repository}:{tag}"
             container = _run(["buildah", "from", "scratch"], env, log)
             try:
                 _run(["buildah", "add", container, str(rootfs), "/"], env, log)
-                settings = [f"--env={name}={value}" for name, value in BASE_ENV.items()]
-                _run(["buildah", "config", *settings, '--cmd=["python3"]', container], env, log)
-                _run(["buildah", "commit", "--quiet", container, image], env, log)
+                settings = debian_config(image, numeric_user(image.user, passwd))
+                _run(["buildah", "config", *settings, container], env, log)
+                _run(["buildah", "commit", "--quiet", container, built], env, log)
             finally:
                 subprocess.run(["buildah", "rm", container], capture_output=True, env={**os.environ, **env})
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
-        reference = _push(image, address, BASE_REPOSITORY, tag, env, log)
-        progress(f"built the Python base in {time.monotonic() - started:.0f}s")
+        reference = _push(built, address, repository, tag, env, log)
+        progress(f"built {repository} in {time.monotonic() - started:.0f}s")
         return reference
+
+
+def base_image(progress: Progress = _stderr) -> str:
+    """The Python base (Debian bookworm's python3 from mmdebstrap), pushed to the local registry: `ref@sha256:...`."""
+    return debian_image(PYTHON_BASE, progress)
 
 
 def build_images(progress: Progress = _stderr, context: Path | None = None) -> BuiltImages:

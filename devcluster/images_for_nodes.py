@@ -1,7 +1,8 @@
 """The images the real nodes run before any workload: the pause container and the add-ons, from the local registry.
 
-Each is built here (`images.py`: pause from Kubernetes' own pause.c, the add-ons from their pinned Go modules) and
-referenced by digest, so a node pulls exactly what was built; an unchanged input is not rebuilt.
+Each is built here (`images.py`: pause from Kubernetes' own pause.c, the add-ons from their pinned Go modules, the
+volume helper pods' image is the Debian base) and referenced by digest, so a node pulls exactly what was built; an
+unchanged input is not rebuilt.
 """
 
 from collections.abc import Callable
@@ -34,12 +35,14 @@ def build(binaries: toolchain.Binaries, progress: Progress) -> NodeImages:
             repository, {f"/{binary.name}": binary}, [f"/{binary.name}"], "65532:65532", progress
         )
 
-    progress("building the node images (pause, CoreDNS, metrics-server) unless cached")
+    progress("building the node images (pause, CoreDNS, metrics-server, local-path-provisioner) unless cached")
     return NodeImages(
         registry=address,
         pause=images.pause_image(progress),
         addons=AddonImages(
             coredns=static("fabrikam/coredns", binaries.coredns),
             metrics_server=static("fabrikam/metrics-server", binaries.metrics_server),
+            local_path_provisioner=static("fabrikam/local-path-provisioner", binaries.local_path_provisioner),
+            volume_helper=images.base_image(progress),
         ),
     )

@@ -171,6 +171,12 @@ class NodeFiles:
     def sysctl_dir(self) -> Path:
         return self.root / "sysctl"
 
+    @property
+    def volumes_dir(self) -> Path:
+        """The node's persistent volumes (local-path-provisioner): on disk, under the node's own folder, which its
+        mount namespace sees as the machine does (only /run, /var/lib and /var/log are private tmpfs there)."""
+        return self.root / "volumes"
+
 
 def containerd_config(files: NodeFiles, pause_image: str) -> str:
     """containerd 1.6 (config version 2): state under the node's folder, its own socket, CNI from Debian's plugins.

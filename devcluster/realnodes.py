@@ -117,6 +117,7 @@ def write_node_files(
     if files.root.exists():  # left by a cluster that was not taken down; nothing of it runs (its bridge is gone)
         shutil.rmtree(files.root)
     files.root.mkdir(parents=True)
+    files.volumes_dir.mkdir()
     files.cni_config_dir.mkdir(parents=True, exist_ok=True)
     (files.cni_config_dir / "10-fabrikam.conflist").write_text(cni_config(node, files))
     hosts = files.registry_hosts_dir / registry

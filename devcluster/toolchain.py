@@ -37,6 +37,7 @@ class Binaries:
     coredns: Path
     metrics_server: Path
     kube_router: Path
+    local_path_provisioner: Path
     kubectl: Path
     helm: Path
 
@@ -61,6 +62,7 @@ def expected_binaries() -> Binaries:
         coredns=go["coredns"],
         metrics_server=go["metrics-server"],
         kube_router=go["kube-router"],
+        local_path_provisioner=go["local-path-provisioner"],
         kubectl=binary_path("kubectl", bundle.kubectl),
         helm=binary_path("helm", bundle.helm),
     )
@@ -90,8 +92,18 @@ def ensure_binaries(progress: Progress = print) -> Binaries:
     return binaries
 
 
+def go_binary(spec: versions.GoBinary, progress: Progress = print) -> Path:
+    """One pinned Go binary outside the cluster's set (e.g. FerretDB for an image), built once per machine."""
+    target = binary_path(spec.name, spec.version)
+    if not target.exists():
+        with _build_lock():
+            if not target.exists():
+                _go_build(spec, target, progress)
+    return target
+
+
 def _go_build(spec: versions.GoBinary, target: Path, progress: Progress) -> None:
-    module = repository_root() / "toolchain" / spec.module_dir
+    wrapper = repository_root() / "toolchain" / spec.module_dir
     log = cache_dir() / "build-logs" / f"{spec.name}-{spec.version}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -103,13 +115,31 @@ def _go_build(spec: versions.GoBinary, target: Path, progress: Progress) -> None
         command += ["-ldflags", spec.ldflags]
     command.append(spec.package)
     env = {**os.environ, "CGO_ENABLED": "0", "GOFLAGS": "-mod=mod"}
-    with open(log, "w") as output:
+    with open(log, "w") as output, tempfile.TemporaryDirectory() as scratch:
+        module = _source_with_files(spec, wrapper, Path(scratch), env) if spec.source_files else wrapper
         result = subprocess.run(command, cwd=module, env=env, stdout=output, stderr=subprocess.STDOUT)
     if result.returncode != 0:
         tail = "".join(log.read_text().splitlines(keepends=True)[-15:])
         raise ToolchainError(f"go build of {spec.name} failed (exit {result.returncode}); log {log}:\n{tail}")
     partial.rename(target)
     progress(f"built {spec.name} in {time.monotonic() - started:.0f}s")
+
+
+def _source_with_files(spec: versions.GoBinary, wrapper: Path, scratch: Path, env: dict[str, str]) -> Path:
+    """A writable copy of the module holding `spec.package` (as the wrapper resolves it) with `spec.source_files`
+    added: the package is then built as part of its own module."""
+    listed = subprocess.run(
+        ["go", "list", "-f", "{{.Module.Dir}}", spec.package], cwd=wrapper, env=env, capture_output=True, text=True
+    )
+    if listed.returncode != 0:
+        raise ToolchainError(f"go list {spec.package} failed: {listed.stderr.strip()}")
+    source = scratch / "module"
+    shutil.copytree(listed.stdout.strip(), source)
+    for path in source.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)  # the module cache is read-only
+    for name, content in spec.source_files:
+        (source / name).write_text(content)
+    return source
 
 
 def _fetch_kubectl_and_helm(binaries: Binaries, progress: Progress) -> None:

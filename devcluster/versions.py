@@ -16,6 +16,12 @@ METRICS_SERVER = "v0.8.0"
 # kube-network-policies was tried first and cannot work on this kernel: it queues packets with nftables' `queue`
 # expression, and the kernel is built without CONFIG_NFT_QUEUE (docs/local-control-plane.md).
 KUBE_ROUTER = "v2.1.0"
+# The dynamic volume provisioner of the real nodes. The Go proxy also serves v0.0.33, but the checksum database
+# reachable here has no record of it (`verifying module: ... 404 Not Found`), so the newest verifiable one is pinned.
+LOCAL_PATH_PROVISIONER = "v0.0.30"
+# The MongoDB-wire backing store (FerretDB on SQLite) of the in-cluster development services; workloads/localstack.py
+# runs the same version as a process.
+FERRETDB = "v1.24.2"
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,9 @@ class GoBinary:
     module_dir: str
     package: str
     ldflags: str = ""
+    source_files: tuple[tuple[str, str], ...] = ()
+    """Files its published module lacks that the build needs (path in the module, content); with them the package
+    is built from a copy of its module instead of through the wrapper."""
 
 
 def _kubernetes_ldflags() -> str:
@@ -68,4 +77,20 @@ GO_BINARIES = (
     GoBinary("coredns", COREDNS, "coredns", "github.com/coredns/coredns"),
     GoBinary("metrics-server", METRICS_SERVER, "metrics-server", "sigs.k8s.io/metrics-server/cmd/metrics-server"),
     GoBinary("kube-router", KUBE_ROUTER, "kube-router", "github.com/cloudnativelabs/kube-router/v2/cmd/kube-router"),
+    GoBinary(
+        "local-path-provisioner",
+        LOCAL_PATH_PROVISIONER,
+        "local-path-provisioner",
+        "github.com/rancher/local-path-provisioner",
+    ),
+)
+# Built only for the backing-store images (`backing_images.py`), not for every cluster.
+# FerretDB embeds its version from a file its published module lacks (and panics without it when it is the main
+# module, as it is to Go 1.26 even when built through a wrapper).
+FERRETDB_BINARY = GoBinary(
+    "ferretdb",
+    FERRETDB,
+    "ferretdb",
+    "github.com/FerretDB/FerretDB/cmd/ferretdb",
+    source_files=(("build/version/version.txt", f"{FERRETDB}\n"),),
 )

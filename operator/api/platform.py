@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from typing import Annotated, Final, Literal
 
@@ -392,10 +393,10 @@ class InClusterBacking(Model):
         return self
 
 
-LabelKey = Annotated[
-    str, StringConstraints(pattern=r"^([a-z0-9.-]+/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", max_length=316)
-]
-LabelValue = Annotated[str, StringConstraints(pattern=r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$", max_length=63)]
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+_LABEL_KEY = rf"^([a-z0-9.-]+/)?{_NAME}$"
+LabelKey = Annotated[str, StringConstraints(pattern=_LABEL_KEY, max_length=316)]
+LabelValue = Annotated[str, StringConstraints(pattern=rf"^({_NAME})?$", max_length=63)]
 
 
 class Toleration(Model):
@@ -410,9 +411,28 @@ class Toleration(Model):
 class NodePlacement(Model):
     """Which nodes run the platform's pods (services and in-cluster stores), e.g. a dedicated AKS node pool."""
 
-    node_selector: dict[LabelKey, LabelValue] = Field(
-        default_factory=dict, max_length=16, description="Node labels every pod requires."
+    node_selector: dict[str, LabelValue] = Field(
+        default_factory=dict,
+        max_length=16,
+        description="Node labels every pod requires.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    f"self.all(k, k.matches('{_LABEL_KEY}'))",
+                    "spec.nodePlacement.nodeSelector: keys must be label keys ([prefix/]name)",
+                    reason="FieldValueInvalid",
+                )
+            ]
+        },
     )
+
+    @model_validator(mode="after")
+    def _label_keys(self) -> NodePlacement:
+        for key in self.node_selector:
+            if not re.fullmatch(_LABEL_KEY, key) or len(key) > 316:
+                raise ValueError(f"spec.nodePlacement.nodeSelector: {key!r} is not a label key ([prefix/]name)")
+        return self
+
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=16, description="Taints every pod tolerates (the pool's taint)."
     )

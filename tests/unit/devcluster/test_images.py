@@ -137,13 +137,44 @@ def test_mmdebstrap_uses_the_hosts_mirror_and_apt_settings() -> None:
     aptopts = images.mirror_aptopts(dump)
     assert aptopts == ['Acquire::Check-Valid-Until "false";']
     sources = Path("/etc/apt/sources.list.d/debian.sources")
-    command = images.mmdebstrap_command(Path("/tmp/base.tar"), sources, aptopts)
+    command = images.mmdebstrap_command(Path("/tmp/base.tar"), images.BASE_PACKAGES, sources, aptopts)
     assert command[0] == "mmdebstrap"
     assert "--variant=minbase" in command
     assert "--include=python3,python3-venv,python-is-python3,ca-certificates" in command
     assert '--aptopt=Acquire::Check-Valid-Until "false";' in command
     assert command[-3:] == ["bookworm", "/tmp/base.tar", str(sources)]
-    assert images.mmdebstrap_command(Path("/tmp/base.tar"), None, [])[-2:] == ["bookworm", "/tmp/base.tar"]
+    assert images.mmdebstrap_command(Path("/tmp/base.tar"), ["x"], None, [])[-2:] == ["bookworm", "/tmp/base.tar"]
+
+
+def test_mmdebstrap_installs_an_images_packages_and_runs_its_hooks_after_the_hosts_traces_are_removed() -> None:
+    command = images.mmdebstrap_command(Path("/r.tar"), ["postgresql-15"], None, [], ['rm -rf "$1/etc/postgresql"'])
+    assert "--include=postgresql-15" in command
+    hooks = [argument.removeprefix("--customize-hook=") for argument in command if "--customize-hook=" in argument]
+    assert hooks == [images.BASE_CUSTOMIZE_HOOK, 'rm -rf "$1/etc/postgresql"']
+    assert any(argument.startswith("--dpkgopt=path-exclude=/usr/share/doc") for argument in command)
+
+
+def test_an_images_user_is_made_numeric_from_its_own_passwd() -> None:
+    passwd = "root:x:0:0:root:/root:/bin/bash\nredis:x:100:101::/var/lib/redis:/usr/sbin/nologin\n"
+    assert images.numeric_user("redis", passwd) == "100:101"
+    assert images.numeric_user("65534:65534", passwd) == "65534:65534"
+    assert images.numeric_user("", passwd) == ""
+    with pytest.raises(images.ImageError, match="postgres"):
+        images.numeric_user("postgres", passwd)
+
+
+def test_a_debian_images_settings_become_its_buildah_configuration() -> None:
+    assert images.debian_config(images.PYTHON_BASE, "") == [
+        f"--env=PATH={images.BASE_ENV['PATH']}",
+        "--env=LANG=C.UTF-8",
+        '--cmd=["python3"]',
+    ]
+    redis = images.DebianImage("fabrikam/redis", ("redis-server",), entrypoint=("redis-server",), workdir="/data")
+    assert images.debian_config(redis, "100:101")[-3:] == [
+        '--entrypoint=["redis-server"]',
+        "--user=100:101",
+        "--workingdir=/data",
+    ]
 
 
 def test_buildah_storage_and_network_configuration_stay_under_the_cache(tmp_path: Path) -> None:

@@ -119,15 +119,16 @@ def test_cluster_dns_is_the_kube_dns_service_and_resolves_cluster_names_only() -
 
 
 def test_every_addon_workload_runs_on_real_nodes_only() -> None:
-    images = addons.AddonImages("r/a@sha256:1", "r/b@sha256:2")
-    workloads = [o for o in addons.all_addons(images) if o["kind"] in ("Deployment", "DaemonSet")]
-    assert {o["metadata"]["name"] for o in workloads} == {"coredns", "metrics-server"}
+    images = addons.AddonImages("r/a@sha256:1", "r/b@sha256:2", "r/c@sha256:3", "r/d@sha256:4")
+    node_volumes = {"fabrikam-real1": "/nodes/fabrikam0-real1/volumes"}
+    workloads = [o for o in addons.all_addons(images, node_volumes) if o["kind"] in ("Deployment", "DaemonSet")]
+    assert {o["metadata"]["name"] for o in workloads} == {"coredns", "metrics-server", "local-path-provisioner"}
     for workload in workloads:
         pod = workload["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"type": "real"}
         assert pod["tolerations"][0]["key"] == REAL_NODE_TAINT["key"]
         assert pod["containers"][0]["image"].startswith("r/")
-    api_service = next(o for o in addons.all_addons(images) if o["kind"] == "APIService")
+    api_service = next(o for o in addons.all_addons(images, node_volumes) if o["kind"] == "APIService")
     assert api_service["spec"]["service"] == {"name": "metrics-server", "namespace": "kube-system"}
 
 

@@ -23,6 +23,11 @@ def test_wrapper_modules_require_the_pinned_versions() -> None:
     assert _required("coredns", "github.com/coredns/coredns") == versions.COREDNS
     assert _required("metrics-server", "sigs.k8s.io/metrics-server") == versions.METRICS_SERVER
     assert _required("kube-router", "github.com/cloudnativelabs/kube-router/v2") == versions.KUBE_ROUTER
+    assert (
+        _required("local-path-provisioner", "github.com/rancher/local-path-provisioner")
+        == versions.LOCAL_PATH_PROVISIONER
+    )
+    assert _required("ferretdb", "github.com/FerretDB/FerretDB") == versions.FERRETDB
 
 
 def test_every_kubernetes_staging_module_is_replaced_with_its_published_version() -> None:
@@ -36,7 +41,11 @@ def test_every_kubernetes_staging_module_is_replaced_with_its_published_version(
 
 
 def test_each_go_binary_builds_from_an_existing_wrapper_with_version_ldflags() -> None:
-    for binary in versions.GO_BINARIES:
+    for binary in (*versions.GO_BINARIES, versions.FERRETDB_BINARY):
         assert (TOOLCHAIN / binary.module_dir / "go.sum").exists(), binary.name
     apiserver = next(b for b in versions.GO_BINARIES if b.name == "kube-apiserver")
     assert f"gitVersion={versions.KUBERNETES}" in apiserver.ldflags
+
+
+def test_ferretdb_is_built_with_the_version_file_its_published_module_lacks() -> None:
+    assert dict(versions.FERRETDB_BINARY.source_files) == {"build/version/version.txt": f"{versions.FERRETDB}\n"}
