@@ -438,6 +438,44 @@ class NodePlacement(Model):
     )
 
 
+HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$", max_length=512)]
+
+
+class EmailProvider(Model):
+    """How the notification service sends e-mail: SMTP (the in-cluster sink in development) or SendGrid when the
+    `sendgrid-api-key` secret is mounted."""
+
+    from_address: Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)] = Field(
+        "deliveries@fabrikam.example", description="Sender address of every notification e-mail."
+    )
+
+
+class SmsProvider(Model):
+    """Twilio for text messages; the auth token is the `twilio-auth-token` secret (a file, never a value here)."""
+
+    twilio_account_sid: Annotated[str, StringConstraints(pattern=r"^AC[0-9a-f]{32}$", max_length=34)] = Field(
+        description="The Twilio account SID (not a secret)."
+    )
+    from_number: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{6,14}$", max_length=16)] = Field(
+        description="Sender number in E.164 form, e.g. +14255550100."
+    )
+
+
+class WeatherProvider(Model):
+    """The weather API the drone scheduler asks before flying (it falls back to a safe verdict when it fails)."""
+
+    url: HttpsUrl = Field(description="Base URL of the weather API; its host is added to the scheduler's egress.")
+
+
+class ThirdParty(Model):
+    """Plain settings of the third-party services the bundled services call. Their secrets are files: Key Vault
+    objects on Azure (`spec.azure.keyVaultName`), the service's generated Secret in development."""
+
+    email: EmailProvider = defaulted(EmailProvider, "E-mail notifications.")
+    sms: SmsProvider | None = Field(None, description="Text-message notifications; absent: e-mail only.")
+    weather: WeatherProvider | None = Field(None, description="Flight weather; absent: every pickup is flyable.")
+
+
 class Backing(Model):
     """Where the services' stores come from when Azure does not provide them."""
 
@@ -523,6 +561,7 @@ class DeliveryPlatformSpec(Model):
     network: Network = defaulted(Network, "Network policy inputs.")
     backing: Backing = defaulted(Backing, "In-cluster backing services for development and test environments.")
     node_placement: NodePlacement = defaulted(NodePlacement, "Nodes that run the platform's pods.")
+    third_party: ThirdParty = defaulted(ThirdParty, "E-mail, SMS and weather providers of the bundled services.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:

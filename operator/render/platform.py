@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlparse
+
 from fabrikam.operator.api import (
     API_VERSION,
     BUNDLED_COMPONENTS,
     Call,
     Component,
     DeliveryPlatform,
+    DependencyKind,
     DroneService,
     ObjectMeta,
+    Use,
 )
 from fabrikam.operator.api.service import KIND as SERVICE_KIND
 from fabrikam.operator.render.backing import render_backing
@@ -21,6 +25,14 @@ from fabrikam.operator.render.team import render_team
 def owning_namespace(platform: DeliveryPlatform, component: Component) -> str | None:
     """Namespace of the team that owns a bundled service, None when no team does."""
     return next((t.namespace for t in platform.spec.teams if component in t.services), None)
+
+
+def _provider_uses(platform: DeliveryPlatform, component: Component) -> list[Use]:
+    """Third-party hosts a bundled service reaches because the platform configures them (egress follows)."""
+    weather = platform.spec.third_party.weather
+    if component is Component.DRONE_SCHEDULER and weather is not None:
+        return [Use(kind=DependencyKind.EXTERNAL, name=urlparse(weather.url).hostname or weather.url)]
+    return []
 
 
 def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
@@ -52,7 +64,7 @@ def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
             "resources": override.resources or defaults.resources,
             "expose": defaults.expose,
             "calls": calls,
-            "uses": list(defaults.uses),
+            "uses": [*defaults.uses, *_provider_uses(platform, component)],
             "secrets": list(defaults.secrets),
             "placement": override.placement or {},
             "config": override.config,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fabrikam.operator.api import API_VERSION, DeliveryPlatform, DroneService
+from fabrikam.operator.api import API_VERSION, Component, DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import KIND
 from fabrikam.operator.render import backing, workload
 from fabrikam.operator.render import ingress as ingress_
@@ -66,11 +66,26 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         env["FABRIKAM_OTLP_ENDPOINT"] = otlp
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
+    env |= _third_party(svc, platform)
     env |= backing.environment(svc, platform)
     env |= _secret_files(svc, platform)
     env |= facts.environment
     env |= {entry.name: entry.value for entry in svc.spec.config}
     return env
+
+
+def _third_party(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]:
+    """The plain provider settings of `spec.thirdParty` for the bundled service that uses them."""
+    providers = platform.spec.third_party
+    if svc.spec.component is Component.NOTIFICATION:
+        env = {"FABRIKAM_EMAIL_FROM": providers.email.from_address}
+        if providers.sms is not None:
+            env["FABRIKAM_TWILIO_ACCOUNT_SID"] = providers.sms.twilio_account_sid
+            env["FABRIKAM_TWILIO_FROM"] = providers.sms.from_number
+        return env
+    if svc.spec.component is Component.DRONE_SCHEDULER and providers.weather is not None:
+        return {"FABRIKAM_WEATHER_URL": providers.weather.url}
+    return {}
 
 
 def _key_vault(platform: DeliveryPlatform) -> bool:

@@ -218,3 +218,29 @@ def test_every_pod_of_the_platform_lands_on_the_nodes_it_names(dev_platform: Del
         pod = obj["spec"]["template"]["spec"]
         assert pod["nodeSelector"] == {"type": "real"}, obj["metadata"]["name"]
         assert pod["tolerations"] == [toleration], obj["metadata"]["name"]
+
+
+def test_third_party_settings_reach_the_services_that_use_them(dev_platform_doc: dict[str, Any]) -> None:
+    """Plain values through the API (the FABRIKAM_ prefix is refused in `config`), the weather host in egress."""
+    dev_platform_doc["spec"]["thirdParty"] = {
+        "email": {"fromAddress": "drones@fabrikam.example"},
+        "sms": {"twilioAccountSid": "AC" + "0" * 32, "fromNumber": "+14255550100"},
+        "weather": {"url": "https://weather.example.com/v1"},
+    }
+    dev_platform_doc["spec"]["network"] = {
+        "egress": [{"name": "providers", "cidrs": ["203.0.113.0/24"], "ports": [443], "kinds": ["external"]}]
+    }
+    platform = DeliveryPlatform.model_validate(dev_platform_doc)
+    rendered = _rendered(platform)
+    notification = _one(rendered["notification"], "ConfigMap")["data"]
+    assert notification["FABRIKAM_EMAIL_FROM"] == "drones@fabrikam.example"
+    assert notification["FABRIKAM_TWILIO_ACCOUNT_SID"] == "AC" + "0" * 32
+    assert notification["FABRIKAM_TWILIO_FROM"] == "+14255550100"
+    scheduler = _one(rendered["drone-scheduler"], "ConfigMap")["data"]
+    assert scheduler["FABRIKAM_WEATHER_URL"] == "https://weather.example.com/v1"
+    egress = _one(rendered["drone-scheduler"], "NetworkPolicy", "drone-scheduler")["spec"]["egress"]
+    assert {"to": [{"ipBlock": {"cidr": "203.0.113.0/24"}}], "ports": [{"protocol": "TCP", "port": 443}]} in egress
+    assert "FABRIKAM_WEATHER_URL" not in _one(rendered["delivery"], "ConfigMap")["data"]
+    dev_platform_doc["spec"]["thirdParty"]["sms"]["twilioAccountSid"] = "not-a-sid"
+    with pytest.raises(ValidationError, match=r"twilioAccountSid"):
+        DeliveryPlatform.model_validate(dev_platform_doc)
