@@ -11,6 +11,8 @@ from fabrikam.workloads.kit.settings import ServiceSettings
 SERVICES = {
     "ingestion": "fabrikam.workloads.ingestion.service",
     "workflow": "fabrikam.workloads.workflow.service",
+    # The operator runs each bundled service by its component name; the local stack calls this one `scheduler`.
+    "drone-scheduler": "fabrikam.workloads.scheduler.service",
     "scheduler": "fabrikam.workloads.scheduler.service",
     "delivery": "fabrikam.workloads.delivery.service",
     "package": "fabrikam.workloads.package.service",

@@ -1,6 +1,7 @@
 """Timeouts, retries for transient errors only, circuit breakers and bounded pools (seed: none of these)."""
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -21,6 +22,7 @@ from fabrikam.workloads.kit.redis_auth import entra_credentials, uses_entra
 from fabrikam.workloads.kit.settings import ServiceSettings, require
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class TransientError(Exception):
@@ -38,6 +40,34 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, httpx.HTTPStatusError):
         return error.response.status_code >= 500 or error.response.status_code == 429
     return isinstance(error, redis_errors.ConnectionError | redis_errors.TimeoutError) and not is_pool_full(error)
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """A store that does not answer yet (refused, unresolvable, starting up): in a cluster pods start in any
+    order, so a service's start waits for its stores instead of crashing the pod."""
+    if is_transient(error) or isinstance(error, OSError):
+        return True
+    from pymongo.errors import ConnectionFailure
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    return isinstance(error, ConnectionFailure | OperationalError | InterfaceError)
+
+
+async def when_reachable(call: Callable[[], Awaitable[T]], what: str, *, within_seconds: float) -> T:
+    """Run `call`, retrying while its store is unreachable (backoff up to 5 s), for at most `within_seconds`."""
+    async for attempt in AsyncRetrying(
+        retry=retry_if_exception(is_unreachable),
+        wait=wait_random_exponential(multiplier=0.5, max=5.0),
+        stop=stop_after_delay(within_seconds),
+        before_sleep=lambda state: log.warning(
+            "waiting for a store to answer",
+            extra={"fields": {"step": what, "error": repr(state.outcome.exception() if state.outcome else None)}},
+        ),
+        reraise=True,
+    ):
+        with attempt:
+            return await call()
+    raise AssertionError("tenacity either returns or reraises")
 
 
 def is_pool_full(error: BaseException) -> bool:

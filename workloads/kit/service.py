@@ -17,7 +17,7 @@ from fabrikam.workloads.kit.messaging import factory
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.middleware import CorrelationAndMetrics
 from fabrikam.workloads.kit.requirements import Need
-from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client
+from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client, when_reachable
 from fabrikam.workloads.kit.settings import ServiceSettings
 from fabrikam.workloads.kit.worker import Handler, QueueWorker
 
@@ -87,7 +87,9 @@ def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         for start in parts.on_start:
-            await start()
+            await when_reachable(
+                start, getattr(start, "__qualname__", "start"), within_seconds=settings.start_wait_seconds
+            )
         tasks = [asyncio.create_task(worker.run()) for worker in workers]
         log.info("started", extra={"fields": {"queues": list(parts.consumers), "port": settings.port}})
         try:

@@ -123,6 +123,9 @@ class ServiceSettings(BaseSettings):
     duplicate_window_seconds: int = Field(default=86_400, ge=1)
     concurrency: int = Field(default=32, ge=1)
     shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    # How long a start (schema creation, seeding) waits for stores that do not answer yet before the process
+    # exits; the pod's startup probe allows 150 s.
+    start_wait_seconds: float = Field(default=120.0, ge=0)
     # A message handler running longer is cancelled and its message redelivered (handlers take milliseconds).
     handler_timeout_seconds: float = Field(default=60.0, gt=0)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import dockerfile
 import yaml
 
+from fabrikam.operator.api import DeliveryPlatform
+from fabrikam.operator.render import bundled_services
 from fabrikam.workloads.entrypoint import SERVICES
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -70,3 +72,16 @@ def test_the_workloads_entrypoint_names_the_choices_for_an_unknown_service(tmp_p
     result = _run([*_entrypoint("workloads"), "no-such-service"], tmp_path)
     assert result.returncode == 2
     assert "invalid choice: 'no-such-service'" in result.stderr
+
+
+def test_every_bundled_service_the_operator_renders_runs_in_the_workloads_image() -> None:
+    """The operator passes the component name as the argument (found on the first real pods: `drone-scheduler`
+    was not a choice, so that pod crash-looped)."""
+    platform = DeliveryPlatform.model_validate(yaml.safe_load((ROOT / "config/samples/platform-dev.yaml").read_text()))
+    rendered = bundled_services(platform)
+    assert len(rendered) == 8
+    for svc in rendered:
+        assert svc.spec.command == ["fabrikam-svc"]  # the workloads image's console script
+        assert svc.spec.args is not None
+        assert len(svc.spec.args) == 1
+        assert svc.spec.args[0] in SERVICES, svc.name

@@ -7,7 +7,13 @@ import httpx
 import pytest
 from redis import exceptions as redis_errors
 
-from fabrikam.workloads.kit.resilience import BoundedConcurrency, Overloaded, is_transient, retry_transient
+from fabrikam.workloads.kit.resilience import (
+    BoundedConcurrency,
+    Overloaded,
+    is_transient,
+    retry_transient,
+    when_reachable,
+)
 
 
 def status_error(code: int) -> httpx.HTTPStatusError:
@@ -81,3 +87,31 @@ async def test_a_full_pool_raises_overloaded_after_its_deadline() -> None:
         assert time.monotonic() - started < 2
     async with pool:  # released: usable again
         await asyncio.sleep(0)
+
+
+async def test_a_start_waits_for_a_store_that_does_not_answer_yet_but_not_for_a_bug() -> None:
+    """Pods start in any order: account's first pods crash-looped while PostgreSQL was still starting."""
+    calls = []
+
+    async def start() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return "schema ready"
+
+    assert await when_reachable(start, "create schema", within_seconds=30) == "schema ready"
+    assert len(calls) == 3
+
+    async def broken() -> None:
+        calls.append(1)
+        raise ValueError("a bug, not an outage")
+
+    with pytest.raises(ValueError, match="a bug"):
+        await when_reachable(broken, "broken", within_seconds=30)
+    assert len(calls) == 4
+
+    async def never() -> None:
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    with pytest.raises(ConnectionRefusedError):
+        await when_reachable(never, "never", within_seconds=0.5)
