@@ -476,6 +476,14 @@ class ThirdParty(Model):
     weather: WeatherProvider | None = Field(None, description="Flight weather; absent: every pickup is flyable.")
 
 
+class Fleet(Model):
+    """What the platform expects of its drones: telemetry beyond it is refused as implausible (spoofing)."""
+
+    max_speed_mps: float = Field(
+        60.0, gt=0, le=100000, description="Fastest credible drone speed; a simulated fleet sped up needs more."
+    )
+
+
 class Backing(Model):
     """Where the services' stores come from when Azure does not provide them."""
 
@@ -524,8 +532,8 @@ class DeliveryPlatformSpec(Model):
     model_config = rules(
         *_ownership_rules(),
         cel(
-            "!has(self.backing) || !has(self.backing.inCluster)"
-            " || !self.teams.exists(t, t.namespace == self.backing.inCluster.namespace)",
+            # `in map(...)`: the apiserver estimates `exists` over the teams beyond its cost budget.
+            "!has(self.backing.inCluster) || !(self.backing.inCluster.namespace in self.teams.map(t, t.namespace))",
             "spec.backing.inCluster.namespace must not be a team's namespace",
             field_path=".backing.inCluster.namespace",
             reason="FieldValueInvalid",
@@ -562,6 +570,7 @@ class DeliveryPlatformSpec(Model):
     backing: Backing = defaulted(Backing, "In-cluster backing services for development and test environments.")
     node_placement: NodePlacement = defaulted(NodePlacement, "Nodes that run the platform's pods.")
     third_party: ThirdParty = defaulted(ThirdParty, "E-mail, SMS and weather providers of the bundled services.")
+    fleet: Fleet = defaulted(Fleet, "What the platform expects of its drones.")
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:

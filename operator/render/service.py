@@ -75,7 +75,7 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
 
 
 def _third_party(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]:
-    """The plain provider settings of `spec.thirdParty` for the bundled service that uses them."""
+    """The plain settings of `spec.thirdParty` and `spec.fleet` for the bundled service that uses them."""
     providers = platform.spec.third_party
     if svc.spec.component is Component.NOTIFICATION:
         env = {"FABRIKAM_EMAIL_FROM": providers.email.from_address}
@@ -85,6 +85,8 @@ def _third_party(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str
         return env
     if svc.spec.component is Component.DRONE_SCHEDULER and providers.weather is not None:
         return {"FABRIKAM_WEATHER_URL": providers.weather.url}
+    if svc.spec.component is Component.DRONE_TELEMETRY:
+        return {"FABRIKAM_TELEMETRY_MAX_SPEED_MPS": f"{platform.spec.fleet.max_speed_mps:g}"}
     return {}
 
 

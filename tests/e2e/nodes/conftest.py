@@ -4,16 +4,24 @@ On the local cluster the real nodes are the ones labelled `type: real` (and tain
 the pods these tests make tolerate the taint and select the label.
 """
 
+import contextlib
 import json
+import re
+import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from fabrikam.devcluster import images
+from fabrikam.devcluster import images, toolchain
 from fabrikam.devcluster.realnode_config import NODE_TYPE_LABEL, REAL_NODE_TAINT, REAL_NODE_TYPE
+
+ROOT = Path(__file__).resolve().parents[3]
+NAMESPACE = "fabrikam-system"
+RELEASE = "fabrikam-operator"
 
 ON_REAL_NODES: dict[str, Any] = {
     "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
@@ -138,3 +146,77 @@ HOSTNAME_SERVER = [
     "http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()\n",
 ]
 SLEEP = ["python3", "-c", "import time; time.sleep(86400)"]
+
+
+def _helm(cluster: Any, *args: str, check: bool = True) -> str:
+    result = subprocess.run(
+        [str(toolchain.expected_binaries().helm), f"--kubeconfig={cluster.kubeconfig}", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    if check:
+        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="session")
+def installed(cluster: Any, real_nodes: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The operator installed by its chart (image by digest from the local registry) on a real node."""
+    repository, digest = images.build_images().operator.split("@")
+    values = {
+        "image": {"repository": repository, "digest": digest},
+        "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
+        "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
+        "operator": {"resyncSeconds": 30},
+    }
+    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
+    values_file.write_text(yaml.safe_dump(values))
+    try:
+        _helm(
+            cluster,
+            "install",
+            RELEASE,
+            str(ROOT / "charts" / "operator"),
+            "-n",
+            NAMESPACE,
+            "--create-namespace",
+            "--wait",
+            "--timeout=240s",
+            "-f",
+            str(values_file),
+        )
+        yield f"{repository}@{digest}"
+    finally:
+        _helm(cluster, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout=120s", check=False)
+        cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s", check=False)
+
+
+@contextlib.contextmanager
+def port_forward(cluster: Any, namespace: str, target: str, port: int) -> Iterator[str]:
+    """`kubectl port-forward` to `target` (e.g. svc/ingestion) on a free local port: yields its base URL."""
+    process = subprocess.Popen(
+        [
+            str(toolchain.expected_binaries().kubectl),
+            f"--kubeconfig={cluster.kubeconfig}",
+            "-n",
+            namespace,
+            "port-forward",
+            target,
+            f":{port}",
+            "--address=127.0.0.1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> TARGET"
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        if match is None:
+            raise AssertionError(f"port-forward to {namespace}/{target} failed: {line}{process.stderr.read()}")
+        yield f"http://127.0.0.1:{match.group(1)}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)

@@ -2,66 +2,12 @@
 local registry, running as the chart's ServiceAccount on a real node, probed and scraped for real, reconciling."""
 
 import json
-import subprocess
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 import yaml
 
-from fabrikam.devcluster import images, toolchain
-from fabrikam.devcluster.realnode_config import NODE_TYPE_LABEL, REAL_NODE_TAINT, REAL_NODE_TYPE
-
-from .conftest import SLEEP, apply, deployment, ready_pods, wait_for
-
-ROOT = Path(__file__).resolve().parents[3]
-NAMESPACE = "fabrikam-system"
-RELEASE = "fabrikam-operator"
-
-
-def _helm(cluster: Any, *args: str, check: bool = True) -> str:
-    result = subprocess.run(
-        [str(toolchain.expected_binaries().helm), f"--kubeconfig={cluster.kubeconfig}", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    if check:
-        assert result.returncode == 0, f"helm {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
-
-
-@pytest.fixture(scope="module")
-def installed(cluster: Any, real_nodes: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    repository, digest = images.build_images().operator.split("@")
-    values = {
-        "image": {"repository": repository, "digest": digest},
-        "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
-        "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
-        "operator": {"resyncSeconds": 30},
-    }
-    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
-    try:
-        _helm(
-            cluster,
-            "install",
-            RELEASE,
-            str(ROOT / "charts" / "operator"),
-            "-n",
-            NAMESPACE,
-            "--create-namespace",
-            "--wait",
-            "--timeout=240s",
-            "-f",
-            str(values_file),
-        )
-        yield f"{repository}@{digest}"
-    finally:
-        _helm(cluster, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout=120s", check=False)
-        cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s", check=False)
+from .conftest import NAMESPACE, RELEASE, ROOT, SLEEP, apply, deployment, ready_pods, wait_for
 
 
 def test_the_chart_runs_the_operator_image_by_digest_on_a_real_node_as_its_service_account(

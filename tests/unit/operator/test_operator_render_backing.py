@@ -244,3 +244,12 @@ def test_third_party_settings_reach_the_services_that_use_them(dev_platform_doc:
     dev_platform_doc["spec"]["thirdParty"]["sms"]["twilioAccountSid"] = "not-a-sid"
     with pytest.raises(ValidationError, match=r"twilioAccountSid"):
         DeliveryPlatform.model_validate(dev_platform_doc)
+
+
+def test_the_fleet_speed_limit_reaches_drone_telemetry(
+    dev_platform: DeliveryPlatform, platform: DeliveryPlatform
+) -> None:
+    telemetry = _one(_rendered(dev_platform)["drone-telemetry"], "ConfigMap")["data"]
+    assert telemetry["FABRIKAM_TELEMETRY_MAX_SPEED_MPS"] == "1000"
+    production = _one(_rendered(platform)["drone-telemetry"], "ConfigMap")["data"]
+    assert production["FABRIKAM_TELEMETRY_MAX_SPEED_MPS"] == "60"

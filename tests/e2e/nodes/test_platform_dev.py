@@ -1,0 +1,219 @@
+"""The promise, for real: the operator installed by its chart applies `config/samples/platform-dev.yaml`, and the
+eight services run as pods on the real nodes, wired to the in-cluster stores the operator runs, and deliver."""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+
+from fabrikam.devcluster import backing_images, images
+from fabrikam.workloads.notification.handlers import PHRASES
+from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig
+
+from .conftest import ROOT, apply, port_forward, ready_pods, wait_for
+
+PLATFORM = "fabrikam-dev"
+BACKING = "fabrikam-backing"
+SHIPPING, CUSTOMER = "fabrikam-shipping", "fabrikam-customer"
+NAMESPACES = {
+    "ingestion": SHIPPING,
+    "workflow": SHIPPING,
+    "delivery": SHIPPING,
+    "drone-scheduler": SHIPPING,
+    "package": CUSTOMER,
+    "notification": CUSTOMER,
+    "account": CUSTOMER,
+    "drone-telemetry": CUSTOMER,
+}
+# The simulator's names for the services (those of the local stack).
+SIMULATOR_NAMES = {"drone-scheduler": "scheduler"}
+DELIVERIES = 200
+
+
+def _image(reference: str) -> dict[str, str]:
+    repository, digest = reference.split("@")
+    return {"repository": repository, "digest": digest}
+
+
+def dev_platform_document() -> dict[str, Any]:
+    """The committed sample with the images built from this checkout, by the digests the local registry reports."""
+    document: dict[str, Any] = yaml.safe_load((ROOT / "config" / "samples" / "platform-dev.yaml").read_text())
+    stores = backing_images.build(print)
+    document["spec"]["image"] = _image(images.build_images().workloads)
+    in_cluster = document["spec"]["backing"]["inCluster"]
+    in_cluster["redis"]["image"] = _image(stores.redis)
+    in_cluster["mongo"]["image"] = _image(stores.mongo)
+    in_cluster["postgres"]["image"] = _image(stores.postgres)
+    in_cluster["mail"]["image"] = _image(stores.mail)
+    return document
+
+
+@pytest.fixture(scope="module")
+def platform(cluster: Any, installed: str) -> Iterator[dict[str, Any]]:
+    document = dev_platform_document()  # built before the clock starts: a warm start measures the platform
+    started = time.monotonic()
+    apply(cluster, document)
+    try:
+        waited = cluster.kubectl(
+            "wait", "--for=condition=Ready", f"deliveryplatform/{PLATFORM}", "--timeout=300s", check=False
+        )
+        seconds = time.monotonic() - started
+        if waited.returncode != 0:
+            shown = cluster.kubectl("get", "pods", "-A", "-o", "wide", check=False).stdout
+            status = cluster.kubectl("get", "deliveryplatform", PLATFORM, "-o", "yaml", check=False).stdout
+            pytest.fail(f"platform not Ready: {waited.stderr}\n{status}\n{shown}")
+        print(f"platform-dev.yaml: 8/8 services Ready on real pods {seconds:.0f}s after kubectl apply")
+        yield {"document": document, "ready_seconds": seconds}
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", PLATFORM, "--wait=true", "--timeout=180s", check=False)
+
+
+def _json(cluster: Any, *args: str) -> Any:
+    return json.loads(cluster.kubectl(*args, "-o", "json").stdout)
+
+
+def test_every_service_runs_at_least_two_ready_pods_on_real_nodes_wired_to_the_stores(
+    cluster: Any, platform: dict[str, Any], real_nodes: list[str]
+) -> None:
+    status = _json(cluster, "get", "deliveryplatform", PLATFORM)["status"]
+    assert status["servicesReady"] == "8/8"
+    assert status["backing"] == f"in-cluster ({BACKING})"
+    shown = cluster.kubectl("get", "deliveryplatform", PLATFORM).stdout
+    assert f"in-cluster ({BACKING})" in shown
+    assert "8/8" in shown
+
+    workloads = platform["document"]["spec"]["image"]
+    for name, namespace in NAMESPACES.items():
+        pods = ready_pods(cluster, namespace, f"app.kubernetes.io/name={name}")
+        assert len(pods) >= 2, (name, len(pods))
+        for pod in pods:
+            assert pod["spec"]["nodeName"] in real_nodes, (name, pod["spec"]["nodeName"])
+            (container,) = pod["status"]["containerStatuses"]
+            assert container["ready"] is True  # its readiness probe (/readyz: its stores answer) passed
+            assert container["imageID"].endswith(workloads["digest"])
+        service = _json(cluster, "-n", namespace, "get", "droneservice", name)
+        conditions = {c["type"]: c for c in service["status"]["conditions"]}
+        assert conditions["Degraded"]["status"] == "False", (name, conditions["Degraded"])
+
+    for store in ("redis", "mongo", "postgres"):
+        (pod,) = ready_pods(cluster, BACKING, f"app.kubernetes.io/name={store}")
+        assert pod["spec"]["nodeName"] in real_nodes
+        assert pod["spec"]["securityContext"]["runAsNonRoot"] is True
+        claim = _json(cluster, "-n", BACKING, "get", "pvc", f"data-{store}-0")
+        assert claim["status"]["phase"] == "Bound"
+        assert claim["spec"]["storageClassName"] == "local-path"
+
+
+def _mail_subjects(cluster: Any) -> list[str]:
+    (pod,) = ready_pods(cluster, BACKING, "app.kubernetes.io/name=mail-sink")
+    read = (
+        "import json, mailbox\n"
+        "print(json.dumps([' '.join(str(m['Subject']).split()) for m in mailbox.Maildir('/var/mail/sink', "
+        "create=False)]))"
+    )
+    result = cluster.kubectl("-n", BACKING, "exec", pod["metadata"]["name"], "--", "python3", "-c", read)
+    subjects: list[str] = json.loads(result.stdout)
+    return subjects
+
+
+@contextlib.contextmanager
+def service_urls(cluster: Any) -> Iterator[dict[str, str]]:
+    """Every service through `kubectl port-forward` to its Service, named as the simulator names them."""
+    with contextlib.ExitStack() as stack:
+        yield {
+            SIMULATOR_NAMES.get(name, name): stack.enter_context(port_forward(cluster, namespace, f"svc/{name}", 80))
+            for name, namespace in NAMESPACES.items()
+        }
+
+
+async def _get(url: str) -> Any:
+    async with httpx.AsyncClient(timeout=30) as client:
+        response = await client.get(url)
+        response.raise_for_status()
+        return response.json()
+
+
+def test_200_deliveries_complete_with_distinct_drones_and_their_notifications_arrive(
+    cluster: Any, platform: dict[str, Any]
+) -> None:
+    with service_urls(cluster) as urls:
+        config = SimulatorConfig(drones=DELIVERIES, requests_per_second=20, speed_up=30.0, register_fleet=True)
+        simulator = FleetSimulator(urls, config)
+        snapshot = asyncio.run(simulator.run(seconds=60, requests=DELIVERIES, drain_seconds=240))
+        assert len(snapshot.requested) == DELIVERIES
+        assert set(snapshot.arrived) == set(snapshot.requested)
+
+        async def views() -> list[dict[str, Any]]:
+            return [await _get(f"{urls['delivery']}/v1/deliveries/{d}") for d in snapshot.requested]
+
+        delivered = asyncio.run(views())
+    assert Counter(view["stage"] for view in delivered) == {"completed": DELIVERIES}
+    assert len({view["droneId"] for view in delivered}) == DELIVERIES
+
+    expected = {f"Delivery {d}: {PHRASES['completed']}" for d in snapshot.requested}
+    subjects = wait_for(
+        lambda: (found := _mail_subjects(cluster)) and expected <= set(found) and found,
+        f"{len(expected)} 'completed' e-mails at the SMTP sink",
+        timeout=120,
+        interval=3,
+    )
+    assert [subject for subject, count in Counter(subjects).items() if count > 1] == []
+
+
+def test_package_data_survives_restarts_of_its_pods_and_of_the_store(cluster: Any, platform: dict[str, Any]) -> None:
+    with port_forward(cluster, SHIPPING, "svc/ingestion", 80) as ingestion:
+        body = {
+            "owner": "survivor",
+            "pickup": {"latitude": 47.606, "longitude": -122.332, "address": "1 Pike St"},
+            "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
+            "pickupTime": "2030-01-01T10:00:00Z",
+            "deadline": "2030-01-01T12:00:00Z",
+            "package": {"size": "small", "weightKg": 1.0, "tag": "survivor"},
+        }
+        accepted = httpx.post(f"{ingestion}/v1/deliveryrequests", json=body, timeout=30)
+        assert accepted.status_code == 202, accepted.text
+        delivery_id = accepted.json()["deliveryId"]
+
+    def package() -> dict[str, Any] | None:
+        with port_forward(cluster, CUSTOMER, "svc/package", 80) as url:
+            found = httpx.get(f"{url}/v1/packages/package-{delivery_id}", timeout=10)
+            return found.json() if found.status_code == 200 else None
+
+    before = wait_for(package, "the delivery's package", timeout=60, interval=2)
+    cluster.kubectl("-n", BACKING, "delete", "pod", "mongo-0", "--wait=true")
+    cluster.kubectl("-n", CUSTOMER, "delete", "pods", "-l", "app.kubernetes.io/name=package", "--wait=true")
+    wait_for(lambda: ready_pods(cluster, BACKING, "app.kubernetes.io/name=mongo"), "mongo back", timeout=120)
+    wait_for(
+        lambda: len(ready_pods(cluster, CUSTOMER, "app.kubernetes.io/name=package")) >= 2, "package back", timeout=120
+    )
+    after = wait_for(package, "the package after the restarts", timeout=60, interval=2)
+    assert after == before
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        (
+            lambda spec: spec["backing"]["inCluster"].update(namespace=SHIPPING),
+            "spec.backing.inCluster.namespace must not be a team's namespace",
+        ),
+        (
+            lambda spec: spec["nodePlacement"]["nodeSelector"].update({"not a key": "x"}),
+            "spec.nodePlacement.nodeSelector: keys must be label keys",
+        ),
+    ],
+)
+def test_the_apiserver_refuses_what_cannot_work(cluster: Any, installed: str, change: Any, refusal: str) -> None:
+    document = yaml.safe_load((ROOT / "config" / "samples" / "platform-dev.yaml").read_text())
+    document["metadata"]["name"] = "refused"
+    change(document["spec"])
+    refused = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert refused.returncode != 0
+    assert refusal in refused.stderr
