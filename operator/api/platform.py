@@ -480,7 +480,7 @@ class Fleet(Model):
     """What the platform expects of its drones: telemetry beyond it is refused as implausible (spoofing)."""
 
     max_speed_mps: float = Field(
-        60.0, gt=0, le=100000, description="Fastest credible drone speed; a simulated fleet sped up needs more."
+        60.0, ge=1, le=100000, description="Fastest credible drone speed; a simulated fleet sped up needs more."
     )
 
 

@@ -45,6 +45,19 @@ def changed(previous: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     return any(previous.get(key) != value for key, value in new.items())
 
 
+def rollout_failure(status: dict[str, Any]) -> tuple[str, str] | None:
+    """Why a rollout cannot go on, from the Deployment's own conditions: pods the API refuses to create (quota,
+    admission), or no progress within its deadline. Without this the service showed only "RollingOut"."""
+    found = {c.get("type"): c for c in status.get("conditions") or []}
+    refused = found.get("ReplicaFailure")
+    if refused is not None and refused.get("status") == "True":
+        return "PodsRefused", str(refused.get("message", ""))
+    stalled = found.get("Progressing")
+    if stalled is not None and stalled.get("status") == "False" and stalled.get("reason") == "ProgressDeadlineExceeded":
+        return "ProgressDeadlineExceeded", str(stalled.get("message", ""))
+    return None
+
+
 def service_verdicts(
     *, reasons: list[tuple[str, str]], blocking: bool, deployment: dict[str, Any] | None
 ) -> tuple[list[Verdict], int | None, int | None]:
@@ -65,6 +78,9 @@ def service_verdicts(
             None,
         )
     spec, status = deployment.get("spec", {}), deployment.get("status", {})
+    failure = rollout_failure(status)
+    if failure is not None and not reasons:
+        degraded = Verdict("Degraded", True, *failure)
     desired = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas", 0))
     updated = int(status.get("updatedReplicas", 0))

@@ -3,6 +3,7 @@ condition (reason + message) and an Event, never an exception in the operator.""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -174,10 +175,16 @@ def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Proble
     return problems
 
 
+def _rolling(replicas: int) -> int:
+    """Pods of a service during a rolling update: maxSurge 25% rounds up (workload.py), maxUnavailable 0."""
+    return replicas + math.ceil(replicas / 4)
+
+
 def _total(services: list[DroneService], resource: str) -> Decimal:
+    """Limits of a team's services at their minimum, all rolling at once (a new platform image rolls them all)."""
     return sum(
         (
-            svc.spec.autoscaling.min_replicas * parse_quantity(getattr(svc.spec.resources.limits, resource))
+            _rolling(svc.spec.autoscaling.min_replicas) * parse_quantity(getattr(svc.spec.resources.limits, resource))
             for svc in services
         ),
         Decimal(0),
@@ -198,7 +205,8 @@ def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
                         "QuotaTooSmall",
                         f"spec.teams[{i}].quota.{resource}",
                         f"team {team.name!r} needs {needed.normalize():f} {resource} (limits x minReplicas of its "
-                        f"bundled services) but its quota allows {allowed.normalize():f}",
+                        f"bundled services, plus the rolling update's surge) but its quota allows "
+                        f"{allowed.normalize():f}",
                     )
                 )
     return problems

@@ -142,3 +142,12 @@ def test_drone_service_names_are_bounded_for_child_names() -> None:
 def test_unions_are_refused_rather_than_emitted() -> None:
     with pytest.raises(SchemaError):
         structural({"anyOf": [{"type": "string"}, {"type": "integer"}]}, {})
+
+
+def test_no_json_schema_2020_bounds_that_a_structural_schema_refuses() -> None:
+    """OpenAPI v3.0 (what the apiserver takes) has boolean exclusiveMinimum/Maximum; pydantic's gt/lt write numbers."""
+    for name, text in generated_files().items():
+        assert "exclusiveMaximum" not in text, name
+        for line in text.splitlines():
+            if "exclusiveMinimum:" in line:
+                assert line.split(":", 1)[1].strip() in ("true", "false"), (name, line)

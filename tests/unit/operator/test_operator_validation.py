@@ -77,4 +77,4 @@ def test_a_quota_too_small_for_the_teams_services(platform_doc: dict[str, Any]) 
     platform_doc["spec"]["teams"][1]["quota"] = {"cpu": "2", "memory": "64Gi", "pods": 50}
     problems = validate_platform(DeliveryPlatform.model_validate(platform_doc))
     assert [(p.reason, p.field) for p in problems] == [("QuotaTooSmall", "spec.teams[1].quota.cpu")]
-    assert "needs 3 cpu" in problems[0].message
+    assert "needs 4.5 cpu" in problems[0].message  # 2+1 schedulers x 500m, 2+1 telemetry pods x 1

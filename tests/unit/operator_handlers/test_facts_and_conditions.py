@@ -64,6 +64,40 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
     ]
 
 
+def test_a_rollout_the_api_refuses_says_why_in_degraded() -> None:
+    """Seen on real pods: a quota too small for the rollout's surge left the service "RollingOut" with no reason."""
+    quota = 'pods "x" is forbidden: exceeded quota: team-quota, requested: limits.cpu=1'
+    deployment = {
+        "metadata": {"generation": 2},
+        "spec": {"replicas": 2},
+        "status": {
+            "observedGeneration": 2,
+            "replicas": 2,
+            "readyReplicas": 2,
+            "updatedReplicas": 0,
+            "conditions": [
+                {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable"},
+                {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", "message": quota},
+            ],
+        },
+    }
+    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    assert [(v.type, v.status, v.reason) for v in verdicts] == [
+        ("Ready", False, "RollingOut"),
+        ("Progressing", True, "RollingOut"),
+        ("Degraded", True, "PodsRefused"),
+    ]
+    assert "exceeded quota" in verdicts[2].message
+    deployment["status"]["conditions"] = [
+        {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}
+    ]
+    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    assert (verdicts[2].status, verdicts[2].reason) == (True, "ProgressDeadlineExceeded")
+    deployment["status"]["conditions"] = [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
+    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    assert verdicts[2].status is False
+
+
 def test_services_trust_the_platform_token_issuer_and_the_account_service_issues_none() -> None:
     sample = Path(__file__).resolve().parents[3] / "config" / "samples" / "platform.yaml"
     platform = DeliveryPlatform.model_validate(yaml.safe_load(sample.read_text()))
