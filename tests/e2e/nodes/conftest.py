@@ -145,6 +145,11 @@ HOSTNAME_SERVER = [
     "        self.wfile.write(body)\n"
     "http.server.ThreadingHTTPServer(('', 8080), H).serve_forever()\n",
 ]
+# What PodSecurity `restricted` asks of a pod (the platform's namespaces enforce it), as `deployment(**...)` keywords.
+RESTRICTED_POD: dict[str, Any] = {
+    "securityContext": {"runAsNonRoot": True, "runAsUser": 65534, "seccompProfile": {"type": "RuntimeDefault"}},
+    "container": {"securityContext": {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}},
+}
 SLEEP = ["python3", "-c", "import time; time.sleep(86400)"]
 
 

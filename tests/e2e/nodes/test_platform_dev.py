@@ -16,10 +16,11 @@ import pytest
 import yaml
 
 from fabrikam.devcluster import backing_images, images
+from fabrikam.workloads.localstack import seed_fleet
 from fabrikam.workloads.notification.handlers import PHRASES
 from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig
 
-from .conftest import ROOT, apply, port_forward, ready_pods, wait_for
+from .conftest import RESTRICTED_POD, ROOT, SLEEP, apply, deployment, pods, port_forward, ready_pods, wait_for
 
 PLATFORM = "fabrikam-dev"
 BACKING = "fabrikam-backing"
@@ -232,3 +233,198 @@ def test_the_apiserver_refuses_what_cannot_work(cluster: Any, installed: str, ch
     refused = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(document), check=False)
     assert refused.returncode != 0
     assert refusal in refused.stderr
+
+
+def test_account_data_and_its_tokens_survive_restarts_of_its_pods_and_of_postgres(
+    cluster: Any, platform: dict[str, Any]
+) -> None:
+    """Two account replicas share one database, one PII key and one signing key (the generated Secret)."""
+    profile = {"name": "Contoso", "contactEmail": "ops@contoso.example", "phone": "+14255550100", "address": "1 Main"}
+    with port_forward(cluster, CUSTOMER, "svc/account", 80) as url:
+        registered = httpx.post(f"{url}/v1/businesses", json=profile, timeout=30)
+        assert registered.status_code == 201, registered.text
+        business, credentials = registered.json()["business"], registered.json()["credentials"]
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": credentials["clientId"],
+            "client_secret": credentials["clientSecret"],
+        }
+        issued = httpx.post(f"{url}/oauth2/token", data=form, timeout=30)
+        assert issued.status_code == 200, issued.text
+        headers = {"Authorization": f"Bearer {issued.json()['access_token']}"}
+        before = httpx.get(f"{url}/v1/businesses/{business['id']}", headers=headers, timeout=30)
+        assert before.status_code == 200, before.text
+
+    cluster.kubectl("-n", BACKING, "delete", "pod", "postgres-0", "--wait=true")
+    cluster.kubectl("-n", CUSTOMER, "delete", "pods", "-l", "app.kubernetes.io/name=account", "--wait=true")
+    wait_for(lambda: ready_pods(cluster, BACKING, "app.kubernetes.io/name=postgres"), "postgres back", timeout=120)
+    wait_for(
+        lambda: len(ready_pods(cluster, CUSTOMER, "app.kubernetes.io/name=account")) >= 2, "account back", timeout=180
+    )
+    with port_forward(cluster, CUSTOMER, "svc/account", 80) as url:
+        after = httpx.get(f"{url}/v1/businesses/{business['id']}", headers=headers, timeout=30)
+    assert after.status_code == 200, after.text  # the old token still verifies: same signing key
+    assert after.json() == before.json()
+
+
+PROBE = (
+    "import json, socket, sys\n"
+    "def reach(host, port):\n"
+    "    try:\n"
+    "        socket.create_connection((host, port), timeout=3).close()\n"
+    "        return True\n"
+    "    except OSError:\n"
+    "        return False\n"
+    "print(json.dumps({f'{h}:{p}': reach(h, p) for h, p in json.loads(sys.argv[1])}))\n"
+)
+TARGETS = [
+    (f"package.{CUSTOMER}.svc.cluster.local", 80),
+    (f"account.{CUSTOMER}.svc.cluster.local", 80),
+    (f"mongo.{BACKING}.svc.cluster.local", 27017),
+    (f"postgres.{BACKING}.svc.cluster.local", 5432),
+    (f"redis.{BACKING}.svc.cluster.local", 6379),
+]
+
+
+def _probe(cluster: Any, namespace: str, image: str, labels: dict[str, str], targets: list[Any]) -> dict[str, bool]:
+    apply(cluster, deployment("probe", namespace, image, SLEEP, pod_labels=labels, **RESTRICTED_POD))
+    (pod,) = wait_for(lambda: ready_pods(cluster, namespace, "app=probe"), f"the probe in {namespace}", timeout=120)
+    ran = cluster.kubectl(
+        "-n", namespace, "exec", pod["metadata"]["name"], "--", "python3", "-c", PROBE, json.dumps(targets)
+    )
+    found: dict[str, bool] = json.loads(ran.stdout)
+    return found
+
+
+def test_network_policies_let_only_the_declared_callers_in(
+    cluster: Any, platform: dict[str, Any], namespace: str, probe_image: str
+) -> None:
+    """From a namespace outside the platform, even labelled as a store's client, nothing of the platform answers;
+    the cluster DNS does (the probe itself has a network). Inside, the deliveries above prove the allowed paths."""
+    client_labels = {f"backing.dronedelivery.fabrikam.io/{store}": "true" for store in ("mongo", "postgres", "redis")}
+    outside = _probe(cluster, namespace, probe_image, client_labels, [*TARGETS, ("10.96.0.10", 53)])
+    assert outside.pop("10.96.0.10:53") is True
+    assert outside == dict.fromkeys(outside, False), outside
+    cluster.kubectl("-n", namespace, "delete", "deployment", "probe", "--wait=false")
+    # Another team's namespace: default-deny lets its pods out to DNS only.
+    inside = _probe(cluster, SHIPPING, probe_image, {"app.kubernetes.io/name": "probe"}, TARGETS[:2])
+    cluster.kubectl("-n", SHIPPING, "delete", "deployment", "probe", "--wait=false")
+    assert inside == dict.fromkeys(inside, False), inside
+
+
+def test_a_root_pod_is_refused_and_a_hand_edited_deployment_is_reverted(cluster: Any, platform: dict[str, Any]) -> None:
+    image = platform["document"]["spec"]["image"]
+    root = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "as-root", "namespace": SHIPPING},
+        "spec": {
+            "securityContext": {"runAsUser": 0},
+            "containers": [{"name": "app", "image": f"{image['repository']}@{image['digest']}"}],
+        },
+    }
+    refused = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(root), check=False)
+    assert refused.returncode != 0
+    assert 'violates PodSecurity "restricted:latest"' in refused.stderr
+
+    patch = [
+        {"op": "replace", "path": "/spec/template/spec/securityContext/runAsNonRoot", "value": False},
+        {"op": "replace", "path": "/spec/template/spec/securityContext/runAsUser", "value": 0},
+    ]
+    cluster.kubectl("-n", SHIPPING, "patch", "deployment", "ingestion", "--type=json", "-p", json.dumps(patch))
+
+    def reverted() -> bool:
+        pod = _json(cluster, "-n", SHIPPING, "get", "deployment", "ingestion")["spec"]["template"]["spec"]
+        return pod["securityContext"]["runAsNonRoot"] is True and pod["securityContext"]["runAsUser"] == 10001
+
+    wait_for(reverted, "the operator reverting the hand edit", timeout=30)
+    wait_for(
+        lambda: (
+            len(ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")) >= 2
+            and all(
+                p["spec"]["securityContext"]["runAsUser"] == 10001
+                for p in ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")
+            )
+        ),
+        "ingestion running as 10001 again",
+        timeout=120,
+    )
+
+
+# Posts deliveries from inside the cluster (a port-forward follows one pod, and dies with it), retrying each one
+# with the same Idempotency-Key until it is accepted; prints a line per acceptance, then the accepted ids.
+LOAD = """
+import json, sys, time, urllib.error, urllib.request
+url, count = sys.argv[1], int(sys.argv[2])
+accepted = []
+for index in range(count):
+    body = json.dumps({
+        "owner": "burst", "pickupTime": "2030-01-01T10:00:00Z", "deadline": "2030-01-01T12:00:00Z",
+        "pickup": {"latitude": 47.606 + (index % 10) * 0.001, "longitude": -122.332, "address": f"{index} Pike"},
+        "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
+        "package": {"size": "small", "weightKg": 1.0, "tag": f"burst-{index}"},
+    }).encode()
+    while True:
+        request = urllib.request.Request(url, data=body, method="POST", headers={
+            "Content-Type": "application/json", "Idempotency-Key": f"burst-{index}"})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                accepted.append(json.loads(response.read())["deliveryId"])
+                print("accepted", len(accepted), flush=True)
+                break
+        except (urllib.error.URLError, OSError) as error:
+            print("retrying", index, error, flush=True)
+            time.sleep(0.2)
+print("ids", json.dumps(accepted), flush=True)
+"""
+
+
+def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_duplicates_nothing(
+    cluster: Any, platform: dict[str, Any], probe_image: str
+) -> None:
+    burst = 150
+    with port_forward(cluster, SHIPPING, "svc/drone-scheduler", 80) as scheduler:
+        seed_fleet(scheduler, burst + 20)
+    # The ingress controller's namespace is let in to ingestion (it is exposed); the load stands in for it.
+    controller = platform["document"]["spec"]["ingress"]["controllerNamespace"]
+    cluster.kubectl("create", "namespace", controller, check=False)
+    url = f"http://ingestion.{SHIPPING}.svc.cluster.local/v1/deliveryrequests"
+    load = deployment("load", controller, probe_image, ["python3", "-c", LOAD, url, str(burst)])
+    load["spec"]["template"]["spec"]["restartPolicy"] = "Always"
+    apply(cluster, load)
+    try:
+        (pod,) = wait_for(lambda: pods(cluster, controller, "app=load"), "the load pod", timeout=120)
+        name = pod["metadata"]["name"]
+
+        def logs() -> str:
+            return str(cluster.kubectl("-n", controller, "logs", name, check=False).stdout)
+
+        wait_for(lambda: logs().count("accepted ") >= 30, "30 deliveries accepted", timeout=120)
+        for service in ("ingestion", "workflow"):
+            victim = ready_pods(cluster, SHIPPING, f"app.kubernetes.io/name={service}")[0]["metadata"]["name"]
+            cluster.kubectl("-n", SHIPPING, "delete", "pod", victim, "--grace-period=0", "--force")
+        finished = wait_for(lambda: (text := logs()) and "ids " in text and text, "the burst to finish", timeout=300)
+        ids: list[str] = json.loads(finished.split("ids ", 1)[1].splitlines()[0])
+        assert logs().count("accepted ") == burst
+    finally:
+        cluster.kubectl("-n", controller, "delete", "deployment", "load", "--wait=false")
+    assert len(ids) == len(set(ids)) == burst
+
+    def settled() -> list[dict[str, Any]] | None:
+        with port_forward(cluster, SHIPPING, "svc/workflow", 80) as workflow:
+            views = [httpx.get(f"{workflow}/v1/workflows/{d}", timeout=30) for d in ids]
+        found = [view.json() for view in views if view.status_code == 200]
+        return found if len(found) == burst and all(v["stage"] == "scheduled" for v in found) else None
+
+    views = wait_for(settled, f"all {burst} deliveries scheduled", timeout=240, interval=5)
+    assert len({view["droneId"] for view in views}) == burst
+    with port_forward(cluster, SHIPPING, "svc/delivery", 80) as delivery:
+        scheduled = [
+            sum(
+                1
+                for e in httpx.get(f"{delivery}/v1/deliveries/{d}/events", timeout=30).json()
+                if e["kind"] == "scheduled"
+            )
+            for d in ids
+        ]
+    assert set(scheduled) == {1}  # each delivery scheduled exactly once, none lost, none twice
