@@ -84,6 +84,8 @@ class Saga(BaseModel):
     reason: str | None = None
     step_started_at: AwareDatetime | None = None
     step_attempt: int = 0
+    # A reschedule arrived while ScheduleDelivery was in flight: sent once the delivery is scheduled.
+    reschedule_pending: bool = False
     applied: list[str] = Field(default_factory=list)
     outbox: list[Command] = Field(default_factory=list)
 
@@ -118,6 +120,15 @@ def _assign_drone(saga: Saga) -> Command:
     assert saga.request is not None
     assign = AssignDrone(delivery_id=saga.delivery_id, pickup=saga.request.pickup, size=saga.request.package.size)
     return _command(SCHEDULER_COMMANDS, f"AssignDrone:{saga.delivery_id}", assign)
+
+
+def _reschedule(saga: Saga) -> Command:
+    """The saga's current pickup time and deadline, for a delivery the delivery service has scheduled."""
+    assert saga.request is not None
+    pickup_time = saga.pickup_time or saga.request.pickup_time
+    deadline = saga.deadline or saga.request.deadline
+    body = RescheduleDelivery(delivery_id=saga.delivery_id, pickup_time=pickup_time, deadline=deadline)
+    return _command(DELIVERY_COMMANDS, f"RescheduleDelivery:{saga.delivery_id}:{len(saga.applied)}", body)
 
 
 def _schedule(saga: Saga) -> Command:
@@ -252,13 +263,13 @@ def _transition(saga: Saga, body: DeliveryScoped) -> Transition | None:
                 "pickup_time": body.pickup_time or saga.pickup_time,
                 "deadline": body.deadline or saga.deadline,
             }
-            if stage not in (Stage.awaiting_schedule, Stage.scheduled) or saga.request is None:
+            if stage == Stage.awaiting_schedule:
+                # ScheduleDelivery is on its way with the old times, and a RescheduleDelivery sent now could reach
+                # the delivery service first and find nothing to change: send it once the schedule is confirmed.
+                return stage, {**changes, "reschedule_pending": True}, []
+            if stage != Stage.scheduled or saga.request is None:
                 return stage, changes, []
-            pickup_time = body.pickup_time or saga.pickup_time or saga.request.pickup_time
-            deadline = body.deadline or saga.deadline or saga.request.deadline
-            reschedule = RescheduleDelivery(delivery_id=saga.delivery_id, pickup_time=pickup_time, deadline=deadline)
-            message_id = f"RescheduleDelivery:{saga.delivery_id}:{len(saga.applied)}"
-            return stage, changes, [_command(DELIVERY_COMMANDS, message_id, reschedule)]
+            return stage, changes, [_reschedule(saga.model_copy(update=changes))]
         case PackageCreated() if stage == Stage.awaiting_package:
             return Stage.awaiting_drone, {"package_id": body.package_id}, [_assign_drone(saga)]
         case PackageCreated() if stage in (Stage.cancelled, Stage.failed):
@@ -272,6 +283,8 @@ def _transition(saga: Saga, body: DeliveryScoped) -> Transition | None:
             return stage, {}, [_release_drone(saga, ":late")]
         case DroneUnavailable() if stage == Stage.awaiting_drone:
             return Stage.failed, {"reason": f"no drone: {body.reason}"}, [_cancel_package(saga)]
+        case DeliveryScheduled() if stage == Stage.awaiting_schedule and saga.reschedule_pending:
+            return Stage.scheduled, {"reschedule_pending": False}, [_reschedule(saga)]
         case DeliveryScheduled() if stage == Stage.awaiting_schedule:
             return Stage.scheduled, {}, []
         case DeliveryScheduled() if stage in (Stage.cancelled, Stage.failed) and saga.drone is not None:

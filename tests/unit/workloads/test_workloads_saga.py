@@ -155,6 +155,26 @@ def test_reschedule_after_scheduling_sends_reschedule_delivery() -> None:
     assert saga.outbox[-1].body["deadline"] == "2030-01-01T18:00:00Z"
 
 
+def test_reschedule_while_scheduling_waits_for_the_schedule_then_sends_reschedule_delivery() -> None:
+    """A RescheduleDelivery sent while ScheduleDelivery is in flight could reach the delivery service first and
+    change nothing (the e2e test saw the old pickup time now and then): it waits for DeliveryScheduled."""
+    new_pickup = datetime(2030, 1, 2, 9, tzinfo=UTC)
+    saga, commands = step(
+        run_to(Stage.awaiting_schedule),
+        "m-resched",
+        DeliveryRescheduled(delivery_id=DELIVERY, pickup_time=new_pickup),
+    )
+    assert (saga.stage, commands, saga.reschedule_pending) == (Stage.awaiting_schedule, [], True)
+    saga, commands = step(saga, "m-scheduled", DeliveryScheduled(delivery_id=DELIVERY))
+    assert (saga.stage, [kind for kind, _ in commands], saga.reschedule_pending) == (
+        Stage.scheduled,
+        ["RescheduleDelivery"],
+        False,
+    )
+    assert saga.outbox[-1].body["pickupTime"] == "2030-01-02T09:00:00Z"
+    assert saga.outbox[-1].body["deadline"] == "2030-01-01T12:00:00Z"
+
+
 def test_nothing_moves_a_finished_saga() -> None:
     saga, _ = step(run_to(Stage.scheduled), "m-done", DeliveryCompleted(delivery_id=DELIVERY))
     assert decide(saga, Incoming("m-cancel", DeliveryCancelled(delivery_id=DELIVERY)), T0) is None
