@@ -225,6 +225,12 @@ class Autoscaling(Model):
     target_cpu_utilization_percentage: int = Field(
         70, ge=10, le=95, description="Average CPU utilization (of requests) the HPA aims for."
     )
+    scale_down_stabilization_seconds: int | None = Field(
+        None,
+        ge=0,
+        le=3600,
+        description="How long the HPA waits, after load falls, before removing pods; default Kubernetes' 300 s.",
+    )
 
     @model_validator(mode="after")
     def _min_not_above_max(self) -> Autoscaling:

@@ -273,7 +273,7 @@ def service(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> 
 
 def autoscaler(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
     scaling = svc.spec.autoscaling
-    return {
+    hpa: Obj = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
         "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
@@ -295,6 +295,10 @@ def autoscaler(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) 
             ],
         },
     }
+    if scaling.scale_down_stabilization_seconds is not None:
+        window = scaling.scale_down_stabilization_seconds
+        hpa["spec"]["behavior"] = {"scaleDown": {"stabilizationWindowSeconds": window}}
+    return hpa
 
 
 def disruption_budget(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import yaml
 
-from fabrikam.devcluster import backing_images, images
+from fabrikam.devcluster.platform_install import dev_platform_document
 from fabrikam.workloads.localstack import seed_fleet
 from fabrikam.workloads.notification.handlers import PHRASES
 from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig
@@ -38,24 +38,6 @@ NAMESPACES = {
 # The simulator's names for the services (those of the local stack).
 SIMULATOR_NAMES = {"drone-scheduler": "scheduler"}
 DELIVERIES = 200
-
-
-def _image(reference: str) -> dict[str, str]:
-    repository, digest = reference.split("@")
-    return {"repository": repository, "digest": digest}
-
-
-def dev_platform_document() -> dict[str, Any]:
-    """The committed sample with the images built from this checkout, by the digests the local registry reports."""
-    document: dict[str, Any] = yaml.safe_load((ROOT / "config" / "samples" / "platform-dev.yaml").read_text())
-    stores = backing_images.build(print)
-    document["spec"]["image"] = _image(images.build_images().workloads)
-    in_cluster = document["spec"]["backing"]["inCluster"]
-    in_cluster["redis"]["image"] = _image(stores.redis)
-    in_cluster["mongo"]["image"] = _image(stores.mongo)
-    in_cluster["postgres"]["image"] = _image(stores.postgres)
-    in_cluster["mail"]["image"] = _image(stores.mail)
-    return document
 
 
 @pytest.fixture(scope="module")
@@ -428,3 +410,59 @@ def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_du
             for d in ids
         ]
     assert set(scheduled) == {1}  # each delivery scheduled exactly once, none lost, none twice
+
+
+# Keeps ingestion's pods busy from inside the cluster: 8 threads of GET /readyz (each pings Redis), for argv[2] s.
+CPU_LOAD = """
+import sys, threading, time, urllib.request
+url, until = sys.argv[1], time.monotonic() + float(sys.argv[2])
+def hammer():
+    while time.monotonic() < until:
+        try:
+            urllib.request.urlopen(url, timeout=5).read()
+        except OSError:
+            time.sleep(0.05)
+threads = [threading.Thread(target=hammer) for _ in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+"""
+
+
+def test_load_on_ingestion_scales_it_out_and_calm_scales_it_back_in(
+    cluster: Any, platform: dict[str, Any], probe_image: str
+) -> None:
+    """The HPA on real CPU figures (metrics-server scraping the real kubelets), both ways."""
+    controller = platform["document"]["spec"]["ingress"]["controllerNamespace"]
+    cluster.kubectl("create", "namespace", controller, check=False)
+    url = f"http://ingestion.{SHIPPING}.svc.cluster.local/readyz"
+
+    def hpa() -> dict[str, Any]:
+        status: dict[str, Any] = _json(cluster, "-n", SHIPPING, "get", "hpa", "ingestion")["status"]
+        return status
+
+    started = time.monotonic()
+    apply(cluster, deployment("cpu-load", controller, probe_image, ["python3", "-c", CPU_LOAD, url, "300"]))
+    try:
+        wait_for(
+            lambda: (
+                hpa().get("desiredReplicas", 0) > 2
+                and len(ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")) > 2
+            ),
+            "ingestion scaled out under load",
+            timeout=240,
+            interval=5,
+        )
+        scaled_out = time.monotonic() - started
+        peak = hpa()["desiredReplicas"]
+    finally:
+        cluster.kubectl("-n", controller, "delete", "deployment", "cpu-load", "--wait=false")
+    calm = time.monotonic()
+    wait_for(
+        lambda: (
+            hpa().get("desiredReplicas") == 2 and len(pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")) == 2
+        ),
+        "ingestion back to 2 pods once the load stopped",
+        timeout=360,
+        interval=5,
+    )
+    print(f"ingestion: {peak} pods {scaled_out:.0f}s into the load, back to 2 {time.monotonic() - calm:.0f}s after it")

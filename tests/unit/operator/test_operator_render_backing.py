@@ -253,3 +253,9 @@ def test_the_fleet_speed_limit_reaches_drone_telemetry(
     assert telemetry["FABRIKAM_TELEMETRY_MAX_SPEED_MPS"] == "1000"
     production = _one(_rendered(platform)["drone-telemetry"], "ConfigMap")["data"]
     assert production["FABRIKAM_TELEMETRY_MAX_SPEED_MPS"] == "60"
+
+
+def test_the_scale_down_window_reaches_the_hpa(dev_platform: DeliveryPlatform, platform: DeliveryPlatform) -> None:
+    hpa = _one(_rendered(dev_platform)["ingestion"], "HorizontalPodAutoscaler")["spec"]
+    assert hpa["behavior"] == {"scaleDown": {"stabilizationWindowSeconds": 60}}
+    assert "behavior" not in _one(_rendered(platform)["ingestion"], "HorizontalPodAutoscaler")["spec"]
