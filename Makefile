@@ -40,11 +40,8 @@ e2e: toolchain
 test: setup toolchain  ## Everything CI runs: lint and every test tier, with a summary per tier
 	@hack/test.sh all
 
-demo: setup toolchain  ## The operator reconciling the sample platform, then a minute of simulated deliveries
+demo: setup toolchain  ## The platform on real pods (operator by its chart, platform-dev.yaml), then a simulated fleet
 	@$(BIN)/fabrikam demo
-	@echo "==> the eight services as local processes, a simulated fleet, a live dashboard for a minute"
-	@$(BIN)/fabrikam services up >/dev/null && { $(BIN)/fabrikam services dashboard --seconds 60; status=$$?; \
-	  $(BIN)/fabrikam services down >/dev/null; exit $$status; }
 
 bench: setup toolchain  ## All benchmarks; they print figures (not part of `make test`)
 	@hack/bench.sh

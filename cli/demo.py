@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import typer
 import yaml
 from kubernetes import client as k8s
@@ -86,6 +87,12 @@ def _condition(obj: dict[str, Any], kind: str = "Ready") -> tuple[str, str]:
     return "Unknown", "Pending"
 
 
+def _ready_now(obj: dict[str, Any]) -> bool:
+    """Ready for the spec as it is now: right after an apply the status still speaks of the previous generation."""
+    observed = (obj.get("status") or {}).get("observedGeneration")
+    return _condition(obj)[0] == "True" and observed == obj["metadata"].get("generation")
+
+
 def _status_tables(kubeconfig: Path, platform_name: str) -> tuple[Group, bool]:
     platform = json.loads(_kubectl(kubeconfig, "get", "deliveryplatform", platform_name, "-o", "json"))
     services = json.loads(_kubectl(kubeconfig, "get", "droneservices", "-A", "-o", "json"))["items"]
@@ -111,7 +118,7 @@ def _status_tables(kubeconfig: Path, platform_name: str) -> tuple[Group, bool]:
             f"{svc_status.get('readyReplicas') or 0}/{svc_status.get('desiredReplicas') or '-'}",
             svc_status.get("endpoint") or "-",
         )
-    everything_ready = ready == "True" and all(_condition(s)[0] == "True" for s in services)
+    everything_ready = _ready_now(platform) and all(_ready_now(s) for s in services)
     return Group(top, table), everything_ready
 
 
@@ -170,6 +177,7 @@ def _not_ready(kubeconfig: Path, platform_name: str) -> str:
 def _wait_until_ready(kubeconfig: Path, platform_name: str, timeout: float) -> str:
     """A live table until the platform and every DroneService are Ready; returns `servicesReady` (e.g. 8/8)."""
     started = time.monotonic()
+    everything_ready = False
     with Live(console=_console, refresh_per_second=2) as live:
         while time.monotonic() - started < timeout:
             try:
@@ -179,9 +187,13 @@ def _wait_until_ready(kubeconfig: Path, platform_name: str, timeout: float) -> s
             else:
                 live.update(view)
             if everything_ready:
-                platform = json.loads(_kubectl(kubeconfig, "get", "deliveryplatform", platform_name, "-o", "json"))
-                return str(platform["status"]["servicesReady"])
+                break
             time.sleep(1)
+    # Without a terminal, Live leaves its last frame without a line end.
+    _console.print()
+    if everything_ready:
+        platform = json.loads(_kubectl(kubeconfig, "get", "deliveryplatform", platform_name, "-o", "json"))
+        return str(platform["status"]["servicesReady"])
     raise DemoError(
         f"platform {platform_name} not Ready {timeout:.0f} s after kubectl apply; not ready:\n  "
         f"{_not_ready(kubeconfig, platform_name)}\nsee `kubectl describe` on those, and the operator's log: "
@@ -191,8 +203,13 @@ def _wait_until_ready(kubeconfig: Path, platform_name: str, timeout: float) -> s
 
 def _fly(kubeconfig: Path, config: SimulatorConfig, seconds: float) -> tuple[int, int, int]:
     """The simulated fleet against the pods, watched live; (requested, arrived, refused steps)."""
-    with platform_install.service_urls(kubeconfig) as urls:
-        snapshot, tracker = asyncio.run(dashboard.watch(urls, NO_AUTH, config, seconds, _console))
+    try:
+        with platform_install.service_urls(kubeconfig) as urls:
+            snapshot, tracker = asyncio.run(dashboard.watch(urls, NO_AUTH, config, seconds, _console))
+    except httpx.HTTPError as error:
+        raise DemoError(f"the fleet lost a service through its port-forward: {error!r}") from error
+    finally:
+        _console.print()
     _console.print(dashboard.summary(snapshot, tracker))
     return len(snapshot.requested), len(snapshot.arrived), sum(snapshot.refused.values())
 
@@ -248,10 +265,8 @@ def demo(
         _kubectl(state.kubeconfig, "apply", "-f", "-", stdin=yaml.safe_dump(document))
         _console.print(f"[bold cyan]demo[/] applied {platform_install.DEV_PLATFORM} with the images built above")
         services_ready = _wait_until_ready(state.kubeconfig, platform_name, ready_timeout)
-        timings[f"kubectl apply -> {services_ready} Ready"] = time.monotonic() - started
-        _console.print(
-            f"[green]warm start to {services_ready} Ready on real pods in {time.monotonic() - started:.0f} s[/]"
-        )
+        ready_seconds = timings[f"kubectl apply -> {services_ready} Ready"] = time.monotonic() - started
+        _console.print(f"[green]warm start to {services_ready} Ready on real pods in {ready_seconds:.0f} s[/]")
         _console.print(_pods_table(state.kubeconfig))
         if fleet_seconds > 0:
             config = SimulatorConfig(
