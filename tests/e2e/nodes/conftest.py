@@ -6,7 +6,6 @@ the pods these tests make tolerate the taint and select the label.
 
 import contextlib
 import json
-import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -16,12 +15,12 @@ from typing import Any
 import pytest
 import yaml
 
-from fabrikam.devcluster import images, toolchain
+from fabrikam.devcluster import images, platform_install, toolchain
 from fabrikam.devcluster.realnode_config import NODE_TYPE_LABEL, REAL_NODE_TAINT, REAL_NODE_TYPE
 
 ROOT = Path(__file__).resolve().parents[3]
-NAMESPACE = "fabrikam-system"
-RELEASE = "fabrikam-operator"
+NAMESPACE = platform_install.OPERATOR_NAMESPACE
+RELEASE = platform_install.OPERATOR_RELEASE
 
 ON_REAL_NODES: dict[str, Any] = {
     "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
@@ -166,32 +165,13 @@ def _helm(cluster: Any, *args: str, check: bool = True) -> str:
 
 
 @pytest.fixture(scope="session")
-def installed(cluster: Any, real_nodes: list[str], tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The operator installed by its chart (image by digest from the local registry) on a real node."""
-    repository, digest = images.build_images().operator.split("@")
-    values = {
-        "image": {"repository": repository, "digest": digest},
-        "nodeSelector": {NODE_TYPE_LABEL: REAL_NODE_TYPE},
-        "tolerations": [{"key": REAL_NODE_TAINT["key"], "operator": "Exists", "effect": "NoSchedule"}],
-        "operator": {"resyncSeconds": 30},
-    }
-    values_file = tmp_path_factory.mktemp("chart") / "values.yaml"
-    values_file.write_text(yaml.safe_dump(values))
+def installed(cluster: Any, real_nodes: list[str]) -> Iterator[str]:
+    """The operator installed by its chart (image by digest from the local registry) on a real node, as
+    `make demo` installs it."""
+    reference = images.build_images().operator
     try:
-        _helm(
-            cluster,
-            "install",
-            RELEASE,
-            str(ROOT / "charts" / "operator"),
-            "-n",
-            NAMESPACE,
-            "--create-namespace",
-            "--wait",
-            "--timeout=240s",
-            "-f",
-            str(values_file),
-        )
-        yield f"{repository}@{digest}"
+        platform_install.install_operator(cluster.kubeconfig, reference, progress=lambda message: None)
+        yield reference
     finally:
         _helm(cluster, "uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout=120s", check=False)
         cluster.kubectl("delete", "namespace", NAMESPACE, "--timeout=120s", check=False)
@@ -200,28 +180,5 @@ def installed(cluster: Any, real_nodes: list[str], tmp_path_factory: pytest.Temp
 @contextlib.contextmanager
 def port_forward(cluster: Any, namespace: str, target: str, port: int) -> Iterator[str]:
     """`kubectl port-forward` to `target` (e.g. svc/ingestion) on a free local port: yields its base URL."""
-    process = subprocess.Popen(
-        [
-            str(toolchain.expected_binaries().kubectl),
-            f"--kubeconfig={cluster.kubeconfig}",
-            "-n",
-            namespace,
-            "port-forward",
-            target,
-            f":{port}",
-            "--address=127.0.0.1",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        line = process.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> TARGET"
-        match = re.search(r"127\.0\.0\.1:(\d+)", line)
-        if match is None:
-            raise AssertionError(f"port-forward to {namespace}/{target} failed: {line}{process.stderr.read()}")
-        yield f"http://127.0.0.1:{match.group(1)}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with platform_install.port_forward(cluster.kubeconfig, namespace, target, port) as url:
+        yield url

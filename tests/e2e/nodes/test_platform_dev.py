@@ -2,7 +2,6 @@
 eight services run as pods on the real nodes, wired to the in-cluster stores the operator runs, and deliver."""
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -15,6 +14,7 @@ import httpx
 import pytest
 import yaml
 
+from fabrikam.devcluster import platform_install
 from fabrikam.devcluster.platform_install import dev_platform_document
 from fabrikam.workloads.localstack import seed_fleet
 from fabrikam.workloads.notification.handlers import PHRASES
@@ -35,8 +35,6 @@ NAMESPACES = {
     "account": CUSTOMER,
     "drone-telemetry": CUSTOMER,
 }
-# The simulator's names for the services (those of the local stack).
-SIMULATOR_NAMES = {"drone-scheduler": "scheduler"}
 DELIVERIES = 200
 
 
@@ -108,16 +106,6 @@ def _mail_subjects(cluster: Any) -> list[str]:
     return subjects
 
 
-@contextlib.contextmanager
-def service_urls(cluster: Any) -> Iterator[dict[str, str]]:
-    """Every service through `kubectl port-forward` to its Service, named as the simulator names them."""
-    with contextlib.ExitStack() as stack:
-        yield {
-            SIMULATOR_NAMES.get(name, name): stack.enter_context(port_forward(cluster, namespace, f"svc/{name}", 80))
-            for name, namespace in NAMESPACES.items()
-        }
-
-
 async def _get(url: str) -> Any:
     async with httpx.AsyncClient(timeout=30) as client:
         response = await client.get(url)
@@ -128,7 +116,7 @@ async def _get(url: str) -> Any:
 def test_200_deliveries_complete_one_per_drone_at_a_time_and_their_notifications_arrive(
     cluster: Any, platform: dict[str, Any]
 ) -> None:
-    with service_urls(cluster) as urls:
+    with platform_install.service_urls(cluster.kubeconfig) as urls:
         config = SimulatorConfig(drones=DELIVERIES, requests_per_second=40, speed_up=10.0, register_fleet=True)
         simulator = FleetSimulator(urls, config)
         started = time.monotonic()
