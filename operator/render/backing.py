@@ -29,7 +29,7 @@ from fabrikam.operator.render.labels import (
 )
 from fabrikam.operator.render.network import team_policies
 from fabrikam.operator.render.team import pod_security_labels
-from fabrikam.operator.render.workload import node_placement
+from fabrikam.operator.render.workload import HARDENED_CONTAINER, node_placement
 
 REDIS = "redis"
 MONGO = "mongo"
@@ -230,14 +230,8 @@ def _container(
         "env": [{"name": key, "value": value} for key, value in env.items()],
         "ports": [{"name": "store", "containerPort": port, "protocol": "TCP"}],
         "resources": resources,
-        "securityContext": {
-            "runAsNonRoot": True,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        # The image's own numeric user (the packages' redis/postgres users), checked non-root by the kubelet.
+        "securityContext": dict(HARDENED_CONTAINER),
         "startupProbe": tcp | {"periodSeconds": 2, "failureThreshold": 60},
         "readinessProbe": tcp | {"periodSeconds": 5, "failureThreshold": 2},
         "livenessProbe": tcp | {"periodSeconds": 10, "failureThreshold": 6},

@@ -24,6 +24,16 @@ SPOT_TOLERATION: Obj = {"key": SPOT_KEY, "operator": "Equal", "value": "spot", "
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
 WORKLOAD_IDENTITY_CLIENT_ID = "azure.workload.identity/client-id"
 
+# Every container the operator runs: non-root, read-only, unprivileged (Pod Security `restricted` and more).
+HARDENED_CONTAINER: Obj = {
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "privileged": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
 # Liveness checks the process only (/healthz): a dependency outage must not restart healthy pods.
 # Readiness (/readyz) may check dependencies, which only takes the pod out of the Service.
 PROBES: dict[str, Obj] = {
@@ -201,16 +211,7 @@ def deployment(
         "ports": [{"name": "http", "containerPort": spec.port, "protocol": "TCP"}],
         "envFrom": [{"configMapRef": {"name": config_map_name(svc)}}],
         "resources": spec.resources.model_dump(by_alias=True),
-        "securityContext": {
-            "runAsNonRoot": True,
-            "runAsUser": RUN_AS,
-            "runAsGroup": RUN_AS,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "privileged": False,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS} | HARDENED_CONTAINER,
         "startupProbe": _probe(PROBES["startupProbe"], spec.probes.startup),
         "readinessProbe": _probe(PROBES["readinessProbe"], spec.probes.readiness),
         "livenessProbe": _probe(PROBES["livenessProbe"], spec.probes.liveness),
