@@ -7,10 +7,7 @@ from typing import Any
 
 import httpx
 
-from fabrikam.devcluster import toolchain
-from fabrikam.devcluster.processes import free_port
-
-from .conftest import HOSTNAME_SERVER, SLEEP, apply, deployment, ready_pods, service, wait_for
+from .conftest import HOSTNAME_SERVER, SLEEP, apply, deployment, port_forward, ready_pods, service, wait_for
 
 # Asks a URL `n` times with a short timeout; prints each answer or the error's class name, one a line.
 FETCH = (
@@ -88,29 +85,9 @@ def test_dns_and_a_service_reach_pods_on_both_nodes_and_logs_exec_port_forward_w
         == (web[0]["metadata"]["name"])
     )
 
-    port = free_port()
-    forward = subprocess.Popen(
-        [
-            str(toolchain.expected_binaries().kubectl),
-            f"--kubeconfig={cluster.kubeconfig}",
-            "-n",
-            namespace,
-            "port-forward",
-            "service/web",
-            f"{port}:8080",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        answer = wait_for(
-            lambda: httpx.get(f"http://127.0.0.1:{port}/", timeout=3).text, "port-forward answers", timeout=30
-        )
-        assert answer in {p["metadata"]["name"] for p in web}
-    finally:
-        forward.terminate()
-        forward.wait(10)
+    with port_forward(cluster, namespace, "service/web", 8080) as url:
+        answer = wait_for(lambda: httpx.get(f"{url}/", timeout=3).text, "port-forward answers", timeout=30)
+    assert answer in {p["metadata"]["name"] for p in web}
 
 
 def test_a_network_policy_denies_an_undeclared_connection_and_allows_a_declared_one(
