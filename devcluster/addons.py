@@ -173,6 +173,13 @@ def coredns(image: str) -> list[Manifest]:
             },
         },
         {
+            # As AKS ships it: a node drain moves one DNS server at a time, so names resolve throughout.
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": _meta("coredns", **labels),
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": labels}},
+        },
+        {
             "apiVersion": "v1",
             "kind": "Service",
             "metadata": _meta("kube-dns", **labels, **{"kubernetes.io/name": "CoreDNS"}),

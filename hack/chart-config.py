@@ -34,6 +34,8 @@ LAYOUT = {
     "PodDisruptionBudget": ("manager", "pod_disruption_budget.yaml"),
     "Service": ("manager", "metrics_service.yaml"),
     "ServiceMonitor": ("prometheus", "service_monitor.yaml"),
+    "ValidatingAdmissionPolicy": ("admission", "tenancy_policy.yaml"),
+    "ValidatingAdmissionPolicyBinding": ("admission", "tenancy_policy.yaml"),
 }
 NAMESPACE_OBJECT = {
     "apiVersion": "v1",
@@ -59,6 +61,12 @@ KUSTOMIZATIONS = {
     "manager": (
         "# The operator: one replica, Recreate (kopf standalone), its PodDisruptionBudget and metrics Service.\n",
         ["namespace.yaml", "deployment.yaml", "pod_disruption_budget.yaml", "metrics_service.yaml"],
+    ),
+    "admission": (
+        "# The ValidatingAdmissionPolicy refusing what a team may not declare (charts/operator/README.md).\n"
+        "# It exempts system:serviceaccount:fabrikam-system:fabrikam-operator: an overlay that renames the\n"
+        "# operator's namespace or ServiceAccount patches spec.matchConditions[0] of the policy to match.\n",
+        ["tenancy_policy.yaml"],
     ),
     "prometheus": (
         "# Optional: a ServiceMonitor for the Prometheus Operator; add ../prometheus to your overlay's resources.\n",
@@ -89,6 +97,7 @@ resources:
   - ../crd
   - ../rbac
   - ../manager
+  - ../admission
 """
 
 

@@ -515,8 +515,10 @@ def seed_fleet(
     latitude: float = 47.6062,
     longitude: float = -122.3321,
     bearer: str | None = None,
+    first: int = 0,
 ) -> None:
-    """Register `count` drones spread over a few kilometres around a centre, all sizes, full batteries."""
+    """Register `count` drones spread over a few kilometres around a centre, all sizes, full batteries; numbered
+    from `first`, so a second fleet adds drones instead of re-registering busy ones."""
     sizes = ("small", "medium", "large")
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     with httpx.Client(base_url=scheduler_url, timeout=10, headers=headers) as client:
@@ -528,4 +530,4 @@ def seed_fleet(
                 "payloadClass": sizes[index % 3] if index % 2 else "large",
                 "speedMps": 15,
             }
-            client.put(f"/v1/drones/drone-{index:04d}", json=body).raise_for_status()
+            client.put(f"/v1/drones/drone-{first + index:04d}", json=body).raise_for_status()

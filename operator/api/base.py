@@ -97,6 +97,18 @@ def cel(rule: str, message: str, *, field_path: str | None = None, reason: str |
     return entry
 
 
+class OwnerReference(BaseModel):
+    """Who owns an object: a platform's own DroneServices are owned by it (only the operator creates them)."""
+
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True, extra="ignore")
+
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool = False
+
+
 class ObjectMeta(BaseModel):
     """The part of Kubernetes metadata the operator reads; the rest is kept but not interpreted."""
 
@@ -110,6 +122,7 @@ class ObjectMeta(BaseModel):
     generation: int | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    owner_references: list[OwnerReference] = Field(default_factory=list)
 
 
 class ConditionStatus(StrEnum):

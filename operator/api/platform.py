@@ -30,7 +30,7 @@ from fabrikam.operator.api.base import (
     rules,
     unique,
 )
-from fabrikam.operator.api.service import BUNDLED_COMPONENTS, Component, DependencyKind
+from fabrikam.operator.api.service import BUNDLED_COMPONENTS, Caller, Component, DependencyKind, QueueAccess
 
 KIND: Final = "DeliveryPlatform"
 PLURAL = "deliveryplatforms"
@@ -82,10 +82,13 @@ class AzureSpec(Model):
     )
 
 
+QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", max_length=260)]
+
+
 class Queue(Model):
     """A Service Bus queue with the safety defaults the original deployment lacked."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9]([-A-Za-z0-9._]*[A-Za-z0-9])?$", max_length=260)]
+    name: QueueName
     max_delivery_count: int = Field(10, ge=1, le=2000, description="Deliveries before dead-lettering.")
     lock_duration: IsoDuration = Field("PT1M", description="Peek-lock duration (ISO 8601).")
     default_message_time_to_live: IsoDuration = Field("P14D", description="Message TTL (ISO 8601).")
@@ -178,6 +181,19 @@ def _not_reserved(field: str) -> JsonDict:
     )
 
 
+class QueueGrant(Model):
+    """A queue a team's own services may use, with the access granted; a queue no bundled service uses is created
+    for it (with Service Bus). The bundled services' queues are reserved to them unless granted here."""
+
+    name: QueueName = Field(description="Queue name.")
+    access: list[QueueAccess] = Field(
+        min_length=1,
+        max_length=2,
+        description="send and/or receive.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
 class Team(Model):
     """A development team: its own namespace, its Entra groups bound to a namespaced role, its quota."""
 
@@ -212,10 +228,18 @@ class Team(Model):
         },
     )
 
+    queues: list[QueueGrant] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Queues the team's own (custom) services may send to or receive from.",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
+    )
+
     @model_validator(mode="after")
     def _consistent(self) -> Team:
         if self.namespace in RESERVED_NAMESPACES or self.namespace.startswith("kube-"):
             raise ValueError("teams[].namespace must not be default or a kube-* system namespace")
+        unique(self.queues, "name", "teams[].queues")
         if Component.CUSTOM in self.services:
             raise ValueError(
                 "teams[].services lists bundled services only; custom services are DroneServices of the team"
@@ -232,9 +256,14 @@ class BundledService(Model):
     resources: Resources | None = Field(None, description="Requests and limits override.")
     placement: Placement | None = Field(None, description="Placement override.")
     config: list[ConfigEntry] = config_field("Extra non-secret environment variables.")
+    allowed_callers: list[Caller] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Services of other namespaces that may call this bundled service, besides the bundled callers.",
+    )
 
 
-def _camel(component: Component) -> str:
+def bundled_field(component: Component) -> str:
     head, *rest = component.value.split("-")
     return head + "".join(part.title() for part in rest)
 
@@ -258,7 +287,7 @@ class BundledServices(Model):
     @staticmethod
     def all_disabled() -> dict[str, dict[str, bool]]:
         """`spec.services` of a platform that runs only the teams' own services (benchmarks, tests)."""
-        return {_camel(component): {"enabled": False} for component in BUNDLED_COMPONENTS}
+        return {bundled_field(component): {"enabled": False} for component in BUNDLED_COMPONENTS}
 
 
 class RateLimit(Model):
@@ -385,6 +414,12 @@ class InClusterBacking(Model):
     mongo: BackingStore = Field(description="FerretDB (MongoDB wire protocol) for `mongo` dependencies.")
     postgres: BackingStore = Field(description="PostgreSQL for `sql` dependencies.")
     mail: MailSink | None = Field(None, description="SMTP sink the notification service sends e-mail to.")
+    node_maintenance: bool = Field(
+        False,
+        description="Each store is one pod on a volume of its node, so its disruption budget refuses eviction and a "
+        "`kubectl drain` of that node waits. true lifts those budgets for planned node maintenance: the drain "
+        "evicts the stores, which are down until their node is back (CloudNativePG's nodeMaintenanceWindow).",
+    )
 
     @model_validator(mode="after")
     def _not_reserved(self) -> InClusterBacking:
@@ -496,7 +531,7 @@ def _ownership_rules() -> list[JsonDict]:
     """Every enabled bundled service is owned by exactly one team, checked by the apiserver."""
     rules = []
     for component in BUNDLED_COMPONENTS:
-        field = _camel(component)
+        field = bundled_field(component)
         rules.append(
             cel(
                 f"(has(self.services) && has(self.services.{field}) && !self.services.{field}.enabled)"
@@ -526,6 +561,14 @@ class AuthSpec(Model):
     )
 
 
+# A registry host (with an optional port), optionally followed by a path, ending in "/" so a prefix never matches
+# a longer registry name (fabrikam.azurecr.io/ must not admit fabrikam.azurecr.io.evil.example/).
+RegistryPrefix = Annotated[
+    str,
+    StringConstraints(pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)*/$", max_length=255),
+]
+
+
 class DeliveryPlatformSpec(Model):
     """Desired state of one environment of the drone delivery platform."""
 
@@ -541,6 +584,13 @@ class DeliveryPlatformSpec(Model):
     )
 
     image: ImageRef = Field(description="Image of the bundled services (one image, `fabrikam-svc <service>`).")
+    allowed_registries: list[RegistryPrefix] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Image repositories every DroneService of the platform must come from (prefixes such as "
+        "fabrikam.azurecr.io/ or fabrikam.azurecr.io/shipping/); empty: the registry of spec.image only.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     azure: AzureSpec | None = Field(None, description="Azure resources; absent: no Azure provisioning.")
     messaging: Messaging = defaulted(Messaging, "Service Bus.")
     cache: Cache = defaulted(Cache, "Azure Cache for Redis.")

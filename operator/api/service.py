@@ -75,6 +75,37 @@ class Call(Model):
     namespace: DnsLabel | None = Field(None, description="Its namespace; defaults to this service's namespace.")
 
 
+class Caller(Model):
+    """Who may call this service from another namespace (the callee's consent, like Gateway API's ReferenceGrant):
+    a whole team, a namespace, or one service of a namespace. Callers in its own namespace never need it."""
+
+    model_config = rules(
+        cel(
+            "has(self.team) != has(self.__namespace__)",
+            "allowedCallers[]: set exactly one of team or namespace",
+            reason="FieldValueInvalid",
+        ),
+        cel(
+            "!has(self.name) || has(self.__namespace__)",
+            "allowedCallers[].name names a service of allowedCallers[].namespace, which must be set",
+            field_path=".name",
+            reason="FieldValueRequired",
+        ),
+    )
+
+    team: DnsLabel | None = Field(None, description="Every service of this team of the platform (spec.teams[].name).")
+    namespace: DnsLabel | None = Field(None, description="Every service of this namespace, or with `name` one.")
+    name: DnsLabel | None = Field(None, description="One DroneService of `namespace`.")
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> Caller:
+        if (self.team is None) == (self.namespace is None):
+            raise ValueError("allowedCallers[]: set exactly one of team or namespace")
+        if self.name is not None and self.namespace is None:
+            raise ValueError("allowedCallers[].name names a service of allowedCallers[].namespace, which must be set")
+        return self
+
+
 class QueueAccess(StrEnum):
     """What a service does with a queue; decides Service Bus Data Sender and/or Data Receiver."""
 
@@ -233,6 +264,12 @@ class DroneServiceSpec(Model):
     calls: list[Call] = Field(
         default_factory=list, max_length=32, description="DroneServices this one calls (network policy, env wiring)."
     )
+    allowed_callers: list[Caller] = Field(
+        default_factory=list,
+        max_length=32,
+        description="Services of other namespaces that may call this one (a call nobody accepted stays closed). "
+        "The bundled services list their callers from the catalog and the platform's services.<name>.allowedCallers.",
+    )
     uses: list[Use] = Field(
         default_factory=list, max_length=32, description="Queues, stores and external hosts this one uses."
     )
@@ -297,6 +334,12 @@ class DroneService(Model):
     @property
     def namespace(self) -> str:
         return self.metadata.namespace or ""
+
+    @property
+    def redis_key_prefix(self) -> str:
+        """The only keys a team's own service may touch in the platform's shared Redis (its ACL key pattern is
+        this prefix followed by `*`); the bundled services' keys never start with a namespace name."""
+        return f"{self.namespace}:{self.name}:"
 
 
 __all__ = [

@@ -58,8 +58,25 @@ def rollout_failure(status: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
+@dataclass(frozen=True)
+class Availability:
+    """What a service's readiness is judged against once its rollout completed.
+
+    `floor` is the ready pods its disruption budget guarantees at its minimum size (minReplicas - maxUnavailable):
+    a node drain evicting a pod, or an HPA scale-out waiting for new pods, is not an outage and must not flip Ready
+    (nor the platform's Ready with it). `was_ready` says the service was Ready for this generation already; until
+    then Ready waits for every pod, so "Ready" after an apply still means "rolled out"."""
+
+    floor: int = 1
+    was_ready: bool = False
+
+
 def service_verdicts(
-    *, reasons: list[tuple[str, str]], blocking: bool, deployment: dict[str, Any] | None
+    *,
+    reasons: list[tuple[str, str]],
+    blocking: bool,
+    deployment: dict[str, Any] | None,
+    availability: Availability | None = None,
 ) -> tuple[list[Verdict], int | None, int | None]:
     """Conditions of a DroneService from the reconcile outcome and its Deployment; also ready/desired replicas."""
     degraded = Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", "")))
@@ -77,6 +94,7 @@ def service_verdicts(
             None,
             None,
         )
+    availability = availability or Availability()
     spec, status = deployment.get("spec", {}), deployment.get("status", {})
     failure = rollout_failure(status)
     if failure is not None and not reasons:
@@ -85,11 +103,16 @@ def service_verdicts(
     ready = int(status.get("readyReplicas", 0))
     updated = int(status.get("updatedReplicas", 0))
     current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
-    complete = current and updated >= desired and ready >= desired and int(status.get("replicas", 0)) == desired
+    rolled_out = current and updated >= desired
+    complete = rolled_out and ready >= desired and int(status.get("replicas", 0)) == desired
     progress = f"{ready}/{desired} pods ready, {updated} updated"
-    verdicts = [
-        Verdict("Ready", complete, "Available" if complete else "RollingOut", progress),
-        Verdict("Progressing", not complete, "RolloutComplete" if complete else "RollingOut", progress),
-        degraded,
-    ]
-    return verdicts, ready, desired
+    if complete:
+        ready_verdict = Verdict("Ready", True, "Available", progress)
+        progressing = Verdict("Progressing", False, "RolloutComplete", progress)
+    elif rolled_out and availability.was_ready and ready >= max(1, min(desired, availability.floor)):
+        ready_verdict = Verdict("Ready", True, "Available", f"{progress}; within the disruption budget")
+        progressing = Verdict("Progressing", True, "ReplacingPods", progress)
+    else:
+        ready_verdict = Verdict("Ready", False, "RollingOut", progress)
+        progressing = Verdict("Progressing", True, "RollingOut", progress)
+    return [ready_verdict, progressing, degraded], ready, desired

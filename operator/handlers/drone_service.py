@@ -39,7 +39,8 @@ async def service_changed(
 
 
 def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
-    return (spec.get("platformRef"), spec.get("calls"))
+    """What other services' policies depend on: whom this one calls, and whom it accepts as callers."""
+    return (spec.get("platformRef"), spec.get("calls"), spec.get("allowedCallers"))
 
 
 async def recheck_neighbours(

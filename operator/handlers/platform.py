@@ -30,6 +30,16 @@ async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, r
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
     snapshot = indexes.snapshot(body)
     await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.of(reason))
+    old_spec = (kwargs.get("old") or {}).get("spec") or {}
+    if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
+        # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
+        # next resync (the bundled ones follow their own spec changes).
+        logger.info("the platform's grants to its teams changed: re-checking its services")
+        await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=True)
+
+
+def _grants_of(spec: dict[str, Any]) -> tuple[Any, ...]:
+    return (spec.get("allowedRegistries"), [(t.get("namespace"), t.get("queues")) for t in spec.get("teams") or []])
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)

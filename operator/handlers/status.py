@@ -2,8 +2,11 @@
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from fabrikam.operator.handlers import conditions
-from fabrikam.operator.handlers.conditions import Verdict
+from fabrikam.operator.handlers.conditions import Availability, Verdict
+from fabrikam.operator.handlers.parsing import parse_service
 from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
 from fabrikam.operator.render.backing import description as describe_backing
 
@@ -11,7 +14,10 @@ from fabrikam.operator.render.backing import description as describe_backing
 async def write_service_status(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> bool:
     previous = body.get("status") or {}
     verdicts, ready, desired = conditions.service_verdicts(
-        reasons=outcome.reasons, blocking=outcome.blocking, deployment=deployment
+        reasons=outcome.reasons,
+        blocking=outcome.blocking,
+        deployment=deployment,
+        availability=_availability(body, outcome.generation),
     )
     if outcome.waiting and not outcome.blocking:
         verdicts = [Verdict("Ready", False, "AzureProvisioning", outcome.waiting), *verdicts[1:]]
@@ -27,6 +33,19 @@ async def write_service_status(body: dict[str, Any], outcome: Outcome, deploymen
         return False
     await RUNTIME.kube().patch_status(body, status)
     return True
+
+
+def _availability(body: dict[str, Any], generation: int) -> Availability:
+    """The service's disruption floor, and whether it was Ready for this generation already."""
+    try:
+        spec = parse_service(body).spec
+    except ValidationError:
+        return Availability()
+    previous = body.get("status") or {}
+    was_ready = previous.get("observedGeneration") == generation and any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in previous.get("conditions") or []
+    )
+    return Availability(spec.autoscaling.min_replicas - spec.disruption.max_unavailable, was_ready)
 
 
 def is_ready(body: dict[str, Any]) -> bool:
@@ -47,6 +66,9 @@ async def write_platform_status(
 ) -> bool:
     """Aggregates the platform's DroneServices ("8/8" ready) per team and overall."""
     previous = body.get("status") or {}
+    if outcome is None and previous.get("conditions"):
+        # A restarted operator (a drain moved it) has not reconciled yet: it knows nothing the stored status does not.
+        return False
     generation = body["metadata"].get("generation", 0)
     ready = [s for s in services if is_ready(s)]
     team_status = [

@@ -305,6 +305,23 @@ def _policy(name: str, platform: DeliveryPlatform, namespace: str, labels: dict[
     }
 
 
+def _disruption_budget(name: str, backing: InClusterBacking, labels: dict[str, str], owners: list[Obj]) -> Obj:
+    """A store is a single pod on a node-local volume: evicting it is an outage until its node is back, so a drain
+    waits (Kubernetes' advice for single-instance stateful apps) unless the platform declares node maintenance.
+    Always rendered, so lifting it is a change of one field and not a deletion the applier would have to prune."""
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": metadata(name, namespace=backing.namespace, labels=labels, owners=owners),
+        "spec": {
+            "maxUnavailable": 1 if backing.node_maintenance else 0,
+            "selector": {"matchLabels": selector(name)},
+            # A store that crash-loops anyway must not block the drain too.
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        },
+    }
+
+
 def _stateful_set(
     store: _Store, platform: DeliveryPlatform, backing: InClusterBacking, labels: dict[str, str], owners: list[Obj]
 ) -> Obj:
@@ -379,6 +396,7 @@ def render_backing(platform: DeliveryPlatform) -> list[Obj]:
             _service(store.name, ns, store_labels, owners),
             _policy(store.name, platform, ns, store_labels, owners),
             _stateful_set(store, platform, backing, store_labels, owners),
+            _disruption_budget(store.name, backing, store_labels, owners),
         ]
     if backing.mail is not None:
         mail_labels = _labels(platform, MAIL)
@@ -387,5 +405,6 @@ def render_backing(platform: DeliveryPlatform) -> list[Obj]:
             _service(MAIL, ns, mail_labels, owners),
             _policy(MAIL, platform, ns, mail_labels, owners),
             _mail_sink(platform, backing, backing.mail.image.reference, mail_labels, owners),
+            _disruption_budget(MAIL, backing, mail_labels, owners),
         ]
     return objects

@@ -37,13 +37,18 @@ BUNDLED_QUEUES = (
 
 def platform_queues(platform: DeliveryPlatform) -> list[Queue]:
     """The platform's Service Bus queues: the bundled services' own (tuned by a spec entry of the same name), then
-    the spec's other queues; empty without Service Bus (Redis Streams creates streams on first use)."""
+    the spec's other queues, then those granted to teams; empty without Service Bus (Redis Streams creates streams
+    on first use)."""
     bus = platform.spec.messaging.service_bus
     if bus is None:
         return []
     declared = {queue.name: queue for queue in bus.queues}
     bundled = [declared.get(name) or Queue(name=name) for name in BUNDLED_QUEUES]
-    return [*bundled, *(queue for queue in bus.queues if queue.name not in BUNDLED_QUEUES)]
+    listed = [*bundled, *(queue for queue in bus.queues if queue.name not in BUNDLED_QUEUES)]
+    # A queue granted to a team exists too, with the safe defaults (once, however many teams it is granted to).
+    granted = dict.fromkeys(g.name for team in platform.spec.teams for g in team.queues)
+    known = {queue.name for queue in listed}
+    return [*listed, *(Queue(name=name) for name in granted if name not in known)]
 
 
 # Key Vault objects of the bundled services, mounted at /mnt/secrets/<name> (see workloads/README.md).

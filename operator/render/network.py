@@ -6,7 +6,7 @@ Ports are the container's named port `http`, so a policy never needs to know ano
 from __future__ import annotations
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService, EgressKind, EgressRule
-from fabrikam.operator.render.graph import ServiceRef, callees
+from fabrikam.operator.render.graph import ServiceRef
 from fabrikam.operator.render.labels import NAMESPACE_NAME, Obj, metadata, selector
 
 NETWORKING = "networking.k8s.io/v1"
@@ -78,12 +78,13 @@ def service_policy(
     *,
     platform: DeliveryPlatform,
     callers: list[ServiceRef],
+    callees: list[ServiceRef],
     labels: dict[str, str],
     owners: list[Obj],
     store_egress: list[Obj] | None = None,
 ) -> Obj:
-    """Ingress from declared callers (and the ingress controller when exposed); egress to declared dependencies
-    (`store_egress`: to the platform's in-cluster stores)."""
+    """Ingress from the callers it accepts (and the ingress controller when exposed); egress to the callees that
+    accept it and to declared dependencies (`store_egress`: to the platform's in-cluster stores)."""
     ingress = [{"from": [_peer(ref) for ref in callers], "ports": HTTP_PORT}] if callers else []
     if svc.spec.expose is not None:
         ingress.append({"from": [_namespace(platform.spec.ingress.controller_namespace)], "ports": HTTP_PORT})
@@ -92,9 +93,8 @@ def service_policy(
         ingress.append({"from": [_namespace(metrics.scraper_namespace)], "ports": HTTP_PORT})
 
     egress = [dns_egress(platform)]
-    targets = callees(svc)
-    if targets:
-        egress.append({"to": [_peer(ref) for ref in targets], "ports": HTTP_PORT})
+    if callees:
+        egress.append({"to": [_peer(ref) for ref in callees], "ports": HTTP_PORT})
     egress += store_egress or []
     collector = platform.spec.observability.collector_namespace
     if collector is not None:

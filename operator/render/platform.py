@@ -8,6 +8,7 @@ from fabrikam.operator.api import (
     API_VERSION,
     BUNDLED_COMPONENTS,
     Call,
+    Caller,
     Component,
     DeliveryPlatform,
     DependencyKind,
@@ -35,6 +36,21 @@ def _provider_uses(platform: DeliveryPlatform, component: Component) -> list[Use
     return []
 
 
+def _bundled_callers(platform: DeliveryPlatform, component: Component, namespace: str) -> list[Caller]:
+    """The bundled services of other namespaces that call `component` in the catalog: accepted by construction,
+    and written into its spec so `kubectl get droneservice -o yaml` shows who may call it."""
+    callers = []
+    for other in BUNDLED_COMPONENTS:
+        there = owning_namespace(platform, other)
+        if (
+            component in CATALOG[other].calls
+            and there not in (None, namespace)
+            and platform.spec.services.of(other).enabled
+        ):
+            callers.append(Caller(namespace=there, name=other.value))
+    return callers
+
+
 def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
     """The enabled bundled services as DroneService objects: catalog defaults, then the platform's overrides."""
     services = []
@@ -42,7 +58,7 @@ def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
         override = platform.spec.services.of(component)
         namespace = owning_namespace(platform, component)
         team = platform.spec.team_of_namespace(namespace) if namespace else None
-        if not override.enabled or team is None:
+        if not override.enabled or team is None or namespace is None:
             continue
         defaults = CATALOG[component]
         calls = [
@@ -53,6 +69,7 @@ def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
             name=component.value,
             namespace=namespace,
             labels=common(name=component.value, component=component.value, team=team, platform=platform.name),
+            owner_references=_platform_owner(platform),
         )
         spec = {
             "platformRef": {"name": platform.name},
@@ -64,6 +81,7 @@ def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
             "resources": override.resources or defaults.resources,
             "expose": defaults.expose,
             "calls": calls,
+            "allowedCallers": [*_bundled_callers(platform, component, namespace), *override.allowed_callers],
             "uses": [*defaults.uses, *_provider_uses(platform, component)],
             "secrets": list(defaults.secrets),
             "placement": override.placement or {},
@@ -73,12 +91,16 @@ def bundled_services(platform: DeliveryPlatform) -> list[DroneService]:
     return services
 
 
+def _platform_owner(platform: DeliveryPlatform) -> list[Obj]:
+    return owner_reference(
+        api_version=API_VERSION, kind="DeliveryPlatform", name=platform.name, uid=platform.metadata.uid
+    )
+
+
 def drone_service_object(svc: DroneService, *, platform: DeliveryPlatform) -> Obj:
     """A DroneService as the platform applies it: spec only (the status belongs to its own reconciler)."""
     meta: Obj = {"name": svc.name, "namespace": svc.namespace, "labels": dict(svc.metadata.labels)}
-    owners = owner_reference(
-        api_version=API_VERSION, kind="DeliveryPlatform", name=platform.name, uid=platform.metadata.uid
-    )
+    owners = _platform_owner(platform)
     if owners:
         meta["ownerReferences"] = owners
     return {

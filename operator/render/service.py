@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from fabrikam.operator.api import API_VERSION, Component, DeliveryPlatform, DroneService
+from fabrikam.operator.api import API_VERSION, Component, DeliveryPlatform, DependencyKind, DroneService
 from fabrikam.operator.api.service import KIND
-from fabrikam.operator.render import backing, workload
+from fabrikam.operator.render import backing, tenancy, workload
 from fabrikam.operator.render import ingress as ingress_
 from fabrikam.operator.render.catalog import PII_KEY, SENDGRID_API_KEY
-from fabrikam.operator.render.graph import callees, callers_of
+from fabrikam.operator.render.graph import callees
 from fabrikam.operator.render.labels import Obj, common, owner_reference
 from fabrikam.operator.render.network import service_policy
 from fabrikam.operator.render.validation import InvalidSpec, Problem, validate_drone_service
@@ -66,6 +66,9 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         env["FABRIKAM_OTLP_ENDPOINT"] = otlp
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
+    if svc.spec.component is Component.CUSTOM and any(use.kind is DependencyKind.REDIS for use in svc.spec.uses):
+        # A team's service may touch only its own keys in the shared cache (its Redis access policy says so).
+        env["FABRIKAM_REDIS_KEY_PREFIX"] = svc.redis_key_prefix
     env |= _third_party(svc, platform)
     env |= backing.environment(svc, platform)
     env |= _secret_files(svc, platform)
@@ -171,7 +174,8 @@ def render_drone_service(
         service_policy(
             svc,
             platform=platform,
-            callers=callers_of(svc, peers),
+            callers=tenancy.accepted_callers(svc, peers, platform),
+            callees=tenancy.accepted_callees(svc, peers, platform),
             labels=labels,
             owners=owners,
             store_egress=backing.client_egress(svc, platform),

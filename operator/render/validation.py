@@ -9,7 +9,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, parse_quantity
-from fabrikam.operator.render.catalog import platform_queues
+from fabrikam.operator.api.platform import bundled_field
+from fabrikam.operator.render import tenancy
 from fabrikam.operator.render.graph import ServiceRef, callee
 from fabrikam.operator.render.platform import bundled_services
 
@@ -66,7 +67,10 @@ def validate_drone_service(
             )
         ]
 
-    problems = []
+    peers = list(peers)
+    problems = tenancy_problems(svc, platform, peers)
+    if any(p.fatal for p in problems):
+        return problems
     known = {ServiceRef.of(peer) for peer in peers if peer.spec.platform_ref.name == ref}
     for i, call in enumerate(svc.spec.calls):
         target = callee(svc, call)
@@ -78,17 +82,6 @@ def validate_drone_service(
                     f"calls DroneService {target.namespace}/{target.name}, which does not exist in platform {ref!r}",
                 )
             )
-    if platform.spec.messaging.service_bus is not None:
-        queues = {q.name for q in platform_queues(platform)}
-        for i, use in enumerate(svc.spec.uses):
-            if use.kind is DependencyKind.QUEUE and use.name not in queues:
-                problems.append(
-                    Problem(
-                        "UnknownQueue",
-                        f"spec.uses[{i}].name",
-                        f"queue {use.name!r} is not declared in the platform's messaging.serviceBus.queues",
-                    )
-                )
     if svc.spec.expose is not None and platform.spec.ingress.host is None:
         problems.append(
             Problem(
@@ -124,6 +117,63 @@ def validate_drone_service(
                     )
                 )
     return problems
+
+
+def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[DroneService]) -> list[Problem]:
+    """What a team's service declared that the owner of the other side did not allow (see tenancy.py)."""
+    problems = []
+    component = svc.spec.component
+    if component is not Component.CUSTOM and not tenancy.is_platform_own(svc, platform):
+        problems.append(
+            Problem(
+                "ComponentReserved",
+                "spec.component",
+                f"{component.value!r} is a bundled component: the DeliveryPlatform {platform.name!r} deploys it "
+                f"(as {component.value} in the namespace of the team listing it in spec.teams[].services); a team's "
+                "own service is `custom`",
+                fatal=True,
+            )
+        )
+    if not tenancy.image_allowed(svc, platform):
+        problems.append(
+            Problem(
+                "ImageNotAllowed",
+                "spec.image.repository",
+                f"{svc.spec.image.repository!r} is not in a registry platform {platform.name!r} allows "
+                f"({', '.join(tenancy.allowed_registries(platform))}; spec.allowedRegistries of the platform)",
+                fatal=True,
+            )
+        )
+    team = platform.spec.team_of_namespace(svc.namespace)
+    for i, target in tenancy.unaccepted_calls(svc, peers, platform):
+        where = f"{target.namespace}/{target.name}"
+        bundled = _consent_field(target, peers, platform)
+        problems.append(
+            Problem(
+                "CallNotAccepted",
+                f"spec.calls[{i}]",
+                f"{where} does not accept calls from {svc.namespace}/{svc.name}: its owner must list this service, "
+                f"its namespace or team {team.name if team else '?'!r} in {bundled} (the call stays closed)",
+            )
+        )
+    for i, queue, lacking in tenancy.ungranted_queues(svc, platform):
+        problems.append(
+            Problem(
+                "QueueNotGranted",
+                f"spec.uses[{i}].name",
+                f"team {team.name if team else '?'!r} is not granted {'/'.join(a.value for a in lacking)} on queue "
+                f"{queue!r}: the platform's spec.teams[].queues must grant it (no access is given meanwhile)",
+            )
+        )
+    return problems
+
+
+def _consent_field(target: ServiceRef, peers: list[DroneService], platform: DeliveryPlatform) -> str:
+    """Where the callee's consent is written: its own spec, or the platform's for a bundled service."""
+    callee = next((p for p in peers if ServiceRef.of(p) == target), None)
+    if callee is not None and tenancy.is_platform_own(callee, platform):
+        return f"the platform's spec.services.{bundled_field(callee.spec.component)}.allowedCallers"
+    return "its spec.allowedCallers"
 
 
 _STORE_NAMES = {

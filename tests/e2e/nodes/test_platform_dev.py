@@ -4,9 +4,10 @@ eight services run as pods on the real nodes, wired to the in-cluster stores the
 import asyncio
 import itertools
 import json
+import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +37,7 @@ NAMESPACES = {
     "drone-telemetry": CUSTOMER,
 }
 DELIVERIES = 200
+STORES = "app.kubernetes.io/component=backing"
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +122,8 @@ def test_200_deliveries_complete_one_per_drone_at_a_time_and_their_notifications
         config = SimulatorConfig(drones=DELIVERIES, requests_per_second=40, speed_up=10.0, register_fleet=True)
         simulator = FleetSimulator(urls, config)
         started = time.monotonic()
-        snapshot = asyncio.run(simulator.run(seconds=60, requests=DELIVERIES, drain_seconds=240))
+        # 5 s of requests at 40/s; the 120 s window only matters on a machine too busy to keep that rate.
+        snapshot = asyncio.run(simulator.run(seconds=120, requests=DELIVERIES, drain_seconds=240))
         print(f"{DELIVERIES} deliveries requested and flown through the pods in {time.monotonic() - started:.0f}s")
         assert len(snapshot.requested) == DELIVERIES
         assert set(snapshot.arrived) == set(snapshot.requested), snapshot.refused
@@ -282,6 +285,90 @@ def test_network_policies_let_only_the_declared_callers_in(
     assert inside == dict.fromkeys(inside, False), inside
 
 
+# A team's own service for the tenancy test: answers 200 on every path (its probes included) on port 8080.
+ANSWER = (
+    "import http.server\n"
+    "class Answer(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers(); self.wfile.write(b'reports')\n"
+    "http.server.ThreadingHTTPServer(('0.0.0.0', 8080), Answer).serve_forever()\n"
+)
+CALL = (
+    "import sys, urllib.request\n"
+    "try:\n"
+    "    print(urllib.request.urlopen(sys.argv[1], timeout=3).read().decode())\n"
+    "except OSError as error:\n"
+    "    print('refused', error)\n"
+)
+
+
+def _team_service(name: str, namespace: str, image: str, **spec: Any) -> dict[str, Any]:
+    repository, digest = image.split("@")
+    return {
+        "apiVersion": "dronedelivery.fabrikam.io/v1alpha1",
+        "kind": "DroneService",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "platformRef": {"name": PLATFORM},
+            "image": {"repository": repository, "digest": digest},
+            "command": ["python3", "-c", ANSWER],
+            "identity": {"azure": False},
+            "autoscaling": {"minReplicas": 2, "maxReplicas": 2},
+            "resources": {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "100m", "memory": "64Mi"}},
+            **spec,
+        },
+    }
+
+
+def _condition(cluster: Any, namespace: str, name: str, kind: str) -> dict[str, Any]:
+    status = _json(cluster, "-n", namespace, "get", "droneservice", name).get("status") or {}
+    return next((c for c in status.get("conditions", []) if c["type"] == kind), {})
+
+
+def test_a_call_nobody_accepted_stays_closed_until_the_callee_accepts(
+    cluster: Any, platform: dict[str, Any], probe_image: str
+) -> None:
+    """Shipping's service declares a call to customer's `reports`: its pods cannot connect, and it is Degraded
+    naming the missing consent. Once reports accepts the shipping team, the same pod connects at once."""
+    url = f"http://reports.{CUSTOMER}.svc.cluster.local/"
+    reports = _team_service("reports", CUSTOMER, probe_image)
+    caller = _team_service("reports-client", SHIPPING, probe_image, calls=[{"name": "reports", "namespace": CUSTOMER}])
+    apply(cluster, reports, caller)
+    try:
+        wait_for(
+            lambda: _condition(cluster, SHIPPING, "reports-client", "Degraded").get("reason") == "CallNotAccepted",
+            "the caller Degraded with CallNotAccepted",
+            timeout=60,
+        )
+        message = _condition(cluster, SHIPPING, "reports-client", "Degraded")["message"]
+        assert "fabrikam-customer/reports does not accept calls from fabrikam-shipping/reports-client" in message
+        (pod,) = wait_for(
+            lambda: ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=reports-client")[:1],
+            "a Ready pod of the caller",
+            timeout=120,
+        )
+        wait_for(lambda: ready_pods(cluster, CUSTOMER, "app.kubernetes.io/name=reports"), "reports Ready", timeout=120)
+
+        def call() -> str:
+            ran = cluster.kubectl("-n", SHIPPING, "exec", pod["metadata"]["name"], "--", "python3", "-c", CALL, url)
+            return str(ran.stdout).strip()
+
+        assert call().startswith("refused"), "an unaccepted call went through"
+        accepted = time.monotonic()
+        consent = {"spec": {"allowedCallers": [{"team": "shipping"}]}}
+        cluster.kubectl("-n", CUSTOMER, "patch", "droneservice", "reports", "--type=merge", "-p", json.dumps(consent))
+        wait_for(lambda: call() == "reports", "the call to go through once accepted", timeout=60)
+        print(f"call accepted: the caller's pod reached reports {time.monotonic() - accepted:.1f}s after the consent")
+        wait_for(
+            lambda: _condition(cluster, SHIPPING, "reports-client", "Degraded").get("status") == "False",
+            "the caller no longer Degraded",
+            timeout=30,
+        )
+    finally:
+        cluster.kubectl("-n", SHIPPING, "delete", "droneservice", "reports-client", "--wait=false", check=False)
+        cluster.kubectl("-n", CUSTOMER, "delete", "droneservice", "reports", "--wait=false", check=False)
+
+
 def test_a_root_pod_is_refused_and_a_hand_edited_deployment_is_reverted(cluster: Any, platform: dict[str, Any]) -> None:
     image = platform["document"]["spec"]["image"]
     root = {
@@ -322,25 +409,27 @@ def test_a_root_pod_is_refused_and_a_hand_edited_deployment_is_reverted(cluster:
 
 
 # Posts deliveries from inside the cluster (a port-forward follows one pod, and dies with it), retrying each one
-# with the same Idempotency-Key until it is accepted; prints a line per acceptance, then the accepted ids.
+# with the same Idempotency-Key until it is accepted, `pause` seconds apart; prints a line per acceptance, then the
+# accepted ids. Arguments: url count prefix pause.
 LOAD = """
 import json, sys, time, urllib.error, urllib.request
-url, count = sys.argv[1], int(sys.argv[2])
+url, count, prefix, pause = sys.argv[1], int(sys.argv[2]), sys.argv[3], float(sys.argv[4])
 accepted = []
 for index in range(count):
     body = json.dumps({
         "owner": "burst", "pickupTime": "2030-01-01T10:00:00Z", "deadline": "2030-01-01T12:00:00Z",
         "pickup": {"latitude": 47.606 + (index % 10) * 0.001, "longitude": -122.332, "address": f"{index} Pike"},
         "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
-        "package": {"size": "small", "weightKg": 1.0, "tag": f"burst-{index}"},
+        "package": {"size": "small", "weightKg": 1.0, "tag": f"{prefix}-{index}"},
     }).encode()
     while True:
         request = urllib.request.Request(url, data=body, method="POST", headers={
-            "Content-Type": "application/json", "Idempotency-Key": f"burst-{index}"})
+            "Content-Type": "application/json", "Idempotency-Key": f"{prefix}-{index}"})
         try:
             with urllib.request.urlopen(request, timeout=10) as response:
                 accepted.append(json.loads(response.read())["deliveryId"])
                 print("accepted", len(accepted), flush=True)
+                time.sleep(pause)
                 break
         except (urllib.error.URLError, OSError) as error:
             print("retrying", index, error, flush=True)
@@ -349,45 +438,64 @@ print("ids", json.dumps(accepted), flush=True)
 """
 
 
-def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_duplicates_nothing(
-    cluster: Any, platform: dict[str, Any], probe_image: str
-) -> None:
-    burst = 150
+def _burst(
+    cluster: Any,
+    platform: dict[str, Any],
+    probe_image: str,
+    count: int,
+    *,
+    prefix: str,
+    disrupt: Callable[[], None],
+    fleet: int,
+    pause: float = 0.0,
+    node: str | None = None,
+) -> list[str]:
+    """Posts `count` deliveries from a pod in the ingress controller's namespace (on `node` if given), calls
+    `disrupt` once 30 are accepted, and returns the accepted ids once all are. `fleet`: the number of the first of
+    the burst's own drones (the drones of an earlier burst are still busy: nothing flies them home)."""
     with port_forward(cluster, SHIPPING, "svc/drone-scheduler", 80) as scheduler:
-        seed_fleet(scheduler, burst + 20)
+        seed_fleet(scheduler, count + 20, first=fleet)
     # The ingress controller's namespace is let in to ingestion (it is exposed); the load stands in for it.
     controller = platform["document"]["spec"]["ingress"]["controllerNamespace"]
     cluster.kubectl("create", "namespace", controller, check=False)
     url = f"http://ingestion.{SHIPPING}.svc.cluster.local/v1/deliveryrequests"
-    load = deployment("load", controller, probe_image, ["python3", "-c", LOAD, url, str(burst)])
+    placement: dict[str, Any] = {"nodeSelector": {"kubernetes.io/hostname": node}} if node else {}
+    load = deployment(
+        f"load-{prefix}",
+        controller,
+        probe_image,
+        ["python3", "-c", LOAD, url, str(count), prefix, str(pause)],
+        **placement,
+    )
     load["spec"]["template"]["spec"]["restartPolicy"] = "Always"
     apply(cluster, load)
     try:
-        (pod,) = wait_for(lambda: pods(cluster, controller, "app=load"), "the load pod", timeout=120)
+        (pod,) = wait_for(lambda: pods(cluster, controller, f"app=load-{prefix}"), "the load pod", timeout=120)
         name = pod["metadata"]["name"]
 
         def logs() -> str:
             return str(cluster.kubectl("-n", controller, "logs", name, check=False).stdout)
 
         wait_for(lambda: logs().count("accepted ") >= 30, "30 deliveries accepted", timeout=120)
-        for service in ("ingestion", "workflow"):
-            victim = ready_pods(cluster, SHIPPING, f"app.kubernetes.io/name={service}")[0]["metadata"]["name"]
-            cluster.kubectl("-n", SHIPPING, "delete", "pod", victim, "--grace-period=0", "--force")
+        disrupt()
         finished = wait_for(lambda: (text := logs()) and "ids " in text and text, "the burst to finish", timeout=300)
         ids: list[str] = json.loads(finished.split("ids ", 1)[1].splitlines()[0])
-        assert logs().count("accepted ") == burst
+        assert logs().count("accepted ") == count
     finally:
-        cluster.kubectl("-n", controller, "delete", "deployment", "load", "--wait=false")
-    assert len(ids) == len(set(ids)) == burst
+        cluster.kubectl("-n", controller, "delete", "deployment", f"load-{prefix}", "--wait=false")
+    assert len(ids) == len(set(ids)) == count
+    return ids
 
+
+def _assert_each_scheduled_exactly_once(cluster: Any, ids: list[str]) -> None:
     def settled() -> list[dict[str, Any]] | None:
         with port_forward(cluster, SHIPPING, "svc/workflow", 80) as workflow:
             views = [httpx.get(f"{workflow}/v1/workflows/{d}", timeout=30) for d in ids]
         found = [view.json() for view in views if view.status_code == 200]
-        return found if len(found) == burst and all(v["stage"] == "scheduled" for v in found) else None
+        return found if len(found) == len(ids) and all(v["stage"] == "scheduled" for v in found) else None
 
-    views = wait_for(settled, f"all {burst} deliveries scheduled", timeout=240, interval=5)
-    assert len({view["droneId"] for view in views}) == burst
+    views = wait_for(settled, f"all {len(ids)} deliveries scheduled", timeout=240, interval=5)
+    assert len({view["droneId"] for view in views}) == len(ids)
     with port_forward(cluster, SHIPPING, "svc/delivery", 80) as delivery:
         scheduled = [
             sum(
@@ -398,6 +506,18 @@ def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_du
             for d in ids
         ]
     assert set(scheduled) == {1}  # each delivery scheduled exactly once, none lost, none twice
+
+
+def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_duplicates_nothing(
+    cluster: Any, platform: dict[str, Any], probe_image: str
+) -> None:
+    def kill() -> None:
+        for service in ("ingestion", "workflow"):
+            victim = ready_pods(cluster, SHIPPING, f"app.kubernetes.io/name={service}")[0]["metadata"]["name"]
+            cluster.kubectl("-n", SHIPPING, "delete", "pod", victim, "--grace-period=0", "--force")
+
+    ids = _burst(cluster, platform, probe_image, 150, prefix="burst", disrupt=kill, fleet=1000)
+    _assert_each_scheduled_exactly_once(cluster, ids)
 
 
 # Keeps ingestion's pods busy from inside the cluster: 8 threads of GET /readyz (each pings Redis), for argv[2] s.
@@ -454,3 +574,133 @@ def test_load_on_ingestion_scales_it_out_and_calm_scales_it_back_in(
         interval=5,
     )
     print(f"ingestion: {peak} pods {scaled_out:.0f}s into the load, back to 2 {time.monotonic() - calm:.0f}s after it")
+
+
+class _ReadyWatch:
+    """Samples the platform's Ready condition every second in the background: a drain must never flip it."""
+
+    def __init__(self, cluster: Any) -> None:
+        self._cluster = cluster
+        self._stop = threading.Event()
+        self.samples: list[tuple[float, str, str]] = []  # (monotonic time, Ready status, servicesReady)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            found = self._cluster.kubectl("get", "deliveryplatform", PLATFORM, "-o", "json", check=False)
+            if found.returncode == 0:
+                status = json.loads(found.stdout).get("status") or {}
+                ready = next((c["status"] for c in status.get("conditions", []) if c["type"] == "Ready"), "absent")
+                self.samples.append((time.monotonic(), ready, status.get("servicesReady", "")))
+            self._stop.wait(1.0)
+
+    def __enter__(self) -> "_ReadyWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def not_ready(self) -> list[tuple[float, str, str]]:
+        return [sample for sample in self.samples if sample[1] != "True"]
+
+
+def _on_node(cluster: Any, namespace: str, selector: str, node: str) -> list[dict[str, Any]]:
+    return [p for p in pods(cluster, namespace, selector) if p["spec"].get("nodeName") == node]
+
+
+def _drain(cluster: Any, node: str, timeout: int) -> tuple[int, str, float]:
+    started = time.monotonic()
+    drained = cluster.kubectl(
+        "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={timeout}s", check=False
+    )
+    return drained.returncode, drained.stdout + drained.stderr, time.monotonic() - started
+
+
+def test_draining_a_real_node_keeps_the_platform_ready_and_loses_nothing(
+    cluster: Any, platform: dict[str, Any], probe_image: str, real_nodes: list[str]
+) -> None:
+    """`kubectl drain` of the node holding Redis during a burst of deliveries: the services move one pod at a time
+    (their PodDisruptionBudgets), the platform stays Ready all along and every delivery is scheduled exactly once.
+    The single-pod stores refuse eviction (their budgets allow none: the data is on that node), so the drain waits
+    for them; with `nodeMaintenance` declared it evicts them, they are down while the node is, and come back with
+    their data when it is uncordoned."""
+    (redis,) = pods(cluster, BACKING, "app.kubernetes.io/name=redis")
+    node = redis["spec"]["nodeName"]
+    other = next(n for n in real_nodes if n != node)
+    stores_there = {p["metadata"]["uid"]: p["metadata"]["name"] for p in _on_node(cluster, BACKING, STORES, node)}
+    services = ",".join(NAMESPACES)
+    held: dict[str, Any] = {}
+
+    def drain_during_the_burst() -> None:
+        held["drain"] = _drain(cluster, node, timeout=90)
+
+    try:
+        with _ReadyWatch(cluster) as watch:
+            ids = _burst(
+                cluster,
+                platform,
+                probe_image,
+                120,
+                prefix="drain",
+                disrupt=drain_during_the_burst,
+                fleet=2000,
+                pause=0.3,
+                node=other,
+            )
+        code, output, seconds = held["drain"]
+        print(f"drain of {node} during the burst: exit {code} after {seconds:.0f}s")
+        assert code != 0, output
+        assert "disruption budget" in output, output  # the stores held it
+        assert watch.samples
+        assert watch.not_ready() == []
+        print(f"platform Ready in all {len(watch.samples)} samples taken during the drain")
+        # The services all left the node and serve from the other one; the stores stayed, with their pods intact.
+        for namespace in (SHIPPING, CUSTOMER):
+            left = _on_node(cluster, namespace, f"app.kubernetes.io/name in ({services})", node)
+            assert left == [], [p["metadata"]["name"] for p in left]
+        for name, namespace in NAMESPACES.items():
+            assert len(ready_pods(cluster, namespace, f"app.kubernetes.io/name={name}")) >= 2, name
+        still = {p["metadata"]["uid"] for p in _on_node(cluster, BACKING, STORES, node)}
+        assert set(stores_there) <= still, (stores_there, still)
+        _assert_each_scheduled_exactly_once(cluster, ids)
+
+        # Planned maintenance: the stores' budgets lifted, the drain completes, the stores wait for their node.
+        patch = {"spec": {"backing": {"inCluster": {"nodeMaintenance": True}}}}
+        cluster.kubectl("patch", "deliveryplatform", PLATFORM, "--type=merge", "-p", json.dumps(patch))
+        wait_for(
+            lambda: _json(cluster, "-n", BACKING, "get", "pdb", "redis")["spec"]["maxUnavailable"] == 1,
+            "the stores' budgets lifted",
+            timeout=60,
+        )
+        code, output, seconds = _drain(cluster, node, timeout=120)
+        assert code == 0, output
+        print(f"drain of {node} with nodeMaintenance: done in {seconds:.0f}s")
+        stranded = wait_for(
+            lambda: (
+                (found := pods(cluster, BACKING, "app.kubernetes.io/name=redis"))
+                and found[0]["status"]["phase"] == "Pending"
+                and found
+            ),
+            "Redis waiting for its node",
+            timeout=60,
+        )
+        assert not stranded[0]["spec"].get("nodeName"), stranded[0]["spec"]  # not started anywhere without its data
+    finally:
+        cluster.kubectl("uncordon", node, check=False)
+        patch = {"spec": {"backing": {"inCluster": {"nodeMaintenance": False}}}}
+        cluster.kubectl("patch", "deliveryplatform", PLATFORM, "--type=merge", "-p", json.dumps(patch), check=False)
+    back = time.monotonic()
+    wait_for(
+        lambda: [
+            p for p in ready_pods(cluster, BACKING, "app.kubernetes.io/name=redis") if p["spec"]["nodeName"] == node
+        ],
+        "Redis back on its node",
+        timeout=180,
+    )
+    cluster.kubectl("wait", "--for=condition=Ready", f"deliveryplatform/{PLATFORM}", "--timeout=240s")
+    print(f"{node} uncordoned: Redis and the platform Ready again {time.monotonic() - back:.0f}s later")
+    with port_forward(cluster, SHIPPING, "svc/workflow", 80) as workflow:
+        kept = [httpx.get(f"{workflow}/v1/workflows/{d}", timeout=30) for d in ids]
+    assert {(view.status_code, view.json()["stage"]) for view in kept} == {(200, "scheduled")}  # Redis kept them

@@ -40,7 +40,7 @@ def render() -> Callable[..., dict[tuple[str, str], dict[str, Any]]]:
     return rendered
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def chart_helm() -> Any:
     from types import SimpleNamespace
 

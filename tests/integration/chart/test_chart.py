@@ -34,6 +34,8 @@ def test_defaults_render_one_hardened_recreate_replica(render: Any) -> None:
         "Deployment",
         "PodDisruptionBudget",
         "Service",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     }
     spec = objects[("Deployment", NAME)]["spec"]
     assert spec["replicas"] == 1
@@ -106,7 +108,13 @@ def test_the_service_monitor_scrapes_the_metrics_service_when_enabled(render: An
 
 def test_rbac_and_the_account_can_be_left_to_the_platform_team(render: Any) -> None:
     objects = render("rbac.create=false", "serviceAccount.create=false", "serviceAccount.name=platform-operator")
-    assert {kind for kind, _ in objects} == {"Deployment", "PodDisruptionBudget", "Service"}
+    assert {kind for kind, _ in objects} == {
+        "Deployment",
+        "PodDisruptionBudget",
+        "Service",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
+    }
     assert objects[("Deployment", NAME)]["spec"]["template"]["spec"]["serviceAccountName"] == "platform-operator"
 
 
@@ -123,6 +131,7 @@ def test_rbac_and_the_account_can_be_left_to_the_platform_team(render: Any) -> N
         ("resources.requests.cpu=lots", "/resources/requests/cpu"),
         ("metrics.serviceMonitor.interval=often", "/metrics/serviceMonitor/interval"),
         ("podDisruptionBudget.minAvailable=1", "additional properties 'minAvailable' not allowed"),
+        ("admissionPolicy.enabled=sometimes", "/admissionPolicy/enabled"),
     ],
 )
 def test_bad_values_fail_naming_the_field(chart_helm: Any, setting: str, named: str) -> None:

@@ -116,6 +116,8 @@ def test_cluster_dns_is_the_kube_dns_service_and_resolves_cluster_names_only() -
     assert "kubernetes cluster.local" in addons.COREFILE
     pod = deployment["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+    budget = next(o for o in objects if o["kind"] == "PodDisruptionBudget")  # a drain moves one server at a time
+    assert budget["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": {"k8s-app": "kube-dns"}}}
 
 
 def test_every_addon_workload_runs_on_real_nodes_only() -> None:

@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.render import backing, bundled_services, expand_platform
+from fabrikam.operator.render.labels import MANAGED_BY
 from fabrikam.operator.render.service import render_dev_secret, render_drone_service
 from fabrikam.operator.render.validation import validate_drone_service
 
@@ -68,6 +69,35 @@ def test_three_stores_with_their_own_volumes_in_a_restricted_namespace_and_a_mai
     assert "--appendonly" in stateful["redis"]["spec"]["template"]["spec"]["containers"][0]["args"]
     mail = _one(objects, "Deployment", backing.MAIL)
     assert mail["spec"]["template"]["spec"]["containers"][0]["securityContext"] == RESTRICTED_CONTAINER
+
+
+def test_a_drain_waits_for_the_stores_unless_the_platform_declares_node_maintenance(
+    dev_platform: DeliveryPlatform,
+) -> None:
+    """Each store is one pod on its node's volume: evicting it is an outage, so its budget allows none; declaring
+    maintenance changes one field of the same objects (the applier never has to delete a budget)."""
+
+    def budgets(platform: DeliveryPlatform) -> dict[str, Obj]:
+        objects = expand_platform(platform)
+        return {
+            o["metadata"]["name"]: o["spec"]
+            for o in objects
+            if o["kind"] == "PodDisruptionBudget" and o["metadata"]["namespace"] == "fabrikam-backing"
+        }
+
+    held = budgets(dev_platform)
+    assert set(held) == {"redis", "mongo", "postgres", backing.MAIL}
+    for name, spec in held.items():
+        assert spec == {
+            "maxUnavailable": 0,
+            "selector": {"matchLabels": {"app.kubernetes.io/name": name, "app.kubernetes.io/managed-by": MANAGED_BY}},
+            "unhealthyPodEvictionPolicy": "AlwaysAllow",
+        }
+    document = dev_platform.model_dump(mode="json", by_alias=True, exclude_none=True)
+    document["spec"]["backing"]["inCluster"]["nodeMaintenance"] = True
+    lifted = budgets(DeliveryPlatform.model_validate(document))
+    assert set(lifted) == set(held)
+    assert {spec["maxUnavailable"] for spec in lifted.values()} == {1}
 
 
 def test_every_service_is_wired_to_what_it_uses_and_nothing_points_at_localhost(

@@ -46,10 +46,11 @@ def test_a_platform_that_does_not_exist(team_service: DroneService) -> None:
     assert _reasons(team_service, None) == [("PlatformNotFound", "spec.platformRef.name", True)]
 
 
-def test_a_queue_the_platform_does_not_declare(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
+def test_a_queue_the_platform_does_not_grant(platform: DeliveryPlatform, team_service_doc: dict[str, Any]) -> None:
+    """Declared or not, a queue is the platform's to grant (a granted queue always exists: see tenancy tests)."""
     team_service_doc["spec"]["uses"].append({"kind": "queue", "name": "reports"})
     svc = DroneService.model_validate(team_service_doc)
-    assert _reasons(svc, platform) == [("UnknownQueue", "spec.uses[1].name", False)]
+    assert _reasons(svc, platform) == [("QueueNotGranted", "spec.uses[1].name", False)]
 
 
 def test_secrets_without_a_key_vault(platform_doc: dict[str, Any], team_service_doc: dict[str, Any]) -> None:

@@ -64,6 +64,35 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
     ]
 
 
+def _deployment(desired: int, ready: int, updated: int | None = None) -> dict[str, object]:
+    updated = desired if updated is None else updated
+    return {
+        "metadata": {"generation": 4},
+        "spec": {"replicas": desired},
+        "status": {"observedGeneration": 4, "replicas": desired, "readyReplicas": ready, "updatedReplicas": updated},
+    }
+
+
+def test_a_drained_pod_keeps_a_rolled_out_service_ready_within_its_disruption_budget() -> None:
+    """A drain evicting one of 2 pods (minReplicas 2, maxUnavailable 1) is not an outage; nor is an HPA scale-out
+    waiting for its new pods. Before the first complete rollout, Ready still waits for every pod."""
+    budget = conditions.Availability(floor=1, was_ready=True)
+
+    def ready(deployment: dict[str, object], availability: conditions.Availability) -> tuple[bool, str, str]:
+        verdicts, _, _ = conditions.service_verdicts(
+            reasons=[], blocking=False, deployment=deployment, availability=availability
+        )
+        return verdicts[0].status, verdicts[0].reason, verdicts[1].reason
+
+    assert ready(_deployment(2, 1), budget) == (True, "Available", "ReplacingPods")
+    assert ready(_deployment(6, 2), budget) == (True, "Available", "ReplacingPods")  # scale-out 2 -> 6
+    assert ready(_deployment(2, 0), budget) == (False, "RollingOut", "RollingOut")  # every pod gone: an outage
+    assert ready(_deployment(2, 1), conditions.Availability(floor=1)) == (False, "RollingOut", "RollingOut")
+    assert ready(_deployment(2, 1, updated=1), budget) == (False, "RollingOut", "RollingOut")  # a new spec rolling
+    assert ready(_deployment(4, 2), conditions.Availability(floor=3, was_ready=True))[0] is False
+    assert ready(_deployment(2, 2), conditions.Availability()) == (True, "Available", "RolloutComplete")
+
+
 def test_a_rollout_the_api_refuses_says_why_in_degraded() -> None:
     """Seen on real pods: a quota too small for the rollout's surge left the service "RollingOut" with no reason."""
     quota = 'pods "x" is forbidden: exceeded quota: team-quota, requested: limits.cpu=1'
