@@ -338,8 +338,9 @@ class DroneService(Model):
     @property
     def redis_key_prefix(self) -> str:
         """The only keys a team's own service may touch in the platform's shared Redis (its ACL key pattern is
-        this prefix followed by `*`); the bundled services' keys never start with a namespace name."""
-        return f"{self.namespace}:{self.name}:"
+        this prefix followed by `*`). `team/` starts no bundled service's key (theirs are `<word>:...`), so no
+        namespace name, say `telemetry`, can reach into them."""
+        return f"team/{self.namespace}/{self.name}:"
 
 
 __all__ = [

@@ -12,6 +12,8 @@ import json
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast
 
+from azure.mgmt.redis.aio.operations import AccessPolicyAssignmentOperations, AccessPolicyOperations
+
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
 
@@ -127,9 +129,11 @@ class RedisCaches:
         return {}
 
 
-class RedisAccessPolicyAssignments(_NoEndpoint):
-    def __init__(self, clients: AzureClients) -> None:
-        self.ops = clients.redis.access_policy_assignment
+class RedisDataAccess(_NoEndpoint):
+    """A cache's access policies or their assignments: the same long-running create-update and delete."""
+
+    def __init__(self, ops: AccessPolicyOperations | AccessPolicyAssignmentOperations) -> None:
+        self.ops = ops
 
     async def get(self, res: DesiredResource) -> Json:
         return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
@@ -234,11 +238,18 @@ async def list_redis_access_assignments(clients: AzureClients, resource_group: s
     return [_listed(item) async for item in pager]
 
 
+async def list_redis_access_policies(clients: AzureClients, resource_group: str, cache: str) -> list[Json]:
+    """Every data access policy of the cache, built-in and custom, as ARM JSON."""
+    pager = clients.redis.access_policy.list(resource_group, cache)
+    return [_listed(item) async for item in pager]
+
+
 _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.SERVICE_BUS_NAMESPACE: ServiceBusNamespaces,
     Kind.SERVICE_BUS_QUEUE: ServiceBusQueues,
     Kind.REDIS_CACHE: RedisCaches,
-    Kind.REDIS_ACCESS_POLICY_ASSIGNMENT: RedisAccessPolicyAssignments,
+    Kind.REDIS_ACCESS_POLICY: lambda clients: RedisDataAccess(clients.redis.access_policy),
+    Kind.REDIS_ACCESS_POLICY_ASSIGNMENT: lambda clients: RedisDataAccess(clients.redis.access_policy_assignment),
     Kind.IDENTITY: Identities,
     Kind.FEDERATED_CREDENTIAL: FederatedCredentials,
     Kind.ROLE_ASSIGNMENT: RoleAssignments,

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fabrikam.operator.api import DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
+from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
 from fabrikam.operator.azure import naming
 from fabrikam.operator.render.catalog import platform_queues
+from fabrikam.operator.render.tenancy import ungranted_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 MANAGED_BY = "fabrikam-operator"
@@ -24,9 +25,19 @@ SHARED_TEAM = "platform"
 # Built-in role definition ids; the same GUIDs in every subscription and cloud.
 SERVICE_BUS_DATA_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
 SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
-# Redis data access is granted by the cache's own access policies, not by Azure RBAC. Contributor can read and
-# write keys but not run dangerous commands (FLUSHALL, CONFIG, ...).
+# Redis data access is granted by the cache's own access policies, not by Azure RBAC. The built-in Data Contributor
+# (`+@all -@dangerous ... allkeys`) reads and writes every key: the bundled services' grant only.
 REDIS_DATA_CONTRIBUTOR = "Data Contributor"
+# A team's service gets a custom access policy instead, in Redis ACL syntax, applied left to right: reading and
+# writing keys, transactions, its connection; no administrative or dangerous command (FLUSHALL, CONFIG, KEYS,
+# MONITOR, ...); of CLIENT only what concerns its own connection; no SCAN, RANDOMKEY or DBSIZE, which list or count
+# every service's keys; the cluster topology a client of a sharded cache needs, as Azure's built-in policies allow.
+# The key pattern, appended per service, is its own prefix: no other key is readable or writable.
+TEAM_REDIS_COMMANDS = (
+    "+@read +@write +@transaction +@connection -@admin -@dangerous "
+    "-client +client|getname +client|id +client|info +client|reply +client|setinfo +client|setname "
+    "-scan -randomkey -dbsize +cluster|info +cluster|nodes +cluster|slots"
+)
 
 
 class Kind(StrEnum):
@@ -36,6 +47,7 @@ class Kind(StrEnum):
     IDENTITY = "UserAssignedIdentity"
     FEDERATED_CREDENTIAL = "FederatedIdentityCredential"
     ROLE_ASSIGNMENT = "RoleAssignment"
+    REDIS_ACCESS_POLICY = "RedisAccessPolicy"
     REDIS_ACCESS_POLICY_ASSIGNMENT = "RedisAccessPolicyAssignment"
 
 
@@ -294,12 +306,17 @@ def _declared_queues(platform: DeliveryPlatform) -> set[str]:
 
 
 def _queue_grants(svc: DroneService, platform: DeliveryPlatform) -> dict[str, frozenset[QueueAccess]]:
-    """Per declared queue the union of what the service's `uses` entries for it ask for."""
+    """Per declared queue the union of what the service's `uses` entries for it ask for and the platform granted
+    its team (a team's service gets no role on a queue the platform did not grant it: tenancy.py)."""
     queues = _declared_queues(platform)
+    refused: dict[str, set[QueueAccess]] = {}
+    for _, name, lacking in ungranted_queues(svc, platform):
+        refused.setdefault(name, set()).update(lacking)
     grants: dict[str, frozenset[QueueAccess]] = {}
     for use in svc.spec.uses:
-        if use.kind is DependencyKind.QUEUE and use.name in queues:
-            grants[use.name] = grants.get(use.name, frozenset()) | use.queue_access()
+        allowed = use.queue_access() - refused.get(use.name, set())
+        if use.kind is DependencyKind.QUEUE and use.name in queues and allowed:
+            grants[use.name] = grants.get(use.name, frozenset()) | allowed
     return grants
 
 
@@ -315,7 +332,8 @@ def unusable_uses(svc: DroneService, platform: DeliveryPlatform) -> list[Use]:
 
 
 def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal_id: str) -> list[DesiredResource]:
-    """Data-plane grants for exactly the queues and cache the service declares in `uses`, nothing else."""
+    """Data-plane grants for exactly the queues and cache the service declares in `uses`, nothing else; for a team's
+    service that uses Redis, its own access policy comes before the assignment that names it."""
     azure = platform.spec.azure
     if azure is None or not svc.spec.identity.azure:
         return []
@@ -334,38 +352,68 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
                 )
             )
     if platform.spec.cache.redis is not None and any(u.kind is DependencyKind.REDIS for u in svc.spec.uses):
-        cache_id = redis_id(azure, platform.name)
-        cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
-        name = naming.assignment_name(cache_id, principal_id, REDIS_DATA_CONTRIBUTOR)
-        grants.append(
-            DesiredResource(
-                kind=Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
-                name=name,
-                id=f"{cache_id}/accessPolicyAssignments/{name}",
-                resource_group=azure.resource_group,
-                body={
-                    "properties": {
-                        "accessPolicyName": REDIS_DATA_CONTRIBUTOR,
-                        "objectId": principal_id,
-                        "objectIdAlias": naming.bounded(f"{svc.namespace}-{svc.name}", 63),
-                    }
-                },
-                parent=cache,
-            )
-        )
+        grants += _redis_access(svc, platform, azure, principal_id=principal_id)
     return grants
+
+
+def redis_permissions(svc: DroneService) -> str:
+    """The custom access policy of a team's service: data commands on the keys under its own prefix only."""
+    return f"{TEAM_REDIS_COMMANDS} ~{svc.redis_key_prefix}*"
+
+
+def _redis_access(
+    svc: DroneService, platform: DeliveryPlatform, azure: AzureSpec, *, principal_id: str
+) -> list[DesiredResource]:
+    """A bundled service: the built-in Data Contributor policy. A team's service: a policy of its own, then its
+    assignment (Azure refuses an assignment naming a policy it does not hold)."""
+    cache_id = redis_id(azure, platform.name)
+    cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
+    policy: DesiredResource | None = None
+    if svc.spec.component is Component.CUSTOM:
+        name = naming.redis_access_policy_name(svc.namespace, svc.name)
+        policy = DesiredResource(
+            kind=Kind.REDIS_ACCESS_POLICY,
+            name=name,
+            id=f"{cache_id}/accessPolicies/{name}",
+            resource_group=azure.resource_group,
+            body={"properties": {"permissions": redis_permissions(svc)}},
+            parent=cache,
+        )
+    policy_name = policy.name if policy is not None else REDIS_DATA_CONTRIBUTOR
+    name = naming.assignment_name(cache_id, principal_id, policy_name)
+    assignment = DesiredResource(
+        kind=Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
+        name=name,
+        id=f"{cache_id}/accessPolicyAssignments/{name}",
+        resource_group=azure.resource_group,
+        body={
+            "properties": {
+                "accessPolicyName": policy_name,
+                "objectId": principal_id,
+                "objectIdAlias": naming.bounded(f"{svc.namespace}-{svc.name}", 63),
+            }
+        },
+        parent=cache,
+    )
+    return [assignment] if policy is None else [policy, assignment]
+
+
+def assigned_policy(grant: DesiredResource) -> str | None:
+    """The access policy a Redis access policy assignment names; None for any other grant."""
+    policy = grant.body.get("properties", {}).get("accessPolicyName")
+    return str(policy) if grant.kind is Kind.REDIS_ACCESS_POLICY_ASSIGNMENT and policy is not None else None
 
 
 def _found(
     kind: Kind, item: Mapping[str, Any], azure: AzureSpec, *, scope: str | None = None, parent: str | None = None
 ) -> DesiredResource:
-    """A listed resource to delete (its body is never sent)."""
+    """A listed resource to delete; its body is what Azure holds (which policy an assignment names), never sent."""
     return DesiredResource(
         kind=kind,
         name=str(item["name"]),
         id=str(item["id"]),
         resource_group=azure.resource_group,
-        body={},
+        body={"properties": dict(item.get("properties", {}))},
         scope=scope,
         parent=parent,
     )
@@ -378,13 +426,16 @@ def stale_grants(
     principal_id: str,
     role_assignments: Sequence[Mapping[str, Any]],
     redis_assignments: Sequence[Mapping[str, Any]],
+    redis_policies: Sequence[Mapping[str, Any]],
 ) -> list[DesiredResource]:
     """Grants Azure holds for the service's identity that the operator made and its `uses` no longer need: a queue
-    dropped from `uses` or from the platform, a `send` no longer asked for, Redis no longer used.
+    dropped from `uses` or from the platform, a `send` no longer asked for, Redis no longer used, or a Redis grant of
+    the other kind (a team's service holding Data Contributor from before it got a policy of its own).
 
     Only the operator's own are candidates: Data Sender/Receiver assignments it described as its own inside the
-    platform's Service Bus namespace, and the cache's Data Contributor assignment of this identity. Anything a person
-    granted by hand is left alone.
+    platform's Service Bus namespace, the cache's assignments of Data Contributor or of the service's own policy to
+    this identity, and that policy. Anything else a person granted by hand is left alone. Assignments come before
+    the policy they name, which is never removed while still assigned.
     """
     azure = platform.spec.azure
     if azure is None:
@@ -397,7 +448,9 @@ def stale_grants(
         for g in wanted
         if g.kind is Kind.ROLE_ASSIGNMENT
     }
-    wants_redis = any(g.kind is Kind.REDIS_ACCESS_POLICY_ASSIGNMENT for g in wanted)
+    wanted_redis = {policy.casefold() for policy in map(assigned_policy, wanted) if policy is not None}
+    own_policy = naming.redis_access_policy_name(svc.namespace, svc.name)
+    wants_policy = any(g.kind is Kind.REDIS_ACCESS_POLICY for g in wanted)
     namespace_id = service_bus_namespace_id(azure, platform.name).casefold()
     roles = {naming.role_definition_id(azure.subscription_id, r).casefold() for r in _ROLE_OF_ACCESS.values()}
     stale: list[DesiredResource] = []
@@ -416,10 +469,14 @@ def stale_grants(
     cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
     for item in redis_assignments:
         properties = item.get("properties", {})
-        ours = (
-            str(properties.get("objectId", "")) == principal_id
-            and properties.get("accessPolicyName") == REDIS_DATA_CONTRIBUTOR
-        )
-        if ours and not wants_redis:
+        policy = str(properties.get("accessPolicyName", "")).casefold()
+        ours = str(properties.get("objectId", "")) == principal_id and policy in {
+            REDIS_DATA_CONTRIBUTOR.casefold(),
+            own_policy.casefold(),
+        }
+        if ours and policy not in wanted_redis:
             stale.append(_found(Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, item, azure, parent=cache))
+    for item in redis_policies:
+        if str(item["name"]).casefold() == own_policy.casefold() and not wants_policy:
+            stale.append(_found(Kind.REDIS_ACCESS_POLICY, item, azure, parent=cache))
     return stale

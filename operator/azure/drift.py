@@ -3,6 +3,7 @@
 Azure returns more than was PUT (read-only properties, defaults, tags added by policy) and normalises some values
 (`westus2` comes back as `West US 2`, booleans in Redis configuration as `True`). Only what the operator asked for
 is compared, so a second reconcile of an unchanged spec sends no PUT, while a changed or reverted property does.
+Strings compare case-insensitively, as ARM treats names, except where case carries meaning.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from typing import Any
 
 # Read back in a different shape than written; compared by `_same_scalar` instead of verbatim.
 _LOCATION_KEYS = frozenset({"location"})
+# Compared verbatim: a Redis access policy's key patterns are case-sensitive (`~Orders:*` is not `~orders:*`).
+_EXACT_KEYS = frozenset({"permissions"})
 
 
 def _norm(value: str, *, location: bool) -> str:
@@ -50,5 +53,7 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
         return [
             p for i, (d, a) in enumerate(zip(desired, actual, strict=True)) for p in differences(d, a, f"{path}[{i}]")
         ]
-    location = path.rsplit(".", 1)[-1] in _LOCATION_KEYS
-    return [] if _same_scalar(desired, actual, location=location) else [path]
+    key = path.rsplit(".", 1)[-1]
+    if key in _EXACT_KEYS:
+        return [] if desired == actual else [path]
+    return [] if _same_scalar(desired, actual, location=key in _LOCATION_KEYS) else [path]

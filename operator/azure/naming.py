@@ -50,6 +50,15 @@ def federated_credential_name(namespace: str, service_account: str) -> str:
     return bounded(f"{namespace}-{service_account}", 120)
 
 
+def redis_access_policy_name(namespace: str, service: str) -> str:
+    """The service's own access policy on the platform's cache: 3-63 letters, digits and hyphens (Azure also allows
+    spaces, which only its built-in policies use). The hash of namespace and name keeps `a-b/c` apart from `a/b-c`
+    and a shortened long name unique."""
+    suffix = short_hash(namespace, service)
+    stem = f"svc-{_slug(namespace)}-{_slug(service)}"[: 63 - len(suffix) - 1].rstrip("-")
+    return f"{stem}-{suffix}"
+
+
 def assignment_name(scope: str, principal_id: str, role: str) -> str:
     """A GUID derived from what is granted to whom where: a retried PUT can never create a second assignment."""
     return str(uuid.uuid5(ARM_ROLE_ASSIGNMENT_NAMESPACE, f"{scope.lower()}|{principal_id.lower()}|{role.lower()}"))

@@ -2,7 +2,8 @@
 
 Every function is safe to call again at any time (after a crash, on the periodic re-check, on resume): resources
 have deterministic names, unchanged ones cost a GET, and results are values the handlers map to conditions.
-Parents are reconciled before children; a child whose parent is not ready yet is reported Pending, not attempted.
+Parents are reconciled before children, and a team's Redis access policy before its assignment; what waits on
+something not ready yet is reported Pending, not attempted. Deletion goes the other way round.
 """
 
 from __future__ import annotations
@@ -13,7 +14,13 @@ from collections.abc import Sequence
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.azure import desired, naming
-from fabrikam.operator.azure.adapters import Json, list_queues, list_redis_access_assignments, list_role_assignments
+from fabrikam.operator.azure.adapters import (
+    Json,
+    list_queues,
+    list_redis_access_assignments,
+    list_redis_access_policies,
+    list_role_assignments,
+)
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
 from fabrikam.operator.azure.errors import AzureFailure
@@ -35,27 +42,32 @@ def _pending(res: DesiredResource, *, waiting_for: str) -> ResourceResult:
     )
 
 
+def _needs(res: DesiredResource, names: set[str]) -> set[str]:
+    """Which of `names` must exist before `res`: its parent, and for a Redis assignment the policy it names."""
+    return {name for name in (res.parent, desired.assigned_policy(res)) if name in names}
+
+
 async def _ensure_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
-    """Roots concurrently, then each root's children concurrently; order of the input is kept in the output."""
+    """What needs nothing else concurrently, then what needed it concurrently; input order is kept in the output."""
     names = {r.name for r in resources}
-    roots = [r for r in resources if r.parent not in names]
+    roots = [r for r in resources if not _needs(r, names)]
     done = dict(zip(roots, await asyncio.gather(*(reconciler.ensure(r) for r in roots)), strict=True))
     ready = {r.name for r, result in done.items() if result.ok}
     children = [r for r in resources if r not in done]
-    runnable = [r for r in children if r.parent in ready]
+    runnable = [r for r in children if _needs(r, names) <= ready]
     done |= dict(zip(runnable, await asyncio.gather(*(reconciler.ensure(r) for r in runnable)), strict=True))
-    return [done.get(r) or _pending(r, waiting_for=f"{r.parent}") for r in resources]
+    return [done.get(r) or _pending(r, waiting_for=", ".join(sorted(_needs(r, names)))) for r in resources]
 
 
 async def _delete_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
-    """Children first; a parent is deleted only once its children are confirmed gone (or retained)."""
+    """What needs others first; one is deleted only once all that needed it is confirmed gone (or retained)."""
     names = {r.name for r in resources}
-    children = [r for r in resources if r.parent in names]
-    done = dict(zip(children, await asyncio.gather(*(reconciler.delete(r) for r in children)), strict=True))
-    blocked = {r.parent for r, result in done.items() if not result.ok}
-    parents = [r for r in resources if r not in done and r.name not in blocked]
-    done |= dict(zip(parents, await asyncio.gather(*(reconciler.delete(r) for r in parents)), strict=True))
-    return [done.get(r) or _pending(r, waiting_for="its children to be deleted") for r in resources]
+    dependents = [r for r in resources if _needs(r, names)]
+    done = dict(zip(dependents, await asyncio.gather(*(reconciler.delete(r) for r in dependents)), strict=True))
+    blocked = {name for r, result in done.items() if not result.ok for name in _needs(r, names)}
+    rest = [r for r in resources if r not in done and r.name not in blocked]
+    done |= dict(zip(rest, await asyncio.gather(*(reconciler.delete(r) for r in rest)), strict=True))
+    return [done.get(r) or _pending(r, waiting_for="what needs it to be deleted") for r in resources]
 
 
 async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
@@ -125,15 +137,16 @@ async def reconcile_service_identity(
     principal_id = identity.outputs.get("principalId") if identity else None
     revoked: list[ResourceResult] = []
     if principal_id:
-        grants = desired.access_resources(svc, platform, principal_id=principal_id)
-        results += await asyncio.gather(*(reconciler.ensure(g) for g in grants))
+        # Revoked before granted: Azure takes one access policy assignment per identity on a cache
+        # (Azure/AzureCacheForRedis#14), so a team's service loses Data Contributor before it gets its own policy.
         stale = await _stale_grants(reconciler, svc, platform, principal_id)
         if isinstance(stale, ResourceResult):
             results.append(stale)
         else:
-            deleted = await asyncio.gather(*(reconciler.delete(g) for g in stale))
+            deleted = await _delete_tree(reconciler, stale)
             revoked = [r for r in deleted if r.ok]
             results += [r for r in deleted if not r.ok]
+        results += await _ensure_tree(reconciler, desired.access_resources(svc, platform, principal_id=principal_id))
     return IdentityOutcome(
         resources=tuple(results),
         client_id=identity.outputs.get("clientId") if identity else None,
@@ -151,6 +164,7 @@ async def _stale_grants(
     assert azure is not None
     role_assignments: list[Json] = []
     redis_assignments: list[Json] = []
+    redis_policies: list[Json] = []
     if platform.spec.messaging.service_bus is not None:
         scope = desired.service_bus_namespace_id(azure, platform.name)
         listed = await reconciler.list(
@@ -161,18 +175,31 @@ async def _stale_grants(
         role_assignments = listed or []
     if platform.spec.cache.redis is not None:
         cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
-        listed = await reconciler.list(
-            Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
-            list_redis_access_assignments(reconciler.clients, azure.resource_group, cache),
+        assignments, policies = await asyncio.gather(
+            reconciler.list(
+                Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
+                list_redis_access_assignments(reconciler.clients, azure.resource_group, cache),
+            ),
+            reconciler.list(
+                Kind.REDIS_ACCESS_POLICY, list_redis_access_policies(reconciler.clients, azure.resource_group, cache)
+            ),
         )
-        if isinstance(listed, AzureFailure):
-            cache_id = desired.redis_id(azure, platform.name)
+        cache_id = desired.redis_id(azure, platform.name)
+        if isinstance(assignments, AzureFailure):
             return _listing_failed(
-                Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, cache_id, listed, "grants the spec no longer needs"
+                Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, cache_id, assignments, "grants the spec no longer needs"
             )
-        redis_assignments = listed or []
+        if isinstance(policies, AzureFailure):
+            return _listing_failed(Kind.REDIS_ACCESS_POLICY, cache_id, policies, "grants the spec no longer needs")
+        redis_assignments = assignments or []
+        redis_policies = policies or []
     return desired.stale_grants(
-        svc, platform, principal_id=principal_id, role_assignments=role_assignments, redis_assignments=redis_assignments
+        svc,
+        platform,
+        principal_id=principal_id,
+        role_assignments=role_assignments,
+        redis_assignments=redis_assignments,
+        redis_policies=redis_policies,
     )
 
 
@@ -209,7 +236,7 @@ async def delete_service_identity(svc: DroneService, platform: DeliveryPlatform,
             return AzureOutcome.of([stale])
         stale_ids = {g.id.casefold() for g in stale}
         both = [*stale, *(g for g in grants if g.id.casefold() not in stale_ids)]
-        results += await asyncio.gather(*(reconciler.delete(g) for g in both))
+        results += await _delete_tree(reconciler, both)
         if not all(r.ok for r in results):
             return AzureOutcome.of([*results, *(_pending(r, waiting_for="grants to be deleted") for r in resources)])
     return AzureOutcome.of([*results, *await _delete_tree(reconciler, resources)])

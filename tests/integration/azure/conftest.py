@@ -169,6 +169,8 @@ def build_platform(**azure_overrides: Any) -> DeliveryPlatform:
                         "name": "shipping",
                         "namespace": "shipping",
                         "costCenter": "cc-ship",
+                        # The team's own services here use the pipeline's queue: granted (docs/tenancy.md).
+                        "queues": [{"name": "delivery-requests", "access": ["send", "receive"]}],
                         "services": ["ingestion", "workflow", "delivery", "drone-scheduler"],
                     },
                     {

@@ -2,8 +2,9 @@
 
 It keeps resources in memory, runs long-running operations on a clock (Azure-AsyncOperation, Location and
 provisioningState polling, as the real resource providers do), validates what ARM would reject (missing parent,
-duplicate role assignment, partitioned queue in an unpartitioned Premium namespace, ...), injects faults on demand,
-and records every request so tests assert on exactly what Azure received.
+duplicate role assignment, partitioned queue in an unpartitioned Premium namespace, a Redis access policy assignment
+naming a policy the cache does not hold, ...), injects faults on demand, and records every request so tests assert
+on exactly what Azure received.
 """
 
 from __future__ import annotations
@@ -24,6 +25,18 @@ from aiohttp import web
 TOKEN = "fake-arm-token"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 _DISPLAY_LOCATIONS = {"westus2": "West US 2", "eastus": "East US", "westeurope": "West Europe"}
+# Every cache has these access policies from its creation (type BuiltIn); they can be assigned, never changed.
+# Permissions as Azure documents them (articles/azure-cache-for-redis/cache-configure-role-based-access-control.md).
+BUILT_IN_REDIS_POLICIES = {
+    "Data Owner": "+@all allkeys",
+    "Data Contributor": "+@all -@dangerous +cluster|info +cluster|nodes +cluster|slots allkeys",
+    "Data Reader": "+@read +@connection -client +client|caching +client|getname +client|getredir +client|id "
+    "+client|info +client|list +client|reply +client|setinfo +client|setname +client|tracking +client|trackinginfo "
+    "+cluster|info +cluster|nodes +cluster|slots allkeys",
+}
+# Names of access policies (spaces allowed: the built-ins have them) and of their assignments, 3-63 characters.
+_POLICY_NAME = re.compile(r"^(?=.{3,63}$)([a-zA-Z0-9][a-zA-Z0-9- ]*[a-zA-Z0-9]|[a-zA-Z0-9])$")
+_ASSIGNMENT_NAME = re.compile(r"^(?=.{3,63}$)([a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9]|[a-zA-Z0-9])$")
 
 Json = dict[str, Any]
 
@@ -81,6 +94,8 @@ class _Type:
     parent: Callable[[re.Match[str]], str] | None = None
     # Service Bus answers a new queue with 200, not 201 (and its SDK accepts only 200).
     created_status: int = 201
+    # provisioningState while a PUT of a new resource runs; Redis data access knows only "Updating".
+    creating: str = "Creating"
     computed: Callable[[FakeArm, re.Match[str], Json, Json | None], Json] = field(default=lambda arm, m, body, old: {})
 
 
@@ -142,6 +157,17 @@ TYPES = [
         put_lro="async-operation",
         delete_lro="location",
         parent=lambda m: m.string[: m.string.lower().rindex("/accesspolicyassignments/")],
+        creating="Updating",
+    ),
+    # The REST spec (2024-11-01): PUT answers 200/201 with a Location header, DELETE 200/202 (Location)/204.
+    _Type(
+        "Microsoft.Cache/redis/accessPolicies",
+        re.compile(_RG + r"/Microsoft\.Cache/redis/(?P<parent>[^/]+)/accessPolicies/(?P<name>[^/]+)$", re.I),
+        put_lro="location",
+        delete_lro="location",
+        parent=lambda m: m.string[: m.string.lower().rindex("/accesspolicies/")],
+        creating="Updating",
+        computed=lambda arm, m, body, old: {"type": "Custom"},
     ),
     _Type(
         "Microsoft.Cache/redis",
@@ -305,8 +331,8 @@ class FakeArm:
 
     def _list(self, method: str, path: str, query_filter: str) -> web.Response | None:
         """The collection GETs the operator uses: role assignments for a scope (at, above and below it, filtered by
-        principal as ARM does), a cache's access policy assignments and a namespace's queues. None when `path` is no
-        such collection."""
+        principal as ARM does), a cache's access policies (built-in ones too) and their assignments, and a
+        namespace's queues. None when `path` is no such collection."""
         if method != "GET":
             return None
         key = path.lower()
@@ -322,7 +348,8 @@ class FakeArm:
                 if related and (principal is None or stored.json["properties"]["principalId"] == principal[1]):
                     found.append(stored.json)
         elif re.search(
-            r"/providers/microsoft\.(cache/redis/[^/]+/accesspolicyassignments|servicebus/namespaces/[^/]+/queues)$",
+            r"/providers/microsoft\."
+            r"(cache/redis/[^/]+/accesspolic(ies|yassignments)|servicebus/namespaces/[^/]+/queues)$",
             key,
         ):
             parent = key.rsplit("/", 1)[0]
@@ -383,7 +410,69 @@ class FakeArm:
             return _error(400, "BadRequest", "issuer must be an https URL and audiences must not be empty.")
         if kind.name == "Microsoft.Authorization/roleAssignments":
             return self._reject_role_assignment(match, properties)
+        if kind.name == "Microsoft.Cache/redis/accessPolicies":
+            return self._reject_access_policy(match, properties)
+        if kind.name == "Microsoft.Cache/redis/accessPolicyAssignments":
+            return self._reject_access_policy_assignment(match, properties)
         return None
+
+    def _reject_access_policy(self, match: re.Match[str], properties: Json) -> web.Response | None:
+        if not _POLICY_NAME.match(match["name"]):
+            return _error(400, "InvalidResourceName", f"Access policy name '{match['name']}' is invalid.")
+        if not str(properties.get("permissions") or "").strip():
+            return _error(400, "BadRequest", "properties.permissions is required.")
+        existing = self._settled(match.string.lower())
+        if existing is not None and existing.json["properties"].get("type") == "BuiltIn":
+            return _error(400, "BadRequest", f"Built-in access policy '{match['name']}' cannot be modified.")
+        return None
+
+    def _reject_access_policy_assignment(self, match: re.Match[str], properties: Json) -> web.Response | None:
+        """The named policy must be one the cache holds, done being created: assigning a policy before creating it
+        fails. (ARM's exact answer to that is not documented; 400 BadRequest is assumed.)"""
+        if not _ASSIGNMENT_NAME.match(match["name"]):
+            return _error(400, "InvalidResourceName", f"Access policy assignment name '{match['name']}' is invalid.")
+        policy = str(properties.get("accessPolicyName") or "")
+        cache = match.string[: match.string.lower().rindex("/accesspolicyassignments/")]
+        named = self._settled(f"{cache}/accessPolicies/{policy}".lower()) if policy else None
+        if named is None or named.operation == "Deleting":
+            return _error(400, "BadRequest", f"Access policy '{policy}' does not exist on cache '{match['parent']}'.")
+        # The cache takes one change of its data access at a time (hashicorp/terraform-provider-azurerm#26085).
+        if named.operation is not None:
+            return _error(409, "Conflict", f"Access policy '{policy}' is being updated; retry when it is done.")
+        # One assignment per identity and cache: a second one is refused (Azure/AzureCacheForRedis#14).
+        prefix = cache.lower() + "/accesspolicyassignments/"
+        for path in [p for p in self.resources if p.startswith(prefix) and p != match.string.lower()]:
+            other = self._settled(path)
+            if other is not None and other.json["properties"].get("objectId") == properties.get("objectId"):
+                return _error(
+                    400,
+                    "BadRequest",
+                    "An invalid access policy assignment was detected due to duplicate entries. Please review and "
+                    "ensure that each assignment has a unique combination of assignmentName, policyName and ObjectId "
+                    "to avoid such duplicates",
+                )
+        return None
+
+    def _assignments_of(self, policy_path: str) -> list[str]:
+        """Assignments of the cache that name the policy at `policy_path`, including ones still being deleted."""
+        cache, name = policy_path.lower().rsplit("/accesspolicies/", 1)
+        named = [
+            path
+            for path, stored in self.resources.items()
+            if stored.type == "Microsoft.Cache/redis/accessPolicyAssignments"
+            and path.startswith(cache + "/accesspolicyassignments/")
+            and str(stored.json["properties"].get("accessPolicyName", "")).lower() == name
+        ]
+        return [path for path in named if self._settled(path) is not None]
+
+    def _seed_built_in_policies(self, cache_path: str) -> None:
+        for name, permissions in BUILT_IN_REDIS_POLICIES.items():
+            path = f"{cache_path}/accessPolicies/{name}"
+            properties = {"permissions": permissions, "type": "BuiltIn", "provisioningState": "Succeeded"}
+            document = {"id": path, "name": name, "type": "Microsoft.Cache/redis/accessPolicies"}
+            self.resources[path.lower()] = Stored(
+                "Microsoft.Cache/redis/accessPolicies", document | {"properties": properties}
+            )
 
     def _reject_role_assignment(self, match: re.Match[str], properties: Json) -> web.Response | None:
         key = (properties.get("principalId"), properties.get("roleDefinitionId", "").lower(), match["scope"].lower())
@@ -425,10 +514,12 @@ class FakeArm:
                 properties["provisioningState"] = "Succeeded"
             self.resources[key] = Stored(kind.name, document)
             return web.json_response(document, status=status)
-        operation = "Updating" if old is not None else "Creating"
+        operation = "Updating" if old is not None else kind.creating
         properties["provisioningState"] = operation
         done_at = time.monotonic() + self.lro_seconds
         self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation=operation)
+        if kind.name == "Microsoft.Cache/redis" and old is None:
+            self._seed_built_in_policies(request.path)
         headers = self._operation(request, key, "put", done_at, kind.put_lro) if kind.put_lro != "body" else {}
         return web.json_response(document, status=status, headers=headers)
 
@@ -437,6 +528,12 @@ class FakeArm:
         stored = self._settled(key)
         if stored is None:
             return web.Response(status=204)
+        if kind.name == "Microsoft.Cache/redis/accessPolicies":
+            if stored.json["properties"].get("type") == "BuiltIn":
+                return _error(400, "BadRequest", f"Built-in access policy '{match['name']}' cannot be deleted.")
+            # Assumed, not documented: a policy still assigned is not removed from under its users.
+            if self._assignments_of(key):
+                return _error(409, "Conflict", f"Access policy '{match['name']}' is still assigned.")
         children = [p for p in self.resources if p.startswith(key + "/")]
         if kind.delete_lro is None:
             for path in [key, *children]:

@@ -42,8 +42,14 @@ def test_platform_with_azure_provisions_once_federates_identities_and_cleans_up(
     namespaces = {svc: team["namespace"] for team in platform["spec"]["teams"] for svc in team["services"]}
     identities = arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities")
     assert len(identities) == 8
-    ingestion = _get(cluster, "droneservice", "ingestion", "-n", namespaces["ingestion"])
-    client_id = ingestion["status"]["identityClientId"]
+    # The platform's Ready does not wait for its services' next pass: the one that records the identity (after its
+    # Azure retry delay) may still be due.
+    client_id = eventually(
+        lambda: (_get(cluster, "droneservice", "ingestion", "-n", namespaces["ingestion"]).get("status") or {}).get(
+            "identityClientId"
+        ),
+        what="the ingestion service's identity client id in its status",
+    )
     account = _get(cluster, "serviceaccount", "ingestion", "-n", namespaces["ingestion"])
     assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
     credentials = [c for c in arm.calls("PUT", "/federatedIdentityCredentials/") if "ingestion" in c.path.lower()]

@@ -25,6 +25,9 @@ def _grants(fake_arm: Any) -> list[tuple[str, str]]:
 def _with_queues(make_platform: Any, *names: str, **azure: Any) -> DeliveryPlatform:
     body = make_platform(**azure).model_dump(mode="json", by_alias=True, exclude_none=True)
     body["spec"]["messaging"]["serviceBus"]["queues"] = [{"name": name} for name in names]
+    # Granted to the shipping team too, whose own services use them here (and dropped with them).
+    shipping = next(team for team in body["spec"]["teams"] if team["name"] == "shipping")
+    shipping["queues"] = [{"name": name, "access": ["send", "receive"]} for name in names]
     return DeliveryPlatform.model_validate(body)
 
 
@@ -60,7 +63,11 @@ async def test_grants_the_uses_no_longer_need_are_revoked_and_a_hand_made_one_st
     again = await reconcile_service_identity(receive_only, platform, azure)
 
     assert shrunk.ready
-    assert sorted(r.kind for r in shrunk.removed) == [Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, Kind.ROLE_ASSIGNMENT]
+    assert sorted(r.kind for r in shrunk.removed) == [
+        Kind.REDIS_ACCESS_POLICY,
+        Kind.REDIS_ACCESS_POLICY_ASSIGNMENT,
+        Kind.ROLE_ASSIGNMENT,
+    ]
     assert _grants(fake_arm) == sorted(
         [(QUEUE, SERVICE_BUS_DATA_RECEIVER), ("workflow-events", SERVICE_BUS_DATA_SENDER)]
     )

@@ -30,6 +30,8 @@ def build_platform(*, azure: dict[str, Any] | None = None, **spec: Any) -> Deliv
                 "name": "shipping",
                 "namespace": "shipping",
                 "costCenter": "cc-ship",
+                # The team's own services in these tests use the pipeline's queue: granted (docs/tenancy.md).
+                "queues": [{"name": "delivery-requests", "access": ["send", "receive"]}],
                 "services": [
                     "ingestion",
                     "workflow",

@@ -9,7 +9,12 @@ import pytest
 
 from fabrikam.operator.api.platform import DeletionPolicy
 from fabrikam.operator.azure import Kind, access_resources, identity_resources, naming, platform_resources
-from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER, stale_grants
+from fabrikam.operator.azure.desired import (
+    SERVICE_BUS_DATA_RECEIVER,
+    SERVICE_BUS_DATA_SENDER,
+    redis_permissions,
+    stale_grants,
+)
 from fabrikam.operator.render.catalog import BUNDLED_QUEUES
 
 PRINCIPAL = "0d5b4a38-7f4c-4f3e-9d44-21b7a63f6b0e"
@@ -234,7 +239,32 @@ def test_queue_grants_are_exactly_the_declared_access(
         assert grant.id == f"{grant.scope}/providers/Microsoft.Authorization/roleAssignments/{grant.name}"
 
 
-def test_redis_access_is_a_data_contributor_access_policy_on_the_cache(make_platform: Any, make_service: Any) -> None:
+@pytest.mark.parametrize(
+    ("granted", "roles"),
+    [
+        ([], []),
+        (["send"], [SERVICE_BUS_DATA_SENDER]),
+        (["send", "receive"], sorted([SERVICE_BUS_DATA_SENDER, SERVICE_BUS_DATA_RECEIVER])),
+    ],
+)
+def test_a_teams_service_gets_only_the_queue_access_the_platform_granted_its_team(
+    make_platform: Any, make_service: Any, granted: list[str], roles: list[str]
+) -> None:
+    """Asking is not enough (issue #19: a team could consume the pipeline's own queue): the grant decides."""
+    teams = make_platform().model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]["teams"]
+    teams[0]["queues"] = [{"name": "delivery-requests", "access": granted}] if granted else []
+    platform = make_platform(teams=teams)
+    svc = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests"}])  # asks send and receive
+    grants = access_resources(svc, platform, principal_id=PRINCIPAL)
+    assert sorted(g.body["properties"]["roleDefinitionId"].rsplit("/", 1)[-1] for g in grants) == roles
+    # The bundled services' catalog queues are theirs: workflow receives delivery-requests without any grant.
+    workflow = make_service("workflow", component="workflow", uses=[{"kind": "queue", "name": "delivery-requests"}])
+    assert access_resources(workflow, platform, principal_id=PRINCIPAL)
+
+
+def test_a_bundled_service_gets_the_built_in_data_contributor_on_the_cache_only(
+    make_platform: Any, make_service: Any
+) -> None:
     platform = make_platform()
     [cache] = _by_kind(platform_resources(platform))[Kind.REDIS_CACHE]
     svc = make_service("delivery", component="delivery", uses=[{"kind": "redis", "name": "delivery"}])
@@ -251,6 +281,57 @@ def test_redis_access_is_a_data_contributor_access_policy_on_the_cache(make_plat
             "objectIdAlias": "shipping-delivery",
         }
     }
+
+
+def test_a_teams_service_gets_a_policy_of_its_own_for_its_key_prefix_and_no_data_contributor(
+    make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    [cache] = _by_kind(platform_resources(platform))[Kind.REDIS_CACHE]
+    svc = make_service("returns", uses=[{"kind": "redis", "name": "cache"}])
+
+    policy, assignment = access_resources(svc, platform, principal_id=PRINCIPAL)
+
+    assert (policy.kind, assignment.kind) == (Kind.REDIS_ACCESS_POLICY, Kind.REDIS_ACCESS_POLICY_ASSIGNMENT)
+    assert policy.name == naming.redis_access_policy_name("shipping", "returns")
+    assert (policy.parent, assignment.parent) == (cache.name, cache.name)
+    assert policy.id == f"{cache.id}/accessPolicies/{policy.name}"
+    assert policy.body == {"properties": {"permissions": redis_permissions(svc)}}
+    assert assignment.id == f"{cache.id}/accessPolicyAssignments/{assignment.name}"
+    assert assignment.body == {
+        "properties": {"accessPolicyName": policy.name, "objectId": PRINCIPAL, "objectIdAlias": "shipping-returns"}
+    }
+
+
+def test_a_teams_permissions_reach_only_keys_under_its_prefix_and_no_admin_or_dangerous_command(
+    make_service: Any,
+) -> None:
+    svc = make_service("returns", uses=[{"kind": "redis", "name": "cache"}])
+
+    permissions = redis_permissions(svc).split()
+
+    assert svc.redis_key_prefix == "team/shipping/returns:"
+    assert [rule for rule in permissions if rule.startswith("~")] == ["~team/shipping/returns:*"]
+    assert not {"allkeys", "~*", "+@all", "+@admin", "+@dangerous", "+@pubsub", "+@scripting"} & set(permissions)
+    # Applied left to right: the exclusions follow every category they cut from.
+    assert permissions.index("-@dangerous") > max(i for i, rule in enumerate(permissions) if rule.startswith("+@"))
+    assert {"-@admin", "-scan", "-randomkey", "-dbsize"} <= set(permissions)
+    assert not [rule for rule in permissions if rule.startswith("+") and rule[1:] in {"keys", "flushall", "config"}]
+
+
+def test_access_policy_names_are_valid_stable_and_one_per_service() -> None:
+    names = [
+        naming.redis_access_policy_name("a-b", "c"),
+        naming.redis_access_policy_name("a", "b-c"),
+        naming.redis_access_policy_name("n" * 63, "service-a"),
+        naming.redis_access_policy_name("n" * 63, "service-b"),
+        naming.redis_access_policy_name("shipping", "returns"),
+    ]
+
+    assert len(set(names)) == len(names)
+    assert names[-1] == naming.redis_access_policy_name("shipping", "returns")
+    assert all(re.fullmatch(r"[a-zA-Z0-9][a-zA-Z0-9-]{1,61}[a-zA-Z0-9]", name) for name in names)
+    assert all(name.casefold() not in {"data owner", "data contributor", "data reader"} for name in names)
 
 
 def test_no_grant_for_undeclared_queues_missing_redis_or_other_stores(make_platform: Any, make_service: Any) -> None:
@@ -321,6 +402,7 @@ def test_only_the_operators_grants_the_uses_no_longer_need_are_stale(make_platfo
     after = make_service("returns", uses=[{"kind": "queue", "name": "delivery-requests", "access": ["receive"]}])
     granted = access_resources(before, platform, principal_id=PRINCIPAL)
     [redis] = [g for g in granted if g.kind == Kind.REDIS_ACCESS_POLICY_ASSIGNMENT]
+    [policy] = [g for g in granted if g.kind == Kind.REDIS_ACCESS_POLICY]
     roles = [g for g in granted if g.kind == Kind.ROLE_ASSIGNMENT]
     [sender] = [g for g in roles if g.body["properties"]["roleDefinitionId"].endswith(SERVICE_BUS_DATA_SENDER)]
     [receiver] = [g for g in roles if g.body["properties"]["roleDefinitionId"].endswith(SERVICE_BUS_DATA_RECEIVER)]
@@ -334,18 +416,47 @@ def test_only_the_operators_grants_the_uses_no_longer_need_are_stale(make_platfo
         principal_id=PRINCIPAL,
         role_assignments=[_listed(sender), _listed(receiver), by_hand, someone_else],
         redis_assignments=[_listed(redis), _listed(redis, objectId="another-principal")],
+        redis_policies=[_listed(policy), _listed(policy) | {"name": "hand-made"}, _built_in("Data Contributor")],
     )
 
     assert [(g.kind, g.name) for g in stale] == [
         (Kind.ROLE_ASSIGNMENT, sender.name),
         (Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, redis.name),
+        (Kind.REDIS_ACCESS_POLICY, policy.name),
     ]
     assert stale[0].scope == sender.scope
-    assert stale[1].parent == redis.parent
+    assert stale[1].parent == stale[2].parent == redis.parent
+
+
+def _built_in(name: str) -> dict[str, Any]:
+    return {"id": f"/x/accessPolicies/{name}", "name": name, "properties": {"type": "BuiltIn", "permissions": "+@all"}}
+
+
+def test_a_teams_data_contributor_from_before_is_stale_and_its_own_policy_is_not(
+    make_platform: Any, make_service: Any
+) -> None:
+    platform = make_platform()
+    svc = make_service("returns", uses=[{"kind": "redis", "name": "cache"}])
+    policy, assignment = access_resources(svc, platform, principal_id=PRINCIPAL)
+    bundled = make_service("returns", component="delivery", uses=[{"kind": "redis", "name": "cache"}])
+    [contributor] = access_resources(bundled, platform, principal_id=PRINCIPAL)
+
+    stale = stale_grants(
+        svc,
+        platform,
+        principal_id=PRINCIPAL,
+        role_assignments=[],
+        redis_assignments=[_listed(contributor), _listed(assignment)],
+        redis_policies=[_listed(policy), _built_in("Data Contributor")],
+    )
+
+    assert [(g.kind, g.name) for g in stale] == [(Kind.REDIS_ACCESS_POLICY_ASSIGNMENT, contributor.name)]
 
 
 def test_a_queue_dropped_from_the_platform_leaves_its_grants_stale(make_platform: Any, make_service: Any) -> None:
-    with_extra = make_platform(messaging={"serviceBus": {"queues": [{"name": "returns"}]}})
+    teams = make_platform().model_dump(mode="json", by_alias=True, exclude_none=True)["spec"]["teams"]
+    teams[0]["queues"].append({"name": "returns", "access": ["send", "receive"]})  # granted to the team
+    with_extra = make_platform(messaging={"serviceBus": {"queues": [{"name": "returns"}]}}, teams=teams)
     svc = make_service("returns", uses=[{"kind": "queue", "name": "returns"}])
     granted = access_resources(svc, with_extra, principal_id=PRINCIPAL)
 
@@ -355,6 +466,7 @@ def test_a_queue_dropped_from_the_platform_leaves_its_grants_stale(make_platform
         principal_id=PRINCIPAL,
         role_assignments=[_listed(g) for g in granted],
         redis_assignments=[],
+        redis_policies=[],
     )
 
     assert len(granted) == 2

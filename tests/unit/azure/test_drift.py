@@ -55,3 +55,12 @@ def test_booleans_and_numbers_are_not_confused() -> None:
 
 def test_keys_match_case_insensitively_as_arm_does() -> None:
     assert differences({"properties": {"minimumTlsVersion": "1.2"}}, {"Properties": {"MinimumTlsVersion": "1.2"}}) == []
+
+
+def test_a_redis_access_policy_whose_key_pattern_changed_case_is_drift() -> None:
+    desired = {"properties": {"permissions": "+@read ~shipping:returns:*"}}
+
+    assert differences(desired, {"properties": {"permissions": "+@read ~shipping:returns:*", "type": "Custom"}}) == []
+    assert differences(desired, {"properties": {"permissions": "+@read ~SHIPPING:returns:*"}}) == [
+        "properties.permissions"
+    ]

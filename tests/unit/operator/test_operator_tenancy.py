@@ -232,6 +232,6 @@ def test_a_consent_names_a_team_or_a_namespace(team_service_doc: Obj) -> None:
 
 def test_a_teams_service_gets_its_own_redis_key_prefix(platform: DeliveryPlatform, team_service: DroneService) -> None:
     (config,) = [o for o in _rendered(team_service, platform) if o["kind"] == "ConfigMap"]
-    assert config["data"]["FABRIKAM_REDIS_KEY_PREFIX"] == "fabrikam-shipping:delivery-analytics:"
-    assert team_service.redis_key_prefix == "fabrikam-shipping:delivery-analytics:"
+    assert config["data"]["FABRIKAM_REDIS_KEY_PREFIX"] == "team/fabrikam-shipping/delivery-analytics:"
+    assert team_service.redis_key_prefix == "team/fabrikam-shipping/delivery-analytics:"
     assert ServiceRef.of(team_service) == ServiceRef(SHIPPING, "delivery-analytics")
