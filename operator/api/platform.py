@@ -95,7 +95,22 @@ class Queue(Model):
     duplicate_detection: bool = Field(True, description="Drop re-sent messages with the same MessageId.")
     duplicate_detection_window: IsoDuration = Field("PT10M", description="Duplicate detection window.")
     dead_lettering_on_message_expiration: bool = Field(True, description="Expired messages go to the DLQ.")
-    partitioned: bool = Field(True, description="Spread the queue over several brokers for throughput.")
+    partitioned: bool | None = Field(
+        None,
+        description="Spread the queue over several brokers for throughput. Standard: per queue (absent: true). "
+        "Premium: the namespace partitions all of its queues or none (messaging.serviceBus.partitions); a value "
+        "given here must agree.",
+    )
+
+
+_PARTITIONS_NEED_PREMIUM = (
+    "messaging.serviceBus.partitions above 1 needs sku Premium and a capacity that is a multiple of it "
+    "(the messaging units are spread evenly over the partitions)"
+)
+_PREMIUM_PARTITIONS_ALL = (
+    "messaging.serviceBus.queues[].partitioned: a Premium namespace partitions all of its queues or none; set "
+    "messaging.serviceBus.partitions to 2 or 4 for partitioned queues, or leave partitioned out"
+)
 
 
 class ServiceBusSpec(Model):
@@ -107,11 +122,39 @@ class ServiceBusSpec(Model):
             "messaging.serviceBus.capacity is only valid with sku Premium",
             field_path=".capacity",
             reason="FieldValueForbidden",
-        )
+        ),
+        cel(
+            "self.partitions == 1 || (self.sku == 'Premium' && (has(self.capacity) ? self.capacity : 1) "
+            "% self.partitions == 0)",
+            _PARTITIONS_NEED_PREMIUM,
+            field_path=".partitions",
+            reason="FieldValueInvalid",
+        ),
+        cel(
+            "self.sku != 'Premium' || !has(self.queues) "
+            "|| self.queues.all(q, !has(q.partitioned) || q.partitioned == (self.partitions > 1))",
+            _PREMIUM_PARTITIONS_ALL,
+            field_path=".queues",
+            reason="FieldValueInvalid",
+        ),
     )
 
     sku: Literal["Standard", "Premium"] = Field("Premium", description="Premium: isolation, zones, partitions.")
     capacity: Literal[1, 2, 4, 8, 16] | None = Field(None, description="Premium messaging units.")
+    partitions: Literal[1, 2, 4] = Field(
+        1,
+        description="Premium: partitions of the namespace (premiumMessagingPartitions), which then partitions every "
+        "queue; fixed when the namespace is created, and capacity must be a multiple of it.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self == oldSelf",
+                    "messaging.serviceBus.partitions is fixed when the namespace is created",
+                    reason="FieldValueForbidden",
+                )
+            ]
+        },
+    )
     zone_redundant: bool = Field(True, description="Spread the namespace over availability zones.")
     queues: list[Queue] = Field(
         default_factory=list,
@@ -123,6 +166,11 @@ class ServiceBusSpec(Model):
     def _consistent(self) -> ServiceBusSpec:
         if self.capacity is not None and self.sku != "Premium":
             raise ValueError("messaging.serviceBus.capacity is only valid with sku Premium")
+        if self.partitions > 1 and (self.sku != "Premium" or (self.capacity or 1) % self.partitions):
+            raise ValueError(_PARTITIONS_NEED_PREMIUM)
+        partitioned = self.partitions > 1
+        if self.sku == "Premium" and any(q.partitioned not in (None, partitioned) for q in self.queues):
+            raise ValueError(_PREMIUM_PARTITIONS_ALL)
         unique(self.queues, "name", "messaging.serviceBus.queues")
         return self
 

@@ -102,15 +102,16 @@ def tags(
     }
 
 
-def _queue_body(queue: Queue, *, premium: bool) -> dict[str, Any]:
+def _queue_body(queue: Queue, *, premium_partitions: int | None) -> dict[str, Any]:
+    """`premium_partitions`: the Premium namespace's partitions (its queues all follow it), None on Standard."""
     properties: dict[str, Any] = {
         "lockDuration": queue.lock_duration,
         "maxDeliveryCount": queue.max_delivery_count,
         "defaultMessageTimeToLive": queue.default_message_time_to_live,
         "requiresDuplicateDetection": queue.duplicate_detection,
         "deadLetteringOnMessageExpiration": queue.dead_lettering_on_message_expiration,
-        # Premium partitions at the namespace level (premiumMessagingPartitions), never per queue.
-        "enablePartitioning": queue.partitioned and not premium,
+        # Premium partitions at the namespace level: every queue or none (ARM refuses a mix).
+        "enablePartitioning": queue.partitioned is not False if premium_partitions is None else premium_partitions > 1,
     }
     if queue.duplicate_detection:
         properties["duplicateDetectionHistoryTimeWindow"] = queue.duplicate_detection_window
@@ -133,7 +134,7 @@ def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredRe
     }
     if premium:
         sku["capacity"] = bus.capacity or 1
-        properties["premiumMessagingPartitions"] = 1
+        properties["premiumMessagingPartitions"] = bus.partitions
     namespace = DesiredResource(
         kind=Kind.SERVICE_BUS_NAMESPACE,
         name=name,
@@ -153,7 +154,7 @@ def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredRe
             name=queue.name,
             id=f"{namespace_id}/queues/{queue.name}",
             resource_group=azure.resource_group,
-            body=_queue_body(queue, premium=premium),
+            body=_queue_body(queue, premium_partitions=bus.partitions if premium else None),
             deletion_policy=azure.deletion_policy,
             parent=name,
         )

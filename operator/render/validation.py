@@ -241,14 +241,37 @@ def _total(services: list[DroneService], resource: str) -> Decimal:
     )
 
 
+def _at_maxima(services: list[DroneService], resource: str) -> Decimal:
+    """Limits of a team's services with every HPA at its maximum."""
+    return sum(
+        (
+            svc.spec.autoscaling.max_replicas * parse_quantity(getattr(svc.spec.resources.limits, resource))
+            for svc in services
+        ),
+        Decimal(0),
+    )
+
+
 def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
-    """Problems of the platform as a whole: a team quota too small to run its services at their minimum."""
+    """Problems of the platform as a whole: a team quota too small to run its services at their minimum, or to let
+    their autoscalers reach their maxima (at peak the HPA would ask for pods the quota refuses)."""
     problems = []
     services = bundled_services(platform)
     for i, team in enumerate(platform.spec.teams):
         mine = [svc for svc in services if svc.namespace == team.namespace]
         for resource in ("cpu", "memory"):
             needed, allowed = _total(mine, resource), parse_quantity(getattr(team.quota, resource))
+            peak = _at_maxima(mine, resource)
+            if needed <= allowed < peak:
+                problems.append(
+                    Problem(
+                        "QuotaBelowMaxima",
+                        f"spec.teams[{i}].quota.{resource}",
+                        f"team {team.name!r} needs {peak.normalize():f} {resource} for its bundled services at their "
+                        f"HPA maxima (maxReplicas x limits) but its quota allows {allowed.normalize():f}: at peak the "
+                        "autoscalers would ask for pods the quota refuses; raise the quota or lower maxReplicas",
+                    )
+                )
             if needed > allowed:
                 problems.append(
                     Problem(

@@ -396,13 +396,20 @@ class FakeArm:
         if kind.parent is not None and not self._exists(kind.parent(match)):
             return _error(404, "ParentResourceNotFound", f"Parent resource {kind.parent(match)} not found.")
         properties = body.get("properties", {})
-        if kind.name == "Microsoft.ServiceBus/namespaces/queues" and properties.get("enablePartitioning"):
+        if kind.name == "Microsoft.ServiceBus/namespaces/queues":
             namespace = self.resources[kind.parent(match).lower()].json  # type: ignore[misc]
-            if (
-                namespace["sku"]["name"] == "Premium"
-                and namespace["properties"].get("premiumMessagingPartitions", 1) < 2
+            partitioned_namespace = namespace["properties"].get("premiumMessagingPartitions", 1) > 1
+            if namespace["sku"]["name"] == "Premium" and bool(properties.get("enablePartitioning")) != (
+                partitioned_namespace
             ):
-                return _error(400, "BadRequest", "Partitioned entities are not supported in this Premium namespace.")
+                # A Premium namespace partitions all of its entities or none ("We do not allow creating
+                # non-partitioned entities in a partitioned namespace": learn.microsoft.com, enable-partitions-premium).
+                message = (
+                    "Non-partitioned entities are not allowed in a partitioned namespace."
+                    if partitioned_namespace
+                    else "Partitioned entities are not supported in this Premium namespace."
+                )
+                return _error(400, "BadRequest", message)
         credential = kind.name == "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials"
         if credential and (
             not str(properties.get("issuer", "")).startswith("https://") or not properties.get("audiences")

@@ -88,6 +88,35 @@ def test_a_spec_entry_tunes_a_bundled_queue_instead_of_adding_one(make_platform:
     assert requests.body["properties"]["maxDeliveryCount"] == 3
 
 
+@pytest.mark.parametrize(("partitions", "capacity"), [(1, None), (2, 2), (4, 8)])
+def test_a_premium_namespace_partitions_every_queue_or_none(
+    make_platform: Any, partitions: int, capacity: int | None
+) -> None:
+    """`partitioned: true` on Premium used to be sent as false with premiumMessagingPartitions always 1: now the
+    namespace gets the partitions asked for and every queue follows it (ARM refuses a mix)."""
+    bus = {"sku": "Premium", "partitions": partitions} | ({"capacity": capacity} if capacity else {})
+    if partitions > 1:
+        bus["queues"] = [{"name": "delivery-requests", "partitioned": True}]
+    resources = _by_kind(platform_resources(make_platform(messaging={"serviceBus": bus})))
+    [namespace] = resources[Kind.SERVICE_BUS_NAMESPACE]
+    assert namespace.body["properties"]["premiumMessagingPartitions"] == partitions
+    assert {q.body["properties"]["enablePartitioning"] for q in resources[Kind.SERVICE_BUS_QUEUE]} == {partitions > 1}
+
+
+@pytest.mark.parametrize(
+    "bus",
+    [
+        {"sku": "Premium", "queues": [{"name": "delivery-requests", "partitioned": True}]},
+        {"sku": "Premium", "partitions": 2, "capacity": 2, "queues": [{"name": "q", "partitioned": False}]},
+        {"sku": "Premium", "partitions": 4, "capacity": 2},
+        {"sku": "Standard", "partitions": 2},
+    ],
+)
+def test_partitions_that_cannot_be_honoured_are_refused_with_the_reason(make_platform: Any, bus: Any) -> None:
+    with pytest.raises(ValueError, match=r"messaging\.serviceBus"):
+        make_platform(messaging={"serviceBus": bus})
+
+
 def test_queue_settings_follow_the_spec_and_standard_partitions_per_queue(make_platform: Any) -> None:
     queues = [
         {"name": "a", "maxDeliveryCount": 5, "lockDuration": "PT30S", "duplicateDetectionWindow": "PT1H"},

@@ -39,9 +39,9 @@ def test_the_namespace_enforces_restricted_pod_security(platform: DeliveryPlatfo
 def test_the_quota_bounds_requests_limits_pods_and_forbids_load_balancers(platform: DeliveryPlatform) -> None:
     quota = _by_kind(render_team(platform.spec.teams[0], platform=platform))[("ResourceQuota", "team-quota")]
     assert quota["spec"]["hard"] == {
-        "requests.cpu": "48",
+        "requests.cpu": "72",
         "requests.memory": "64Gi",
-        "limits.cpu": "48",
+        "limits.cpu": "72",
         "limits.memory": "64Gi",
         "pods": "120",
         "services.loadbalancers": "0",

@@ -79,3 +79,15 @@ def test_a_quota_too_small_for_the_teams_services(platform_doc: dict[str, Any]) 
     problems = validate_platform(DeliveryPlatform.model_validate(platform_doc))
     assert [(p.reason, p.field) for p in problems] == [("QuotaTooSmall", "spec.teams[1].quota.cpu")]
     assert "needs 4.5 cpu" in problems[0].message  # 2+1 schedulers x 500m, 2+1 telemetry pods x 1
+
+
+def test_a_quota_that_cannot_hold_the_teams_services_at_their_hpa_maxima(platform_doc: dict[str, Any]) -> None:
+    """Found reading the sample: shipping's quota (48 CPU then) could not let its autoscalers reach their maxima
+    (65 CPU of limits): at peak the HPA would ask for pods the quota refuses, silently."""
+    platform_doc["spec"]["teams"][0]["quota"] = {"cpu": "48", "memory": "64Gi", "pods": 120}
+    problems = validate_platform(DeliveryPlatform.model_validate(platform_doc))
+    assert [(p.reason, p.field) for p in problems] == [("QuotaBelowMaxima", "spec.teams[0].quota.cpu")]
+    assert "needs 65 cpu for its bundled services at their HPA maxima" in problems[0].message
+    assert "its quota allows 48" in problems[0].message
+    platform_doc["spec"]["teams"][0]["quota"]["cpu"] = "65"
+    assert validate_platform(DeliveryPlatform.model_validate(platform_doc)) == []

@@ -1,0 +1,77 @@
+"""The API server itself refuses a Service Bus partitioning the operator could not honour, naming the field: the
+CRD's CEL rules, checked on the real control plane (cost budget included), not only by pydantic."""
+
+import json
+import uuid
+from typing import Any
+
+import pytest
+import yaml
+
+from fabrikam.operator.api.platform import BundledServices
+
+from ..conftest import install_crds
+
+pytestmark = pytest.mark.cluster
+
+
+@pytest.fixture(scope="module", autouse=True)
+def crds(cluster: Any) -> None:
+    install_crds(cluster)
+
+
+DIGEST = "sha256:" + "f" * 64
+
+
+def _platform(name: str, bus: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "dronedelivery.fabrikam.io/v1alpha1",
+        "kind": "DeliveryPlatform",
+        "metadata": {"name": name},
+        "spec": {
+            "image": {"repository": "fabrikam.azurecr.io/fabrikam/drone-delivery", "digest": DIGEST},
+            "messaging": {"serviceBus": bus},
+            "teams": [{"name": "team", "namespace": f"{name}-team", "costCenter": "cc-schema"}],
+            "services": BundledServices.all_disabled(),
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("bus", "field", "words"),
+    [
+        ({"sku": "Standard", "partitions": 2}, "spec.messaging.serviceBus.partitions", "needs sku Premium"),
+        ({"sku": "Premium", "capacity": 2, "partitions": 4}, "spec.messaging.serviceBus.partitions", "multiple"),
+        (
+            {"sku": "Premium", "queues": [{"name": "delivery-requests", "partitioned": True}]},
+            "spec.messaging.serviceBus.queues",
+            "partitions all of its queues or none",
+        ),
+    ],
+)
+def test_a_partitioning_azure_would_refuse_is_refused_naming_the_field(
+    cluster: Any, bus: dict[str, Any], field: str, words: str
+) -> None:
+    document = _platform(f"schema-{uuid.uuid4().hex[:6]}", bus)
+    result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert result.returncode != 0
+    assert field in result.stderr, result.stderr
+    assert words in result.stderr, result.stderr
+
+
+def test_the_partitions_of_a_namespace_are_fixed_once_created(cluster: Any) -> None:
+    name = f"schema-{uuid.uuid4().hex[:6]}"
+    document = _platform(name, {"sku": "Premium", "capacity": 4, "partitions": 2})
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert created.returncode == 0, created.stderr
+    try:
+        change = json.dumps({"spec": {"messaging": {"serviceBus": {"partitions": 4}}}})
+        result = cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", change, check=False)
+        assert result.returncode != 0
+        assert "spec.messaging.serviceBus.partitions" in result.stderr
+        assert "fixed when the namespace is created" in result.stderr
+        # Anything else may still change.
+        other = json.dumps({"spec": {"messaging": {"serviceBus": {"capacity": 8}}}})
+        cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", other)
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
