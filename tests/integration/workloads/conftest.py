@@ -4,7 +4,7 @@ dirs."""
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -65,11 +65,22 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgreSQL]:
     server.discard()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its SIGTERM/SIGINT handlers. Servers started and stopped in one test process restore each
+    other's handlers out of order, which can leave a stopped server's `handle_exit` installed; sse-starlette's
+    shutdown watcher reads the SIGTERM handler, saw that server's `should_exit`, and cut off the SSE streams of
+    later tests (a flaky `test_the_stream_pushes_the_delivery_and_ends_once_it_is_over`)."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 @contextlib.asynccontextmanager
 async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` with uvicorn on `port` (a free one by default) in this event loop, lifespan included."""
     port = port or free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
+    server = _Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on"))
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(20):
         while not server.started:
