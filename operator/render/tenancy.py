@@ -41,26 +41,29 @@ def accepted_callers(
     return [ref for ref in callers_of(target, peers) if accepts(target, ref, platform)]
 
 
-def accepted_callees(svc: DroneService, peers: Iterable[DroneService], platform: DeliveryPlatform) -> list[ServiceRef]:
-    """The services `svc` calls that exist and accept it: the only ones its egress opens and its env names."""
+def _called(
+    svc: DroneService, peers: Iterable[DroneService], platform: DeliveryPlatform
+) -> list[tuple[int, ServiceRef, bool]]:
+    """Each call of `svc` to an existing service of its platform: (index in spec.calls, callee, accepted)."""
     found = {ServiceRef.of(peer): peer for peer in peers if peer.spec.platform_ref.name == svc.spec.platform_ref.name}
     me = ServiceRef.of(svc)
-    return sorted(
-        {ref for call in svc.spec.calls if (ref := callee(svc, call)) in found and accepts(found[ref], me, platform)}
-    )
+    return [
+        (i, ref, accepts(found[ref], me, platform))
+        for i, call in enumerate(svc.spec.calls)
+        if (ref := callee(svc, call)) in found
+    ]
+
+
+def accepted_callees(svc: DroneService, peers: Iterable[DroneService], platform: DeliveryPlatform) -> list[ServiceRef]:
+    """The services `svc` calls that exist and accept it: the only ones its egress opens."""
+    return sorted({ref for _, ref, accepted in _called(svc, peers, platform) if accepted})
 
 
 def unaccepted_calls(
     svc: DroneService, peers: Iterable[DroneService], platform: DeliveryPlatform
 ) -> list[tuple[int, ServiceRef]]:
     """Calls to existing services that do not accept `svc` (index in spec.calls, callee)."""
-    found = {ServiceRef.of(peer): peer for peer in peers if peer.spec.platform_ref.name == svc.spec.platform_ref.name}
-    me = ServiceRef.of(svc)
-    return [
-        (i, ref)
-        for i, call in enumerate(svc.spec.calls)
-        if (ref := callee(svc, call)) in found and not accepts(found[ref], me, platform)
-    ]
+    return [(i, ref) for i, ref, accepted in _called(svc, peers, platform) if not accepted]
 
 
 def is_platform_own(svc: DroneService, platform: DeliveryPlatform) -> bool:
