@@ -116,3 +116,34 @@ def service_verdicts(
         ready_verdict = Verdict("Ready", False, "RollingOut", progress)
         progressing = Verdict("Progressing", True, "RollingOut", progress)
     return [ready_verdict, progressing, degraded], ready, desired
+
+
+def platform_verdicts(
+    *,
+    reasons: list[tuple[str, str]],
+    blocking: bool,
+    waiting: str | None,
+    ready: int,
+    total: int,
+    degraded_services: list[str],
+) -> list[Verdict]:
+    """The platform's conditions from its own reconcile outcome and its services: Ready only when nothing blocks,
+    Azure neither failed nor is still provisioning, and every service is Ready; Degraded names the first problem,
+    its own before its services'."""
+    all_reasons = reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
+    all_ready = not blocking and total > 0 and ready == total
+    summary = f"{ready}/{total} services ready"
+    azure_error = next((r for r in reasons if r[0] == "AzureError"), None)
+    if blocking:
+        ready_verdict = Verdict("Ready", False, *reasons[0])
+    elif azure_error is not None:
+        ready_verdict = Verdict("Ready", False, *azure_error)
+    elif waiting:
+        ready_verdict = Verdict("Ready", False, "AzureProvisioning", waiting)
+    else:
+        ready_verdict = Verdict("Ready", all_ready, "AllServicesReady" if all_ready else "ServicesNotReady", summary)
+    return [
+        ready_verdict,
+        Verdict("Progressing", (not all_ready or bool(waiting)) and not blocking, "Reconciling", summary),
+        Verdict("Degraded", bool(all_reasons), *(all_reasons[0] if all_reasons else ("AsExpected", ""))),
+    ]

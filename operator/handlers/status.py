@@ -84,31 +84,15 @@ async def write_platform_status(
     if outcome is None:
         verdicts = [Verdict("Ready", False, "Reconciling", "the operator has not reconciled this platform yet")]
     else:
-        # Sorted: the index lists services in the order they last changed, which differs after a restart.
-        degraded_services = sorted(d for d in map(_degraded, services) if d)
-        reasons = outcome.reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
-        all_ready = not outcome.blocking and bool(services) and len(ready) == len(services)
-        azure_error = next((r for r in outcome.reasons if r[0] == "AzureError"), None)
-        if outcome.blocking:
-            ready_verdict = Verdict("Ready", False, *outcome.reasons[0])
-        elif azure_error is not None:
-            ready_verdict = Verdict("Ready", False, *azure_error)
-        elif outcome.waiting:
-            ready_verdict = Verdict("Ready", False, "AzureProvisioning", outcome.waiting)
-        else:
-            ready_verdict = Verdict(
-                "Ready", all_ready, "AllServicesReady" if all_ready else "ServicesNotReady", f"{summary} services ready"
-            )
-        verdicts = [
-            ready_verdict,
-            Verdict(
-                "Progressing",
-                (not all_ready or bool(outcome.waiting)) and not outcome.blocking,
-                "Reconciling",
-                f"{summary} services ready",
-            ),
-            Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", ""))),
-        ]
+        verdicts = conditions.platform_verdicts(
+            reasons=outcome.reasons,
+            blocking=outcome.blocking,
+            waiting=outcome.waiting,
+            ready=len(ready),
+            total=len(services),
+            # Sorted: the index lists services in the order they last changed, which differs after a restart.
+            degraded_services=sorted(d for d in map(_degraded, services) if d),
+        )
     status = {
         "conditions": conditions.merge(previous.get("conditions"), verdicts, generation),
         "observedGeneration": generation if outcome is not None else previous.get("observedGeneration"),

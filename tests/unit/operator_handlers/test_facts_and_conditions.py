@@ -1,7 +1,9 @@
 """What the platform's Azure resources tell the services, and how conditions move."""
 
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 
 from fabrikam.operator.api import DeliveryPlatform
@@ -144,3 +146,58 @@ def test_services_trust_the_platform_token_issuer_and_the_account_service_issues
     assert {env["FABRIKAM_AUTH_BUSINESS_CLAIM"] for env in environments.values()} == {"extn.businessId"}
     assert environments["account"]["FABRIKAM_ACCOUNT_LOCAL_ISSUER"] == "false"
     assert "FABRIKAM_ACCOUNT_LOCAL_ISSUER" not in environments["ingestion"]
+
+
+_AS_EXPECTED = ("Degraded", False, "AsExpected")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "ready", "total", "degraded", "expected"),
+    [
+        ({}, 8, 8, [], [("Ready", True, "AllServicesReady"), ("Progressing", False), _AS_EXPECTED]),
+        ({}, 7, 8, [], [("Ready", False, "ServicesNotReady"), ("Progressing", True), _AS_EXPECTED]),
+        ({}, 0, 0, [], [("Ready", False, "ServicesNotReady"), ("Progressing", True), _AS_EXPECTED]),
+        (
+            {"reasons": [("InvalidSpec", "spec.teams: ...")], "blocking": True},
+            8,
+            8,
+            [],
+            [("Ready", False, "InvalidSpec"), ("Progressing", False), ("Degraded", True, "InvalidSpec")],
+        ),
+        (
+            {"reasons": [("QuotaBelowMaxima", "..."), ("AzureError", "refused")]},
+            8,
+            8,
+            [],
+            [("Ready", False, "AzureError"), ("Progressing", False), ("Degraded", True, "QuotaBelowMaxima")],
+        ),
+        (
+            {"waiting": "Azure resources are still provisioning"},
+            8,
+            8,
+            [],
+            [("Ready", False, "AzureProvisioning"), ("Progressing", True), _AS_EXPECTED],
+        ),
+        (
+            {},
+            8,
+            8,
+            ["fabrikam-shipping/x: CallNotAccepted"],
+            [("Ready", True, "AllServicesReady"), ("Progressing", False), ("Degraded", True, "ServiceDegraded")],
+        ),
+    ],
+)
+def test_the_platform_aggregates_its_own_outcome_and_its_services(
+    outcome: dict[str, Any], ready: int, total: int, degraded: list[str], expected: list[tuple[Any, ...]]
+) -> None:
+    """Ready only with nothing blocking, Azure settled and every service Ready; Degraded names its own problem
+    before its services'; a degraded service does not make a ready platform not Ready."""
+    verdicts = conditions.platform_verdicts(
+        reasons=outcome.get("reasons", []),
+        blocking=outcome.get("blocking", False),
+        waiting=outcome.get("waiting"),
+        ready=ready,
+        total=total,
+        degraded_services=degraded,
+    )
+    assert [(v.type, v.status, v.reason)[: len(e)] for v, e in zip(verdicts, expected, strict=True)] == expected
