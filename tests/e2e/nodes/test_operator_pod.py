@@ -33,6 +33,7 @@ def test_the_operator_in_its_pod_reconciles_a_platform_and_serves_its_metrics(
     # As on AKS with ACR: the platform names the services' image by the digest the registry reports.
     repository, digest = workloads_image.split("@")
     platform["spec"]["image"] = {"repository": repository, "digest": digest}
+    platform["spec"]["allowedRegistries"] = [repository.split("/")[0] + "/"]  # and allows only that registry
     for team in platform["spec"]["teams"]:
         team["namespace"] = f"{team['namespace']}-{suffix}"
     apply(cluster, platform)
