@@ -109,7 +109,11 @@ def service_verdicts(
     if complete:
         ready_verdict = Verdict("Ready", True, "Available", progress)
         progressing = Verdict("Progressing", False, "RolloutComplete", progress)
-    elif rolled_out and availability.was_ready and ready >= max(1, min(desired, availability.floor)):
+    elif (rolled_out or not current) and availability.was_ready and ready >= max(1, min(desired, availability.floor)):
+        # `not current`: the Deployment controller has not yet observed its latest spec. An HPA scale bumps the
+        # Deployment's generation too; with a controller busy with a drain, that is the likely cause of a service
+        # reported RollingOut for 10 s while it kept serving (issue #13). A real new template still shows as soon
+        # as it is observed (updatedReplicas below replicas).
         ready_verdict = Verdict("Ready", True, "Available", f"{progress}; within the disruption budget")
         progressing = Verdict("Progressing", True, "ReplacingPods", progress)
     else:

@@ -93,6 +93,11 @@ def test_a_drained_pod_keeps_a_rolled_out_service_ready_within_its_disruption_bu
     assert ready(_deployment(2, 1, updated=1), budget) == (False, "RollingOut", "RollingOut")  # a new spec rolling
     assert ready(_deployment(4, 2), conditions.Availability(floor=3, was_ready=True))[0] is False
     assert ready(_deployment(2, 2), conditions.Availability()) == (True, "Available", "RolloutComplete")
+    # An HPA scale the Deployment controller has not observed yet (its generation ahead of observedGeneration).
+    scaled = _deployment(3, 2, updated=2)
+    scaled["metadata"] = {"generation": 5}
+    assert ready(scaled, budget) == (True, "Available", "ReplacingPods")
+    assert ready(scaled, conditions.Availability(floor=1)) == (False, "RollingOut", "RollingOut")  # not yet Ready
 
 
 def test_a_rollout_the_api_refuses_says_why_in_degraded() -> None:
