@@ -50,8 +50,16 @@ def test_platform_with_azure_provisions_once_federates_identities_and_cleans_up(
         ),
         what="the ingestion service's identity client id in its status",
     )
-    account = _get(cluster, "serviceaccount", "ingestion", "-n", namespaces["ingestion"])
-    assert account["metadata"]["annotations"]["azure.workload.identity/client-id"] == client_id
+    # The status may carry the id a moment before the ServiceAccount's apply lands (a status refresh between the two).
+    eventually(
+        lambda: (
+            _get(cluster, "serviceaccount", "ingestion", "-n", namespaces["ingestion"])["metadata"]
+            .get("annotations", {})
+            .get("azure.workload.identity/client-id")
+            == client_id
+        ),
+        what="the ingestion ServiceAccount annotated with its identity's client id",
+    )
     credentials = [c for c in arm.calls("PUT", "/federatedIdentityCredentials/") if "ingestion" in c.path.lower()]
     assert credentials
     properties = credentials[0].body["properties"]
