@@ -23,6 +23,7 @@ CHART = ROOT / "charts" / "operator"
 CONFIG = ROOT / "config"
 RELEASE = "fabrikam-operator"
 NAMESPACE = "fabrikam-system"
+OPERATOR_KEY = "fabrikam-operator-key"
 HEADER = "# Generated from charts/operator by hack/chart-config.py: do not edit; see charts/operator/README.md.\n"
 
 # Where each kind goes: (folder, file).
@@ -59,7 +60,11 @@ KUSTOMIZATIONS = {
         ["service_account.yaml", "role.yaml", "role_binding.yaml"],
     ),
     "manager": (
-        "# The operator: one replica, Recreate (kopf standalone), its PodDisruptionBudget and metrics Service.\n",
+        "# The operator: one replica, Recreate (kopf standalone), its PodDisruptionBudget and metrics Service.\n"
+        "# It mounts its own key from the Secret fabrikam-operator-key (key `key`, 32 bytes or more), which you\n"
+        "# provide once and keep (the in-cluster Redis's passwords derive from it), e.g. from your secret store or\n"
+        "#   kubectl -n fabrikam-system create secret generic fabrikam-operator-key \\\n"
+        '#     --from-literal=key="$(head -c 48 /dev/urandom | base64)"\n',
         ["namespace.yaml", "deployment.yaml", "pod_disruption_budget.yaml", "metrics_service.yaml"],
     ),
     "admission": (
@@ -132,7 +137,9 @@ def _kustomization(comment: str, resources: list[str]) -> str:
 
 def render() -> dict[Path, str]:
     """config/ relative path -> content, for every file this script owns."""
-    objects = helm_template("metrics.serviceMonitor.enabled=true")
+    # No generated key in a committed file: GitOps users bring the operator's key as a Secret of their own
+    # (sealed or from their secret store), named as below; `manager/kustomization.yaml` says how.
+    objects = helm_template("metrics.serviceMonitor.enabled=true", f"operatorKey.existingSecret={OPERATOR_KEY}")
     unplaced = sorted({obj["kind"] for obj in objects} - LAYOUT.keys())
     if unplaced:
         raise SystemExit(f"the chart renders kinds config/ has no place for: {unplaced}; extend LAYOUT")

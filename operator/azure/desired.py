@@ -16,7 +16,7 @@ from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, D
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
 from fabrikam.operator.azure import naming
 from fabrikam.operator.render.catalog import platform_queues
-from fabrikam.operator.render.tenancy import ungranted_queues
+from fabrikam.operator.render.tenancy import TEAM_REDIS_COMMANDS, ungranted_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
 MANAGED_BY = "fabrikam-operator"
@@ -28,16 +28,7 @@ SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
 # Redis data access is granted by the cache's own access policies, not by Azure RBAC. The built-in Data Contributor
 # (`+@all -@dangerous ... allkeys`) reads and writes every key: the bundled services' grant only.
 REDIS_DATA_CONTRIBUTOR = "Data Contributor"
-# A team's service gets a custom access policy instead, in Redis ACL syntax, applied left to right: reading and
-# writing keys, transactions, its connection; no administrative or dangerous command (FLUSHALL, CONFIG, KEYS,
-# MONITOR, ...); of CLIENT only what concerns its own connection; no SCAN, RANDOMKEY or DBSIZE, which list or count
-# every service's keys; the cluster topology a client of a sharded cache needs, as Azure's built-in policies allow.
-# The key pattern, appended per service, is its own prefix: no other key is readable or writable.
-TEAM_REDIS_COMMANDS = (
-    "+@read +@write +@transaction +@connection -@admin -@dangerous "
-    "-client +client|getname +client|id +client|info +client|reply +client|setinfo +client|setname "
-    "-scan -randomkey -dbsize +cluster|info +cluster|nodes +cluster|slots"
-)
+# A team's service gets a custom access policy instead: tenancy.TEAM_REDIS_COMMANDS on its own key prefix.
 
 
 class Kind(StrEnum):

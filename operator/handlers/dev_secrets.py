@@ -14,9 +14,11 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError
 from fabrikam.operator.apply.client import ApiError
+from fabrikam.operator.handlers import operator_key
 from fabrikam.operator.handlers.runtime import RUNTIME
-from fabrikam.operator.render import backing
-from fabrikam.operator.render.service import render_dev_secret
+from fabrikam.operator.render import backing, redis_acl
+from fabrikam.operator.render.labels import Obj
+from fabrikam.operator.render.service import render_dev_secret, render_redis_secret
 
 
 def _issuer_key() -> str:
@@ -34,17 +36,27 @@ def generate(key: str) -> str:
     return secrets.token_urlsafe(32)
 
 
-# (namespace, name, uid) of the services whose Secret this process has already created or found.
-_ensured: set[tuple[str, str, str | None]] = set()
+# (which Secret, namespace, name, uid) of the services whose Secrets this process has already created or found.
+_ensured: set[tuple[str, str, str, str | None]] = set()
 
 
 async def ensure(svc: DroneService, platform: DeliveryPlatform) -> None:
-    """Creates the service's development Secret if it needs one and it does not exist yet."""
+    """Creates the service's development Secret and its in-cluster Redis password if it needs them and they do
+    not exist yet."""
     keys = backing.dev_secret_keys(svc, platform)
-    identity = (svc.namespace, svc.name, svc.metadata.uid)
-    if not keys or identity in _ensured:
+    if keys:
+        values = {key: generate(key) for key in keys}
+        await _create_once("dev", svc, render_dev_secret(svc, platform=platform, values=values))
+    if backing.uses_redis(svc, platform):
+        key = operator_key.load(RUNTIME.settings.key_file)
+        password = redis_acl.password(key, platform.name, svc.namespace, svc.name)
+        await _create_once("redis", svc, render_redis_secret(svc, platform=platform, password=password))
+
+
+async def _create_once(kind: str, svc: DroneService, secret: Obj) -> None:
+    identity = (kind, svc.namespace, svc.name, svc.metadata.uid)
+    if identity in _ensured:
         return
-    secret = render_dev_secret(svc, platform=platform, values={key: generate(key) for key in keys})
     try:
         await RUNTIME.kube().create(secret)
     except ApiError as error:

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, dev_secrets, indexes, parsing
+from fabrikam.operator.handlers import cloud, dev_secrets, indexes, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -34,6 +34,8 @@ async def service_changed(
     snapshot = indexes.snapshot(body)
     await _timed(snapshot, namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
+    if reason in ("create", "update"):
+        await _sync_redis_users(snapshot, kwargs)
     if reason == "create" or (reason == "update" and _graph_of(old_spec) != _graph_of(snapshot.get("spec") or {})):
         await recheck_neighbours(snapshot, old_spec, logger, kwargs)
 
@@ -228,6 +230,20 @@ async def service_gone(
         RUNTIME.forget((KIND, namespace or "", name))
         parsing.forget(str(body["metadata"]["uid"]))
         await recheck_neighbours(indexes.snapshot(body), None, logger, kwargs)
+        await _sync_redis_users(indexes.snapshot(body), kwargs)
+
+
+async def _sync_redis_users(body: dict[str, Any], indexes_: dict[str, Any]) -> None:
+    """A team's service appeared, changed or went: its Redis ACL user follows (the bundled ones come with the
+    platform's spec)."""
+    spec = body.get("spec") or {}
+    if spec.get("component", "custom") != "custom":
+        return
+    platform_body = indexes.one(indexes_["platforms"], (spec.get("platformRef") or {}).get("name"))
+    try:
+        await redis_acl.sync(platform_body, indexes_["services_by_platform"])
+    except ApplyError as error:
+        kopf.warn(indexes.as_body(body), reason=error.reason, message=f"the Redis ACL users: {error}")
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)

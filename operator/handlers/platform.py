@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
-from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing
+from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -106,6 +106,7 @@ async def _reconcile(
     RUNTIME.remember(owner, objects, outcome)
     try:
         applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
+        acl_sent = await redis_acl.sync(body, services_by_platform)
     except ApplyError as error:
         RUNTIME.outcomes[owner] = dataclasses.replace(
             outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True
@@ -116,6 +117,8 @@ async def _reconcile(
         raise kopf.TemporaryError(str(error), delay=30) from error
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
+    if acl_sent:
+        logger.info("the in-cluster Redis's ACL users changed")
     if applied.sent:
         logger.info("applied %d of %d objects", len(applied.sent), len(objects))
         kopf.event(
@@ -177,6 +180,7 @@ async def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> N
         RUNTIME.forget((KIND, "", name))
         parsing.forget(str(body["metadata"]["uid"]))
         _service_environments.pop(name, None)
+        redis_acl.forget(name)
 
 
 _service_environments: dict[str, dict[str, str]] = {}

@@ -78,6 +78,13 @@ class Runtime:
         self._count(self.desired[owner], +1)
         self.outcomes[owner] = outcome
 
+    def remember_child(self, owner: OwnerKey, obj: dict[str, Any]) -> None:
+        """Adds or replaces one child of an owner applied outside its own reconcile (the Redis ACL file)."""
+        children = self.desired.setdefault(owner, {})
+        self._count(children, -1)
+        children[child_key(obj)] = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
+        self._count(children, +1)
+
     def desired_child(self, owner: OwnerKey, key: ChildKey) -> dict[str, Any] | None:
         """The child as the owner's last reconcile applied it; a fresh copy, so callers may change it."""
         packed = self.desired.get(owner, {}).get(key)

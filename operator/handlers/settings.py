@@ -28,6 +28,10 @@ class OperatorSettings(BaseSettings):
     """Seconds between long-running-operation polls when Azure sends no Retry-After."""
     azure_retry_seconds: float = 15.0
     """Delay before the next attempt while Azure resources are still provisioning or Azure was unreachable."""
+    key_file: str | None = None
+    """The operator's own secret key (the chart mounts it from a Secret): the in-cluster Redis's passwords are
+    derived from it. None: `$XDG_STATE_HOME/fabrikam/operator.key`, created on first use (a process outside the
+    cluster keeps the same passwords across restarts)."""
     status_coalesce_seconds: float = 1.0
     """How long a DroneService's status waits after its Deployment moved, so that a rollout's many small steps
     (pods created, ready, available) become one status write instead of one each."""

@@ -29,7 +29,7 @@ from fabrikam.operator.render.labels import (
 )
 from fabrikam.operator.render.network import team_policies
 from fabrikam.operator.render.team import pod_security_labels
-from fabrikam.operator.render.workload import HARDENED_CONTAINER, node_placement
+from fabrikam.operator.render.workload import HARDENED_CONTAINER, REDIS_DIR, node_placement
 
 REDIS = "redis"
 MONGO = "mongo"
@@ -41,11 +41,78 @@ DATABASE = "fabrikam"
 DEFAULT_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}}
 TMP = {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}}
 DATA = "data"
+# Redis's ACL users (redis_acl.py): the file in a ConfigMap, applied by a sidecar when the kubelet updates it.
+ACL_CONFIG_MAP = "redis-acl"
+ACL_FILE = "users.acl"
+ACL_DIR = "/etc/redis/acl"
+# The sidecar's own Redis user, allowed to change users only; its password is in a Secret only the sidecar mounts.
+ACL_ADMIN_USER = "acl-admin"
+ACL_ADMIN_SECRET = "redis-acl-admin"
+ACL_ADMIN_DIR = "/etc/redis/admin"
+REDIS_PASSWORD_FILE = "redis-password"
+
+
+def acl_sync_script(port: int, acl_file: str, admin_password_file: str) -> str:
+    """The sidecar: applies each change of the ACL file to the running Redis, user by user (`ACL SETUSER` for a
+    new or changed line, `ACL DELUSER` for a user gone, which also closes that user's connections). `ACL LOAD`
+    would be simpler, but Redis 7.0 closes every client's connection on it: each team service added would cut off
+    the whole platform. A line Redis refuses is logged and tried again; the others are applied. The kubelet swaps a
+    ConfigMap volume's files within its sync period. TERM ends the loop at once (a shell as PID 1 ignores it)."""
+    return f"""set -f
+trap 'exit 0' TERM
+REDISCLI_AUTH="$(cat {admin_password_file})"
+export REDISCLI_AUTH
+cli() {{ redis-cli -p {port} --user {ACL_ADMIN_USER} "$@" 2>&1; }}
+applied=""
+while :; do
+  current="$(cat {acl_file})"
+  if [ "$current" != "$applied" ] && [ "$(cli PING)" = PONG ]; then
+    failed=0
+    while IFS= read -r line; do
+      case "$line" in "user "*) ;; *) continue ;; esac
+      printf '%s\n' "$applied" | grep -qxF -- "$line" && continue
+      set -- $line
+      shift
+      name=$1
+      shift
+      out=$(cli ACL SETUSER "$name" reset "$@")
+      [ "$out" = OK ] || {{ echo "ACL SETUSER $name: $out" >&2; failed=1; }}
+    done <<EOF
+$current
+EOF
+    for user in $(cli ACL USERS); do
+      printf '%s\n' "$current" | grep -q "^user $user " && continue
+      out=$(cli ACL DELUSER "$user")
+      [ "$out" = 1 ] || {{ echo "ACL DELUSER $user: $out" >&2; failed=1; }}
+    done
+    if [ "$failed" = 0 ]; then
+      applied="$current"
+      echo "ACL users in sync: $(printf '%s\n' "$current" | grep -c '^user ')"
+    fi
+  fi
+  sleep 2 &
+  wait $!
+done
+"""
 
 
 def client_label(store: str) -> str:
     """The pod label that makes a pod a client of `store` (admitted by the store's NetworkPolicy)."""
     return f"backing.{GROUP}/{store}"
+
+
+def redis_user(namespace: str, name: str) -> str:
+    """A service's ACL user in the in-cluster Redis (a dot cannot occur in a namespace name)."""
+    return f"{namespace}.{name}"
+
+
+def redis_secret_name(svc: DroneService) -> str:
+    """The Secret with the service's Redis password, created by the operator (never read by it)."""
+    return f"{svc.name}-redis"
+
+
+def uses_redis(svc: DroneService, platform: DeliveryPlatform) -> bool:
+    return REDIS in stores_of(svc, platform)
 
 
 def host(backing: InClusterBacking, store: str) -> str:
@@ -81,7 +148,10 @@ def environment(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]
     for store in stores_of(svc, platform):
         address = host(backing, store)
         if store == REDIS:
-            env["FABRIKAM_REDIS_URL"] = f"redis://{address}:{PORTS[REDIS]}/0"
+            # The user's password is a file of the service's `-redis` Secret (render.workload mounts it).
+            user = redis_user(svc.namespace, svc.name)
+            env["FABRIKAM_REDIS_URL"] = f"redis://{user}@{address}:{PORTS[REDIS]}/0"
+            env["FABRIKAM_REDIS_PASSWORD_FILE"] = f"{REDIS_DIR}/{REDIS_PASSWORD_FILE}"
         elif store == MONGO:
             env["FABRIKAM_MONGO_URL"] = f"mongodb://{address}:{PORTS[MONGO]}/"
         elif store == POSTGRES:
@@ -182,6 +252,7 @@ def _stores(backing: InClusterBacking) -> list[_Store]:
             [
                 *("--port", str(PORTS[REDIS]), "--bind", "0.0.0.0", "--protected-mode", "no", "--dir", "/data"),
                 *("--appendonly", "yes", "--appendfsync", "everysec"),
+                *("--aclfile", f"{ACL_DIR}/{ACL_FILE}"),
             ],
             {DATA: "/data"},
             {},
@@ -206,7 +277,7 @@ def _stores(backing: InClusterBacking) -> list[_Store]:
     ]
 
 
-def _labels(platform: DeliveryPlatform, name: str) -> dict[str, str]:
+def store_labels(platform: DeliveryPlatform, name: str) -> dict[str, str]:
     return {
         NAME: name,
         INSTANCE: platform.name,
@@ -328,6 +399,9 @@ def _stateful_set(
     resources = store.spec.resources.model_dump(by_alias=True) if store.spec.resources else DEFAULT_RESOURCES
     container = _container(store.name, store.spec.image.reference, store.args, store.env, store.mounts, resources)
     scratch = [{"name": volume, "emptyDir": {"sizeLimit": "64Mi"}} for volume in store.mounts if volume != DATA]
+    pod = _pod_spec(store.name, container, [*scratch, TMP], platform)
+    if store.name == REDIS:
+        _add_acl_sync(pod, store.spec.image.reference)
     claim: Obj = {
         "metadata": {"name": DATA, "labels": labels},
         "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": store.spec.storage}}},
@@ -344,13 +418,36 @@ def _stateful_set(
             "selector": {"matchLabels": selector(store.name)},
             "template": {
                 "metadata": {"labels": labels},
-                "spec": _pod_spec(store.name, container, [*scratch, TMP], platform),
+                "spec": pod,
             },
             "volumeClaimTemplates": [claim],
             # The data outlives the platform: delete the PVCs to start over.
             "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Retain", "whenScaled": "Retain"},
         },
     }
+
+
+def _add_acl_sync(pod: Obj, image: str) -> None:
+    """Redis reads its users from the ACL ConfigMap at start; the sidecar applies the file's changes while it runs."""
+    acl_mount = {"name": "acl", "mountPath": ACL_DIR, "readOnly": True}
+    admin_mount = {"name": "acl-admin", "mountPath": ACL_ADMIN_DIR, "readOnly": True}
+    pod["volumes"] += [
+        {"name": "acl", "configMap": {"name": ACL_CONFIG_MAP, "defaultMode": 0o444}},
+        {"name": "acl-admin", "secret": {"secretName": ACL_ADMIN_SECRET, "defaultMode": 0o440}},
+    ]
+    pod["containers"][0]["volumeMounts"].append(acl_mount)
+    script = acl_sync_script(PORTS[REDIS], f"{ACL_DIR}/{ACL_FILE}", f"{ACL_ADMIN_DIR}/{REDIS_PASSWORD_FILE}")
+    pod["containers"].append(
+        {
+            "name": "acl-sync",
+            "image": image,
+            "imagePullPolicy": "IfNotPresent",
+            "command": ["/bin/sh", "-c", script],
+            "resources": {"requests": {"cpu": "5m", "memory": "8Mi"}, "limits": {"cpu": "50m", "memory": "32Mi"}},
+            "securityContext": dict(HARDENED_CONTAINER),
+            "volumeMounts": [acl_mount, admin_mount],
+        }
+    )
 
 
 def _mail_sink(
@@ -380,7 +477,7 @@ def render_backing(platform: DeliveryPlatform) -> list[Obj]:
         api_version=API_VERSION, kind="DeliveryPlatform", name=platform.name, uid=platform.metadata.uid
     )
     ns = backing.namespace
-    labels = _labels(platform, "backing")
+    labels = store_labels(platform, "backing")
     objects: list[Obj] = [
         {
             "apiVersion": "v1",
@@ -390,16 +487,16 @@ def render_backing(platform: DeliveryPlatform) -> list[Obj]:
         *team_policies(ns, platform=platform, labels=labels, owners=owners),
     ]
     for store in _stores(backing):
-        store_labels = _labels(platform, store.name)
+        labels_of_store = store_labels(platform, store.name)
         objects += [
-            _account(store.name, ns, store_labels, owners),
-            _service(store.name, ns, store_labels, owners),
-            _policy(store.name, platform, ns, store_labels, owners),
-            _stateful_set(store, platform, backing, store_labels, owners),
-            _disruption_budget(store.name, backing, store_labels, owners),
+            _account(store.name, ns, labels_of_store, owners),
+            _service(store.name, ns, labels_of_store, owners),
+            _policy(store.name, platform, ns, labels_of_store, owners),
+            _stateful_set(store, platform, backing, labels_of_store, owners),
+            _disruption_budget(store.name, backing, labels_of_store, owners),
         ]
     if backing.mail is not None:
-        mail_labels = _labels(platform, MAIL)
+        mail_labels = store_labels(platform, MAIL)
         objects += [
             _account(MAIL, ns, mail_labels, owners),
             _service(MAIL, ns, mail_labels, owners),

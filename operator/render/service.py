@@ -126,6 +126,13 @@ def render_dev_secret(svc: DroneService, *, platform: DeliveryPlatform, values: 
     return backing.dev_secret(svc, values, labels=labels, owners=owners)
 
 
+def render_redis_secret(svc: DroneService, *, platform: DeliveryPlatform, password: str) -> Obj:
+    """The service's in-cluster Redis password (redis_acl.password), as the file `redis-password`."""
+    secret = render_dev_secret(svc, platform=platform, values={backing.REDIS_PASSWORD_FILE: password})
+    secret["metadata"]["name"] = backing.redis_secret_name(svc)
+    return secret
+
+
 def render_drone_service(
     svc: DroneService,
     *,
@@ -167,6 +174,7 @@ def render_drone_service(
             config_digest=digest,
             secrets_volume=secrets_volume,
             pod_labels=backing.client_labels(svc, platform),
+            redis_secret=backing.redis_secret_name(svc) if backing.uses_redis(svc, platform) else None,
         ),
         workload.service(svc, labels=labels, owners=owners),
         workload.autoscaler(svc, labels=labels, owners=owners),

@@ -19,6 +19,18 @@ from fabrikam.operator.api import (
 )
 from fabrikam.operator.render.graph import ServiceRef, callee, callers_of
 
+# What a team's own service may run in the shared Redis (the Azure custom access policy of azure/desired.py and the
+# in-cluster Redis's ACL users of redis_acl.py), in Redis ACL syntax, applied left to right: reading and
+# writing keys, transactions, its connection; no administrative or dangerous command (FLUSHALL, CONFIG, KEYS,
+# MONITOR, ...); of CLIENT only what concerns its own connection; no SCAN, RANDOMKEY or DBSIZE, which list or count
+# every service's keys; the cluster topology a client of a sharded cache needs, as Azure's built-in policies allow.
+# The key pattern, appended per service, is its own prefix: no other key is readable or writable.
+TEAM_REDIS_COMMANDS = (
+    "+@read +@write +@transaction +@connection -@admin -@dangerous "
+    "-client +client|getname +client|id +client|info +client|reply +client|setinfo +client|setname "
+    "-scan -randomkey -dbsize +cluster|info +cluster|nodes +cluster|slots"
+)
+
 
 def _admits(entry: Caller, caller: ServiceRef, platform: DeliveryPlatform) -> bool:
     if entry.team is not None:

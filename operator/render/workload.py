@@ -19,6 +19,8 @@ from fabrikam.operator.render.labels import CONFIG_HASH, INITIAL_REPLICAS, Obj, 
 CONTAINER = "app"
 RUN_AS = 10001
 SECRETS_DIR = "/mnt/secrets"
+# The in-cluster Redis password (its own volume: a Key Vault's CSI volume cannot be merged with a Secret).
+REDIS_DIR = "/mnt/redis"
 SPOT_KEY = "kubernetes.azure.com/scalesetpriority"
 SPOT_TOLERATION: Obj = {"key": SPOT_KEY, "operator": "Equal", "value": "spot", "effect": "NoSchedule"}
 WORKLOAD_IDENTITY_USE = "azure.workload.identity/use"
@@ -176,10 +178,11 @@ def deployment(
     config_digest: str,
     secrets_volume: Obj | None,
     pod_labels: Mapping[str, str] | None = None,
+    redis_secret: str | None = None,
 ) -> Obj:
     """The hardened Deployment; nothing here is optional, which is the point. `secrets_volume` is the volume
     source mounted read-only at SECRETS_DIR, if any; `pod_labels` are added to the pods' labels (e.g. which
-    in-cluster stores admit them)."""
+    in-cluster stores admit them); `redis_secret` holds the in-cluster Redis password, mounted at REDIS_DIR."""
     spec = svc.spec
     pod_labels = dict(labels) | dict(pod_labels or {})
     if spec.identity.azure:
@@ -197,6 +200,9 @@ def deployment(
     if secrets_volume is not None:
         mounts.append({"name": "secrets", "mountPath": SECRETS_DIR, "readOnly": True})
         volumes.append({"name": "secrets", **secrets_volume})
+    if redis_secret is not None:
+        mounts.append({"name": "redis", "mountPath": REDIS_DIR, "readOnly": True})
+        volumes.append({"name": "redis", **secret_volume(redis_secret)})
 
     container: Obj = {
         "name": CONTAINER,

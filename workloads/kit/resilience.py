@@ -3,6 +3,7 @@
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -19,7 +20,7 @@ from tenacity import (
 )
 
 from fabrikam.workloads.kit.redis_auth import entra_credentials, uses_entra
-from fabrikam.workloads.kit.settings import ServiceSettings, require
+from fabrikam.workloads.kit.settings import SecretFileError, ServiceSettings, read_secret_file, require
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
@@ -99,8 +100,15 @@ def redis_client(settings: ServiceSettings, credential: TokenCredential | None =
     the pod's identity), renewed on the open connections before it expires."""
     url = require(settings.redis_url, "redis_url")
     entra = entra_credentials(credential) if uses_entra(url, settings.redis_auth) else None
+    # A password in the URL wins over the file's (from_url lets the URL override keyword arguments).
+    password = None
+    if entra is None and settings.redis_password_file:
+        password = read_secret_file(Path(settings.redis_password_file))
+        if password is None:
+            raise SecretFileError(f"FABRIKAM_REDIS_PASSWORD_FILE names {settings.redis_password_file}, which is absent")
     pool = BlockingConnectionPool.from_url(
         url,
+        password=password,
         max_connections=settings.pool_size,
         timeout=settings.pool_wait_seconds,
         socket_timeout=settings.outbound_timeout_seconds,

@@ -113,6 +113,8 @@ class ServiceSettings(BaseSettings):
     # pod's workload identity; `none` with the URL's password, if any; `auto` (the default) is `entra` for an
     # Azure Cache for Redis / Azure Managed Redis host whose URL has no password, else `none`.
     redis_auth: Literal["auto", "none", "entra"] = "auto"
+    # A file holding the password of the URL's user (the in-cluster Redis's ACL user: the operator mounts it).
+    redis_password_file: str | None = None
     servicebus_namespace: str | None = None
     mongo_url: str | None = None
     mongo_database: str = "fabrikam"

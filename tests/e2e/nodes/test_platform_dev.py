@@ -369,6 +369,58 @@ def test_a_call_nobody_accepted_stays_closed_until_the_callee_accepts(
         cluster.kubectl("-n", CUSTOMER, "delete", "droneservice", "reports", "--wait=false", check=False)
 
 
+# Speaks RESP over a socket (the probe image has no Redis client): signs in as the pod's ACL user with the password
+# file the operator mounted, then tries its own prefix and the platform's keys. Prints each reply's first line.
+REDIS_AS_POD = (
+    "import json, os, socket, urllib.parse\n"
+    "url = urllib.parse.urlsplit(os.environ['FABRIKAM_REDIS_URL'])\n"
+    "password = open(os.environ['FABRIKAM_REDIS_PASSWORD_FILE']).read().strip()\n"
+    "prefix = os.environ['FABRIKAM_REDIS_KEY_PREFIX']\n"
+    "conn = socket.create_connection((url.hostname, url.port), timeout=5)\n"
+    "replies = conn.makefile('rb')\n"
+    "def run(*args):\n"
+    "    parts = [b'*%d\\r\\n' % len(args)] + [b'$%d\\r\\n%s\\r\\n' % (len(a.encode()), a.encode()) for a in args]\n"
+    "    conn.sendall(b''.join(parts))\n"
+    "    line = replies.readline().decode().strip()\n"
+    "    return replies.readline().decode().strip() if line.startswith('$') and line != '$-1' else line\n"
+    "out = {'auth': run('AUTH', url.username, password)}\n"
+    "out |= {'own': run('SET', prefix + 'report', 'ok'), 'read-own': run('GET', prefix + 'report')}\n"
+    "out |= {'platform': run('GET', 'delivery:any'), 'keys': run('KEYS', '*'), 'flush': run('FLUSHALL')}\n"
+    "print(json.dumps(out))\n"
+)
+
+
+def test_a_team_service_reaches_only_its_own_redis_keys(
+    cluster: Any, platform: dict[str, Any], probe_image: str
+) -> None:
+    """Shipping's service that uses Redis signs in as its own ACL user from its pod: its own prefix works, the
+    platform's keys and every listing or admin command are refused by Redis itself."""
+    service = _team_service("reports-cache", SHIPPING, probe_image, uses=[{"kind": "redis", "name": "reports"}])
+    created = time.monotonic()
+    apply(cluster, service)
+    try:
+        (pod,) = wait_for(
+            lambda: ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=reports-cache")[:1],
+            "a Ready pod of the team's service",
+            timeout=120,
+        )
+
+        def attempt() -> dict[str, str]:
+            ran = cluster.kubectl("-n", SHIPPING, "exec", pod["metadata"]["name"], "--", "python3", "-c", REDIS_AS_POD)
+            found: dict[str, str] = json.loads(ran.stdout)
+            return found
+
+        # The user reaches Redis within the kubelet's ConfigMap refresh (30 s on these nodes) and the sidecar's 2 s.
+        replies = wait_for(lambda: (r := attempt())["auth"] == "+OK" and r, "the service's Redis user", timeout=120)
+        print(f"team service's Redis user usable {time.monotonic() - created:.0f}s after its DroneService")
+        assert replies["own"] == "+OK"
+        assert replies["read-own"] == "ok"
+        for refused in ("platform", "keys", "flush"):
+            assert replies[refused].startswith("-NOPERM"), replies
+    finally:
+        cluster.kubectl("-n", SHIPPING, "delete", "droneservice", "reports-cache", "--wait=false", check=False)
+
+
 def test_a_root_pod_is_refused_and_a_hand_edited_deployment_is_reverted(cluster: Any, platform: dict[str, Any]) -> None:
     image = platform["document"]["spec"]["image"]
     root = {

@@ -1,5 +1,6 @@
 """The Helm chart: lint, rendering per values, values rejected by the schema, and the API server's verdict."""
 
+import base64
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,7 @@ def test_defaults_render_one_hardened_recreate_replica(render: Any) -> None:
         "ClusterRoleBinding",
         "Deployment",
         "PodDisruptionBudget",
+        "Secret",
         "Service",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",
@@ -95,6 +97,28 @@ def test_the_disruption_budget_never_blocks_a_drain(render: Any) -> None:
     assert ("PodDisruptionBudget", NAME) not in render("podDisruptionBudget.enabled=false")
 
 
+def test_the_operator_key_is_generated_once_kept_and_mounted_as_a_file_or_brought_by_the_user(render: Any) -> None:
+    objects = render()
+    secret = objects[("Secret", f"{NAME}-key")]
+    assert secret["metadata"]["annotations"] == {"helm.sh/resource-policy": "keep"}
+    assert len(base64.b64decode(secret["data"]["key"])) == 64
+    pod = objects[("Deployment", NAME)]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["FABRIKAM_OPERATOR_KEY_FILE"] == "/var/run/secrets/fabrikam-operator/key"
+    assert {"name": "operator-key", "mountPath": "/var/run/secrets/fabrikam-operator", "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    volume = next(v for v in pod["volumes"] if v["name"] == "operator-key")
+    assert volume["secret"] == {"secretName": f"{NAME}-key", "defaultMode": 0o440}
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"]  # readable by the operator only
+
+    brought = render("operatorKey.existingSecret=my-key")
+    assert not any(kind == "Secret" for kind, _ in brought)
+    pod = brought[("Deployment", NAME)]["spec"]["template"]["spec"]
+    assert next(v for v in pod["volumes"] if v["name"] == "operator-key")["secret"]["secretName"] == "my-key"
+
+
 def test_the_service_monitor_scrapes_the_metrics_service_when_enabled(render: Any) -> None:
     assert not any(kind == "ServiceMonitor" for kind, _ in render())
     objects = render("metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=prom")
@@ -111,6 +135,7 @@ def test_rbac_and_the_account_can_be_left_to_the_platform_team(render: Any) -> N
     assert {kind for kind, _ in objects} == {
         "Deployment",
         "PodDisruptionBudget",
+        "Secret",
         "Service",
         "ValidatingAdmissionPolicy",
         "ValidatingAdmissionPolicyBinding",

@@ -2,6 +2,8 @@
 reason naming the field, and what the other side accepts opens at once (the operator's idle re-check is an hour
 away here, so only the change itself can have done it)."""
 
+import base64
+import hashlib
 import json
 import uuid
 from collections.abc import Iterator
@@ -151,6 +153,76 @@ def test_a_queue_opens_when_the_platform_grants_it_to_the_team(
         lambda: _degraded(cluster, shipping, "drain-queue") is None,
         timeout=PROPAGATION_SECONDS,
         what="the service no longer Degraded once its team is granted the queue",
+    )
+    # Locally the queue is a Redis stream: the service's ACL user reaches it now, and still not the others.
+    user = eventually(
+        lambda: (
+            "~queue:delivery-requests " in (line := _acl_users(cluster, platform).get(f"{shipping}.drain-queue", ""))
+            and line
+        ),
+        timeout=PROPAGATION_SECONDS,
+        what="the service's Redis user reaching the granted queue's stream",
+    )
+    assert "~queue:delivery-requests:* " in user
+    assert "~*" not in user.split()
+
+
+def _acl_users(cluster: Any, platform: str) -> dict[str, str]:
+    """The in-cluster Redis's ACL file as the operator wrote it: user name -> its line."""
+    acl = _get(cluster, "configmap", "redis-acl", "-n", f"{platform}-backing")["data"]["users.acl"]
+    return {line.split()[1]: line for line in acl.splitlines() if line.startswith("user ")}
+
+
+def _secret_file(cluster: Any, namespace: str, name: str) -> str:
+    data = _get(cluster, "secret", name, "-n", namespace)["data"]
+    return base64.b64decode(data["redis-password"]).decode()
+
+
+def test_a_team_service_using_redis_gets_a_user_for_its_own_keys_until_it_is_deleted(
+    cluster: Any, teams: tuple[str, str, str], eventually: Any
+) -> None:
+    platform, shipping, customer = teams
+    backing = f"{platform}-backing"
+    users = eventually(
+        lambda: _acl_users(cluster, platform), timeout=PROPAGATION_SECONDS, what="the Redis ACL ConfigMap"
+    )
+    assert users["default"] == "user default on nopass resetchannels -@all +ping"
+    # The bundled account service's user, with the password of its own Secret; the sidecar's, with its own.
+    for user, namespace, secret in (
+        (f"{customer}.account", customer, "account-redis"),
+        ("acl-admin", backing, "redis-acl-admin"),
+    ):
+        password = eventually(
+            lambda ns=namespace, name=secret: _secret_file(cluster, ns, name), timeout=PROPAGATION_SECONDS, what=secret
+        )
+        assert f" #{hashlib.sha256(password.encode()).hexdigest()} " in users[user], user
+    redis = _get(cluster, "statefulset", "redis", "-n", backing)["spec"]["template"]["spec"]
+    assert [c["name"] for c in redis["containers"]] == ["redis", "acl-sync"]
+    assert "--aclfile" in redis["containers"][0]["args"]
+
+    _apply(cluster, _service("reports", shipping, platform, uses=[{"kind": "redis", "name": "reports"}]))
+    line = eventually(
+        lambda: _acl_users(cluster, platform).get(f"{shipping}.reports"),
+        timeout=PROPAGATION_SECONDS,
+        what="the team service's Redis user",
+    )
+    password = eventually(
+        lambda: _secret_file(cluster, shipping, "reports-redis"), timeout=PROPAGATION_SECONDS, what="its Secret"
+    )
+    prefix = f"team/{shipping}/reports:"
+    assert line.startswith(f"user {shipping}.reports on #{hashlib.sha256(password.encode()).hexdigest()} ")
+    assert f" ~{prefix}* " in line
+    assert f" &{prefix}* " in line
+    assert " ~* " not in line
+    config = _get(cluster, "configmap", "reports-config", "-n", shipping)["data"]
+    assert config["FABRIKAM_REDIS_URL"] == f"redis://{shipping}.reports@redis.{backing}.svc.cluster.local:6379/0"
+    assert config["FABRIKAM_REDIS_PASSWORD_FILE"] == "/mnt/redis/redis-password"
+
+    cluster.kubectl("delete", "droneservice", "reports", "-n", shipping)
+    eventually(
+        lambda: f"{shipping}.reports" not in _acl_users(cluster, platform),
+        timeout=PROPAGATION_SECONDS,
+        what="the deleted service's Redis user removed",
     )
 
 

@@ -60,7 +60,11 @@ def test_three_stores_with_their_own_volumes_in_a_restricted_namespace_and_a_mai
         (claim,) = spec["volumeClaimTemplates"]
         assert claim["spec"]["storageClassName"] == "local-path"
         assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
-        (container,) = spec["template"]["spec"]["containers"]
+        container, *sidecars = spec["template"]["spec"]["containers"]
+        assert [s["name"] for s in sidecars] == (["acl-sync"] if name == "redis" else [])
+        for sidecar in sidecars:
+            assert sidecar["securityContext"] == RESTRICTED_CONTAINER
+            assert sidecar["image"] == container["image"]
         assert container["securityContext"] == RESTRICTED_CONTAINER
         assert {"name": "data", "mountPath": container["volumeMounts"][0]["mountPath"]} in container["volumeMounts"]
         assert container["image"].startswith(f"localhost:5000/fabrikam/{'ferretdb' if name == 'mongo' else name}@")
@@ -117,7 +121,14 @@ def test_every_service_is_wired_to_what_it_uses_and_nothing_points_at_localhost(
     }
     for name, objects in _rendered(dev_platform).items():
         data = _one(objects, "ConfigMap")["data"]
-        assert data["FABRIKAM_REDIS_URL"] == "redis://redis.fabrikam-backing.svc.cluster.local:6379/0", name
+        namespace = _one(objects, "ConfigMap")["metadata"]["namespace"]
+        url = f"redis://{namespace}.{name}@redis.fabrikam-backing.svc.cluster.local:6379/0"
+        assert data["FABRIKAM_REDIS_URL"] == url, name
+        # The ACL user's password: a file of the service's own Secret, never in the environment.
+        assert data["FABRIKAM_REDIS_PASSWORD_FILE"] == "/mnt/redis/redis-password"
+        pod = _one(objects, "Deployment")["spec"]["template"]["spec"]
+        assert {"name": "redis", "secret": {"secretName": f"{name}-redis", "defaultMode": 0o440}} in pod["volumes"]
+        assert {"name": "redis", "mountPath": "/mnt/redis", "readOnly": True} in pod["containers"][0]["volumeMounts"]
         assert data.items() >= wanted.get(name, {}).items(), name
         assert ("FABRIKAM_MONGO_URL" in data) == (name == "package")
         assert ("FABRIKAM_DATABASE_URL" in data) == (name == "account")
