@@ -7,6 +7,9 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+# The reason of a failure only a change of spec or permissions in Azure can fix.
+AZURE_ERROR = "AzureError"
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -119,6 +122,10 @@ def service_verdicts(
     else:
         ready_verdict = Verdict("Ready", False, "RollingOut", progress)
         progressing = Verdict("Progressing", True, "RollingOut", progress)
+    azure_error = next((r for r in reasons if r[0] == AZURE_ERROR), None)
+    if azure_error is not None:
+        # Pods that run without the Azure access they need (an identity, a grant) are not a working service.
+        ready_verdict = Verdict("Ready", False, *azure_error)
     return [ready_verdict, progressing, degraded], ready, desired
 
 
@@ -137,7 +144,7 @@ def platform_verdicts(
     all_reasons = reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
     all_ready = not blocking and total > 0 and ready == total
     summary = f"{ready}/{total} services ready"
-    azure_error = next((r for r in reasons if r[0] == "AzureError"), None)
+    azure_error = next((r for r in reasons if r[0] == AZURE_ERROR), None)
     if blocking:
         ready_verdict = Verdict("Ready", False, *reasons[0])
     elif azure_error is not None:

@@ -11,6 +11,7 @@ from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
 from fabrikam.operator.handlers import cloud, dev_secrets, indexes, parsing, redis_acl
+from fabrikam.operator.handlers.conditions import AZURE_ERROR
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -128,13 +129,14 @@ async def _reconcile(
 
     client_id = (body.get("status") or {}).get("identityClientId")
     waiting = None
-    if (
-        azure
-        and platform.spec.azure is not None
-        and svc.spec.identity.azure
-        and cloud.policy(body, platform_body) != cloud.SKIP
-    ):
+    in_azure = (
+        platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body, platform_body) != cloud.SKIP
+    )
+    if in_azure and azure:
         client_id, waiting, reasons = await _reconcile_identity(body, svc, platform, client_id, reasons)
+    elif in_azure and (previous := RUNTIME.outcomes.get(owner)) is not None:
+        carried, waiting = previous.azure_verdict()
+        reasons = [*reasons, *carried]
     facts = ServiceFacts(identity_client_id=client_id, environment=platform_environment(platform_body))
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
     outcome = Outcome(
@@ -161,7 +163,7 @@ async def _reconcile(
     deployment_name = f"Deployment {namespace}/{name}"
     deployment = applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name)
     await _report(body, outcome, deployment)
-    if waiting:
+    if waiting and azure:
         raise kopf.TemporaryError(waiting, delay=RUNTIME.settings.azure_retry_seconds)
     return "applied" if applied.sent else "unchanged"
 
@@ -179,7 +181,7 @@ async def _reconcile_identity(
         identity = await reconcile_service_identity(svc, platform, clients)
     if identity.degraded is not None:
         message = identity.degraded.describe_failure()
-        return identity.client_id or client_id, None, [*reasons, ("AzureError", message)]
+        return identity.client_id or client_id, None, [*reasons, (AZURE_ERROR, message)]
     waiting = "the managed identity is still provisioning" if identity.requeue else None
     if identity.removed:
         kopf.event(

@@ -11,6 +11,7 @@ from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
 from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing, redis_acl
+from fabrikam.operator.handlers.conditions import AZURE_ERROR
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -102,6 +103,10 @@ async def _reconcile(
     outcome = Outcome(
         generation, [(p.reason, str(p)) for p in problems], False, azure=previous.azure if previous else None
     )
+    in_azure = platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP
+    if in_azure and not azure and previous is not None:
+        carried, waiting = previous.azure_verdict()
+        outcome = dataclasses.replace(outcome, reasons=[*outcome.reasons, *carried], waiting=waiting)
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
@@ -129,12 +134,12 @@ async def _reconcile(
         )
     for problem in problems:
         kopf.warn(indexes.as_body(body), reason=problem.reason, message=str(problem))
-    if azure and platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP:
+    if azure and in_azure:
         outcome = await _reconcile_azure(body, platform, outcome)
     RUNTIME.outcomes[owner] = outcome
     await _report(body, services_by_platform)
     RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
-    if outcome.waiting:
+    if outcome.waiting and azure:
         raise kopf.TemporaryError(outcome.waiting, delay=RUNTIME.settings.azure_retry_seconds)
 
 
@@ -146,8 +151,8 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
     reasons = list(outcome.reasons)
     if result.degraded is not None:
         message = result.degraded.describe_failure()
-        reasons.append(("AzureError", message))
-        kopf.warn(indexes.as_body(body), reason="AzureError", message=message)
+        reasons.append((AZURE_ERROR, message))
+        kopf.warn(indexes.as_body(body), reason=AZURE_ERROR, message=message)
     elif result.changed:
         kopf.event(
             indexes.as_body(body),

@@ -8,6 +8,7 @@ from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
+from fabrikam.operator.handlers.conditions import AZURE_ERROR
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
 
@@ -51,6 +52,11 @@ class Outcome:
     waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
     azure: list[dict[str, Any]] | None = None  # status.azureResources of a platform
     identity_client_id: str | None = None  # a service's managed identity
+
+    def azure_verdict(self) -> tuple[list[tuple[str, str]], str | None]:
+        """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
+        knows nothing new of Azure, so it carries this over instead of forgetting it until the next Azure pass."""
+        return [r for r in self.reasons if r[0] == AZURE_ERROR], self.waiting
 
 
 @dataclass

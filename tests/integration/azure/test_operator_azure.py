@@ -3,6 +3,7 @@ Service Bus, Redis and per-service identities, exactly once, and gives them back
 
 import json
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -172,3 +173,47 @@ def test_an_operator_killed_mid_provisioning_resumes_without_duplicates(
         timeout=180,
         what="the platform to be deleted",
     )
+
+
+def _condition(body: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in (body.get("status") or {}).get("conditions", []) if c["type"] == kind), {})
+
+
+def test_a_refused_grant_keeps_the_service_and_the_platform_not_ready_through_kubernetes_resyncs(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
+) -> None:
+    """Azure refuses the operator's role assignments: every service needing a queue runs without its access. Its
+    Ready says so, and so does the platform's, also after Kubernetes-only resyncs (every 10 s here), which know
+    nothing new of Azure and used to rewrite the status without the last Azure verdict (issue #14, item 2)."""
+    platform = azure_platform(kit.sample_platform(), "Delete")
+    name = platform["metadata"]["name"]
+    namespace = next(t["namespace"] for t in platform["spec"]["teams"] if "workflow" in t["services"])
+    message = (
+        "The client does not have authorization to perform action 'Microsoft.Authorization/roleAssignments/write'."
+    )
+    fault = arm.inject("PUT", "/roleAssignments/", 403, code="AuthorizationFailed", message=message, times=None)
+    try:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+        ready = eventually(
+            lambda: (
+                (c := _condition(_get(cluster, "droneservice", "workflow", "-n", namespace), "Ready"))
+                and c.get("reason") == "AzureError"
+                and c
+            ),
+            timeout=240,
+            what="workflow's Ready naming the refused grant",
+        )
+        assert ready["status"] == "False"
+        assert "AuthorizationFailed" in ready["message"]
+        first_seen = ready["lastTransitionTime"]
+        for _ in range(3):  # 30 s: three Kubernetes-only passes
+            time.sleep(10)
+            workflow = _get(cluster, "droneservice", "workflow", "-n", namespace)
+            assert _condition(workflow, "Ready")["reason"] == "AzureError", workflow["status"]["conditions"]
+            assert _condition(workflow, "Ready")["lastTransitionTime"] == first_seen
+            assert _condition(workflow, "Degraded")["status"] == "True"
+            platform_ready = _condition(_get(cluster, "deliveryplatform", name), "Ready")
+            assert platform_ready["status"] == "False", platform_ready
+    finally:
+        arm.faults.remove(fault)
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)

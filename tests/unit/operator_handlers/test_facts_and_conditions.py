@@ -10,6 +10,7 @@ from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 from fabrikam.operator.handlers.facts import platform_environment
+from fabrikam.operator.handlers.runtime import Outcome
 from fabrikam.operator.render import bundled_services, render_drone_service
 
 
@@ -64,6 +65,30 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
         ("Progressing", False, "NamespaceNotInPlatform"),
         ("Degraded", True, "NamespaceNotInPlatform"),
     ]
+
+
+def test_pods_without_their_azure_access_are_not_a_ready_service() -> None:
+    """A rolled-out Deployment whose identity or grant Azure refused (issue #14): Ready says why, not Available."""
+    deployment = _deployment(2, 2)
+    reasons = [("AzureError", "RoleAssignment sb-receiver: AuthorizationFailed: the operator may not assign roles")]
+    verdicts, ready, desired = conditions.service_verdicts(reasons=reasons, blocking=False, deployment=deployment)
+    assert [(v.type, v.status, v.reason) for v in verdicts] == [
+        ("Ready", False, "AzureError"),
+        ("Progressing", False, "RolloutComplete"),
+        ("Degraded", True, "AzureError"),
+    ]
+    assert verdicts[0].message == reasons[0][1]
+    assert (ready, desired) == (2, 2)
+    other = [("CallNotAccepted", "spec.calls[0]: ...")]
+    assert conditions.service_verdicts(reasons=other, blocking=False, deployment=deployment)[0][0].status is True
+
+
+def test_a_kubernetes_only_pass_carries_the_last_azure_verdict() -> None:
+    """Between two Azure passes the resync knows nothing new of Azure: its errors and "still provisioning" stand."""
+    last = Outcome(3, [("CallNotAccepted", "..."), ("AzureError", "Identity x: Forbidden")], waiting=None)
+    assert last.azure_verdict() == ([("AzureError", "Identity x: Forbidden")], None)
+    provisioning = Outcome(3, [], waiting="the managed identity is still provisioning")
+    assert provisioning.azure_verdict() == ([], "the managed identity is still provisioning")
 
 
 def _deployment(desired: int, ready: int, updated: int | None = None) -> dict[str, object]:
