@@ -50,16 +50,30 @@ def _all_zones() -> list[Zone]:
     return ["1", "2", "3"]
 
 
+def _immutable(field: str) -> JsonDict:
+    """Where the resources live: a change would leave them behind (Azure Service Operator refuses a change of a
+    created resource's name and owner the same way, genruntime.ValidateWriteOnceProperties). A transition rule,
+    so it holds only while the field stays: removing spec.azure releases the resources (deletionPolicy) instead."""
+    message = (
+        f"spec.azure.{field} is immutable: the platform's Azure resources live there; delete the DeliveryPlatform "
+        "and re-create it (or remove spec.azure, then add it back) to move them"
+    )
+    return {"x-kubernetes-validations": [cel("self == oldSelf", message, reason="FieldValueForbidden")]}
+
+
 class AzureSpec(Model):
     """Where the platform's Azure resources live. Absent: no Azure provisioning (local or dev clusters)."""
 
-    subscription_id: Guid = Field(description="Azure subscription id.")
+    subscription_id: Guid = Field(
+        description="Azure subscription id; immutable.", json_schema_extra=_immutable("subscriptionId")
+    )
     tenant_id: Guid = Field(description="Microsoft Entra tenant id.")
     resource_group: Annotated[str, StringConstraints(pattern=r"^[-\w._()]*[-\w_()]$", max_length=90)] = Field(
-        description="Resource group of the platform's resources."
+        description="Resource group of the platform's resources; immutable.",
+        json_schema_extra=_immutable("resourceGroup"),
     )
     location: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$", max_length=32)] = Field(
-        description="Azure region, e.g. westus2."
+        description="Azure region, e.g. westus2; immutable.", json_schema_extra=_immutable("location")
     )
     zones: list[Zone] = Field(
         default_factory=_all_zones,

@@ -1,9 +1,12 @@
 """Azure provisioning: desired resources (pure), and their reconciliation through the azure-mgmt `.aio` clients.
 
 The handlers call `reconcile_platform` / `delete_platform` and `reconcile_service_identity` /
-`delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome.
+`delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome:
+`degraded` (needs a person now), `problem` (retried, shown once `lasting_problem` says it lasted), `requeue` (come
+back after `retry_delay`).
 """
 
+from fabrikam.operator.azure.backoff import retry_delay
 from fabrikam.operator.azure.clients import AzureClients, AzureSettings, TokenFileCredential, default_credential
 from fabrikam.operator.azure.desired import (
     DesiredResource,
@@ -12,21 +15,34 @@ from fabrikam.operator.azure.desired import (
     identity_resources,
     platform_resources,
 )
+from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE
 from fabrikam.operator.azure.provision import (
     delete_platform,
     delete_service_identity,
     reconcile_platform,
     reconcile_service_identity,
 )
-from fabrikam.operator.azure.results import AzureOutcome, IdentityOutcome, ResourceResult
+from fabrikam.operator.azure.ratelimit import RateLimits
+from fabrikam.operator.azure.results import (
+    AzureOutcome,
+    AzureProblem,
+    IdentityOutcome,
+    ResourceResult,
+    lasting_problem,
+    next_failed_passes,
+)
 
 __all__ = [
+    "THROTTLED",
+    "UNAVAILABLE",
     "AzureClients",
     "AzureOutcome",
+    "AzureProblem",
     "AzureSettings",
     "DesiredResource",
     "IdentityOutcome",
     "Kind",
+    "RateLimits",
     "ResourceResult",
     "TokenFileCredential",
     "access_resources",
@@ -34,7 +50,10 @@ __all__ = [
     "delete_platform",
     "delete_service_identity",
     "identity_resources",
+    "lasting_problem",
+    "next_failed_passes",
     "platform_resources",
     "reconcile_platform",
     "reconcile_service_identity",
+    "retry_delay",
 ]

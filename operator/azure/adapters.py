@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable
-from typing import IO, Any, Protocol, cast
+from typing import IO, Any, Protocol, cast, runtime_checkable
 
 from azure.mgmt.redis.aio.operations import AccessPolicyAssignmentOperations, AccessPolicyOperations
 
@@ -26,9 +26,11 @@ def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Json:
     return cast(Json, json.loads(text)) if text else {}
 
 
-def _body(res: DesiredResource) -> IO[bytes]:
+def _body(res: DesiredResource, keys: frozenset[str] | None = None) -> IO[bytes]:
+    """The desired body as a request body; with `keys`, only those top-level fields (a PATCH)."""
+    body = res.body if keys is None else {key: value for key, value in res.body.items() if key in keys}
     # Seekable, so azure-core's retry policy can rewind and resend it after a 429 or 5xx.
-    return io.BytesIO(json.dumps(res.body).encode())
+    return io.BytesIO(json.dumps(body).encode())
 
 
 def _parent(res: DesiredResource) -> str:
@@ -52,6 +54,17 @@ class Adapter(Protocol):
 
     def outputs(self, actual: Json) -> dict[str, str]:
         """Values other objects need from the resource (an identity's client id)."""
+
+
+@runtime_checkable
+class Patchable(Adapter, Protocol):
+    """A kind whose PUT creates or *replaces* the resource as a whole, so an existing one changes by PATCH instead."""
+
+    # Top-level fields the PATCH carries; a drift anywhere else cannot be repaired in place.
+    patchable: frozenset[str]
+
+    async def update(self, res: DesiredResource) -> Json:
+        """PATCH the `patchable` fields of the desired body onto the existing resource, waiting for the operation."""
 
 
 class _NoEndpoint:
@@ -105,6 +118,11 @@ class ServiceBusQueues(_NoEndpoint):
 
 
 class RedisCaches:
+    """Create is a PUT ("create or replace (overwrite/recreate, with potential downtime)", says the REST API); a
+    change to an existing cache is the PATCH of its update operation, which takes tags and properties only."""
+
+    patchable = frozenset({"tags", "properties"})
+
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.redis.redis
 
@@ -114,6 +132,12 @@ class RedisCaches:
     async def put(self, res: DesiredResource) -> Json:
         poller = await self.ops.begin_create(
             res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def update(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_update(
+            res.resource_group, res.name, _body(res, self.patchable), content_type="application/json", cls=_raw
         )
         return cast(Json, await poller.result())
 

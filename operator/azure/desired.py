@@ -8,7 +8,7 @@ Azure's state against. Nothing here knows the SDKs' model types.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
@@ -218,6 +218,25 @@ def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
     if azure is None:
         return []
     return [*_service_bus(platform, azure), *_redis(platform, azure)]
+
+
+def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> list[DesiredResource]:
+    """The data stores `previous` described that `current` no longer does, parents before children: the cache or
+    the Service Bus namespace (with its queues) dropped from the spec, all of them when `spec.azure` went (or they
+    live at other coordinates now). A queue dropped from a namespace that stays is `undeclared_queues`' to find.
+
+    Each goes by the deletionPolicy in force: the current spec's, or the last one known once `spec.azure` is gone.
+    """
+    old_azure = previous.spec.azure
+    if old_azure is None:
+        return []
+    policy = (current.spec.azure or old_azure).deletion_policy
+    named = {r.id.casefold() for r in platform_resources(current)}
+    gone = [r for r in platform_resources(previous) if r.id.casefold() not in named]
+    parents = {r.name for r in gone}
+    return [
+        replace(r, deletion_policy=policy) for r in gone if r.kind is not Kind.SERVICE_BUS_QUEUE or r.parent in parents
+    ]
 
 
 def service_account_subject(svc: DroneService) -> str:

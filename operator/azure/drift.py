@@ -1,15 +1,17 @@
 """Does Azure's state still match the desired body? Pure comparison of ARM JSON, tolerant of what ARM adds.
 
 Azure returns more than was PUT (read-only properties, defaults, tags added by policy) and normalises some values
-(`westus2` comes back as `West US 2`, booleans in Redis configuration as `True`). Only what the operator asked for
-is compared, so a second reconcile of an unchanged spec sends no PUT, while a changed or reverted property does.
-Strings compare case-insensitively, as ARM treats names, except where case carries meaning.
+(`westus2` comes back as `West US 2`, booleans in Redis configuration as `True`, a queue's `PT60S` as `PT1M`). Only
+what the operator asked for is compared, so a second reconcile of an unchanged spec sends no PUT, while a changed or
+reverted property does. Strings compare case-insensitively, as ARM treats names, except where case carries meaning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+import isodate
 
 # Read back in a different shape than written; compared by `_same_scalar` instead of verbatim.
 _LOCATION_KEYS = frozenset({"location"})
@@ -22,7 +24,19 @@ def _norm(value: str, *, location: bool) -> str:
     return folded.replace(" ", "") if location else folded
 
 
+def _duration(value: str) -> Any:
+    """The value of an ISO 8601 duration (Service Bus reads `PT60S` back as `PT1M`); None for any other string."""
+    if value[:1].upper() != "P":
+        return None
+    try:
+        return isodate.parse_duration(value)
+    except (isodate.ISO8601Error, ValueError):
+        return None
+
+
 def _same_scalar(desired: Any, actual: Any, *, location: bool) -> bool:
+    if isinstance(desired, str) and isinstance(actual, str) and (duration := _duration(desired)) is not None:
+        return bool(duration == _duration(actual))
     if isinstance(desired, str) and isinstance(actual, str | bool):
         return _norm(desired, location=location) == _norm(str(actual), location=location)
     if isinstance(desired, bool) or isinstance(actual, bool):

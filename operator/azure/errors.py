@@ -1,8 +1,9 @@
 """Azure failures as values: Azure's error code and message plus whether retrying later can help.
 
 By the time an exception reaches here azure-core's retry policy has already retried throttling (honouring
-Retry-After), 5xx and network errors with backoff; what is left either needs time (report and requeue) or needs a
-person (a name taken, a quota, missing permissions: Degraded with Azure's own words).
+Retry-After), 5xx and network errors with backoff; what is left either needs time (report and requeue with a growing
+delay) or needs a person (a name taken, a quota: Degraded with Azure's own words). A retriable failure that lasts is
+still shown: `symptom` names what a person reads in the status (throttled, Azure unavailable, or Azure's code).
 """
 
 from __future__ import annotations
@@ -16,19 +17,67 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-# 4xx codes ARM uses for conditions that clear by themselves.
-TRANSIENT_CODES = frozenset(
+# 4xx codes for conditions that clear with time or with someone's action elsewhere, retried as Azure Service Operator
+# does (Azure/azure-service-operator v2/internal/reconcilers/arm/errorclassification/error_classifier.go,
+# `classifyCloudError`: AuthorizationFailed, MissingSubscriptionRegistration, ResourceGroupNotFound, ResourceNotFound,
+# ... are `ErrorRetryable`). A role assignment whose scope is still being created is answered 404 ResourceNotFound; a
+# permission just granted takes minutes to replicate; a resource provider is being registered.
+RETRIABLE_CODES = frozenset(
     {
         "AnotherOperationInProgress",
+        "AuthorizationFailed",
         "Conflict",
+        "LinkedAuthorizationFailed",
+        "MissingRegistrationForLocation",
+        "MissingSubscriptionRegistration",
         "OperationNotAllowed",
         "ParentResourceNotFound",
         "PrincipalNotFound",
         "ResourceGroupBeingDeleted",
+        "ResourceGroupNotFound",
+        "ResourceNotFound",
         "RetryableError",
-        "TooManyRequests",
+        "SubscriptionNotRegistered",
     }
 )
+# Codes ARM throttling answers with (with HTTP 429 and Retry-After).
+THROTTLING_CODES = frozenset({"SubscriptionRequestsThrottled", "TooManyRequests", "TooManyRequestsReceived"})
+# Codes of Azure failing on its side: a long-running operation that ended Failed carries no HTTP status of its own.
+SERVER_CODES = frozenset(
+    {
+        "BadGateway",
+        "GatewayTimeout",
+        "InternalError",
+        "InternalServerError",
+        "NetworkError",
+        "OperationTimedOut",
+        "RequestTimeout",
+        "ServiceUnavailable",
+    }
+)
+# A long-running operation that ended Failed or Canceled without saying why: retried, as ASO does with a missing code.
+OPERATION_FAILED = "OperationFailed"
+
+# Reasons a lasting retriable failure is reported under; any other retriable failure keeps Azure's own code.
+THROTTLED = "AzureThrottled"
+UNAVAILABLE = "AzureUnavailable"
+
+
+def is_retriable(code: str, status: int | None) -> bool:
+    """`status` None: no HTTP answer (network) or a long-running operation that ended Failed with this code."""
+    if status is not None and (status in (408, 429) or status >= 500):
+        return True
+    return code in RETRIABLE_CODES or code in THROTTLING_CODES or code in SERVER_CODES or code == OPERATION_FAILED
+
+
+def symptom(code: str, status: int | None) -> str:
+    """What a retriable failure that keeps coming back means to a person: throttled, Azure unavailable, or (a
+    permission, a registration, a scope still missing) Azure's own code, whose message says what to do."""
+    if status == 429 or code in THROTTLING_CODES:
+        return THROTTLED
+    if (status is not None and (status == 408 or status >= 500)) or code in SERVER_CODES:
+        return UNAVAILABLE
+    return code
 
 
 @dataclass(frozen=True)
@@ -36,6 +85,7 @@ class AzureFailure:
     code: str
     message: str
     retriable: bool
+    # Azure's HTTP status; None for no answer (network, credential) and for a long-running operation that failed.
     status: int | None = None
 
     @property
@@ -49,6 +99,10 @@ class AzureFailure:
             return "throttled"
         return "server_error" if self.status >= 500 else "client_error"
 
+    @property
+    def symptom(self) -> str:
+        return symptom(self.code, self.status)
+
 
 def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else text
@@ -56,22 +110,22 @@ def _first_line(text: str) -> str:
 
 def classify(error: Exception) -> AzureFailure:
     """Turns whatever the SDK or credential raised into a failure value."""
-    if isinstance(error, HttpResponseError) and error.status_code is not None:
+    if isinstance(error, HttpResponseError) and error.status_code is not None and error.status_code >= 400:
         status = int(error.status_code)
         odata = error.error
         code = (odata.code if odata is not None and odata.code else None) or (error.reason or str(status))
         message = (odata.message if odata is not None and odata.message else None) or _first_line(error.message)
-        retriable = status in (408, 429) or status >= 500 or code in TRANSIENT_CODES
-        return AzureFailure(code=code, message=message, retriable=retriable, status=status)
+        return AzureFailure(code=code, message=message, retriable=is_retriable(code, status), status=status)
     if isinstance(error, ClientAuthenticationError):
         # Raised by the credential itself (no token): a configuration problem, not a transient one.
         return AzureFailure(code="AuthenticationFailed", message=_first_line(str(error)), retriable=False)
     if isinstance(error, ServiceRequestError | ServiceResponseError | OSError):
         return AzureFailure(code="NetworkError", message=_first_line(str(error)), retriable=True)
     if isinstance(error, HttpResponseError):
-        # An LRO that ended in Failed/Canceled carries the operation's error but no HTTP status of its own.
+        # A long-running operation that ended Failed or Canceled: azure-core raises it with the last poll's response
+        # (an HTTP 200 whose body holds the operation's error), so the operation's code decides, not that 200.
         odata = error.error
-        code = odata.code if odata is not None and odata.code else "OperationFailed"
+        code = odata.code if odata is not None and odata.code else OPERATION_FAILED
         message = odata.message if odata is not None and odata.message else _first_line(error.message)
-        return AzureFailure(code=code, message=message, retriable=code in TRANSIENT_CODES, status=None)
+        return AzureFailure(code=code, message=message, retriable=is_retriable(code, None), status=None)
     raise error

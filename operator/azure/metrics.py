@@ -2,6 +2,7 @@
 
 Two views: logical operations (one reconcile step on one resource, including the SDK's own retries and LRO
 polling) by result and latency, and every HTTP response Azure sent, so throttling hidden by retries stays visible.
+The client-side rate limiter adds how often and how long requests waited for it, and how many are in flight.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 OPERATIONS = Counter(
     "fabrikam_operator_azure_operations_total",
@@ -28,6 +29,20 @@ HTTP_RESPONSES = Counter(
     "fabrikam_operator_azure_http_responses_total",
     "HTTP responses from Azure Resource Manager by method and status code, retries included.",
     ["method", "status"],
+)
+LIMITER_WAITS = Counter(
+    "fabrikam_operator_azure_limiter_waits_total",
+    "Requests the client-side Resource Manager rate limiter held back, by token bucket (read, write, delete).",
+    ["bucket"],
+)
+LIMITER_WAIT_SECONDS = Counter(
+    "fabrikam_operator_azure_limiter_wait_seconds_total",
+    "Seconds requests waited for a token of the client-side Resource Manager rate limiter, by token bucket.",
+    ["bucket"],
+)
+IN_FLIGHT = Gauge(
+    "fabrikam_operator_azure_requests_in_flight",
+    "Requests to Azure Resource Manager sent and not yet answered (bounded by the rate limiter).",
 )
 
 

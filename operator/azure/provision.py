@@ -105,7 +105,13 @@ def _undeclared(result: ResourceResult) -> ResourceResult:
 
 async def delete_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
     """Deletes the platform's data stores under deletionPolicy Delete; `ready` once Azure confirmed, or Retained."""
-    return AzureOutcome.of(await _delete_tree(Reconciler(clients), desired.platform_resources(platform)))
+    return await delete_resources(desired.platform_resources(platform), clients)
+
+
+async def delete_resources(resources: Sequence[DesiredResource], clients: AzureClients) -> AzureOutcome:
+    """Deletes (or keeps, by their deletionPolicy) resources no spec names any more, e.g. `desired.unnamed_stores`,
+    what needs another first; `ready` once Azure confirmed."""
+    return AzureOutcome.of(await _delete_tree(Reconciler(clients), resources))
 
 
 def _missing_issuer(svc: DroneService, platform: DeliveryPlatform) -> list[ResourceResult]:
@@ -212,11 +218,15 @@ def _listing_failed(kind: Kind, scope: str, failure: AzureFailure, what: str) ->
         error_code=failure.code,
         error_message=f"cannot list the {what} to remove them: {failure.message}",
         retriable=failure.retriable,
+        error_status=failure.status,
     )
 
 
 async def delete_service_identity(svc: DroneService, platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
-    """Grants first (they would outlive the identity as orphans), then the credential and the identity."""
+    """Grants first (they would outlive the identity as orphans), then the credential and the identity; also of a
+    service whose spec no longer asks for an identity (`identity.azure: false`), which may still hold one."""
+    held = svc.spec.model_copy(update={"identity": svc.spec.identity.model_copy(update={"azure": True})})
+    svc = svc.model_copy(update={"spec": held})
     reconciler = Reconciler(clients)
     resources = desired.identity_resources(svc, platform)
     identity = next((r for r in resources if r.kind == Kind.IDENTITY), None)

@@ -1,20 +1,21 @@
 """Create-or-update and delete of one Azure resource, ending in a value, never an exception Azure caused.
 
 ensure: GET; when Azure already holds the desired body (and is not mid-operation) nothing is sent, so the periodic
-re-check costs reads only; otherwise PUT and wait for the long-running operation up to the configured deadline.
+re-check costs reads only; otherwise PUT (a PATCH of an existing resource whose PUT would replace it) and wait for
+the long-running operation up to the configured deadline.
 delete: honours the resource's deletion policy and reports Deleted only once a GET confirms the resource is gone.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
 
 from fabrikam.operator.api.platform import DeletionPolicy
-from fabrikam.operator.azure.adapters import Adapter, Json, adapter
+from fabrikam.operator.azure.adapters import Adapter, Json, Patchable, adapter
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
 from fabrikam.operator.azure.drift import differences
@@ -32,6 +33,8 @@ from fabrikam.operator.azure.results import (
 
 # A grant that already exists under another name is the goal reached, not a failure.
 _ALREADY_GRANTED = frozenset({"RoleAssignmentExists"})
+# What ARM answers a change of a property fixed at creation; reported without sending the request.
+PROPERTY_CHANGE_NOT_ALLOWED = "PropertyChangeNotAllowed"
 
 
 def provisioning_state(actual: Json) -> str | None:
@@ -48,8 +51,21 @@ def _failed(res: DesiredResource, failure: AzureFailure, *, changed: bool) -> Re
         error_code=failure.code,
         error_message=failure.message,
         retriable=failure.retriable,
+        error_status=failure.status,
         changed=changed,
     )
+
+
+def _fixed(ops: Patchable, res: DesiredResource, drifted: Sequence[str]) -> AzureFailure | None:
+    """Drift the PATCH cannot carry (a cache's zones): a person must re-create the resource, no request can fix it."""
+    fixed = sorted({path.split(".", 1)[0].split("[", 1)[0] for path in drifted} - ops.patchable)
+    if not fixed:
+        return None
+    message = (
+        f"{', '.join(fixed)} of the existing {res.kind} {res.name} cannot change in place (the update operation does "
+        "not take them); delete the resource to have it re-created with the spec's values, or restore them in the spec"
+    )
+    return AzureFailure(PROPERTY_CHANGE_NOT_ALLOWED, message, retriable=False)
 
 
 class _TimedOut:
@@ -68,7 +84,7 @@ class Reconciler:
             try:
                 return await asyncio.wait_for(call, self.clients.settings.lro_timeout)
             except ResourceNotFoundError as error:
-                if verb == "put":
+                if verb in ("put", "update"):
                     # A missing parent or scope: the platform is still being provisioned.
                     failure = classify(error)
                     outcome.result = failure.category
@@ -132,7 +148,7 @@ class Reconciler:
         return self._observed(ops, res, actual, changed=False)
 
     async def ensure(self, res: DesiredResource) -> ResourceResult:
-        """Makes Azure hold `res.body`; sends a PUT only when the resource is missing, failed or drifted."""
+        """Makes Azure hold `res.body`; writes only when the resource is missing, failed or drifted."""
         ops = adapter(self.clients, res.kind)
         actual = await self._call(res, "get", ops.get(res))
         if isinstance(actual, _TimedOut):
@@ -144,18 +160,34 @@ class Reconciler:
             if not is_terminal(state):
                 # An operation (ours from an earlier pass, or someone else's) is still running: never PUT over it.
                 return self._state(res, str(state), changed=False)
-            if (state or "").casefold() != "failed" and not differences(res.body, actual):
+            drifted = differences(res.body, actual)
+            failed = (state or "").casefold() == "failed"
+            if not failed and not drifted:
                 return self._observed(ops, res, actual, changed=False)
-        written = await self._call(res, "put", ops.put(res))
+            if not failed and isinstance(ops, Patchable):
+                return await self._update(ops, res, drifted)
+        return self._written(ops, res, await self._call(res, "put", ops.put(res)))
+
+    async def _update(self, ops: Patchable, res: DesiredResource, drifted: Sequence[str]) -> ResourceResult:
+        fixed = _fixed(ops, res, drifted)
+        if fixed is not None:
+            return _failed(res, fixed, changed=False)
+        return self._written(ops, res, await self._call(res, "update", ops.update(res)))
+
+    @classmethod
+    def _written(
+        cls, ops: Adapter, res: DesiredResource, written: Json | AzureFailure | _TimedOut | None
+    ) -> ResourceResult:
+        """The result of a PUT or PATCH: what Azure answered once the operation ended, or that it is still running."""
         if isinstance(written, _TimedOut):
-            return self._state(res, IN_PROGRESS, changed=True)
+            return cls._state(res, IN_PROGRESS, changed=True)
         if isinstance(written, AzureFailure):
             if written.code in _ALREADY_GRANTED:
-                return self._state(res, SUCCEEDED, changed=True)
+                return cls._state(res, SUCCEEDED, changed=True)
             return _failed(res, written, changed=True)
         if written is None:
-            raise AssertionError("a PUT never answers 404 without raising")
-        return self._observed(ops, res, written, changed=True)
+            raise AssertionError("a PUT or PATCH never answers 404 without raising")
+        return cls._observed(ops, res, written, changed=True)
 
     async def delete(self, res: DesiredResource) -> ResourceResult:
         """Deletes per policy; Deleted only after Azure answers 404, else InProgress for the next pass."""

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fabrikam.operator.api.platform import AzureResourceStatus
+from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE, symptom
 
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"
@@ -35,8 +36,10 @@ class ResourceResult:
     endpoint: str | None = None
     error_code: str | None = None
     error_message: str | None = None
-    # Retrying later can help (throttling, outage, replication delay); false means the spec or access must change.
+    # Retrying later can help (throttling, outage, a scope or permission not there yet); false: the spec must change.
     retriable: bool = False
+    # Azure's HTTP answer to the failed call; None without one (network) or for a long-running operation that failed.
+    error_status: int | None = None
     # A PUT or DELETE was sent in this step.
     changed: bool = False
     # Values other objects need, e.g. an identity's clientId and principalId.
@@ -54,6 +57,14 @@ class ResourceResult:
         """`<kind> <name>: <Azure's code>: <Azure's message>`, for a Degraded condition and its Event."""
         return f"{self.kind} {self.name}: {self.error_code}: {self.error_message}"
 
+    @property
+    def problem(self) -> AzureProblem | None:
+        """A retriable failure as a person should read it if it lasts (None when not failed, or not retriable)."""
+        if self.error_code is None or not self.retriable:
+            return None
+        reason = symptom(self.error_code, self.error_status)
+        return AzureProblem(reason, f"{_PREFIX.get(reason, '')}{self.describe_failure()}")
+
     def as_status(self) -> AzureResourceStatus:
         """The entry of the owner's `status.azureResources`."""
         return AzureResourceStatus(
@@ -65,6 +76,21 @@ class ResourceResult:
             error_code=self.error_code,
             message=(self.error_message or "")[:1024] or None,
         )
+
+
+_PREFIX = {
+    THROTTLED: "Azure Resource Manager throttles the operator's requests; retrying with backoff. ",
+    UNAVAILABLE: "Azure is failing or unreachable; retrying with backoff. ",
+}
+
+
+@dataclass(frozen=True)
+class AzureProblem:
+    """A retriable failure that may last: `reason` is AzureThrottled, AzureUnavailable or Azure's own code (e.g.
+    AuthorizationFailed: a missing permission stays visible while it is retried), `message` says which resource."""
+
+    reason: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -86,13 +112,22 @@ class AzureOutcome:
 
     @property
     def degraded(self) -> ResourceResult | None:
-        """The first failure only a change of spec or permissions can fix: the Degraded reason and message."""
+        """The first failure retrying cannot fix (the spec must change: a name taken, a bad value): the Degraded reason
+        and message."""
         return next((r for r in self.resources if r.failed and not r.retriable), None)
 
     @property
     def requeue(self) -> bool:
         """Something is in flight or failed transiently: reconcile again soon rather than at the next timer."""
         return any(not r.ok and (r.retriable or not r.failed) for r in self.resources)
+
+    @property
+    def problem(self) -> AzureProblem | None:
+        """The retriable failure to show if it lasts; one a person can act on (a permission, a registration) comes
+        before throttling and outages, which only time fixes."""
+        problems = [p for p in (r.problem for r in self.resources) if p is not None]
+        actionable = [p for p in problems if p.reason not in (THROTTLED, UNAVAILABLE)]
+        return next(iter(actionable or problems), None)
 
     @property
     def changed(self) -> bool:
@@ -111,3 +146,15 @@ class IdentityOutcome(AzureOutcome):
 
     client_id: str | None = None
     principal_id: str | None = None
+
+
+def lasting_problem(outcome: AzureOutcome, failed_passes: int, *, after_passes: int) -> AzureProblem | None:
+    """The problem to report as a condition once `failed_passes` consecutive Azure passes (this one included) ended
+    in a retriable failure: one throttled or failed call is routine, a run of them is what a person must see."""
+    problem = outcome.problem
+    return problem if problem is not None and failed_passes >= after_passes else None
+
+
+def next_failed_passes(previous: int, outcome: AzureOutcome) -> int:
+    """The count `lasting_problem` takes: one more after a pass with a retriable failure, else back to zero."""
+    return previous + 1 if outcome.problem is not None else 0

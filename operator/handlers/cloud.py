@@ -7,13 +7,26 @@ Azure confirmed the deletion (or the resources are retained); `reconcile-policy:
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 from azure.core.credentials_async import AsyncTokenCredential
 
 from fabrikam.operator.api import GROUP, DeliveryPlatform
-from fabrikam.operator.azure import AzureClients, AzureSettings, TokenFileCredential, default_credential
+from fabrikam.operator.apply.client import ApiError
+from fabrikam.operator.azure import (
+    AzureClients,
+    AzureOutcome,
+    AzureSettings,
+    RateLimits,
+    TokenFileCredential,
+    default_credential,
+    lasting_problem,
+    next_failed_passes,
+    retry_delay,
+)
+from fabrikam.operator.handlers.conditions import AZURE_ERROR, AZURE_REASONS
 from fabrikam.operator.handlers.runtime import RUNTIME
 
 FINALIZER = f"{GROUP}/azure-resources"
@@ -35,22 +48,63 @@ def _credential() -> AsyncTokenCredential:
     return TokenFileCredential(token_file) if token_file else default_credential()
 
 
-@asynccontextmanager
-async def clients_for(platform: DeliveryPlatform) -> AsyncIterator[AzureClients]:
-    azure = platform.spec.azure
-    assert azure is not None
+def _azure_settings() -> AzureSettings:
     settings = RUNTIME.settings
-    credential = _credential()
-    azure_settings = AzureSettings(
+    return AzureSettings(
         base_url=settings.azure_base_url,
         connection_verify=settings.azure_ca_bundle or True,
         polling_interval=settings.azure_polling_seconds,
+        limits=RateLimits(
+            write_burst=settings.azure_write_burst,
+            writes_per_second=settings.azure_writes_per_second,
+            read_burst=settings.azure_read_burst,
+            reads_per_second=settings.azure_reads_per_second,
+            max_in_flight=settings.azure_max_in_flight,
+        ),
     )
-    try:
-        async with AzureClients(credential, azure.subscription_id, azure_settings) as clients:
-            yield clients
-    finally:
-        await credential.close()
+
+
+class _Clients:
+    """The operator's one credential and the clients of each subscription it reached, for the process lifetime:
+    a token request and new TLS sessions per reconcile cost Entra and ARM calls for nothing, and the subscription's
+    rate limiter only paces what goes through it."""
+
+    def __init__(self) -> None:
+        self.credential: AsyncTokenCredential | None = None
+        self.by_subscription: dict[str, AzureClients] = {}
+
+    def of(self, subscription_id: str) -> AzureClients:
+        clients = self.by_subscription.get(subscription_id)
+        if clients is None:
+            if self.credential is None:
+                self.credential = _credential()
+            clients = AzureClients(self.credential, subscription_id, _azure_settings())
+            self.by_subscription[subscription_id] = clients
+        return clients
+
+    async def close(self) -> None:
+        clients, self.by_subscription = list(self.by_subscription.values()), {}
+        credential, self.credential = self.credential, None
+        for each in clients:
+            await each.close()
+        if credential is not None:
+            await credential.close()
+
+
+_CLIENTS = _Clients()
+
+
+@asynccontextmanager
+async def clients_for(platform: DeliveryPlatform) -> AsyncIterator[AzureClients]:
+    """The clients of the platform's subscription, kept open after the block (see `close_clients`)."""
+    azure = platform.spec.azure
+    assert azure is not None
+    yield _CLIENTS.of(azure.subscription_id)
+
+
+async def close_clients() -> None:
+    """Closes every subscription's clients and the credential: at operator shutdown."""
+    await _CLIENTS.close()
 
 
 def holds_finalizer(body: kopf.Body, **_: Any) -> bool:
@@ -59,17 +113,33 @@ def holds_finalizer(body: kopf.Body, **_: Any) -> bool:
 
 
 async def ensure_finalizer(body: dict[str, Any]) -> None:
-    """Puts our finalizer on before anything exists in Azure, so a deletion can never orphan a resource."""
-    finalizers = list(body["metadata"].get("finalizers", []))
+    """Puts our finalizer on before anything exists in Azure, so a deletion can never orphan a resource.
+
+    The patch first tests the finalizers as read (a `null` test passes only while the list is absent, as the API
+    server's JSON patch implements it: evanphx/json-patch), so a finalizer someone added meanwhile is neither
+    overwritten nor duplicated; when they changed, the handler is retried with the object as it is now."""
+    metadata = body["metadata"]
+    finalizers = list(metadata.get("finalizers", []))
     if FINALIZER in finalizers:
         return
-    operation: dict[str, Any]
-    if finalizers:
-        operation = {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER}
+    operations: list[dict[str, Any]]
+    if "finalizers" in metadata:
+        operations = [
+            {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+        ]
     else:
-        operation = {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]}
-    await RUNTIME.kube().json_patch(body, [operation])
-    body["metadata"]["finalizers"] = [*finalizers, FINALIZER]
+        operations = [
+            {"op": "test", "path": "/metadata/finalizers", "value": None},
+            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+        ]
+    try:
+        await RUNTIME.kube().json_patch(body, operations)
+    except ApiError as error:
+        if error.status != 422:
+            raise
+        raise kopf.TemporaryError("the finalizers changed while ours was being added; retrying", delay=1) from error
+    metadata["finalizers"] = [*finalizers, FINALIZER]
 
 
 async def remove_finalizer(body: dict[str, Any]) -> None:
@@ -79,3 +149,36 @@ async def remove_finalizer(body: dict[str, Any]) -> None:
         await RUNTIME.kube().json_patch(
             body, [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]
         )
+
+
+@dataclass(frozen=True)
+class AzureVerdict:
+    """What one Azure pass means for an owner's conditions and its next attempt."""
+
+    reasons: list[tuple[str, str]]  # Degraded: a failure a person must fix, or a retriable one that lasted
+    waiting: str | None  # not Ready yet: still provisioning, or failing in a way that may clear by itself
+    failed_passes: int  # consecutive passes with a retriable failure, this one included
+
+    @property
+    def retry_in(self) -> float:
+        """Seconds to the next attempt: exponential with full jitter over consecutive failures, so a throttled or
+        failing subscription is not hammered every few seconds."""
+        settings = RUNTIME.settings
+        return retry_delay(self.failed_passes, base=settings.azure_retry_seconds, cap=settings.azure_retry_max_seconds)
+
+
+def verdict(result: AzureOutcome, previous_failed_passes: int, still: str) -> AzureVerdict:
+    """`result` of an Azure pass as conditions: a failure only a person can fix is `AzureError` at once; a retriable
+    one (throttling, an outage, a permission or a parent not there yet) is "waiting" with Azure's words, and becomes
+    Degraded (`AzureThrottled`, `AzureUnavailable`, else `AzureError`) once it lasted several passes."""
+    passes = next_failed_passes(previous_failed_passes, result)
+    if result.degraded is not None:
+        return AzureVerdict([(AZURE_ERROR, result.degraded.describe_failure())], None, passes)
+    reasons: list[tuple[str, str]] = []
+    lasting = lasting_problem(result, passes, after_passes=RUNTIME.settings.azure_problem_after_passes)
+    if lasting is not None:
+        reasons.append((lasting.reason if lasting.reason in AZURE_REASONS else AZURE_ERROR, lasting.message))
+    waiting = None
+    if result.requeue:
+        waiting = result.problem.message if result.problem is not None else still
+    return AzureVerdict(reasons, waiting, passes)

@@ -7,8 +7,11 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-# The reason of a failure only a change of spec or permissions in Azure can fix.
+# The reason of a failure only a change of spec or permissions in Azure can fix (or a retriable one that lasted).
 AZURE_ERROR = "AzureError"
+# Retriable failures that lasted several Azure passes (azure.results.THROTTLED / UNAVAILABLE).
+AZURE_THROTTLED, AZURE_UNAVAILABLE = "AzureThrottled", "AzureUnavailable"
+AZURE_REASONS = frozenset({AZURE_ERROR, AZURE_THROTTLED, AZURE_UNAVAILABLE})
 
 
 @dataclass(frozen=True)
@@ -107,12 +110,21 @@ def service_verdicts(
     updated = int(status.get("updatedReplicas", 0))
     current = status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 0)
     rolled_out = current and updated >= desired
+    # Every pod that exists runs the current template, only fewer than desired: pods being replaced, not a new spec
+    # rolling out. An eviction takes its pod out of `replicas` and `updatedReplicas` at once; read as a rollout
+    # ("1/2 pods ready, 1 updated"), it flipped Ready for a moment, and the hysteresis kept it off until every pod
+    # was back (seen on real pods during a drain, issue #13).
+    replacing = current and updated >= int(status.get("replicas", 0))
     complete = rolled_out and ready >= desired and int(status.get("replicas", 0)) == desired
     progress = f"{ready}/{desired} pods ready, {updated} updated"
     if complete:
         ready_verdict = Verdict("Ready", True, "Available", progress)
         progressing = Verdict("Progressing", False, "RolloutComplete", progress)
-    elif (rolled_out or not current) and availability.was_ready and ready >= max(1, min(desired, availability.floor)):
+    elif (
+        (rolled_out or replacing or not current)
+        and availability.was_ready
+        and ready >= max(1, min(desired, availability.floor))
+    ):
         # `not current`: the Deployment controller has not yet observed its latest spec. An HPA scale bumps the
         # Deployment's generation too; with a controller busy with a drain, that is the likely cause of a service
         # reported RollingOut for 10 s while it kept serving (issue #13). A real new template still shows as soon
@@ -122,7 +134,7 @@ def service_verdicts(
     else:
         ready_verdict = Verdict("Ready", False, "RollingOut", progress)
         progressing = Verdict("Progressing", True, "RollingOut", progress)
-    azure_error = next((r for r in reasons if r[0] == AZURE_ERROR), None)
+    azure_error = next((r for r in reasons if r[0] in AZURE_REASONS), None)
     if azure_error is not None:
         # Pods that run without the Azure access they need (an identity, a grant) are not a working service.
         ready_verdict = Verdict("Ready", False, *azure_error)
@@ -144,7 +156,7 @@ def platform_verdicts(
     all_reasons = reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
     all_ready = not blocking and total > 0 and ready == total
     summary = f"{ready}/{total} services ready"
-    azure_error = next((r for r in reasons if r[0] == AZURE_ERROR), None)
+    azure_error = next((r for r in reasons if r[0] in AZURE_REASONS), None)
     if blocking:
         ready_verdict = Verdict("Ready", False, *reasons[0])
     elif azure_error is not None:

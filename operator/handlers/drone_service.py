@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, dev_secrets, indexes, parsing, redis_acl
-from fabrikam.operator.handlers.conditions import AZURE_ERROR
+from fabrikam.operator.handlers import cloud, dev_secrets, indexes, orphans, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -96,7 +95,10 @@ async def _timed(
     started = time.monotonic()
     neighbours = indexes.neighbourhood(body, indexes_["services"], indexes_["callers"], indexes_["exposers"])
     try:
-        result = await _reconcile(body, namespace, name, indexes_["platforms"], neighbours, logger, azure, lookup)
+        async with RUNTIME.lock((KIND, namespace, name)):
+            # The latest version seen (status included): another pass may have written it while this one waited.
+            body = indexes.one(indexes_["services"], (namespace, name)) or body
+            result = await _reconcile(body, namespace, name, indexes_["platforms"], neighbours, logger, azure, lookup)
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     RECONCILES.labels(KIND, result).inc()
@@ -129,18 +131,28 @@ async def _reconcile(
 
     client_id = (body.get("status") or {}).get("identityClientId")
     waiting = None
+    failed_passes = 0
     in_azure = (
         platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body, platform_body) != cloud.SKIP
     )
+    previous = RUNTIME.outcomes.get(owner)
+    failed_before = previous.azure_failed_passes if previous is not None else 0
     if in_azure and azure:
-        client_id, waiting, reasons = await _reconcile_identity(body, svc, platform, client_id, reasons)
-    elif in_azure and (previous := RUNTIME.outcomes.get(owner)) is not None:
+        client_id, found = await _reconcile_identity(body, svc, platform, client_id, failed_before)
+        reasons, waiting, failed_passes = [*reasons, *found.reasons], found.waiting, found.failed_passes
+    elif in_azure and previous is not None:
         carried, waiting = previous.azure_verdict()
-        reasons = [*reasons, *carried]
+        reasons, failed_passes = [*reasons, *carried], failed_before
     facts = ServiceFacts(identity_client_id=client_id, environment=platform_environment(platform_body))
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
     outcome = Outcome(
-        generation, reasons, False, endpoint(svc, platform=platform), waiting=waiting, identity_client_id=client_id
+        generation,
+        reasons,
+        False,
+        endpoint(svc, platform=platform),
+        waiting=waiting,
+        identity_client_id=client_id,
+        azure_failed_passes=failed_passes,
     )
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
@@ -163,8 +175,10 @@ async def _reconcile(
     deployment_name = f"Deployment {namespace}/{name}"
     deployment = applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name)
     await _report(body, outcome, deployment)
+    if azure:
+        await orphans.release_identity(body, svc, platform, platform_body)  # identity.azure turned off
     if waiting and azure:
-        raise kopf.TemporaryError(waiting, delay=RUNTIME.settings.azure_retry_seconds)
+        raise kopf.TemporaryError(waiting, delay=cloud.AzureVerdict([], waiting, failed_passes).retry_in)
     return "applied" if applied.sent else "unchanged"
 
 
@@ -173,16 +187,15 @@ async def _reconcile_identity(
     svc: DroneService,
     platform: DeliveryPlatform,
     client_id: str | None,
-    reasons: list[tuple[str, str]],
-) -> tuple[str | None, str | None, list[tuple[str, str]]]:
-    """The managed identity, its federated credential and data-role grants: (client id, waiting, reasons)."""
+    failed_before: int,
+) -> tuple[str | None, cloud.AzureVerdict]:
+    """The managed identity, its federated credential and data-role grants: (client id, what it means)."""
     await cloud.ensure_finalizer(body)
     async with cloud.clients_for(platform) as clients:
         identity = await reconcile_service_identity(svc, platform, clients)
+    found = cloud.verdict(identity, failed_before, "the managed identity is still provisioning")
     if identity.degraded is not None:
-        message = identity.degraded.describe_failure()
-        return identity.client_id or client_id, None, [*reasons, (AZURE_ERROR, message)]
-    waiting = "the managed identity is still provisioning" if identity.requeue else None
+        return identity.client_id or client_id, found
     if identity.removed:
         kopf.event(
             indexes.as_body(body),
@@ -197,7 +210,7 @@ async def _reconcile_identity(
             reason="IdentityProvisioned",
             message=f"managed identity {identity.client_id}",
         )
-    return identity.client_id or client_id, waiting, reasons
+    return identity.client_id or client_id, found
 
 
 async def _blocked(body: dict[str, Any], owner: tuple[str, str, str], outcome: Outcome) -> str:
@@ -258,6 +271,10 @@ async def release_identity(*, body: kopf.Body, **kwargs: Any) -> None:
     platform = parse_platform(platform_body) if platform_body else None
     if platform is None:
         kopf.warn(body, reason="PlatformGone", message="its platform is gone: the Azure identity may be left behind")
+    elif orphans.platform_releases(platform, platform_body):
+        raise kopf.TemporaryError(
+            "waiting for the platform to release the identity", delay=RUNTIME.settings.azure_retry_seconds
+        )
     elif platform.spec.azure is not None and cloud.policy(snapshot, platform_body) != cloud.DETACH_ON_DELETE:
         async with cloud.clients_for(platform) as clients:
             result = await delete_service_identity(svc, platform, clients)

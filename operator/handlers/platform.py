@@ -10,8 +10,7 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
-from fabrikam.operator.handlers import cloud, drone_service, indexes, parsing, redis_acl
-from fabrikam.operator.handlers.conditions import AZURE_ERROR
+from fabrikam.operator.handlers import cloud, drone_service, indexes, orphans, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -30,13 +29,23 @@ PLURAL = "deliveryplatforms"
 async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.of(reason))
+    await _reconcile(
+        snapshot,
+        name,
+        logger,
+        kwargs["services_by_platform"],
+        kwargs["platforms"],
+        azure=True,
+        lookup=Lookup.of(reason),
+    )
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
         # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
         # next resync (the bundled ones follow their own spec changes).
         logger.info("the platform's grants to its teams changed: re-checking its services")
         await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=True)
+    # What the spec stopped naming in Azure (a store, or spec.azure with all of it) goes as the last handled spec says.
+    await orphans.release_platform(snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger)
 
 
 def _grants_of(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -49,7 +58,9 @@ async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **
     if not RUNTIME.settled((KIND, "", name), body):
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=False, lookup=Lookup.CACHED)
+    await _reconcile(
+        snapshot, name, logger, kwargs["services_by_platform"], kwargs["platforms"], azure=False, lookup=Lookup.CACHED
+    )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
@@ -57,7 +68,15 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
         snapshot = indexes.snapshot(body)
-        await _reconcile(snapshot, name, logger, kwargs["services_by_platform"], azure=True, lookup=Lookup.CACHED)
+        await _reconcile(
+            snapshot,
+            name,
+            logger,
+            kwargs["services_by_platform"],
+            kwargs["platforms"],
+            azure=True,
+            lookup=Lookup.CACHED,
+        )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
@@ -84,6 +103,24 @@ async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
 
 
 async def _reconcile(
+    body: dict[str, Any],
+    name: str,
+    logger: kopf.Logger,
+    services_by_platform: Any,
+    platforms: Any,
+    *,
+    azure: bool,
+    lookup: Lookup,
+) -> None:
+    """One pass at a time per platform: its change handler, its resync and its Azure re-check are separate kopf
+    handlers and timers, which kopf does not serialise (see Runtime.locks)."""
+    async with RUNTIME.lock((KIND, "", name)):
+        # The latest version seen (status included): another pass may have written it while this one waited.
+        body = indexes.one(platforms, name) or body
+        await _reconcile_now(body, name, logger, services_by_platform, azure=azure, lookup=lookup)
+
+
+async def _reconcile_now(
     body: dict[str, Any], name: str, logger: kopf.Logger, services_by_platform: Any, *, azure: bool, lookup: Lookup
 ) -> None:
     started = time.monotonic()
@@ -106,7 +143,12 @@ async def _reconcile(
     in_azure = platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP
     if in_azure and not azure and previous is not None:
         carried, waiting = previous.azure_verdict()
-        outcome = dataclasses.replace(outcome, reasons=[*outcome.reasons, *carried], waiting=waiting)
+        outcome = dataclasses.replace(
+            outcome,
+            reasons=[*outcome.reasons, *carried],
+            waiting=waiting,
+            azure_failed_passes=previous.azure_failed_passes,
+        )
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
@@ -140,7 +182,8 @@ async def _reconcile(
     await _report(body, services_by_platform)
     RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
     if outcome.waiting and azure:
-        raise kopf.TemporaryError(outcome.waiting, delay=RUNTIME.settings.azure_retry_seconds)
+        retry = cloud.AzureVerdict([], outcome.waiting, outcome.azure_failed_passes).retry_in
+        raise kopf.TemporaryError(outcome.waiting, delay=retry)
 
 
 async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, outcome: Outcome) -> Outcome:
@@ -148,12 +191,13 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
     async with cloud.clients_for(platform) as clients:
         result = await reconcile_platform(platform, clients)
     statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
-    reasons = list(outcome.reasons)
-    if result.degraded is not None:
-        message = result.degraded.describe_failure()
-        reasons.append((AZURE_ERROR, message))
-        kopf.warn(indexes.as_body(body), reason=AZURE_ERROR, message=message)
-    elif result.changed:
+    previous = RUNTIME.outcomes.get((KIND, "", platform.name))
+    found = cloud.verdict(
+        result, previous.azure_failed_passes if previous else 0, "Azure resources are still provisioning"
+    )
+    for reason, message in found.reasons:
+        kopf.warn(indexes.as_body(body), reason=reason, message=message)
+    if result.changed and result.degraded is None:
         kopf.event(
             indexes.as_body(body),
             type="Normal",
@@ -167,8 +211,13 @@ async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, out
             reason="AzureRemoved",
             message="deleted what the spec no longer lists: " + ", ".join(r.id for r in result.removed),
         )
-    waiting = "Azure resources are still provisioning" if result.requeue and result.degraded is None else None
-    return dataclasses.replace(outcome, reasons=reasons, azure=statuses, waiting=waiting)
+    return dataclasses.replace(
+        outcome,
+        reasons=[*outcome.reasons, *found.reasons],
+        azure=statuses,
+        waiting=found.waiting,
+        azure_failed_passes=found.failed_passes,
+    )
 
 
 async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
@@ -217,6 +266,10 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
     Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup
     needs the platform's Azure coordinates, so the platform goes last."""
     snapshot = indexes.snapshot(body)
+    if await orphans.release_platform(
+        snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger
+    ):
+        return  # spec.azure had been dropped: released with the coordinates of the last handled spec
     holding = [
         s
         for s in kwargs["services_by_platform"].get(name, [])

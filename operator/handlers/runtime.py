@@ -1,5 +1,6 @@
 """Process-wide state the handlers share: the API connection and what the last reconciles decided."""
 
+import asyncio
 import json
 import zlib
 from dataclasses import dataclass, field
@@ -8,7 +9,7 @@ from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
-from fabrikam.operator.handlers.conditions import AZURE_ERROR
+from fabrikam.operator.handlers.conditions import AZURE_REASONS
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
 
@@ -52,11 +53,12 @@ class Outcome:
     waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
     azure: list[dict[str, Any]] | None = None  # status.azureResources of a platform
     identity_client_id: str | None = None  # a service's managed identity
+    azure_failed_passes: int = 0  # consecutive Azure passes that ended in a retriable failure (backoff, lasting)
 
     def azure_verdict(self) -> tuple[list[tuple[str, str]], str | None]:
         """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
         knows nothing new of Azure, so it carries this over instead of forgetting it until the next Azure pass."""
-        return [r for r in self.reasons if r[0] == AZURE_ERROR], self.waiting
+        return [r for r in self.reasons if r[0] in AZURE_REASONS], self.waiting
 
 
 @dataclass
@@ -70,6 +72,10 @@ class Runtime:
     # From the watch streams of the children: their desired-hash annotation, and Deployments' rollout state.
     live_hashes: dict[str, str] = field(default_factory=dict)
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # One reconcile of an owner at a time: kopf serialises its own handlers per object, but the resync loops and the
+    # re-checks of neighbours call the same reconcile. Two at once each carried the Azure verdict they had read
+    # at their start; the later write put back a stale one (seen: a lasting Azure error flickering off, issue #14).
+    locks: dict[OwnerKey, asyncio.Lock] = field(default_factory=dict)
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -122,9 +128,13 @@ class Runtime:
                 "status": dict(obj.get("status") or {}),
             }
 
+    def lock(self, owner: OwnerKey) -> asyncio.Lock:
+        return self.locks.setdefault(owner, asyncio.Lock())
+
     def forget(self, owner: OwnerKey) -> None:
         self._count(self.desired.pop(owner, {}), -1)
         self.outcomes.pop(owner, None)
+        self.locks.pop(owner, None)
 
 
 RUNTIME = Runtime(settings=OperatorSettings())

@@ -27,7 +27,24 @@ class OperatorSettings(BaseSettings):
     azure_polling_seconds: float = 10.0
     """Seconds between long-running-operation polls when Azure sends no Retry-After."""
     azure_retry_seconds: float = 15.0
-    """Delay before the next attempt while Azure resources are still provisioning or Azure was unreachable."""
+    """Base of the delay before the next attempt while Azure resources are still provisioning or Azure failed
+    transiently; it doubles with each consecutive attempt (with jitter) up to `azure_retry_max_seconds`."""
+    azure_retry_max_seconds: float = 600.0
+    """Longest delay between two attempts of an object whose Azure resources are not ready yet."""
+    azure_problem_after_passes: int = 5
+    """Consecutive Azure passes ending in a retriable failure (throttled, Azure unavailable, a permission missing)
+    before it is reported as a condition: with the default delays, about 2 minutes on average, 4 at most."""
+    azure_write_burst: float = 100.0
+    """Writes (and, separately, deletes) sent at once per subscription before the limiter paces them; ARM allows
+    200 per subscription and principal."""
+    azure_writes_per_second: float = 8.0
+    """Sustained writes (and deletes) per second and subscription; ARM refills 10 per second."""
+    azure_read_burst: float = 200.0
+    """Reads sent at once per subscription before the limiter paces them; ARM allows 250."""
+    azure_reads_per_second: float = 20.0
+    """Sustained reads per second and subscription, LRO polls included; ARM refills 25 per second."""
+    azure_max_in_flight: int = 32
+    """Requests to Resource Manager awaiting their answer at the same time, per subscription."""
     key_file: str | None = None
     """The operator's own secret key (the chart mounts it from a Secret): the in-cluster Redis's passwords are
     derived from it. None: `$XDG_STATE_HOME/fabrikam/operator.key`, created on first use (a process outside the

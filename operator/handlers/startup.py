@@ -9,10 +9,14 @@ from prometheus_client import start_http_server
 
 from fabrikam.operator.api import GROUP
 from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.handlers import cloud
 from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.storage import LeanDiffBaseStorage
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# azure-core logs every request and response (URL, headers) at INFO, thousands of lines per re-check at scale; what
+# Azure did reaches people as conditions and Events, and every call is counted in the operator's metrics.
+AZURE_SDK_LOGGERS = ("azure", "azure.core.pipeline.policies.http_logging_policy")
 
 
 class _WithoutSuccessChatter(logging.Filter):
@@ -28,6 +32,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # Only warnings become Events: our own Events say what changed; kopf's per-handler chatter would flood.
     settings.posting.level = logging.WARNING
     logging.getLogger("kopf.objects").addFilter(_WithoutSuccessChatter())
+    for name in AZURE_SDK_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
     # Progress and the last-handled spec live in annotations of our group; the status stays ours alone.
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
     settings.persistence.diffbase_storage = LeanDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
@@ -65,6 +71,7 @@ async def login(logger: kopf.Logger, **kwargs: Any) -> kopf.ConnectionInfo | Non
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
+    await cloud.close_clients()
     if RUNTIME.api is not None:
         await RUNTIME.api.close()
         RUNTIME.api = None

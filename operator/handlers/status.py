@@ -19,7 +19,8 @@ async def write_service_status(body: dict[str, Any], outcome: Outcome, deploymen
         deployment=deployment,
         availability=_availability(body, outcome.generation),
     )
-    if outcome.waiting and not outcome.blocking:
+    if outcome.waiting and not outcome.blocking and verdicts[0].reason not in conditions.AZURE_REASONS:
+        # Still provisioning, or retrying what may clear by itself; a retry that lasted says so itself.
         verdicts = [Verdict("Ready", False, "AzureProvisioning", outcome.waiting), *verdicts[1:]]
     status = {
         "conditions": conditions.merge(previous.get("conditions"), verdicts, outcome.generation),

@@ -60,13 +60,12 @@ def acl_sync_script(port: int, acl_file: str, admin_password_file: str) -> str:
     ConfigMap volume's files within its sync period. TERM ends the loop at once (a shell as PID 1 ignores it)."""
     return f"""set -f
 trap 'exit 0' TERM
-REDISCLI_AUTH="$(cat {admin_password_file})"
 export REDISCLI_AUTH
 cli() {{ redis-cli -p {port} --user {ACL_ADMIN_USER} "$@" 2>&1; }}
 applied=""
 while :; do
   current="$(cat {acl_file})"
-  if [ "$current" != "$applied" ] && [ "$(cli PING)" = PONG ]; then
+  if [ "$current" != "$applied" ] && REDISCLI_AUTH="$(cat {admin_password_file})" && [ "$(cli PING)" = PONG ]; then
     failed=0
     while IFS= read -r line; do
       case "$line" in "user "*) ;; *) continue ;; esac
@@ -433,7 +432,9 @@ def _add_acl_sync(pod: Obj, image: str) -> None:
     admin_mount = {"name": "acl-admin", "mountPath": ACL_ADMIN_DIR, "readOnly": True}
     pod["volumes"] += [
         {"name": "acl", "configMap": {"name": ACL_CONFIG_MAP, "defaultMode": 0o444}},
-        {"name": "acl-admin", "secret": {"secretName": ACL_ADMIN_SECRET, "defaultMode": 0o440}},
+        # Readable by the pod's own users: the store runs as its image's user and has no fsGroup to share a group
+        # with (found on real pods: 0440 left the file root's, "Permission denied"). Only this pod mounts it.
+        {"name": "acl-admin", "secret": {"secretName": ACL_ADMIN_SECRET, "defaultMode": 0o444}},
     ]
     pod["containers"][0]["volumeMounts"].append(acl_mount)
     script = acl_sync_script(PORTS[REDIS], f"{ACL_DIR}/{ACL_FILE}", f"{ACL_ADMIN_DIR}/{REDIS_PASSWORD_FILE}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import math
 import re
 import socket
 import ssl
@@ -47,6 +48,7 @@ class Recorded:
     path: str
     api_version: str | None
     body: Any
+    at: float = field(default_factory=time.monotonic)  # when it arrived (rates under throttling)
 
 
 @dataclass
@@ -74,6 +76,7 @@ class Stored:
     json: Json
     busy_until: float = 0.0
     operation: str | None = None  # "Creating", "Updating" or "Deleting" while busy
+    outcome: str = "Succeeded"  # the provisioningState the running operation ends in
 
 
 @dataclass
@@ -81,6 +84,40 @@ class Operation:
     path: str
     done_at: float
     kind: str  # "put" or "delete"
+    error: Json | None = None  # ends Failed with this error instead of Succeeded
+
+
+@dataclass
+class Throttle:
+    """ARM's throttling: per subscription a token bucket for writes and another for deletes, `burst` tokens refilled
+    at `per_second`; a request finding its bucket empty is answered 429 with Retry-After, as ARM does."""
+
+    burst: float
+    per_second: float
+    buckets: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)  # -> (tokens, when)
+    accepted: list[float] = field(default_factory=list)  # when each write or delete was let through
+    rejected: int = 0
+
+    def answer(self, method: str, path: str) -> web.Response | None:
+        operation = {"PUT": "write", "PATCH": "write", "POST": "write", "DELETE": "delete"}.get(method)
+        subscription = re.match(r"^/subscriptions/([^/]+)/", path)
+        if operation is None or subscription is None:
+            return None
+        key, now = (subscription[1].lower(), operation), time.monotonic()
+        tokens, then = self.buckets.get(key, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - then) * self.per_second)
+        if tokens >= 1:
+            self.buckets[key] = (tokens - 1, now)
+            self.accepted.append(now)
+            return None
+        self.buckets[key] = (tokens, now)
+        self.rejected += 1
+        wait = max(1, math.ceil((1 - tokens) / self.per_second))
+        message = (
+            f"Number of {operation} requests for subscription '{subscription[1]}' exceeded the limit of "
+            f"'{self.burst:g}' for time interval '00:00:01'. Please try again after '{wait}' seconds."
+        )
+        return _error(429, "SubscriptionRequestsThrottled", message, {"Retry-After": str(wait)})
 
 
 @dataclass
@@ -211,6 +248,8 @@ class FakeArm:
         self.operations: dict[str, Operation] = {}
         self.requests: list[Recorded] = []
         self.faults: list[Fault] = []
+        self.failing_operations: list[Fault] = []
+        self.throttling: Throttle | None = None
         self.lro_seconds = 0.2
         self.base_url = ""
         self._runner: web.AppRunner | None = None
@@ -239,6 +278,17 @@ class FakeArm:
         fault = Fault(method, path_contains, status, **options)
         self.faults.append(fault)
         return fault
+
+    def fail_operations(self, path_contains: str, code: str, message: str = "", times: int | None = 1) -> Fault:
+        """The next long-running PUTs of matching resources end Failed with this error (the PUT itself is accepted)."""
+        failure = Fault("PUT", path_contains, 0, code=code, message=message or f"{code} (injected)", times=times)
+        self.failing_operations.append(failure)
+        return failure
+
+    def throttle(self, *, burst: float, per_second: float) -> Throttle:
+        """From now on writes and deletes beyond ARM-style token buckets are answered 429 with Retry-After."""
+        self.throttling = Throttle(burst, per_second)
+        return self.throttling
 
     async def wait_until(self, predicate: Callable[[], bool]) -> None:
         """Waits for requests to arrive until `predicate` holds, e.g. an LRO was started (the caller bounds it)."""
@@ -272,16 +322,18 @@ class FakeArm:
             del self.resources[key]
             return None
         stored.operation = None
-        stored.json.setdefault("properties", {})["provisioningState"] = "Succeeded"
+        stored.json.setdefault("properties", {})["provisioningState"] = stored.outcome
         return stored
 
     def _exists(self, path: str) -> bool:
         stored = self._settled(path.lower())
         return stored is not None and stored.operation != "Deleting"
 
-    def _operation(self, request: web.Request, path: str, kind: str, done_at: float, style: str) -> dict[str, str]:
+    def _operation(
+        self, request: web.Request, path: str, kind: str, done_at: float, style: str, error: Json | None = None
+    ) -> dict[str, str]:
         op = uuid.uuid4().hex
-        self.operations[op] = Operation(path=path.lower(), done_at=done_at, kind=kind)
+        self.operations[op] = Operation(path=path.lower(), done_at=done_at, kind=kind, error=error)
         base = f"https://{request.host}"
         if style == "async-operation":
             return {"Azure-AsyncOperation": f"{base}/fake/operations/{op}?api-version=2024-01-01"}
@@ -311,6 +363,9 @@ class FakeArm:
                     raise ConnectionResetError("fault injected: connection dropped")
                 headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
                 return _error(fault.status, fault.code or str(fault.status), fault.message or "injected", headers)
+        throttled = self.throttling.answer(request.method, path) if self.throttling is not None else None
+        if throttled is not None:
+            return throttled
         if not request.query.get("api-version"):
             return _error(400, "MissingApiVersionParameter", "The api-version query parameter is required.")
         if path.startswith("/fake/operations/"):
@@ -323,7 +378,9 @@ class FakeArm:
         for kind in TYPES:
             match = kind.pattern.search(path)
             if match is not None:
-                handler = {"GET": self._get, "PUT": self._put, "DELETE": self._delete}.get(request.method)
+                handler = {"GET": self._get, "PUT": self._put, "PATCH": self._patch, "DELETE": self._delete}.get(
+                    request.method
+                )
                 if handler is None:
                     return _error(405, "MethodNotAllowed", f"{request.method} is not supported")
                 return await handler(request, kind, match, body)
@@ -369,8 +426,11 @@ class FakeArm:
         if operation is None:
             return _error(404, "OperationNotFound", op)
         self._settled(operation.path)
-        status = "Succeeded" if time.monotonic() >= operation.done_at else "InProgress"
-        return web.json_response({"id": op, "name": op, "status": status})
+        if time.monotonic() < operation.done_at:
+            return web.json_response({"id": op, "name": op, "status": "InProgress"})
+        if operation.error is not None:
+            return web.json_response({"id": op, "name": op, "status": "Failed", "error": operation.error})
+        return web.json_response({"id": op, "name": op, "status": "Succeeded"})
 
     def _location(self, request: web.Request, op: str) -> web.Response:
         operation = self.operations.get(op)
@@ -394,6 +454,10 @@ class FakeArm:
     def _reject(self, kind: _Type, match: re.Match[str], body: Json) -> web.Response | None:
         """What real ARM would refuse for this PUT."""
         if kind.parent is not None and not self._exists(kind.parent(match)):
+            if kind.name == "Microsoft.Authorization/roleAssignments":
+                # A role assignment's scope is no parent to ARM but a resource to look up: a queue still being
+                # created is answered as any missing resource is.
+                return _error(404, "ResourceNotFound", f"The Resource '{kind.parent(match)}' was not found.")
             return _error(404, "ParentResourceNotFound", f"Parent resource {kind.parent(match)} not found.")
         properties = body.get("properties", {})
         if kind.name == "Microsoft.ServiceBus/namespaces/queues":
@@ -524,11 +588,56 @@ class FakeArm:
         operation = "Updating" if old is not None else kind.creating
         properties["provisioningState"] = operation
         done_at = time.monotonic() + self.lro_seconds
-        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation=operation)
+        error = self._operation_error(request.path)
+        outcome = "Failed" if error is not None else "Succeeded"
+        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation=operation, outcome=outcome)
         if kind.name == "Microsoft.Cache/redis" and old is None:
             self._seed_built_in_policies(request.path)
-        headers = self._operation(request, key, "put", done_at, kind.put_lro) if kind.put_lro != "body" else {}
+        headers = self._operation(request, key, "put", done_at, kind.put_lro, error) if kind.put_lro != "body" else {}
         return web.json_response(document, status=status, headers=headers)
+
+    async def _patch(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
+        """A cache's update operation (REST spec 2024-11-01, Redis_Update): RedisUpdateParameters (tags, properties,
+        identity) merged into the existing cache, redisConfiguration key by key; 202 with the cache Updating and a
+        Location to poll (final-state-via location). Only Redis is changed by PATCH here: the operator PUTs the rest."""
+        if kind.name != "Microsoft.Cache/redis":
+            return _error(405, "MethodNotAllowed", f"PATCH is not supported for {kind.name}")
+        if not isinstance(body, dict):
+            return _error(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        key = request.path.lower()
+        stored = self._settled(key)
+        if stored is None:
+            return _error(404, "ResourceNotFound", f"The Resource '{kind.name}/{match['name']}' was not found.")
+        if stored.operation is not None:
+            return _error(409, "AnotherOperationInProgress", f"An operation ({stored.operation}) is in progress.")
+        # Assumed, not documented: what the update operation has no field for (zones, location) is refused, not
+        # silently ignored, so a test sees the operator send it.
+        unknown = sorted(set(body) - {"tags", "properties", "identity"})
+        if unknown:
+            return _error(400, "BadRequest", f"The update operation does not take {', '.join(unknown)}.")
+        document = copy.deepcopy(stored.json)
+        document.update({name: copy.deepcopy(body[name]) for name in ("tags", "identity") if name in body})
+        properties = document.setdefault("properties", {})
+        for name, value in body.get("properties", {}).items():
+            merged = {**properties.get(name, {}), **value} if name == "redisConfiguration" else value
+            properties[name] = copy.deepcopy(merged)
+        properties.update(kind.computed(self, match, document, stored.json))
+        properties["provisioningState"] = "Updating"
+        done_at = time.monotonic() + self.lro_seconds
+        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation="Updating")
+        headers = self._operation(request, key, "put", done_at, "location")
+        return web.json_response(document, status=202, headers=headers)
+
+    def _operation_error(self, path: str) -> Json | None:
+        """The error an injected failure makes this PUT's long-running operation end with, if any."""
+        for failure in self.failing_operations:
+            if failure.matches("PUT", path):
+                if failure.times is not None:
+                    failure.times -= 1
+                return {"code": failure.code, "message": failure.message}
+        return None
 
     async def _delete(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
         key = request.path.lower()

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
-from fabrikam.operator.azure import Kind, reconcile_platform, reconcile_service_identity
+from fabrikam.operator.api import DeliveryPlatform
+from fabrikam.operator.azure import Kind, platform_resources, reconcile_platform, reconcile_service_identity
 from fabrikam.operator.render.catalog import BUNDLED_QUEUES
 
 SENDS = {"kind": "queue", "name": "delivery-requests", "access": ["send"]}
@@ -89,7 +91,16 @@ async def test_second_pass_without_drift_sends_no_writes(fake_arm: Any, azure: A
     assert len(fake_arm.writes()) == before
 
 
-async def test_drift_is_repaired_by_one_put_of_the_desired_body(fake_arm: Any, azure: Any, make_platform: Any) -> None:
+def _changed(platform: DeliveryPlatform, change: Callable[[dict[str, Any]], None]) -> DeliveryPlatform:
+    """The platform with its spec (as JSON) changed by `change`."""
+    body = platform.model_dump(mode="json", by_alias=True, exclude_none=True)
+    change(body["spec"])
+    return DeliveryPlatform.model_validate(body)
+
+
+async def test_drift_is_repaired_by_one_put_or_for_the_cache_one_patch(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
     platform = make_platform()
     first = await reconcile_platform(platform, azure)
     namespace, *_queues, redis = (r.id for r in first.resources)
@@ -100,10 +111,90 @@ async def test_drift_is_repaired_by_one_put_of_the_desired_body(fake_arm: Any, a
     repaired = await reconcile_platform(platform, azure)
 
     assert repaired.ready
-    assert _puts_per_path(fake_arm) - before == Counter({namespace: 1, redis: 1})
+    assert _puts_per_path(fake_arm) - before == Counter({namespace: 1})
+    # The cache's PUT is "create or replace (overwrite/recreate, with potential downtime)": an existing one is patched
+    # with what the spec sets, never its create-only fields (location, zones).
+    [patch] = fake_arm.calls("PATCH")
+    assert patch.path == redis
+    [desired] = [r for r in platform_resources(platform) if r.kind == Kind.REDIS_CACHE]
+    assert patch.body == {"tags": desired.body["tags"], "properties": desired.body["properties"]}
     assert fake_arm.get(namespace)["properties"]["disableLocalAuth"] is True
     assert fake_arm.get(redis)["properties"]["enableNonSslPort"] is False
     assert not (await reconcile_platform(platform, azure)).changed
+
+
+async def test_a_cache_the_spec_resizes_is_patched_once_and_never_put_again(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    platform = make_platform()
+    [redis] = [r.id for r in (await reconcile_platform(platform, azure)).resources if r.kind == Kind.REDIS_CACHE]
+    bigger = _changed(platform, lambda spec: spec["cache"]["redis"].update(capacity=2))
+    puts = len(fake_arm.calls("PUT", "/Microsoft.Cache/redis/"))
+
+    resized = await reconcile_platform(bigger, azure)
+    again = await reconcile_platform(bigger, azure)
+
+    assert resized.ready, resized
+    [patch] = fake_arm.calls("PATCH")
+    assert patch.path == redis
+    assert patch.body["properties"]["sku"] == {"name": "Premium", "family": "P", "capacity": 2}
+    assert len(fake_arm.calls("PUT", "/Microsoft.Cache/redis/")) == puts
+    stored = fake_arm.get(redis)
+    assert stored["properties"]["sku"]["capacity"] == 2
+    assert stored["properties"]["provisioningState"] == "Succeeded"
+    # Merged into the cache as it was: what ARM computed or the spec does not set is still there.
+    assert stored["zones"] == ["1", "2", "3"]
+    assert stored["properties"]["redisConfiguration"]["maxclients"] == "7500"
+    # The re-check finds the cache as the spec wants it: nothing more is sent.
+    assert (again.ready, again.changed, len(fake_arm.calls("PATCH"))) == (True, False, 1)
+
+
+async def test_zones_of_an_existing_cache_cannot_change_in_place_and_nothing_is_sent(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    writes = len(fake_arm.writes())
+    moved = _changed(platform, lambda spec: spec["cache"]["redis"].update(zones=["1"]))
+
+    outcome = await reconcile_platform(moved, azure)
+
+    assert outcome.degraded is not None
+    assert outcome.degraded.kind == Kind.REDIS_CACHE
+    assert outcome.degraded.error_code == "PropertyChangeNotAllowed"
+    assert "zones" in (outcome.degraded.error_message or "")
+    assert len(fake_arm.writes()) == writes
+
+
+async def test_a_duration_azure_reads_back_in_its_own_form_is_no_drift(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    platform = _changed(
+        make_platform(),
+        lambda spec: spec["messaging"]["serviceBus"]["queues"][0].update(
+            lockDuration="PT60S", defaultMessageTimeToLive="P1D", duplicateDetectionWindow="PT600S"
+        ),
+    )
+    created = await reconcile_platform(platform, azure)
+    [queue] = [r.id for r in created.resources if r.id.endswith("/queues/delivery-requests")]
+    assert _put_to(fake_arm, queue).body["properties"]["lockDuration"] == "PT60S"
+    # What Service Bus answers a GET with: the same durations, normalised.
+    normalised = {
+        "lockDuration": "PT1M",
+        "defaultMessageTimeToLive": "PT24H",
+        "duplicateDetectionHistoryTimeWindow": "PT10M",
+    }
+    fake_arm.tamper(queue, lambda doc: doc["properties"].update(normalised))
+    writes = len(fake_arm.writes())
+
+    again = await reconcile_platform(platform, azure)
+
+    assert again.ready
+    assert not again.changed
+    assert len(fake_arm.writes()) == writes
+    fake_arm.tamper(queue, lambda doc: doc["properties"].update(lockDuration="PT2M"))
+    assert (await reconcile_platform(platform, azure)).changed
+    assert len(fake_arm.calls("PUT", "/queues/delivery-requests")) == 2
 
 
 async def test_service_identity_federates_its_service_account_and_grants_only_what_it_uses(

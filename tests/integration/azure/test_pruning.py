@@ -1,14 +1,17 @@
 """What the spec stops asking for goes away in Azure too: grants a service no longer needs, queues the platform no
-longer lists (by its deletionPolicy). Only the operator's own grants are touched; one granted by hand stays."""
+longer lists, a cache or Service Bus (or all of spec.azure) the platform dropped, each store by its deletionPolicy.
+Only the operator's own grants are touched; one granted by hand stays."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.azure import Kind, reconcile_platform, reconcile_service_identity
-from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER
-from fabrikam.operator.azure.provision import delete_service_identity
+from fabrikam.operator.azure.desired import SERVICE_BUS_DATA_RECEIVER, SERVICE_BUS_DATA_SENDER, unnamed_stores
+from fabrikam.operator.azure.provision import delete_resources, delete_service_identity
 
 QUEUE = "delivery-requests"
 
@@ -133,3 +136,74 @@ async def test_deleting_a_service_revokes_its_grants_even_under_another_name(
     assert deleted.ready
     assert fake_arm.paths("Microsoft.Authorization/roleAssignments") == []
     assert fake_arm.paths("Microsoft.ManagedIdentity/userAssignedIdentities") == []
+
+
+def _dropped(platform: DeliveryPlatform, *path: str) -> DeliveryPlatform:
+    """The platform with the spec field at `path` (e.g. "cache", "redis") removed."""
+    body = platform.model_dump(mode="json", by_alias=True, exclude_none=True)
+    parent = body["spec"]
+    for key in path[:-1]:
+        parent = parent[key]
+    del parent[path[-1]]
+    return DeliveryPlatform.model_validate(body)
+
+
+async def test_a_cache_dropped_from_the_spec_is_deleted_and_only_once_azure_confirms(
+    fake_arm: Any, make_platform: Any, make_clients: Any
+) -> None:
+    platform = make_platform(deletionPolicy="Delete")
+    without = _dropped(platform, "cache", "redis")
+    async with make_clients() as clients:
+        [cache] = [r.id for r in (await reconcile_platform(platform, clients)).resources if r.kind == Kind.REDIS_CACHE]
+    fake_arm.lro_seconds = 1.0
+
+    async with make_clients(lro_timeout=0.2) as clients:
+        first = await delete_resources(unnamed_stores(platform, without), clients)
+        assert not first.ready
+        assert fake_arm.get(cache) is not None
+        outcome, deadline = first, time.monotonic() + 20
+        while not outcome.ready and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            outcome = await delete_resources(unnamed_stores(platform, without), clients)
+        after = await reconcile_platform(without, clients)
+
+    assert [(r.id, r.provisioning_state) for r in outcome.resources] == [(cache, "Deleted")]
+    assert fake_arm.get(cache) is None
+    assert [r.path for r in fake_arm.calls("DELETE")] == [cache]
+    # The platform's other stores stay as they were.
+    assert after.ready
+    assert not after.changed
+    assert len(fake_arm.paths("Microsoft.ServiceBus/namespaces")) == 1
+
+
+async def test_a_service_bus_dropped_under_retain_is_kept_with_its_queues(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    platform = make_platform()
+    await reconcile_platform(platform, azure)
+    held = fake_arm.paths("Microsoft.ServiceBus/namespaces/queues") + fake_arm.paths("Microsoft.ServiceBus/namespaces")
+    writes = len(fake_arm.writes())
+
+    outcome = await delete_resources(unnamed_stores(platform, _dropped(platform, "messaging", "serviceBus")), azure)
+
+    assert outcome.ready
+    assert {(r.kind, r.provisioning_state) for r in outcome.resources} == {
+        (Kind.SERVICE_BUS_NAMESPACE, "Retained"),
+        (Kind.SERVICE_BUS_QUEUE, "Retained"),
+    }
+    assert sorted(r.id for r in outcome.resources) == sorted(held)
+    assert len(fake_arm.writes()) == writes
+
+
+async def test_without_spec_azure_every_store_goes_by_the_last_known_policy(
+    fake_arm: Any, azure: Any, make_platform: Any
+) -> None:
+    platform = make_platform(deletionPolicy="Delete")
+    created = await reconcile_platform(platform, azure)
+
+    outcome = await delete_resources(unnamed_stores(platform, _dropped(platform, "azure")), azure)
+
+    assert outcome.ready
+    assert {r.provisioning_state for r in outcome.resources} == {"Deleted"}
+    assert [fake_arm.get(r.id) for r in created.resources] == [None] * len(created.resources)
+    assert sorted(r.path for r in fake_arm.calls("DELETE")) == sorted(r.id for r in created.resources)

@@ -75,3 +75,50 @@ def test_the_partitions_of_a_namespace_are_fixed_once_created(cluster: Any) -> N
         cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", other)
     finally:
         cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
+
+
+AZURE = {
+    "subscriptionId": "00000000-0000-0000-0000-00000000c0de",
+    "tenantId": "72f988bf-86f1-41af-91ab-2d7cd011db47",
+    "resourceGroup": "rg-schema",
+    "location": "westus2",
+}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subscriptionId", "00000000-0000-0000-0000-00000000beef"),
+        ("resourceGroup", "rg-elsewhere"),
+        ("location", "eastus"),
+    ],
+)
+def test_where_the_azure_resources_live_cannot_change_but_spec_azure_can_go(
+    cluster: Any, field: str, value: str
+) -> None:
+    """Moving them would leave the old resources behind with nobody to delete them: the API server refuses, naming
+    the field and what to do instead. Other Azure settings change freely, and removing spec.azure altogether is
+    allowed (the operator then releases the resources by their deletionPolicy)."""
+    name = f"schema-{uuid.uuid4().hex[:6]}"
+    document = _platform(name, {"sku": "Standard"})
+    document["spec"]["azure"] = AZURE
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert created.returncode == 0, created.stderr
+    try:
+        move = json.dumps({"spec": {"azure": {field: value}}})
+        refused = cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", move, check=False)
+        assert refused.returncode != 0
+        assert f"spec.azure.{field} is immutable" in refused.stderr, refused.stderr
+        assert "delete the DeliveryPlatform and re-create it" in refused.stderr, refused.stderr
+        live = json.loads(cluster.kubectl("get", "deliveryplatform", name, "-o", "json").stdout)
+        assert live["spec"]["azure"][field] == AZURE[field]
+
+        retagged = json.dumps({"spec": {"azure": {"tags": {"owner": "schema-test"}, "deletionPolicy": "Delete"}}})
+        cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", retagged)
+        cluster.kubectl(
+            "patch", "deliveryplatform", name, "--type=json", "-p", '[{"op":"remove","path":"/spec/azure"}]'
+        )
+        live = json.loads(cluster.kubectl("get", "deliveryplatform", name, "-o", "json").stdout)
+        assert "azure" not in live["spec"]
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)

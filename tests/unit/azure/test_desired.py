@@ -14,6 +14,7 @@ from fabrikam.operator.azure.desired import (
     SERVICE_BUS_DATA_SENDER,
     redis_permissions,
     stale_grants,
+    unnamed_stores,
 )
 from fabrikam.operator.render.catalog import BUNDLED_QUEUES
 
@@ -500,3 +501,35 @@ def test_a_queue_dropped_from_the_platform_leaves_its_grants_stale(make_platform
 
     assert len(granted) == 2
     assert sorted(g.name for g in stale) == sorted(g.name for g in granted)
+
+
+def test_a_store_dropped_from_the_spec_is_unnamed_under_the_current_deletion_policy(make_platform: Any) -> None:
+    previous = make_platform(azure={"deletionPolicy": "Retain"})
+    without_cache = make_platform(azure={"deletionPolicy": "Delete"}, cache={})
+    without_bus = make_platform(azure={"deletionPolicy": "Delete"}, messaging={})
+    [cache] = _by_kind(platform_resources(previous))[Kind.REDIS_CACHE]
+    namespace, *queues = [r for r in platform_resources(previous) if r.kind != Kind.REDIS_CACHE]
+
+    assert [(r.id, r.deletion_policy) for r in unnamed_stores(previous, without_cache)] == [
+        (cache.id, DeletionPolicy.DELETE)
+    ]
+    assert [r.id for r in unnamed_stores(previous, without_bus)] == [namespace.id, *(q.id for q in queues)]
+    assert {r.deletion_policy for r in unnamed_stores(previous, without_bus)} == {DeletionPolicy.DELETE}
+    assert unnamed_stores(previous, previous) == []
+
+
+def test_without_spec_azure_every_store_is_unnamed_under_the_last_known_policy(make_platform: Any) -> None:
+    previous = make_platform(azure={"deletionPolicy": "Delete"})
+    local = previous.model_copy(update={"spec": previous.spec.model_copy(update={"azure": None})})
+
+    unnamed = unnamed_stores(previous, local)
+
+    assert [r.id for r in unnamed] == [r.id for r in platform_resources(previous)]
+    assert {r.deletion_policy for r in unnamed} == {DeletionPolicy.DELETE}
+    assert unnamed_stores(local, previous) == []
+
+
+def test_a_queue_dropped_from_a_namespace_that_stays_is_left_to_the_queue_listing(make_platform: Any) -> None:
+    previous = make_platform(messaging={"serviceBus": {"queues": [{"name": "returns"}]}})
+
+    assert unnamed_stores(previous, make_platform(messaging={"serviceBus": {}})) == []

@@ -64,3 +64,43 @@ def test_a_redis_access_policy_whose_key_pattern_changed_case_is_drift() -> None
     assert differences(desired, {"properties": {"permissions": "+@read ~SHIPPING:returns:*"}}) == [
         "properties.permissions"
     ]
+
+
+QUEUE = {
+    "properties": {
+        "lockDuration": "PT60S",
+        "defaultMessageTimeToLive": "P14D",
+        "duplicateDetectionHistoryTimeWindow": "PT10M",
+        "maxDeliveryCount": 10,
+    }
+}
+
+
+def test_durations_azure_reads_back_normalised_are_the_same_durations() -> None:
+    # What Service Bus answers a GET with after a PUT of QUEUE: the same durations, spelled its own way.
+    same = {
+        "lockDuration": "PT1M",
+        "defaultMessageTimeToLive": "PT336H",
+        "duplicateDetectionHistoryTimeWindow": "PT600S",
+    }
+
+    assert differences(QUEUE, {"properties": QUEUE["properties"] | same}) == []
+
+
+def test_a_changed_duration_is_drift_however_it_is_spelled() -> None:
+    changed = {
+        "lockDuration": "PT2M",
+        "defaultMessageTimeToLive": "P14DT1S",
+        "duplicateDetectionHistoryTimeWindow": "not a duration",
+    }
+
+    assert differences(QUEUE, {"properties": QUEUE["properties"] | changed}) == [
+        "properties.lockDuration",
+        "properties.defaultMessageTimeToLive",
+        "properties.duplicateDetectionHistoryTimeWindow",
+    ]
+
+
+def test_strings_that_merely_start_with_p_still_compare_as_strings() -> None:
+    assert differences({"sku": {"name": "Premium"}}, {"sku": {"name": "premium"}}) == []
+    assert differences({"sku": {"name": "Premium"}}, {"sku": {"name": "Standard"}}) == ["sku.name"]

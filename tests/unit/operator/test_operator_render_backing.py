@@ -65,6 +65,9 @@ def test_three_stores_with_their_own_volumes_in_a_restricted_namespace_and_a_mai
         for sidecar in sidecars:
             assert sidecar["securityContext"] == RESTRICTED_CONTAINER
             assert sidecar["image"] == container["image"]
+            # The store has no fsGroup: its user must be able to read the mounted files as "other".
+            admin = next(v for v in spec["template"]["spec"]["volumes"] if v["name"] == "acl-admin")
+            assert admin["secret"]["defaultMode"] & 0o004
         assert container["securityContext"] == RESTRICTED_CONTAINER
         assert {"name": "data", "mountPath": container["volumeMounts"][0]["mountPath"]} in container["volumeMounts"]
         assert container["image"].startswith(f"localhost:5000/fabrikam/{'ferretdb' if name == 'mongo' else name}@")

@@ -116,6 +116,11 @@ def test_a_drained_pod_keeps_a_rolled_out_service_ready_within_its_disruption_bu
     assert ready(_deployment(2, 0), budget) == (False, "RollingOut", "RollingOut")  # every pod gone: an outage
     assert ready(_deployment(2, 1), conditions.Availability(floor=1)) == (False, "RollingOut", "RollingOut")
     assert ready(_deployment(2, 1, updated=1), budget) == (False, "RollingOut", "RollingOut")  # a new spec rolling
+    # An evicted pod leaves `replicas` and `updatedReplicas` at once, before its replacement exists.
+    evicted = _deployment(2, 1, updated=1)
+    evicted["status"] = {**evicted["status"], "replicas": 1}  # type: ignore[dict-item]
+    assert ready(evicted, budget) == (True, "Available", "ReplacingPods")
+    assert ready(evicted, conditions.Availability(floor=1)) == (False, "RollingOut", "RollingOut")
     assert ready(_deployment(4, 2), conditions.Availability(floor=3, was_ready=True))[0] is False
     assert ready(_deployment(2, 2), conditions.Availability()) == (True, "Available", "RolloutComplete")
     # An HPA scale the Deployment controller has not observed yet (its generation ahead of observedGeneration).
