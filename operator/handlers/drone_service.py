@@ -129,7 +129,10 @@ async def _reconcile(
     if platform is None or any(p.fatal for p in problems):
         return await _blocked(body, owner, Outcome(generation, reasons, True))
 
+    # The identity's client id as last recorded; none once the service or its platform no longer asks for one.
     client_id = (body.get("status") or {}).get("identityClientId")
+    if platform.spec.azure is None or not svc.spec.identity.azure:
+        client_id = None
     waiting = None
     failed_passes = 0
     in_azure = (

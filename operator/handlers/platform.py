@@ -137,9 +137,9 @@ async def _reconcile_now(
     problems = validate_platform(platform)
     objects = expand_platform(platform)
     previous = RUNTIME.outcomes.get(owner)
-    outcome = Outcome(
-        generation, [(p.reason, str(p)) for p in problems], False, azure=previous.azure if previous else None
-    )
+    # No `spec.azure` (any more): no Azure resources in the status either (orphans.py releases what was there).
+    carried_azure = previous.azure if previous is not None and platform.spec.azure is not None else None
+    outcome = Outcome(generation, [(p.reason, str(p)) for p in problems], False, azure=carried_azure)
     in_azure = platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP
     if in_azure and not azure and previous is not None:
         carried, waiting = previous.azure_verdict()

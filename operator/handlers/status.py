@@ -28,7 +28,12 @@ async def write_service_status(body: dict[str, Any], outcome: Outcome, deploymen
         "readyReplicas": ready,
         "desiredReplicas": desired,
         "endpoint": outcome.endpoint,
-        "identityClientId": outcome.identity_client_id or previous.get("identityClientId"),
+        # A blocked pass knows nothing new of the identity; otherwise the pass says (None: no Azure identity).
+        "identityClientId": (
+            outcome.identity_client_id or previous.get("identityClientId")
+            if outcome.blocking
+            else outcome.identity_client_id
+        ),
     }
     if not conditions.changed(previous, status):
         return False
@@ -104,6 +109,8 @@ async def write_platform_status(
         status["backing"] = backing
     if outcome is not None and outcome.azure is not None:
         status["azureResources"] = outcome.azure
+    elif not (body.get("spec") or {}).get("azure") and previous.get("azureResources"):
+        status["azureResources"] = None  # spec.azure removed: a merge patch with null drops the stale list
     if not conditions.changed(previous, status):
         return False
     await RUNTIME.kube().patch_status(body, status)

@@ -197,3 +197,14 @@ def test_a_platform_that_drops_spec_azure_under_retain_keeps_its_stores_but_not_
         # Identities go with what named them, whatever the stores' policy, as when the platform is deleted.
         assert arm.get(given.identity) is None
         assert FINALIZER not in _finalizers(cluster, *given.service_args)
+        # Neither status goes on naming what the spec no longer has.
+        eventually(
+            lambda: "azureResources" not in (_get(cluster, "deliveryplatform", given.name).get("status") or {}),
+            timeout=30,
+            what="the platform's status without Azure resources",
+        )
+        eventually(
+            lambda: not (_get(cluster, *given.service_args).get("status") or {}).get("identityClientId"),
+            timeout=30,
+            what="the service's status without an identity",
+        )
