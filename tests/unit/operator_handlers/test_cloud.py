@@ -11,7 +11,8 @@ import kopf
 import pytest
 
 from fabrikam.operator.apply.client import ApiError
-from fabrikam.operator.azure import TokenFileCredential
+from fabrikam.operator.azure import AzureOutcome, ResourceResult, TokenFileCredential
+from fabrikam.operator.azure.results import FAILED, SUCCEEDED
 from fabrikam.operator.handlers import cloud
 from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.settings import OperatorSettings
@@ -135,3 +136,56 @@ async def test_clients_are_built_once_per_subscription_and_closed_at_shutdown(
 
 async def _record_close(closed: list[str], subscription_id: str) -> None:
     closed.append(subscription_id)
+
+
+def _failing(code: str, status: int | None, *, retriable: bool) -> AzureOutcome:
+    return AzureOutcome.of(
+        [
+            ResourceResult(kind="Identity", name="ok", id="/i", provisioning_state=SUCCEEDED),
+            ResourceResult(
+                kind="RoleAssignment",
+                name="ra",
+                id="/ra",
+                provisioning_state=FAILED,
+                error_code=code,
+                error_message="Azure's own words",
+                error_status=status,
+                retriable=retriable,
+            ),
+        ]
+    )
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "lasting"),
+    [
+        ("SubscriptionRequestsThrottled", 429, "AzureThrottled"),
+        ("InternalServerError", 500, "AzureUnavailable"),
+        ("AuthorizationFailed", 403, "AzureError"),
+    ],
+)
+def test_a_retriable_failure_waits_with_azures_words_then_is_degraded_once_it_lasts(
+    code: str, status: int, lasting: str
+) -> None:
+    """Issue #14 item 6: retried with growing backoff, not Ready meanwhile, Degraded after five passes in a row."""
+    after = RUNTIME.settings.azure_problem_after_passes
+    first = cloud.verdict(_failing(code, status, retriable=True), 0, "still provisioning")
+    assert first.reasons == []
+    assert first.waiting is not None
+    assert "Azure's own words" in first.waiting
+    assert first.failed_passes == 1
+    late = cloud.verdict(_failing(code, status, retriable=True), after - 1, "still provisioning")
+    assert late.failed_passes == after
+    assert [reason for reason, _ in late.reasons] == [lasting]
+    assert "Azure's own words" in late.reasons[0][1]
+    # The backoff grows with the failures and stays under its cap.
+    cap = RUNTIME.settings.azure_retry_max_seconds
+    assert all(1.0 <= cloud.AzureVerdict([], "w", n).retry_in <= cap for n in range(12))
+    healed = cloud.verdict(AzureOutcome.of([]), after, "still provisioning")
+    assert (healed.reasons, healed.waiting, healed.failed_passes) == ([], None, 0)
+
+
+def test_a_failure_only_a_person_can_fix_is_degraded_at_once() -> None:
+    found = cloud.verdict(_failing("NameNotAvailable", 409, retriable=False), 0, "still provisioning")
+    assert [reason for reason, _ in found.reasons] == ["AzureError"]
+    assert found.waiting is None
