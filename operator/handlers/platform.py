@@ -29,15 +29,7 @@ PLURAL = "deliveryplatforms"
 async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
     snapshot = indexes.snapshot(body)
-    await _reconcile(
-        snapshot,
-        name,
-        logger,
-        kwargs["services_by_platform"],
-        kwargs["platforms"],
-        azure=True,
-        lookup=Lookup.of(reason),
-    )
+    await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.of(reason))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
         # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
@@ -58,9 +50,7 @@ async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **
     if not RUNTIME.settled((KIND, "", name), body):
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
-    await _reconcile(
-        snapshot, name, logger, kwargs["services_by_platform"], kwargs["platforms"], azure=False, lookup=Lookup.CACHED
-    )
+    await _reconcile(snapshot, name, logger, kwargs, azure=False, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
@@ -68,15 +58,7 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
         snapshot = indexes.snapshot(body)
-        await _reconcile(
-            snapshot,
-            name,
-            logger,
-            kwargs["services_by_platform"],
-            kwargs["platforms"],
-            azure=True,
-            lookup=Lookup.CACHED,
-        )
+        await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
@@ -103,21 +85,14 @@ async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
 
 
 async def _reconcile(
-    body: dict[str, Any],
-    name: str,
-    logger: kopf.Logger,
-    services_by_platform: Any,
-    platforms: Any,
-    *,
-    azure: bool,
-    lookup: Lookup,
+    body: dict[str, Any], name: str, logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool, lookup: Lookup
 ) -> None:
     """One pass at a time per platform: its change handler, its resync and its Azure re-check are separate kopf
-    handlers and timers, which kopf does not serialise (see Runtime.locks)."""
+    handlers and timers, which kopf does not serialise (see Runtime.locks). `indexes_`: kopf's, by name."""
     async with RUNTIME.lock((KIND, "", name)):
         # The latest version seen (status included): another pass may have written it while this one waited.
-        body = indexes.one(platforms, name) or body
-        await _reconcile_now(body, name, logger, services_by_platform, azure=azure, lookup=lookup)
+        body = indexes.one(indexes_["platforms"], name) or body
+        await _reconcile_now(body, name, logger, indexes_["services_by_platform"], azure=azure, lookup=lookup)
 
 
 async def _reconcile_now(
