@@ -161,10 +161,14 @@ class AzureVerdict:
 
     @property
     def retry_in(self) -> float:
-        """Seconds to the next attempt: exponential with full jitter over consecutive failures, so a throttled or
-        failing subscription is not hammered every few seconds."""
-        settings = RUNTIME.settings
-        return retry_delay(self.failed_passes, base=settings.azure_retry_seconds, cap=settings.azure_retry_max_seconds)
+        return retry_in(self.failed_passes)
+
+
+def retry_in(failed_passes: int) -> float:
+    """Seconds to the next Azure attempt: exponential with full jitter over consecutive failures, so a throttled or
+    failing subscription is not hammered every few seconds."""
+    settings = RUNTIME.settings
+    return retry_delay(failed_passes, base=settings.azure_retry_seconds, cap=settings.azure_retry_max_seconds)
 
 
 def verdict(result: AzureOutcome, previous_failed_passes: int, still: str) -> AzureVerdict:

@@ -7,11 +7,12 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE
+
 # The reason of a failure only a change of spec or permissions in Azure can fix (or a retriable one that lasted).
 AZURE_ERROR = "AzureError"
-# Retriable failures that lasted several Azure passes (azure.results.THROTTLED / UNAVAILABLE).
-AZURE_THROTTLED, AZURE_UNAVAILABLE = "AzureThrottled", "AzureUnavailable"
-AZURE_REASONS = frozenset({AZURE_ERROR, AZURE_THROTTLED, AZURE_UNAVAILABLE})
+# With the reasons of retriable failures that lasted several Azure passes (the Azure layer names them).
+AZURE_REASONS = frozenset({AZURE_ERROR, THROTTLED, UNAVAILABLE})
 
 
 @dataclass(frozen=True)

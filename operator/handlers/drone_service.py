@@ -181,7 +181,7 @@ async def _reconcile(
     if azure:
         await orphans.release_identity(body, svc, platform, platform_body)  # identity.azure turned off
     if waiting and azure:
-        raise kopf.TemporaryError(waiting, delay=cloud.AzureVerdict([], waiting, failed_passes).retry_in)
+        raise kopf.TemporaryError(waiting, delay=cloud.retry_in(failed_passes))
     return "applied" if applied.sent else "unchanged"
 
 

@@ -157,7 +157,7 @@ async def _reconcile_now(
     await _report(body, services_by_platform)
     RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
     if outcome.waiting and azure:
-        retry = cloud.AzureVerdict([], outcome.waiting, outcome.azure_failed_passes).retry_in
+        retry = cloud.retry_in(outcome.azure_failed_passes)
         raise kopf.TemporaryError(outcome.waiting, delay=retry)
 
 
