@@ -11,6 +11,8 @@ from azure.core.credentials import TokenCredential
 from purgatory import AsyncCircuitBreakerFactory
 from redis import exceptions as redis_errors
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -109,6 +111,13 @@ def redis_client(settings: ServiceSettings, credential: TokenCredential | None =
     pool = BlockingConnectionPool.from_url(
         url,
         password=password,
+        # A restarted Redis leaves every pooled connection stale: the first command on each reconnects and runs
+        # again instead of failing (redis-py's own default, which a pool built from a URL does not get). Only a
+        # refused or closed connection is retried: a timeout says the server is busy, and waiting again helps
+        # no one.
+        retry=Retry(
+            ExponentialWithJitterBackoff(base=0.05, cap=0.5), 3, supported_errors=(redis_errors.ConnectionError,)
+        ),
         max_connections=settings.pool_size,
         timeout=settings.pool_wait_seconds,
         socket_timeout=settings.outbound_timeout_seconds,

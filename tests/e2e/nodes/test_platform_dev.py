@@ -782,4 +782,5 @@ def test_draining_a_real_node_keeps_the_platform_ready_and_loses_nothing(
     print(f"{node} uncordoned: Redis and the platform Ready again {time.monotonic() - back:.0f}s later")
     with port_forward(cluster, SHIPPING, "svc/workflow", 80) as workflow:
         kept = [httpx.get(f"{workflow}/v1/workflows/{d}", timeout=30) for d in ids]
-    assert {(view.status_code, view.json()["stage"]) for view in kept} == {(200, "scheduled")}  # Redis kept them
+    answers = {(view.status_code, view.json().get("stage") or view.text) for view in kept}
+    assert answers == {(200, "scheduled")}, answers  # Redis kept them, and the services use it again at once
