@@ -227,6 +227,93 @@ class Cache(Model):
     redis: RedisSpec | None = Field(None, description="Azure Cache for Redis.")
 
 
+class CosmosDbSpec(Model):
+    """Azure Cosmos DB for MongoDB (RU) for the bundled services' `mongo` dependencies (package). Its connection
+    string carries the account key (the MongoDB RU API has no Microsoft Entra sign-in), so the operator keeps it in
+    the platform's Key Vault, from where the CSI driver mounts it as a file: spec.azure.keyVaultName is required."""
+
+    model_config = rules(
+        cel(
+            "self.maxThroughput % 1000 == 0",
+            "databases.cosmosDb.maxThroughput must be a multiple of 1000 RU/s (autoscale steps)",
+            field_path=".maxThroughput",
+            reason="FieldValueInvalid",
+        )
+    )
+
+    max_throughput: int = Field(
+        4000,
+        ge=1000,
+        le=1000000,
+        description="Autoscale maximum RU/s of each database (scales between 10% of it and it), instead of a fixed "
+        "provisioned throughput paid around the clock.",
+    )
+    zone_redundant: bool = Field(True, description="Replicas across the region's availability zones.")
+    backup_tier: Literal["Continuous7Days", "Continuous30Days"] = Field(
+        "Continuous30Days", description="Continuous backup: point-in-time restore within 7 or 30 days."
+    )
+    server_version: Literal["4.2", "5.0", "6.0", "7.0"] = Field("7.0", description="MongoDB wire protocol version.")
+    connection_key: Literal["Primary", "Secondary"] = Field(
+        "Primary",
+        description="Which account key the services' connection string carries. To rotate: regenerate the unused "
+        "key, switch to it here (the operator rewrites the Key Vault secret and rolls the pods), then regenerate "
+        "the other (docs/azure-databases.md).",
+    )
+
+    @model_validator(mode="after")
+    def _autoscale_steps(self) -> CosmosDbSpec:
+        if self.max_throughput % 1000:
+            raise ValueError("databases.cosmosDb.maxThroughput must be a multiple of 1000 RU/s (autoscale steps)")
+        return self
+
+
+class PostgresSpec(Model):
+    """Azure Database for PostgreSQL flexible server for the bundled services' `sql` dependencies (account): its
+    own server (never shared with another application), Microsoft Entra authentication only (no password exists)."""
+
+    model_config = rules(
+        cel(
+            "self.tier != 'Burstable' || self.highAvailability == 'Disabled'",
+            "databases.postgres.highAvailability needs tier GeneralPurpose or MemoryOptimized (Burstable has none)",
+            field_path=".highAvailability",
+            reason="FieldValueForbidden",
+        )
+    )
+
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = Field("GeneralPurpose")
+    sku_name: Annotated[str, StringConstraints(pattern=r"^Standard_[A-Za-z0-9_]+$", max_length=64)] = Field(
+        "Standard_D2ds_v5", description="Compute size within the tier, e.g. Standard_B1ms or Standard_D2ds_v5."
+    )
+    version: Literal["14", "15", "16", "17"] = Field("16", description="PostgreSQL major version.")
+    storage_gb: Literal[32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32767] = Field(
+        128, description="Storage size; it grows automatically when nearly full."
+    )
+    backup_retention_days: int = Field(14, ge=7, le=35, description="Point-in-time restore window.")
+    geo_redundant_backup: bool = Field(
+        False, description="Backups copied to the paired region (restore there after a regional outage)."
+    )
+    high_availability: Literal["Disabled", "SameZone", "ZoneRedundant"] = Field(
+        "ZoneRedundant", description="A standby server with synchronous replication and automatic failover."
+    )
+
+    @model_validator(mode="after")
+    def _burstable(self) -> PostgresSpec:
+        if self.tier == "Burstable" and self.high_availability != "Disabled":
+            raise ValueError(
+                "databases.postgres.highAvailability needs tier GeneralPurpose or MemoryOptimized (Burstable has none)"
+            )
+        return self
+
+
+class Databases(Model):
+    """The platform's Azure databases."""
+
+    cosmos_db: CosmosDbSpec | None = Field(None, description="Azure Cosmos DB for MongoDB for `mongo` dependencies.")
+    postgres: PostgresSpec | None = Field(
+        None, description="Azure Database for PostgreSQL flexible server for `sql` dependencies."
+    )
+
+
 class Quota(Model):
     """Namespace ceiling for a team; also bounds requests, so one team cannot starve the others."""
 
@@ -637,6 +724,21 @@ class DeliveryPlatformSpec(Model):
     model_config = rules(
         *_ownership_rules(),
         cel(
+            "!has(self.databases) || (!has(self.databases.cosmosDb) && !has(self.databases.postgres))"
+            " || has(self.azure)",
+            "spec.databases needs spec.azure: the databases are Azure resources",
+            field_path=".databases",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            "!has(self.databases) || !has(self.databases.cosmosDb)"
+            " || (has(self.azure) && has(self.azure.keyVaultName))",
+            "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account key) "
+            "is kept there",
+            field_path=".databases.cosmosDb",
+            reason="FieldValueRequired",
+        ),
+        cel(
             # `in map(...)`: the apiserver estimates `exists` over the teams beyond its cost budget.
             "!has(self.backing.inCluster) || !(self.backing.inCluster.namespace in self.teams.map(t, t.namespace))",
             "spec.backing.inCluster.namespace must not be a team's namespace",
@@ -656,6 +758,7 @@ class DeliveryPlatformSpec(Model):
     azure: AzureSpec | None = Field(None, description="Azure resources; absent: no Azure provisioning.")
     messaging: Messaging = defaulted(Messaging, "Service Bus.")
     cache: Cache = defaulted(Cache, "Azure Cache for Redis.")
+    databases: Databases = defaulted(Databases, "Azure Cosmos DB and Azure Database for PostgreSQL.")
     teams: list[Team] = Field(
         min_length=1,
         max_length=16,
@@ -686,6 +789,14 @@ class DeliveryPlatformSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:
+        databases = self.databases
+        if (databases.cosmos_db is not None or databases.postgres is not None) and self.azure is None:
+            raise ValueError("spec.databases needs spec.azure: the databases are Azure resources")
+        if databases.cosmos_db is not None and (self.azure is None or self.azure.key_vault_name is None):
+            raise ValueError(
+                "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account "
+                "key) is kept there"
+            )
         unique(self.teams, "name", "spec.teams")
         unique(self.teams, "namespace", "spec.teams")
         backing = self.backing.in_cluster

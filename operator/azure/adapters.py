@@ -237,6 +237,195 @@ class RoleAssignments(_NoEndpoint):
         await self.ops.delete(self._scope(res), res.name)
 
 
+class CosmosAccounts:
+    """PUT creates or updates the whole account; where clients reach it is its document endpoint."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.cosmosdb.database_accounts
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_or_update(
+            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, res.name)).result()
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("documentEndpoint"))
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        return {}
+
+
+class MongoDatabases(_NoEndpoint):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.cosmosdb.mongo_db_resources
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get_mongo_db_database(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_update_mongo_db_database(
+            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete_mongo_db_database(res.resource_group, _parent(res), res.name)).result()
+
+
+def _account_of(res: DesiredResource) -> str:
+    """A collection's account: the second-to-last segment pair of its id (`.../databaseAccounts/<a>/...`)."""
+    parts = res.id.split("/")
+    return parts[parts.index("databaseAccounts") + 1]
+
+
+class MongoCollections(_NoEndpoint):
+    """A collection's parent is its database; its account comes from its id."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.cosmosdb.mongo_db_resources
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(
+            Json,
+            await self.ops.get_mongo_db_collection(
+                res.resource_group, _account_of(res), _parent(res), res.name, cls=_raw
+            ),
+        )
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_update_mongo_db_collection(
+            res.resource_group,
+            _account_of(res),
+            _parent(res),
+            res.name,
+            _body(res),
+            content_type="application/json",
+            cls=_raw,
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        poller = await self.ops.begin_delete_mongo_db_collection(
+            res.resource_group, _account_of(res), _parent(res), res.name
+        )
+        await poller.result()
+
+
+class PostgresServers:
+    """Create is a PUT; a change to an existing server is the PATCH of its update operation (its PUT is documented
+    as "creates a new server"), which takes tags, sku and properties."""
+
+    patchable = frozenset({"tags", "sku", "properties"})
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.postgres.servers
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_or_update(
+            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def update(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_update(
+            res.resource_group, res.name, _body(res, self.patchable), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, res.name)).result()
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("fullyQualifiedDomainName"))
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        return {}
+
+
+class PostgresDatabases(_NoEndpoint):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.postgres.databases
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create(
+            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
+
+
+class PostgresAdministrators(_NoEndpoint):
+    """A Microsoft Entra principal allowed to sign in to the server, named by its object id."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.postgres.administrators_microsoft_entra
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_or_update(
+            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
+
+
+class KeyVaultSecrets:
+    """Secrets written through Resource Manager (no data-plane access needed); ARM never returns a value. Where
+    clients reach one is its versioned URI: it changes with every write, so pods holding the old value roll."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.keyvault.secrets
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        return cast(
+            Json,
+            await self.ops.create_or_update(
+                res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+            ),
+        )
+
+    async def delete(self, res: DesiredResource) -> None:
+        raise NotImplementedError("the operator never deletes a Key Vault secret (see desired.mongo_secret)")
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("secretUriWithVersion"))
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        return {}
+
+
+async def mongo_connection_string(clients: AzureClients, resource_group: str, account: str, key: str) -> str | None:
+    """The account's MongoDB connection string with its primary or secondary key (`key`), None if Azure lists none."""
+    listed = await clients.cosmosdb.database_accounts.list_connection_strings(resource_group, account, cls=_raw)
+    wanted = f"{key} MongoDB Connection String".casefold()
+    for entry in cast(Json, listed).get("connectionStrings", []):
+        if str(entry.get("description", "")).casefold() == wanted:
+            return str(entry["connectionString"])
+    return None
+
+
 def _listed(item: Any) -> Json:
     """ARM JSON of a listed model: msrest-era SDKs serialize, the newer (typespec) ones are mappings already."""
     if hasattr(item, "serialize"):
@@ -277,6 +466,13 @@ _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.IDENTITY: Identities,
     Kind.FEDERATED_CREDENTIAL: FederatedCredentials,
     Kind.ROLE_ASSIGNMENT: RoleAssignments,
+    Kind.COSMOS_ACCOUNT: CosmosAccounts,
+    Kind.MONGO_DATABASE: MongoDatabases,
+    Kind.MONGO_COLLECTION: MongoCollections,
+    Kind.POSTGRES_SERVER: PostgresServers,
+    Kind.POSTGRES_DATABASE: PostgresDatabases,
+    Kind.POSTGRES_ADMINISTRATOR: PostgresAdministrators,
+    Kind.KEY_VAULT_SECRET: KeyVaultSecrets,
 }
 
 

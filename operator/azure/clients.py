@@ -1,7 +1,7 @@
-"""The four Azure management clients, built once per subscription with the operator's credential and settings.
+"""The Azure management clients, built once per subscription with the operator's credential and settings.
 
 Tests point `base_url` at a local fake Resource Manager and trust its CA through `connection_verify`; in the
-cluster the defaults reach the public cloud with the operator's workload identity. The four clients of a
+cluster the defaults reach the public cloud with the operator's workload identity. The clients of a
 subscription share one rate limiter, since ARM throttles the subscription and principal, not each client.
 """
 
@@ -17,7 +17,10 @@ from typing import Any
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
+from azure.mgmt.keyvault.aio import KeyVaultManagementClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
+from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
 from azure.mgmt.redis.aio import RedisManagementClient
 from azure.mgmt.servicebus.aio import ServiceBusManagementClient
 
@@ -84,12 +87,23 @@ class AzureClients:
         self.redis = RedisManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.msi = ManagedServiceIdentityClient(credential, subscription_id, **kwargs, **self._limited())
         self.authorization = AuthorizationManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.cosmosdb = CosmosDBManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.postgres = PostgreSQLManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.keyvault = KeyVaultManagementClient(credential, subscription_id, **kwargs, **self._limited())
 
     def _limited(self) -> dict[str, Any]:
         return {"per_retry_policies": [RateLimitPolicy(self.limiter)]}
 
     async def close(self) -> None:
-        for client in (self.servicebus, self.redis, self.msi, self.authorization):
+        for client in (
+            self.servicebus,
+            self.redis,
+            self.msi,
+            self.authorization,
+            self.cosmosdb,
+            self.postgres,
+            self.keyvault,
+        ):
             await client.close()
 
     async def __aenter__(self) -> AzureClients:

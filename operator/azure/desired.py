@@ -15,7 +15,8 @@ from typing import Any
 from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
 from fabrikam.operator.azure import naming
-from fabrikam.operator.render.catalog import platform_queues
+from fabrikam.operator.render.catalog import MONGO_COLLECTIONS, bundled_uses, platform_queues
+from fabrikam.operator.render.databases import mongo_secret_name, serves_mongo, serves_sql
 from fabrikam.operator.render.tenancy import TEAM_REDIS_COMMANDS, ungranted_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
@@ -25,6 +26,7 @@ SHARED_TEAM = "platform"
 # Built-in role definition ids; the same GUIDs in every subscription and cloud.
 SERVICE_BUS_DATA_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
 SERVICE_BUS_DATA_RECEIVER = "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0"
+KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 # Redis data access is granted by the cache's own access policies, not by Azure RBAC. The built-in Data Contributor
 # (`+@all -@dangerous ... allkeys`) reads and writes every key: the bundled services' grant only.
 REDIS_DATA_CONTRIBUTOR = "Data Contributor"
@@ -40,6 +42,13 @@ class Kind(StrEnum):
     ROLE_ASSIGNMENT = "RoleAssignment"
     REDIS_ACCESS_POLICY = "RedisAccessPolicy"
     REDIS_ACCESS_POLICY_ASSIGNMENT = "RedisAccessPolicyAssignment"
+    COSMOS_ACCOUNT = "CosmosDbAccount"
+    MONGO_DATABASE = "CosmosMongoDatabase"
+    MONGO_COLLECTION = "CosmosMongoCollection"
+    POSTGRES_SERVER = "PostgresFlexibleServer"
+    POSTGRES_DATABASE = "PostgresDatabase"
+    POSTGRES_ADMINISTRATOR = "PostgresEntraAdministrator"
+    KEY_VAULT_SECRET = "KeyVaultSecret"
 
 
 _ROLE_OF_ACCESS = {QueueAccess.SEND: SERVICE_BUS_DATA_SENDER, QueueAccess.RECEIVE: SERVICE_BUS_DATA_RECEIVER}
@@ -59,6 +68,12 @@ class DesiredResource:
     parent: str | None = None
     # ARM scope a role assignment is created at.
     scope: str | None = None
+    # Top-level property paths sent but never read back (a secret's value): left out of the drift check.
+    write_only: frozenset[str] = field(default=frozenset(), hash=False)
+
+    def compared_body(self) -> Mapping[str, Any]:
+        """What the drift check compares with Azure's state: the body without its write-only parts."""
+        return {key: value for key, value in self.body.items() if key not in self.write_only}
 
 
 def service_bus_namespace_id(azure: AzureSpec, platform: str) -> str:
@@ -71,6 +86,26 @@ def redis_id(azure: AzureSpec, platform: str) -> str:
     name = naming.redis_name(azure.subscription_id, azure.resource_group, platform)
     base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
     return f"{base}/providers/Microsoft.Cache/redis/{name}"
+
+
+def cosmos_account_id(azure: AzureSpec, platform: str) -> str:
+    name = naming.cosmos_account_name(azure.subscription_id, azure.resource_group, platform)
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.DocumentDB/databaseAccounts/{name}"
+
+
+def postgres_server_id(azure: AzureSpec, platform: str) -> str:
+    name = naming.postgres_server_name(azure.subscription_id, azure.resource_group, platform)
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
+
+
+def key_vault_id(azure: AzureSpec) -> str | None:
+    """The platform's Key Vault, in its resource group; None without one."""
+    if azure.key_vault_name is None:
+        return None
+    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return f"{base}/providers/Microsoft.KeyVault/vaults/{azure.key_vault_name}"
 
 
 def identity_id(azure: AzureSpec, name: str) -> str:
@@ -188,6 +223,154 @@ def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource
     ]
 
 
+def _cosmos(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
+    """The account, a database per bundled `mongo` dependency with autoscale throughput up to the spec's maximum
+    (seed: 10,000 RU/s provisioned around the clock), and the collections the service expects, sharded up front."""
+    spec = platform.spec.databases.cosmos_db
+    if spec is None:
+        return []
+    name = naming.cosmos_account_name(azure.subscription_id, azure.resource_group, platform.name)
+    account_id = cosmos_account_id(azure, platform.name)
+    account = DesiredResource(
+        kind=Kind.COSMOS_ACCOUNT,
+        name=name,
+        id=account_id,
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "kind": "MongoDB",
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="cosmosdb", cost_center=None),
+            "properties": {
+                "databaseAccountOfferType": "Standard",
+                "apiProperties": {"serverVersion": spec.server_version},
+                "locations": [
+                    {"locationName": azure.location, "failoverPriority": 0, "isZoneRedundant": spec.zone_redundant}
+                ],
+                "consistencyPolicy": {"defaultConsistencyLevel": "Session"},
+                "backupPolicy": {"type": "Continuous", "continuousModeProperties": {"tier": spec.backup_tier}},
+                "minimalTlsVersion": "Tls12",
+                # Keys can read and write data only: no key can change the account, its databases or throughput.
+                "disableKeyBasedMetadataWriteAccess": True,
+            },
+        },
+        deletion_policy=azure.deletion_policy,
+    )
+    resources = [account]
+    for _, use in bundled_uses(platform, DependencyKind.MONGO):
+        database_id = f"{account_id}/mongodbDatabases/{use.name}"
+        resources.append(
+            DesiredResource(
+                kind=Kind.MONGO_DATABASE,
+                name=use.name,
+                id=database_id,
+                resource_group=azure.resource_group,
+                body={
+                    "properties": {
+                        "resource": {"id": use.name},
+                        "options": {"autoscaleSettings": {"maxThroughput": spec.max_throughput}},
+                    }
+                },
+                deletion_policy=azure.deletion_policy,
+                parent=name,
+            )
+        )
+        for collection in MONGO_COLLECTIONS.get(use.name, ()):
+            resource: dict[str, Any] = {
+                "id": collection.name,
+                "indexes": [{"key": {"keys": [field_name]}} for field_name in collection.indexes],
+            }
+            if collection.shard_key is not None:
+                resource["shardKey"] = {collection.shard_key: "Hash"}
+            resources.append(
+                DesiredResource(
+                    kind=Kind.MONGO_COLLECTION,
+                    name=collection.name,
+                    id=f"{database_id}/collections/{collection.name}",
+                    resource_group=azure.resource_group,
+                    body={"properties": {"resource": resource, "options": {}}},
+                    deletion_policy=azure.deletion_policy,
+                    parent=use.name,
+                )
+            )
+    return resources
+
+
+def _postgres(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
+    """The platform's own server (seed: the account database shared with a legacy application) with Microsoft
+    Entra authentication only, and a database per bundled `sql` dependency."""
+    spec = platform.spec.databases.postgres
+    if spec is None:
+        return []
+    name = naming.postgres_server_name(azure.subscription_id, azure.resource_group, platform.name)
+    server_id = postgres_server_id(azure, platform.name)
+    high_availability: dict[str, Any] = {"mode": spec.high_availability}
+    properties: dict[str, Any] = {
+        "version": spec.version,
+        "authConfig": {"activeDirectoryAuth": "Enabled", "passwordAuth": "Disabled", "tenantId": azure.tenant_id},
+        "storage": {"storageSizeGB": spec.storage_gb, "autoGrow": "Enabled"},
+        "backup": {
+            "backupRetentionDays": spec.backup_retention_days,
+            "geoRedundantBackup": "Enabled" if spec.geo_redundant_backup else "Disabled",
+        },
+        "highAvailability": high_availability,
+    }
+    if spec.high_availability == "ZoneRedundant" and len(azure.zones) >= 2:
+        # The primary in the first of the platform's zones, its standby in the second.
+        properties["availabilityZone"] = sorted(azure.zones)[0]
+        high_availability["standbyAvailabilityZone"] = sorted(azure.zones)[1]
+    server = DesiredResource(
+        kind=Kind.POSTGRES_SERVER,
+        name=name,
+        id=server_id,
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="postgres", cost_center=None),
+            "sku": {"name": spec.sku_name, "tier": spec.tier},
+            "properties": properties,
+        },
+        deletion_policy=azure.deletion_policy,
+    )
+    databases = [
+        DesiredResource(
+            kind=Kind.POSTGRES_DATABASE,
+            name=use.name,
+            id=f"{server_id}/databases/{use.name}",
+            resource_group=azure.resource_group,
+            body={"properties": {"charset": "UTF8", "collation": "en_US.utf8"}},
+            deletion_policy=azure.deletion_policy,
+            parent=name,
+        )
+        for _, use in bundled_uses(platform, DependencyKind.SQL)
+    ]
+    return [server, *databases]
+
+
+def mongo_secret(platform: DeliveryPlatform, connection_string: str, *, fingerprint: str) -> DesiredResource:
+    """The Key Vault secret holding the Cosmos DB connection string the package pods mount as a file. Its value is
+    never read back (ARM does not return it): the `content-sha256` tag says which connection string it holds."""
+    azure = platform.spec.azure
+    assert azure is not None
+    assert azure.key_vault_name is not None
+    vault_id = key_vault_id(azure)
+    name = mongo_secret_name(platform.name)
+    return DesiredResource(
+        kind=Kind.KEY_VAULT_SECRET,
+        name=name,
+        id=f"{vault_id}/secrets/{name}",
+        resource_group=azure.resource_group,
+        body={
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="cosmosdb", cost_center=None)
+            | {"content-sha256": fingerprint},
+            "properties": {"value": connection_string, "contentType": "application/x-mongodb-connection-string"},
+        },
+        # Kept with the account: the secret goes when the platform's spec.azure does, by deletionPolicy.
+        deletion_policy=azure.deletion_policy,
+        parent=azure.key_vault_name,
+        write_only=frozenset({"properties"}),
+    )
+
+
 def undeclared_queues(platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]]) -> list[DesiredResource]:
     """Queues of the platform's namespace that the spec no longer lists, to delete or retain by deletionPolicy.
 
@@ -217,7 +400,12 @@ def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
     azure = platform.spec.azure
     if azure is None:
         return []
-    return [*_service_bus(platform, azure), *_redis(platform, azure)]
+    return [
+        *_service_bus(platform, azure),
+        *_redis(platform, azure),
+        *_cosmos(platform, azure),
+        *_postgres(platform, azure),
+    ]
 
 
 def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> list[DesiredResource]:
@@ -364,7 +552,50 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
             )
     if platform.spec.cache.redis is not None and any(u.kind is DependencyKind.REDIS for u in svc.spec.uses):
         grants += _redis_access(svc, platform, azure, principal_id=principal_id)
+    vault = key_vault_id(azure)
+    if vault is not None and reads_key_vault(svc, platform):
+        grants.append(
+            _role_assignment(
+                svc,
+                azure,
+                scope=vault,
+                role=KEY_VAULT_SECRETS_USER,
+                principal_id=principal_id,
+                what="reads secrets of the platform's Key Vault",
+            )
+        )
+    if serves_sql(svc, platform):
+        grants.append(_postgres_administrator(svc, platform, azure, principal_id=principal_id))
     return grants
+
+
+def reads_key_vault(svc: DroneService, platform: DeliveryPlatform) -> bool:
+    """Whether the service's pods mount objects of the platform's Key Vault: its declared secrets, or the Cosmos DB
+    connection string."""
+    return bool(svc.spec.secrets) or serves_mongo(svc, platform)
+
+
+def _postgres_administrator(
+    svc: DroneService, platform: DeliveryPlatform, azure: AzureSpec, *, principal_id: str
+) -> DesiredResource:
+    """The service's identity as a Microsoft Entra administrator of the platform's server, created through ARM: the
+    server holds only the bundled services' databases, and a narrower role would need SQL run by an administrator
+    (`pgaadauth_create_principal`), which no ARM call does. It signs in as the identity's name."""
+    server = naming.postgres_server_name(azure.subscription_id, azure.resource_group, platform.name)
+    return DesiredResource(
+        kind=Kind.POSTGRES_ADMINISTRATOR,
+        name=principal_id,
+        id=f"{postgres_server_id(azure, platform.name)}/administrators/{principal_id}",
+        resource_group=azure.resource_group,
+        body={
+            "properties": {
+                "principalType": "ServicePrincipal",
+                "principalName": naming.identity_name(platform.name, svc.namespace, svc.name),
+                "tenantId": azure.tenant_id,
+            }
+        },
+        parent=server,
+    )
 
 
 def redis_permissions(svc: DroneService) -> str:
@@ -464,15 +695,19 @@ def stale_grants(
     wants_policy = any(g.kind is Kind.REDIS_ACCESS_POLICY for g in wanted)
     namespace_id = service_bus_namespace_id(azure, platform.name).casefold()
     roles = {naming.role_definition_id(azure.subscription_id, r).casefold() for r in _ROLE_OF_ACCESS.values()}
+    vault_role = naming.role_definition_id(azure.subscription_id, KEY_VAULT_SECRETS_USER).casefold()
+    vault = (key_vault_id(azure) or "").casefold()
     stale: list[DesiredResource] = []
     for item in role_assignments:
         properties = item.get("properties", {})
         scope = str(properties.get("scope", ""))
         role = str(properties.get("roleDefinitionId", "")).casefold()
+        where = (role in roles and scope.casefold().startswith(namespace_id + "/queues/")) or (
+            role == vault_role and bool(vault) and scope.casefold() == vault
+        )
         ours = (
             str(properties.get("principalId", "")) == principal_id
-            and role in roles
-            and scope.casefold().startswith(namespace_id + "/queues/")
+            and where
             and str(properties.get("description") or "").startswith(f"{MANAGED_BY}:")
         )
         if ours and (scope.casefold(), role) not in wanted_roles:

@@ -14,7 +14,7 @@ from typing import Any
 import isodate
 
 # Read back in a different shape than written; compared by `_same_scalar` instead of verbatim.
-_LOCATION_KEYS = frozenset({"location"})
+_LOCATION_KEYS = frozenset({"location", "locationName"})
 # Compared verbatim: a Redis access policy's key patterns are case-sensitive (`~Orders:*` is not `~orders:*`).
 _EXACT_KEYS = frozenset({"permissions"})
 

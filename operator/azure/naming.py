@@ -41,6 +41,18 @@ def redis_name(subscription_id: str, resource_group: str, platform: str) -> str:
     return f"redis-{_slug(platform)[:48].rstrip('-')}-{suffix}"
 
 
+def cosmos_account_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """3-44 lowercase letters, digits and hyphens, globally unique (it is a DNS name)."""
+    suffix = short_hash(subscription_id, resource_group, platform)
+    return f"cosmos-{_slug(platform)[:28].rstrip('-')}-{suffix}"
+
+
+def postgres_server_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """3-63 lowercase letters, digits and hyphens, globally unique (it is a DNS name)."""
+    suffix = short_hash(subscription_id, resource_group, platform)
+    return f"psql-{_slug(platform)[:48].rstrip('-')}-{suffix}"
+
+
 def identity_name(platform: str, namespace: str, service: str) -> str:
     """One user-assigned identity per DroneService; unique within the platform's resource group."""
     return bounded(f"id-{_slug(platform)}-{namespace}-{service}", 128)

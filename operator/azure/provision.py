@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 from collections.abc import Sequence
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
@@ -20,6 +21,7 @@ from fabrikam.operator.azure.adapters import (
     list_redis_access_assignments,
     list_redis_access_policies,
     list_role_assignments,
+    mongo_connection_string,
 )
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
@@ -42,31 +44,55 @@ def _pending(res: DesiredResource, *, waiting_for: str) -> ResourceResult:
     )
 
 
-def _needs(res: DesiredResource, names: set[str]) -> set[str]:
-    """Which of `names` must exist before `res`: its parent, and for a Redis assignment the policy it names."""
-    return {name for name in (res.parent, desired.assigned_policy(res)) if name in names}
+def _parent_id(res: DesiredResource) -> str | None:
+    """A child's parent is the resource its id extends by one `/<type>/<name>` pair (a queue's namespace, a
+    collection's database); ids, unlike names, are unique (a database and its collection may share a name)."""
+    return res.id.rsplit("/", 2)[0].casefold() if res.parent is not None else None
+
+
+def _needs(res: DesiredResource, ids: set[str]) -> set[str]:
+    """Which of `ids` must exist before `res`: its parent, and for a Redis assignment the policy it names."""
+    needed = {_parent_id(res)}
+    policy = desired.assigned_policy(res)
+    if policy is not None:
+        needed.add(f"{res.id.rsplit('/', 2)[0]}/accessPolicies/{policy}".casefold())
+    return {found for found in needed if found in ids}
+
+
+def _ids(resources: Sequence[DesiredResource]) -> set[str]:
+    return {r.id.casefold() for r in resources}
 
 
 async def _ensure_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
-    """What needs nothing else concurrently, then what needed it concurrently; input order is kept in the output."""
-    names = {r.name for r in resources}
-    roots = [r for r in resources if not _needs(r, names)]
-    done = dict(zip(roots, await asyncio.gather(*(reconciler.ensure(r) for r in roots)), strict=True))
-    ready = {r.name for r, result in done.items() if result.ok}
-    children = [r for r in resources if r not in done]
-    runnable = [r for r in children if _needs(r, names) <= ready]
-    done |= dict(zip(runnable, await asyncio.gather(*(reconciler.ensure(r) for r in runnable)), strict=True))
-    return [done.get(r) or _pending(r, waiting_for=", ".join(sorted(_needs(r, names)))) for r in resources]
+    """Level by level: what needs nothing else (concurrently), then what needed only those, and so on (an account,
+    its databases, their collections); input order is kept in the output."""
+    ids = _ids(resources)
+    done: dict[DesiredResource, ResourceResult] = {}
+    ready: set[str] = set()
+    while True:
+        runnable = [r for r in resources if r not in done and _needs(r, ids) <= ready]
+        if not runnable:
+            break
+        results = await asyncio.gather(*(reconciler.ensure(r) for r in runnable))
+        done |= dict(zip(runnable, results, strict=True))
+        ready |= {r.id.casefold() for r, result in zip(runnable, results, strict=True) if result.ok}
+    by_id = {r.id.casefold(): r.name for r in resources}
+    return [
+        done.get(r) or _pending(r, waiting_for=", ".join(sorted(by_id[i] for i in _needs(r, ids)))) for r in resources
+    ]
 
 
 async def _delete_tree(reconciler: Reconciler, resources: Sequence[DesiredResource]) -> list[ResourceResult]:
-    """What needs others first; one is deleted only once all that needed it is confirmed gone (or retained)."""
-    names = {r.name for r in resources}
-    dependents = [r for r in resources if _needs(r, names)]
-    done = dict(zip(dependents, await asyncio.gather(*(reconciler.delete(r) for r in dependents)), strict=True))
-    blocked = {name for r, result in done.items() if not result.ok for name in _needs(r, names)}
-    rest = [r for r in resources if r not in done and r.name not in blocked]
-    done |= dict(zip(rest, await asyncio.gather(*(reconciler.delete(r) for r in rest)), strict=True))
+    """Leaves first; one is deleted only once all that needed it is confirmed gone (or retained)."""
+    ids = _ids(resources)
+    done: dict[DesiredResource, ResourceResult] = {}
+    while True:
+        waiting = {need for r in resources if r not in done or not done[r].ok for need in _needs(r, ids)}
+        runnable = [r for r in resources if r not in done and r.id.casefold() not in waiting]
+        if not runnable:
+            break
+        results = await asyncio.gather(*(reconciler.delete(r) for r in runnable))
+        done |= dict(zip(runnable, results, strict=True))
     return [done.get(r) or _pending(r, waiting_for="what needs it to be deleted") for r in resources]
 
 
@@ -92,7 +118,41 @@ async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) 
             )
             removed = [r for r in pruned if r.provisioning_state == DELETED]
             results += [_undeclared(r) for r in pruned if r not in removed]
+    account = next((r for r in results if r.kind == Kind.COSMOS_ACCOUNT and r.ok), None)
+    if account is not None:
+        results.append(await _store_mongo_connection_string(reconciler, platform, account))
     return AzureOutcome(tuple(results), removed=tuple(removed))
+
+
+async def _store_mongo_connection_string(
+    reconciler: Reconciler, platform: DeliveryPlatform, account: ResourceResult
+) -> ResourceResult:
+    """The account's connection string (with the key the spec chose) into the platform's Key Vault, where the CSI
+    driver mounts it into the package pods. Written only when it differs from what the secret holds (its
+    `content-sha256` tag): each pass costs one listing and one GET, and a regenerated key is written on the next."""
+    azure, cosmos = platform.spec.azure, platform.spec.databases.cosmos_db
+    assert azure is not None
+    assert cosmos is not None
+    listed = await reconciler.read(
+        f"{Kind.COSMOS_ACCOUNT}.listConnectionStrings",
+        mongo_connection_string(reconciler.clients, azure.resource_group, account.name, cosmos.connection_key),
+    )
+    stub = desired.mongo_secret(platform, "", fingerprint="")
+    if isinstance(listed, AzureFailure):
+        return _listing_failed(Kind.KEY_VAULT_SECRET, stub.id, listed, "connection strings of the Cosmos DB account")
+    if listed is None:
+        return ResourceResult(
+            kind=Kind.KEY_VAULT_SECRET,
+            name=stub.name,
+            id=stub.id,
+            provisioning_state=FAILED,
+            error_code="ConnectionStringMissing",
+            error_message=f"Cosmos DB account {account.name} lists no {cosmos.connection_key} MongoDB connection "
+            "string yet",
+            retriable=True,
+        )
+    fingerprint = hashlib.sha256(listed.encode()).hexdigest()
+    return await reconciler.ensure(desired.mongo_secret(platform, listed, fingerprint=fingerprint))
 
 
 def _undeclared(result: ResourceResult) -> ResourceResult:
@@ -179,6 +239,15 @@ async def _stale_grants(
         if isinstance(listed, AzureFailure):
             return _listing_failed(Kind.ROLE_ASSIGNMENT, scope, listed, "grants the spec no longer needs")
         role_assignments = listed or []
+    vault = desired.key_vault_id(azure)
+    if vault is not None:
+        listed = await reconciler.list(
+            Kind.ROLE_ASSIGNMENT, list_role_assignments(reconciler.clients, vault, principal_id)
+        )
+        if isinstance(listed, AzureFailure):
+            return _listing_failed(Kind.ROLE_ASSIGNMENT, vault, listed, "grants the spec no longer needs")
+        seen = {str(item.get("id", "")).casefold() for item in role_assignments}
+        role_assignments += [item for item in listed or [] if str(item.get("id", "")).casefold() not in seen]
     if platform.spec.cache.redis is not None:
         cache = naming.redis_name(azure.subscription_id, azure.resource_group, platform.name)
         assignments, policies = await asyncio.gather(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceNotFoundError
 
@@ -30,6 +30,8 @@ from fabrikam.operator.azure.results import (
     ResourceResult,
     is_terminal,
 )
+
+T = TypeVar("T")
 
 # A grant that already exists under another name is the goal reached, not a failure.
 _ALREADY_GRANTED = frozenset({"RoleAssignmentExists"})
@@ -101,7 +103,12 @@ class Reconciler:
 
     async def list(self, kind: Kind, call: Awaitable[list[Json]]) -> list[Json] | AzureFailure | None:
         """A listing under metrics and the deadline; None when the scope (or the deadline) is not there yet."""
-        async with track(f"{kind}.list") as outcome:
+        return await self.read(f"{kind}.list", call)
+
+    async def read(self, operation: str, call: Awaitable[T]) -> T | AzureFailure | None:
+        """A read (a listing, an account's connection strings) under metrics and the deadline; None when the scope
+        (or the deadline) is not there yet."""
+        async with track(operation) as outcome:
             try:
                 return await asyncio.wait_for(call, self.clients.settings.lro_timeout)
             except ResourceNotFoundError:
@@ -160,7 +167,7 @@ class Reconciler:
             if not is_terminal(state):
                 # An operation (ours from an earlier pass, or someone else's) is still running: never PUT over it.
                 return self._state(res, str(state), changed=False)
-            drifted = differences(res.body, actual)
+            drifted = differences(res.compared_body(), actual)
             failed = (state or "").casefold() == "failed"
             if not failed and not drifted:
                 return self._observed(ops, res, actual, changed=False)

@@ -9,9 +9,9 @@ from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
-from fabrikam.operator.azure import delete_service_identity, reconcile_service_identity
+from fabrikam.operator.azure import delete_service_identity, naming, reconcile_service_identity
 from fabrikam.operator.handlers import cloud, dev_secrets, indexes, orphans, parsing, redis_acl
-from fabrikam.operator.handlers.facts import platform_environment
+from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_service_status
@@ -146,7 +146,12 @@ async def _reconcile(
     elif in_azure and previous is not None:
         carried, waiting = previous.azure_verdict()
         reasons, failed_passes = [*reasons, *carried], failed_before
-    facts = ServiceFacts(identity_client_id=client_id, environment=platform_environment(platform_body))
+    facts = ServiceFacts(
+        identity_client_id=client_id,
+        environment=platform_environment(platform_body),
+        azure_endpoints=platform_endpoints(platform_body),
+        identity_name=naming.identity_name(platform.name, svc.namespace, svc.name),
+    )
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
     outcome = Outcome(
         generation,

@@ -24,3 +24,13 @@ def platform_environment(platform_body: dict[str, Any] | None) -> dict[str, str]
             # TLS only (the non-TLS port is off) and Entra ID authentication: no key in the URL.
             environment["FABRIKAM_REDIS_URL"] = f"rediss://{_host(endpoint)}:6380/0"
     return environment
+
+
+def platform_endpoints(platform_body: dict[str, Any] | None) -> dict[str, str]:
+    """The endpoint of each kind of the platform's Azure resources (`status.azureResources`) that has one: the
+    PostgreSQL host, the Key Vault version of the Cosmos DB connection string, ..."""
+    return {
+        str(resource["kind"]): str(resource["endpoint"])
+        for resource in ((platform_body or {}).get("status") or {}).get("azureResources", [])
+        if resource.get("endpoint")
+    }

@@ -11,7 +11,7 @@ from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.azure import delete_platform, reconcile_platform
 from fabrikam.operator.handlers import cloud, drone_service, indexes, orphans, parsing, redis_acl
-from fabrikam.operator.handlers.facts import platform_environment
+from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_platform_status
@@ -225,12 +225,14 @@ async def endpoints_reach_services(
     (5 minutes by default). kopf updates the `platforms` index before handlers run, so the re-check sees the status."""
     if type == "DELETED":
         return
-    environment = platform_environment(indexes.snapshot(body))
+    snapshot = indexes.snapshot(body)
+    environment = platform_environment(snapshot) | platform_endpoints(snapshot)
     previous = _service_environments.get(name)
     _service_environments[name] = environment
     if previous is None or previous == environment:
         return  # first sight (each service's own start-up handler renders it) or nothing new for the services
-    logger.info("Azure endpoints changed (%s): re-checking the platform's services", ", ".join(sorted(environment)))
+    changed = sorted(key for key in environment.keys() | previous.keys() if environment.get(key) != previous.get(key))
+    logger.info("Azure endpoints changed (%s): re-checking the platform's services", ", ".join(changed))
     await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=False)
 
 

@@ -88,6 +88,35 @@ class Bundled:
     secrets: tuple[KeyVaultSecret, ...] = field(default=())
 
 
+@dataclass(frozen=True)
+class MongoCollection:
+    """A collection a bundled service keeps in its MongoDB database, created up front on Cosmos DB (where the shard
+    key is fixed at creation: a collection the service made itself would be unsharded)."""
+
+    name: str
+    shard_key: str | None = None
+    # Fields with a single-field index; `_id` always has one (Cosmos DB requires it to be listed).
+    indexes: tuple[str, ...] = ("_id",)
+
+
+# By the name of the `mongo` dependency (the database): package's records, sharded on the tag (seed: the package
+# service's Cosmos DB collection).
+MONGO_COLLECTIONS: dict[str, tuple[MongoCollection, ...]] = {
+    "packages": (MongoCollection("packages", shard_key="tag"),),
+}
+
+
+def bundled_uses(platform: DeliveryPlatform, kind: DependencyKind) -> list[tuple[Component, Use]]:
+    """The `kind` dependencies of the platform's enabled bundled services, in catalog order."""
+    return [
+        (component, use)
+        for component, bundled in CATALOG.items()
+        if platform.spec.services.of(component).enabled
+        for use in bundled.uses
+        if use.kind is kind
+    ]
+
+
 def _published(component: Component) -> Expose:
     """Public as /api/<name>/v1/..., the service's own routes below its own prefix, exactly like the base URLs
     of the local stack: several services serve routes under /v1/deliveries, so plain prefixes would collide."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from fabrikam.operator.api import API_VERSION, Component, DeliveryPlatform, DependencyKind, DroneService
 from fabrikam.operator.api.service import KIND
-from fabrikam.operator.render import backing, tenancy, workload
+from fabrikam.operator.render import backing, databases, tenancy, workload
 from fabrikam.operator.render import ingress as ingress_
 from fabrikam.operator.render.catalog import PII_KEY, SENDGRID_API_KEY
 from fabrikam.operator.render.graph import callees
@@ -24,6 +24,10 @@ class ServiceFacts:
     identity_client_id: str | None = None
     # Extra environment from provisioned resources, e.g. the Service Bus namespace host name.
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Endpoints of the platform's Azure resources by kind (its status.azureResources), e.g. the PostgreSQL host.
+    azure_endpoints: Mapping[str, str] = field(default_factory=dict)
+    # Name of the service's Azure managed identity: the user it signs in to PostgreSQL as.
+    identity_name: str | None = None
 
 
 def cluster_url(namespace: str, name: str) -> str:
@@ -73,6 +77,13 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
     env |= backing.environment(svc, platform)
     env |= _secret_files(svc, platform)
     env |= facts.environment
+    env |= databases.environment(
+        svc,
+        platform,
+        facts.azure_endpoints,
+        secrets_dir=workload.SECRETS_DIR,
+        database_user=facts.identity_name if svc.spec.identity.azure else None,
+    )
     env |= {entry.name: entry.value for entry in svc.spec.config}
     return env
 

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, parse_quantity
 from fabrikam.operator.api.platform import bundled_field
-from fabrikam.operator.render import tenancy
+from fabrikam.operator.render import databases, tenancy
 from fabrikam.operator.render.graph import ServiceRef, callee
 from fabrikam.operator.render.platform import bundled_services
 
@@ -186,13 +186,20 @@ _IN_CLUSTER = "spec.backing.inCluster (development and test)"
 _FIXES = {
     DependencyKind.REDIS: f"set spec.cache.redis with spec.azure, or {_IN_CLUSTER}",
     DependencyKind.QUEUE: f"set spec.messaging.serviceBus with spec.azure, or {_IN_CLUSTER}",
-    DependencyKind.MONGO: f"set {_IN_CLUSTER}; Azure Cosmos DB is not provisioned by the operator yet",
-    DependencyKind.SQL: f"set {_IN_CLUSTER}; Azure SQL Database is not provisioned by the operator yet",
+    DependencyKind.MONGO: f"set spec.databases.cosmosDb with spec.azure, or {_IN_CLUSTER}",
+    DependencyKind.SQL: f"set spec.databases.postgres with spec.azure, or {_IN_CLUSTER}",
+}
+# The platform's Azure databases serve its own services only (render/databases.py says why).
+_TEAM_FIXES = {
+    DependencyKind.MONGO: "the platform's Cosmos DB serves its bundled services only (its connection string opens "
+    f"every database of the account); a team's service needs a database of its own, or {_IN_CLUSTER}",
+    DependencyKind.SQL: "the platform's PostgreSQL server serves its bundled services only (a signed-in identity "
+    f"administers the whole server); a team's service needs a database of its own, or {_IN_CLUSTER}",
 }
 
 
-def _provides(platform: DeliveryPlatform, kind: DependencyKind) -> bool:
-    """Whether the platform wires a store of this kind into its services (Azure first, else in-cluster)."""
+def _provides(platform: DeliveryPlatform, kind: DependencyKind, svc: DroneService) -> bool:
+    """Whether the platform wires a store of this kind into the service (Azure first, else in-cluster)."""
     if platform.spec.backing.in_cluster is not None:
         return True
     azure = platform.spec.azure is not None
@@ -200,8 +207,15 @@ def _provides(platform: DeliveryPlatform, kind: DependencyKind) -> bool:
         return azure and platform.spec.cache.redis is not None
     if kind is DependencyKind.QUEUE:
         return azure and platform.spec.messaging.service_bus is not None
-    # Cosmos DB and Azure SQL come with the Azure data stores; until then only the in-cluster stores serve these.
-    return False
+    if kind is DependencyKind.MONGO:
+        return databases.serves_mongo(svc, platform)
+    return databases.serves_sql(svc, platform)
+
+
+def _azure_has(platform: DeliveryPlatform, kind: DependencyKind) -> bool:
+    if kind is DependencyKind.MONGO:
+        return platform.spec.databases.cosmos_db is not None
+    return kind is DependencyKind.SQL and platform.spec.databases.postgres is not None
 
 
 def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Problem]:
@@ -213,13 +227,16 @@ def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Proble
         # Every bundled service keeps its state and idempotency keys in Redis.
         needs.insert(0, ("spec.component", DependencyKind.REDIS, "state"))
     for field, kind, name in needs:
-        if kind in _STORE_NAMES and not _provides(platform, kind):
+        if kind in _STORE_NAMES and not _provides(platform, kind, svc):
+            fixes = _FIXES
+            if svc.spec.component is Component.CUSTOM and kind in _TEAM_FIXES and _azure_has(platform, kind):
+                fixes = _TEAM_FIXES
             problems.append(
                 Problem(
                     "StoreNotProvided",
                     field,
                     f"needs a {_STORE_NAMES[kind]} ({kind.value} {name!r}) that platform {platform.name!r} "
-                    f"does not provide: {_FIXES[kind]}",
+                    f"does not provide: {fixes[kind]}",
                 )
             )
     return problems

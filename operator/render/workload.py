@@ -14,6 +14,7 @@ from typing import Any
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import ProbeOverride
+from fabrikam.operator.render import databases
 from fabrikam.operator.render.labels import CONFIG_HASH, INITIAL_REPLICAS, Obj, metadata, selector
 
 CONTAINER = "app"
@@ -88,10 +89,16 @@ def secret_provider_class(
 ) -> Obj | None:
     """Key Vault objects for the Secrets Store CSI driver, fetched with the service's own identity."""
     azure = platform.spec.azure
-    if not svc.spec.secrets or azure is None or azure.key_vault_name is None:
+    extra = databases.key_vault_objects(svc, platform)
+    if not (svc.spec.secrets or extra) or azure is None or azure.key_vault_name is None:
         return None
     objects = "".join(
         f"  - |\n    objectName: {secret.name}\n    objectType: {secret.type.value}\n" for secret in svc.spec.secrets
+    )
+    # Secrets the operator keeps in the vault (the Cosmos DB connection string), under a file name of its own.
+    objects += "".join(
+        f"  - |\n    objectName: {name}\n    objectAlias: {alias}\n    objectType: secret\n"
+        for alias, name in extra.items()
     )
     parameters = {"usePodIdentity": "false", "keyvaultName": azure.key_vault_name, "tenantId": azure.tenant_id}
     if client_id:

@@ -21,7 +21,16 @@ def test_sample_provisions_service_bus_redis_and_an_identity_per_bundled_service
     kinds = [r.kind for r in platform_resources(platform)]
     identities = [r for svc in bundled_services(platform) for r in identity_resources(svc, platform)]
 
-    assert kinds == [Kind.SERVICE_BUS_NAMESPACE, *[Kind.SERVICE_BUS_QUEUE] * len(BUNDLED_QUEUES), Kind.REDIS_CACHE]
+    assert kinds == [
+        Kind.SERVICE_BUS_NAMESPACE,
+        *[Kind.SERVICE_BUS_QUEUE] * len(BUNDLED_QUEUES),
+        Kind.REDIS_CACHE,
+        Kind.COSMOS_ACCOUNT,
+        Kind.MONGO_DATABASE,
+        Kind.MONGO_COLLECTION,
+        Kind.POSTGRES_SERVER,
+        Kind.POSTGRES_DATABASE,
+    ]
     assert [r.kind for r in identities].count(Kind.IDENTITY) == 8
     assert [r.kind for r in identities].count(Kind.FEDERATED_CREDENTIAL) == 8
     assert all(r.body["tags"]["environment"] == "staging" for r in identities if r.kind == Kind.IDENTITY)
@@ -32,11 +41,8 @@ def test_sample_lets_each_service_reach_the_azure_endpoints_its_uses_and_identit
     document = yaml.safe_load(SAMPLE.read_text())
     rules = {rule["name"]: set(rule["cidrs"]) for rule in document["spec"]["network"]["egress"]}
     rendered = render_documents([document])
-    # Only the Azure data stores the operator does not provision yet (Cosmos DB, SQL) are reported.
-    assert {(name, p.reason) for name, p in rendered.problems} == {
-        ("DroneService fabrikam-customer/package", "StoreNotProvided"),
-        ("DroneService fabrikam-customer/account", "StoreNotProvided"),
-    }
+    # Every store every service needs is provided: Cosmos DB to package, PostgreSQL to account.
+    assert rendered.problems == []
     policies = {o["metadata"]["name"]: o for o in rendered.objects if o["kind"] == "NetworkPolicy"}
 
     def reachable(service: str) -> set[str]:
@@ -55,3 +61,7 @@ def test_sample_lets_each_service_reach_the_azure_endpoints_its_uses_and_identit
     assert rules["azure-redis"] <= reachable("delivery")  # keeps delivery state in Redis
     assert rules["sendgrid-twilio"] <= reachable("notification")
     assert not rules["azure-servicebus"] & reachable("account")  # account uses no queue
+    assert rules["azure-cosmos-db"] <= reachable("package")
+    assert not rules["azure-cosmos-db"] & reachable("account")
+    assert rules["azure-postgres"] <= reachable("account")
+    assert not rules["azure-postgres"] & reachable("package")
