@@ -19,6 +19,8 @@ POSTGRES_KIND = "PostgresFlexibleServer"
 # The Cosmos DB connection string's file among the Key Vault objects (workload.SECRETS_DIR).
 MONGO_URL_FILE = "mongo-url"
 POSTGRES_PORT = 5432
+# The image's CA bundle (Debian's ca-certificates; devcluster/images.py installs it).
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 def mongo_secret_name(platform: str) -> str:
@@ -82,8 +84,11 @@ def environment(
     host = endpoints.get(POSTGRES_KIND)
     if serves_sql(svc, platform) and host and database_user:
         database = _bundled_use(svc, DependencyKind.SQL)
+        # verify-full: the token (the password) goes only to the server whose certificate names the host and chains
+        # to a root of the image's CA bundle (asyncpg reads PGSSLROOTCERT; it does not load the system store).
         env["FABRIKAM_DATABASE_URL"] = (
-            f"postgresql+asyncpg://{database_user}@{host}:{POSTGRES_PORT}/{database}?ssl=require"
+            f"postgresql+asyncpg://{database_user}@{host}:{POSTGRES_PORT}/{database}?ssl=verify-full"
         )
         env["FABRIKAM_DATABASE_AUTH"] = "entra"
+        env["PGSSLROOTCERT"] = CA_BUNDLE
     return env

@@ -1,4 +1,5 @@
 """The account service's own database (SQLite locally; PostgreSQL through asyncpg, or Azure SQL, by the URL).
+In Azure, PostgreSQL signs in with Microsoft Entra ID tokens instead of a password (`db_auth`).
 
 Addresses and phone numbers are stored only as AES-GCM ciphertexts (`kit.pii`). Times are stored with their
 time zone (PostgreSQL `timestamptz`), and amounts as 64-bit integers, as SQLite stores them anyway.
@@ -8,10 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
+from azure.core.credentials_async import AsyncTokenCredential
 from sqlalchemy import BigInteger, DateTime, ForeignKey, String, UniqueConstraint, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from fabrikam.workloads.account.db_auth import entra_connect_args
 
 
 def _now() -> datetime:
@@ -71,11 +75,13 @@ class PaymentEvent(Base):
     processed_at: Mapped[datetime] = mapped_column(default=_now)
 
 
-def engine_for(url: str) -> AsyncEngine:
+def engine_for(url: str, credential: AsyncTokenCredential | None = None) -> AsyncEngine:
+    """The engine of `url`; with `credential`, every new connection signs in with its Entra ID token."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         Path(parsed.database or "").parent.mkdir(parents=True, exist_ok=True)
-    return create_async_engine(url, pool_pre_ping=True)
+    connect_args = entra_connect_args(url, credential) if credential is not None else {}
+    return create_async_engine(url, pool_pre_ping=True, connect_args=connect_args)
 
 
 async def create_schema(connection: AsyncConnection) -> None:

@@ -1,10 +1,13 @@
 """Wires the account service: database, PII cipher, local issuer (local runs) and token checks."""
 
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.identity.aio import DefaultAzureCredential
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from fabrikam.workloads.account import api
 from fabrikam.workloads.account.db import Business, Client, create_schema, engine_for
+from fabrikam.workloads.account.db_auth import uses_entra
 from fabrikam.workloads.account.issuer import LocalIssuer, hash_secret, load_signing_key
 from fabrikam.workloads.kit.auth import Auth, Role, TokenVerifier
 from fabrikam.workloads.kit.pii import FieldCipher
@@ -22,9 +25,18 @@ def issuer_url(settings: ServiceSettings) -> str:
     return settings.auth_issuer or f"http://{settings.host}:{settings.port}"
 
 
-def build(runtime: Runtime) -> ServiceParts:
+def build(runtime: Runtime, credential: AsyncTokenCredential | None = None) -> ServiceParts:
+    """The service's parts. With Entra ID sign-in to the database (`settings.database_auth`), connections sign in
+    with tokens of `credential`, by default the pod's workload identity (or whatever DefaultAzureCredential
+    finds), which the service then closes when it stops; a given credential stays its owner's to close."""
     settings = runtime.settings
-    engine = engine_for(require(settings.database_url, "database_url"))
+    database_url = require(settings.database_url, "database_url")
+    owned_credential = None
+    if not uses_entra(database_url, settings.database_auth):
+        credential = None
+    elif credential is None:
+        credential = owned_credential = DefaultAzureCredential()
+    engine = engine_for(database_url, credential)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     pii_key = require(settings.pii_key(), "pii_key_file")
     cipher = FieldCipher.from_key_file(pii_key.path, create=pii_key.create)
@@ -52,6 +64,8 @@ def build(runtime: Runtime) -> ServiceParts:
     async def stop() -> None:
         await auth.close()
         await engine.dispose()
+        if owned_credential is not None:
+            await owned_credential.close()
 
     async def database_ready() -> object:
         async with engine.connect() as connection:

@@ -7,8 +7,16 @@ set, and no queue consumer runs.
 """
 
 from enum import StrEnum
+from pathlib import Path
 
-from fabrikam.workloads.kit.settings import ISSUER_KEY_OBJECT, PII_KEY_OBJECT, KeyFile, ServiceSettings, env_name
+from fabrikam.workloads.kit.settings import (
+    ISSUER_KEY_OBJECT,
+    MONGO_URL_CONFLICT,
+    PII_KEY_OBJECT,
+    KeyFile,
+    ServiceSettings,
+    env_name,
+)
 
 
 class Need(StrEnum):
@@ -44,7 +52,12 @@ def _reason(settings: ServiceSettings, need: Need) -> str | None:
             unset = settings.broker == "servicebus" and not settings.servicebus_namespace
             return _unset("servicebus_namespace") + " (FABRIKAM_BROKER=servicebus)" if unset else None
         case Need.MONGO:
-            return None if settings.mongo_url else _unset("mongo_url")
+            if settings.mongo_url and settings.mongo_url_file:
+                return f"misconfigured: {MONGO_URL_CONFLICT}"
+            if settings.mongo_url_file and not Path(settings.mongo_url_file).is_file():
+                # The CSI driver mounts the file before the container starts: absent, the object or path is wrong.
+                return f"not configured: no file {settings.mongo_url_file} ({env_name('mongo_url_file')})"
+            return None if settings.mongo_url or settings.mongo_url_file else _unset("mongo_url", "mongo_url_file")
         case Need.DATABASE:
             return None if settings.database_url else _unset("database_url")
         case Need.EMAIL:

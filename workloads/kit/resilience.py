@@ -50,6 +50,11 @@ def is_unreachable(error: BaseException) -> bool:
     order, so a service's start waits for its stores instead of crashing the pod."""
     if is_transient(error) or isinstance(error, OSError):
         return True
+    from azure.core.exceptions import ClientAuthenticationError
+
+    if isinstance(error, ClientAuthenticationError):
+        # A new identity's federated credential takes a minute or two to reach Entra ID: its first tokens fail.
+        return True
     from pymongo.errors import ConnectionFailure
     from sqlalchemy.exc import InterfaceError, OperationalError
 

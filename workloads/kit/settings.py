@@ -31,6 +31,8 @@ LOCAL_ISSUER_KEY = "issuer-key.pem"
 
 T = TypeVar("T")
 
+MONGO_URL_CONFLICT = "FABRIKAM_MONGO_URL and FABRIKAM_MONGO_URL_FILE are both set: set only one"
+
 
 class NotConfigured(ValueError):
     """A setting the service needs is unset: the service is not ready until the variable is set."""
@@ -117,6 +119,9 @@ class ServiceSettings(BaseSettings):
     redis_password_file: str | None = None
     servicebus_namespace: str | None = None
     mongo_url: str | None = None
+    # Or a file holding the connection string (`mongo_connection_url`): in Azure, the Cosmos DB account's, which
+    # carries its key, from Key Vault through the CSI driver. Set one of the two, never both.
+    mongo_url_file: str | None = None
     mongo_database: str = "fabrikam"
     mongo_cosmos_shard_on_tag: bool = False
 
@@ -162,6 +167,11 @@ class ServiceSettings(BaseSettings):
     # Account: its own database, never shared (seed: the account database shared with a legacy app).
     # An SQLAlchemy async URL: postgresql+asyncpg://user@host:5432/db, or sqlite+aiosqlite:///<file> locally.
     database_url: str | None = None
+    # How the account service signs in to its database (`account/db_auth.py`): `entra` with a Microsoft Entra ID
+    # token of the pod's workload identity as the password of the URL's user (the identity's PostgreSQL role);
+    # `password` with the URL's password, if any; `auto` (the default) is `entra` for an Azure Database for
+    # PostgreSQL host (`*.postgres.database.azure.com`) whose URL has no password, else `password`.
+    database_auth: Literal["auto", "password", "entra"] = "auto"
     account_local_issuer: bool = True
     # Local runs: the directory where the local issuer creates its signing key. With a secrets directory the
     # key is its `account-issuer-key` object instead, shared by every replica.
@@ -189,6 +199,30 @@ class ServiceSettings(BaseSettings):
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
     twilio_from: str | None = None
+
+    def mongo_connection_url(self) -> str:
+        """The MongoDB connection string: `mongo_url`, or the text of the file `mongo_url_file` names (without its
+        trailing newline), which the requirements (`kit/requirements.py`) check is there before this is called.
+
+        Setting both is an error, not a precedence. They come from different hands (the file from the operator's
+        Key Vault mount, the variable from a ConfigMap, an overlay or a shell), and each names a whole database:
+        whichever silently won, the other would be a stale setting nobody notices, and a service that writes its
+        packages to a database other than the one meant splits the data without a word. Refusing makes the
+        operator (or whoever runs it) remove one, and the service says which two variables clash.
+        """
+        if self.mongo_url and self.mongo_url_file:
+            raise ValueError(MONGO_URL_CONFLICT)
+        if not self.mongo_url_file:
+            if not self.mongo_url:
+                raise NotConfigured(f"not configured: set {env_name('mongo_url')} or {env_name('mongo_url_file')}")
+            return self.mongo_url
+        try:
+            url = read_secret_file(Path(self.mongo_url_file))
+        except SecretFileError as error:
+            raise SecretFileError(f"{env_name('mongo_url_file')}: {error}") from error
+        if url is None:
+            raise SecretFileError(f"{env_name('mongo_url_file')} names {self.mongo_url_file}, which is absent")
+        return url
 
     def pii_key(self) -> KeyFile | None:
         """The PII key's file; one in a secrets directory is shared by the replicas, so never generated."""

@@ -8,7 +8,6 @@ from fabrikam.workloads.contracts import PACKAGE_COMMANDS
 from fabrikam.workloads.kit.auth import Auth, TokenVerifier, protected
 from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
-from fabrikam.workloads.kit.settings import require
 from fabrikam.workloads.package import api
 from fabrikam.workloads.package.handlers import PackageHandlers
 from fabrikam.workloads.package.store import PackageStore
@@ -20,7 +19,7 @@ def build(runtime: Runtime) -> ServiceParts:
     settings = runtime.settings
     timeout_ms = int(settings.outbound_timeout_seconds * 1000)
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
-        require(settings.mongo_url, "mongo_url"),
+        settings.mongo_connection_url(),
         maxPoolSize=settings.pool_size,
         waitQueueTimeoutMS=int(settings.pool_wait_seconds * 1000),
         serverSelectionTimeoutMS=timeout_ms,

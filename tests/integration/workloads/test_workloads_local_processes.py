@@ -64,7 +64,10 @@ async def test_a_service_without_its_database_runs_live_but_unready_and_consumes
     finally:
         service.process.stop()
     assert live.status_code == 200
-    assert (ready.status_code, ready.json()["failing"]) == (503, {"mongo": "not configured: set FABRIKAM_MONGO_URL"})
+    assert (ready.status_code, ready.json()["failing"]) == (
+        503,
+        {"mongo": "not configured: set FABRIKAM_MONGO_URL or FABRIKAM_MONGO_URL_FILE"},
+    )
     logged = [json.loads(line) for line in service.log_path.read_text().splitlines() if line.startswith("{")]
     assert any(line["level"] == "error" and "FABRIKAM_MONGO_URL" in line["message"] for line in logged)
     assert not await redis.exists("queue:package-commands")

@@ -225,6 +225,7 @@ def test_account_signs_in_to_postgres_as_its_identity_once_the_server_has_a_host
     env = ready["ConfigMap"]["data"]
     user = naming.identity_name("prod", "shipping", "account")
     assert env["FABRIKAM_DATABASE_URL"] == (
-        f"postgresql+asyncpg://{user}@psql-prod.postgres.database.azure.com:5432/accounts?ssl=require"
+        f"postgresql+asyncpg://{user}@psql-prod.postgres.database.azure.com:5432/accounts?ssl=verify-full"
     )
     assert env["FABRIKAM_DATABASE_AUTH"] == "entra"
+    assert env["PGSSLROOTCERT"] == "/etc/ssl/certs/ca-certificates.crt"  # the token goes to Azure's server only

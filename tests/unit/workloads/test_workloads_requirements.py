@@ -17,7 +17,15 @@ REDIS = "redis://redis.fabrikam.test:6379/0"
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("REDIS_URL", "MONGO_URL", "DATABASE_URL", "SMTP_HOST", "SECRETS_DIR", "PII_KEY_FILE"):
+    for name in (
+        "REDIS_URL",
+        "MONGO_URL",
+        "MONGO_URL_FILE",
+        "DATABASE_URL",
+        "SMTP_HOST",
+        "SECRETS_DIR",
+        "PII_KEY_FILE",
+    ):
         monkeypatch.delenv(f"FABRIKAM_{name}", raising=False)
 
 
@@ -29,7 +37,11 @@ def needs_of(service: str) -> tuple[Need, ...]:
     ("service", "settings", "failing"),
     [
         ("ingestion", {}, {"redis": "not configured: set FABRIKAM_REDIS_URL"}),
-        ("package", {"redis_url": REDIS}, {"mongo": "not configured: set FABRIKAM_MONGO_URL"}),
+        (
+            "package",
+            {"redis_url": REDIS},
+            {"mongo": "not configured: set FABRIKAM_MONGO_URL or FABRIKAM_MONGO_URL_FILE"},
+        ),
         (
             "workflow",
             {"broker": "servicebus"},
@@ -127,7 +139,13 @@ async def test_an_unconfigured_service_is_live_but_not_ready_and_says_so_in_its_
     assert live.status_code == 200
     assert (ready.status_code, ready.json()) == (
         503,
-        {"status": "unavailable", "failing": {"mongo": "not configured: set FABRIKAM_MONGO_URL"}},
+        {
+            "status": "unavailable",
+            "failing": {"mongo": "not configured: set FABRIKAM_MONGO_URL or FABRIKAM_MONGO_URL_FILE"},
+        },
     )
     assert api.status_code == 404
-    assert "not ready until configured: mongo: not configured: set FABRIKAM_MONGO_URL" in caplog.text
+    assert (
+        "not ready until configured: mongo: not configured: set FABRIKAM_MONGO_URL or FABRIKAM_MONGO_URL_FILE"
+        in caplog.text
+    )

@@ -115,3 +115,19 @@ async def test_a_start_waits_for_a_store_that_does_not_answer_yet_but_not_for_a_
 
     with pytest.raises(ConnectionRefusedError):
         await when_reachable(never, "never", within_seconds=0.5)
+
+
+async def test_a_start_waits_for_an_identity_whose_federated_credential_is_not_in_entra_id_yet() -> None:
+    """A new service's first token requests fail until its federated credential has reached Entra ID."""
+    from azure.core.exceptions import ClientAuthenticationError
+
+    calls = []
+
+    async def sign_in() -> str:
+        calls.append(1)
+        if len(calls) < 2:
+            raise ClientAuthenticationError("AADSTS70021: No matching federated identity record found")
+        return "signed in"
+
+    assert await when_reachable(sign_in, "sign in", within_seconds=30) == "signed in"
+    assert len(calls) == 2
