@@ -39,8 +39,19 @@ _ALREADY_GRANTED = frozenset({"RoleAssignmentExists"})
 PROPERTY_CHANGE_NOT_ALLOWED = "PropertyChangeNotAllowed"
 
 
+# A flexible server reports no provisioningState, only its `state`; these are the ones of a finished operation.
+_SERVER_SETTLED = frozenset({"ready", "stopped", "disabled"})
+
+
 def provisioning_state(actual: Json) -> str | None:
-    state = actual.get("properties", {}).get("provisioningState")
+    """The resource's provisioningState; for a PostgreSQL flexible server, its `state` read as one (Ready is
+    Succeeded, Updating or Starting an operation still running, never to be written over)."""
+    properties = actual.get("properties", {})
+    state = properties.get("provisioningState")
+    if state is None and str(actual.get("type", "")).casefold() == "microsoft.dbforpostgresql/flexibleservers":
+        server = properties.get("state")
+        if server is not None:
+            return "Succeeded" if str(server).casefold() in _SERVER_SETTLED else str(server)
     return str(state) if state is not None else None
 
 

@@ -13,6 +13,7 @@ from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.azure import Kind, access_resources, naming, platform_resources
 from fabrikam.operator.azure.desired import KEY_VAULT_SECRETS_USER, mongo_secret, stale_grants
 from fabrikam.operator.azure.drift import differences
+from fabrikam.operator.azure.reconciler import provisioning_state
 from fabrikam.operator.render import bundled_services
 from fabrikam.operator.render.labels import CONFIG_HASH
 from fabrikam.operator.render.service import ServiceFacts, render_drone_service
@@ -229,3 +230,15 @@ def test_account_signs_in_to_postgres_as_its_identity_once_the_server_has_a_host
     )
     assert env["FABRIKAM_DATABASE_AUTH"] == "entra"
     assert env["PGSSLROOTCERT"] == "/etc/ssl/certs/ca-certificates.crt"  # the token goes to Azure's server only
+
+
+@pytest.mark.parametrize(
+    ("state", "read_as"),
+    [("Ready", "Succeeded"), ("Stopped", "Succeeded"), ("Provisioning", "Provisioning"), ("Updating", "Updating")],
+)
+def test_a_flexible_servers_state_stands_for_the_provisioning_state_it_lacks(state: str, read_as: str) -> None:
+    """Never PATCH over a server still provisioning or updating: its GET has no provisioningState, only `state`."""
+    server = {"type": "Microsoft.DBforPostgreSQL/flexibleServers", "properties": {"state": state}}
+
+    assert provisioning_state(server) == read_as
+    assert provisioning_state({"type": "Microsoft.Cache/redis", "properties": {"state": state}}) is None

@@ -1,0 +1,198 @@
+"""The operator process against the local control plane and the fake ARM: a platform with `spec.databases` gets
+its Cosmos DB account (database, sharded collection, the connection string in Key Vault) and its PostgreSQL server,
+once each; package and account are wired to them; a regenerated key reaches Key Vault and rolls the package pods;
+drift is repaired; deletion follows the deletionPolicy."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
+
+from .conftest import OPERATOR_SUBSCRIPTION, StaticCredential, azure_platform
+
+pytestmark = pytest.mark.cluster
+
+# The Secrets Store CSI driver's SecretProviderClass, as its chart installs it (the operator renders one per service
+# that mounts Key Vault objects); the schema is left open: the driver, not the apiserver, reads the parameters.
+SECRET_PROVIDER_CLASS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "secretproviderclasses.secrets-store.csi.x-k8s.io"},
+    "spec": {
+        "group": "secrets-store.csi.x-k8s.io",
+        "names": {
+            "kind": "SecretProviderClass",
+            "listKind": "SecretProviderClassList",
+            "plural": "secretproviderclasses",
+            "singular": "secretproviderclass",
+        },
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+def _get(cluster: Any, *args: str) -> Any:
+    return json.loads(cluster.kubectl("get", *args, "-o", "json").stdout)
+
+
+def _config(cluster: Any, service: str, namespace: str) -> dict[str, str]:
+    found = cluster.kubectl("get", "configmap", f"{service}-config", "-n", namespace, "-o", "json", check=False)
+    return dict(json.loads(found.stdout).get("data", {})) if found.returncode == 0 else {}
+
+
+def _resources(cluster: Any, name: str) -> dict[str, dict[str, Any]]:
+    status = _get(cluster, "deliveryplatform", name).get("status") or {}
+    return {r["kind"]: r for r in status.get("azureResources", [])}
+
+
+async def _regenerate(arm: Any, ca: Path, resource_group: str, account: str, key_kind: str) -> None:
+    """What `az cosmosdb keys regenerate` does, through the SDK: a person rotating a key."""
+    client = CosmosDBManagementClient(
+        StaticCredential(),
+        OPERATOR_SUBSCRIPTION,
+        base_url=arm.base_url,
+        connection_verify=str(ca),
+        polling_interval=0.1,
+    )
+    async with client:
+        poller = await client.database_accounts.begin_regenerate_key(resource_group, account, {"keyKind": key_kind})
+        await poller.result()
+
+
+@pytest.fixture(scope="module")
+def secret_provider_classes(cluster: Any) -> None:
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(SECRET_PROVIDER_CLASS_CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io")
+
+
+def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
+    cluster: Any,
+    azure_operator: Any,
+    arm: Any,
+    arm_tls: Any,
+    kit: Any,
+    eventually: Any,
+    secret_provider_classes: None,
+) -> None:
+    platform = azure_platform(kit.sample_platform(), "Delete")
+    name = platform["metadata"]["name"]
+    resource_group = platform["spec"]["azure"]["resourceGroup"]
+    vault = f"kv-{uuid.uuid4().hex[:12]}"
+    arm.add_vault(OPERATOR_SUBSCRIPTION, resource_group, vault)
+    platform["spec"]["azure"]["keyVaultName"] = vault
+    platform["spec"]["databases"] = {
+        "cosmosDb": {"maxThroughput": 4000},
+        "postgres": {"backupRetentionDays": 14},
+    }
+    namespaces = {svc: team["namespace"] for team in platform["spec"]["teams"] for svc in team["services"]}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+
+    # Each store once, every level of it, and its state and endpoint in the status.
+    resources = _resources(cluster, name)
+    for kind in (
+        "CosmosDbAccount",
+        "CosmosMongoDatabase",
+        "CosmosMongoCollection",
+        "PostgresFlexibleServer",
+        "PostgresDatabase",
+        "KeyVaultSecret",
+    ):
+        assert resources[kind]["state"] == "Succeeded", resources[kind]
+    assert len(arm.paths("Microsoft.DocumentDB/databaseAccounts")) == 1
+    assert len(arm.paths("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases/collections")) == 1
+    assert len(arm.paths("Microsoft.DBforPostgreSQL/flexibleServers")) == 1
+    account_name = resources["CosmosDbAccount"]["name"]
+    secret = resources["KeyVaultSecret"]["name"]
+    first_value = arm.secret_value(vault, secret)
+    primary = arm.cosmos_keys(account_name)["primary"]
+    assert first_value is not None
+    assert primary in first_value
+    server_puts = [c for c in arm.calls("PUT", "/flexibleServers/") if "/databases/" not in c.path.lower()]
+    server_puts = [c for c in server_puts if "/administrators/" not in c.path.lower()]
+    assert server_puts
+    assert server_puts[0].body["properties"]["authConfig"]["passwordAuth"] == "Disabled"
+
+    # Package mounts the secret as a file and carries its version; no key in any environment variable.
+    package_ns = namespaces["package"]
+    version = eventually(
+        lambda: _config(cluster, "package", package_ns).get("FABRIKAM_MONGO_URL_VERSION"),
+        what="package's connection string version",
+    )
+    package = _config(cluster, "package", package_ns)
+    assert package["FABRIKAM_MONGO_URL_FILE"] == "/mnt/secrets/mongo-url"
+    assert not [value for value in package.values() if primary in value]
+    provider = _get(cluster, "secretproviderclass", "package-keyvault", "-n", package_ns)
+    assert "objectAlias: mongo-url" in provider["spec"]["parameters"]["objects"]
+    assert f"objectName: {secret}" in provider["spec"]["parameters"]["objects"]
+
+    # Account signs in to PostgreSQL as its identity, which is the server's Entra administrator.
+    account_ns = namespaces["account"]
+    url = eventually(
+        lambda: _config(cluster, "account", account_ns).get("FABRIKAM_DATABASE_URL"),
+        what="account's database URL",
+    )
+    host = resources["PostgresFlexibleServer"]["endpoint"]
+    assert url.startswith("postgresql+asyncpg://id-")
+    assert f"@{host}:5432/accounts?ssl=verify-full" in url
+    administrators = eventually(
+        lambda: arm.paths("Microsoft.DBforPostgreSQL/flexibleServers/administrators"),
+        what="the account identity as the server's Entra administrator",
+    )
+    assert len(administrators) == 1
+    # A service that reads the vault may do so: Key Vault Secrets User on exactly that vault.
+    vault_grants = [
+        c for c in arm.calls("PUT", "/roleAssignments/") if f"/microsoft.keyvault/vaults/{vault}/" in c.path.lower()
+    ]
+    assert vault_grants
+    writes_when_settled = len(arm.writes())
+
+    # A person regenerates the secondary key and switches to it: the secret gets the new string, package rolls.
+    asyncio.run(_regenerate(arm, arm_tls[0], resource_group, account_name, "secondary"))
+    patch = {"spec": {"databases": {"cosmosDb": {"connectionKey": "Secondary"}}}}
+    cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", json.dumps(patch))
+    secondary = arm.cosmos_keys(account_name)["secondary"]
+    eventually(
+        lambda: secondary in (arm.secret_value(vault, secret) or ""),
+        timeout=90,
+        what="the secondary key's connection string in Key Vault",
+    )
+    eventually(
+        lambda: _config(cluster, "package", package_ns).get("FABRIKAM_MONGO_URL_VERSION") not in (None, version),
+        timeout=90,
+        what="package's configuration to name the new secret version (its pods roll)",
+    )
+    assert len(arm.writes()) > writes_when_settled
+
+    # Drift: someone lowered the autoscale maximum in the portal; the next pass puts the spec's back.
+    database = arm.paths("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases")[0]
+    arm.tamper(
+        database, lambda doc: doc["properties"]["options"].update({"autoscaleSettings": {"maxThroughput": 1000}})
+    )
+    eventually(
+        lambda: (arm.get(database) or {})["properties"]["options"]["autoscaleSettings"]["maxThroughput"] == 4000,
+        timeout=90,
+        what="the autoscale maximum restored",
+    )
+
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+    eventually(
+        lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+        timeout=180,
+        what="the platform to be deleted after Azure confirmed",
+    )
+    assert arm.paths("Microsoft.DocumentDB/databaseAccounts") == []
+    assert arm.paths("Microsoft.DBforPostgreSQL/flexibleServers") == []
