@@ -32,6 +32,9 @@ RETRIABLE_CODES = frozenset(
         "MissingSubscriptionRegistration",
         "OperationNotAllowed",
         "ParentResourceNotFound",
+        # Cosmos DB takes one control-plane operation per account at a time (a key being regenerated, a database
+        # being created) and answers 412 to any other until it ends.
+        "PreconditionFailed",
         "PrincipalNotFound",
         "ResourceGroupBeingDeleted",
         "ResourceGroupNotFound",

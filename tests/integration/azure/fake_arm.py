@@ -5,13 +5,20 @@ provisioningState polling, as the real resource providers do), validates what AR
 duplicate role assignment, partitioned queue in an unpartitioned Premium namespace, a Redis access policy assignment
 naming a policy the cache does not hold, ...), injects faults on demand, and records every request so tests assert
 on exactly what Azure received.
+
+Data stores: Cosmos DB accounts (MongoDB API databases and collections, connection strings and keys), PostgreSQL
+flexible servers (databases, Microsoft Entra administrators) and Key Vault vaults with their secrets. What ARM takes
+but never answers (account keys, secret values, administrator passwords) is kept aside, readable by tests through
+helpers (`cosmos_keys`, `secret_value`, `server_password`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import copy
 import math
+import os
 import re
 import socket
 import ssl
@@ -20,6 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -77,6 +85,10 @@ class Stored:
     busy_until: float = 0.0
     operation: str | None = None  # "Creating", "Updating" or "Deleting" while busy
     outcome: str = "Succeeded"  # the provisioningState the running operation ends in
+    # What ARM keeps but never answers: account keys, secret values, administrator passwords.
+    hidden: Json = field(default_factory=dict)
+    # The resource before the running update: what a failed operation leaves for a type with no provisioningState.
+    previous: Json | None = None
 
 
 @dataclass
@@ -126,14 +138,28 @@ class _Type:
 
     name: str
     pattern: re.Pattern[str]
-    put_lro: str | None = None  # "async-operation", "body" or None (synchronous)
-    delete_lro: str | None = None  # "async-operation", "location" or None
+    put_lro: str | None = None  # "async-operation", "location", "both", "body" or None (synchronous)
+    delete_lro: str | None = None  # "async-operation", "location", "both" or None
     parent: Callable[[re.Match[str]], str] | None = None
     # Service Bus answers a new queue with 200, not 201 (and its SDK accepts only 200).
     created_status: int = 201
     # provisioningState while a PUT of a new resource runs; Redis data access knows only "Updating".
     creating: str = "Creating"
     computed: Callable[[FakeArm, re.Match[str], Json, Json | None], Json] = field(default=lambda arm, m, body, old: {})
+    # Top-level read-only members (a Cosmos DB account's default kind, a secret's location), beside `properties`.
+    top: Callable[[FakeArm, re.Match[str], Json, Json | None], Json] = field(default=lambda arm, m, body, old: {})
+    # Where the resource shows its running operation, None when its REST model has no such property (role
+    # assignments, Cosmos DB Mongo databases, PostgreSQL flexible servers' children, Key Vault secrets); `states`
+    # renames the generic Creating/Updating/Deleting/Succeeded/Failed for types with an enum of their own.
+    state_property: str | None = "provisioningState"
+    states: dict[str, str] = field(default_factory=dict)
+    # A PUT answered 202 with an empty body and the operation's headers (PostgreSQL, Cosmos DB child resources).
+    put_accepted: bool = False
+    # PATCH: (status, LRO style, whether the answer carries the resource) and the members the update model has.
+    patch: tuple[int, str, bool] | None = None
+    patch_fields: frozenset[str] = frozenset()
+    # Request properties stored but never answered (write-only in the REST model).
+    write_only: tuple[str, ...] = ()
 
 
 _RG = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers"
@@ -174,6 +200,131 @@ def _identity(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> J
     }
 
 
+def _region(name: str) -> str:
+    """ARM's short region name ("westus2") from either form a client sends ("West US 2" or "westus2")."""
+    return name.replace(" ", "").lower()
+
+
+def _display(name: str) -> str:
+    return _DISPLAY_LOCATIONS.get(_region(name), name)
+
+
+def _cosmos_account(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """Read-only members of DatabaseAccountGetResults: endpoints, each region's entry, write and read regions."""
+    properties, name = body.get("properties", {}), m["name"]
+    locations = []
+    for entry in sorted(properties.get("locations") or [], key=lambda e: e.get("failoverPriority", 0)):
+        region = _region(entry.get("locationName", ""))
+        locations.append(
+            {
+                "id": f"{name}-{region}",
+                "locationName": _display(region),
+                "documentEndpoint": f"https://{name}-{region}.documents.azure.com:443/",
+                "provisioningState": "Succeeded",
+                "failoverPriority": entry.get("failoverPriority", 0),
+                "isZoneRedundant": bool(entry.get("isZoneRedundant", False)),
+            }
+        )
+    multiple_writes = bool(properties.get("enableMultipleWriteLocations", False))
+    return {
+        "documentEndpoint": f"https://{name}.documents.azure.com:443/",
+        "databaseAccountOfferType": "Standard",
+        "consistencyPolicy": properties.get("consistencyPolicy")
+        or {"defaultConsistencyLevel": "Session", "maxIntervalInSeconds": 5, "maxStalenessPrefix": 100},
+        "enableMultipleWriteLocations": multiple_writes,
+        "locations": locations,
+        "writeLocations": [e for e in locations if multiple_writes or e["failoverPriority"] == 0],
+        "readLocations": locations,
+        "failoverPolicies": [
+            {"id": e["id"], "locationName": e["locationName"], "failoverPriority": e["failoverPriority"]}
+            for e in locations
+        ],
+        "instanceId": (old or {}).get("properties", {}).get("instanceId", str(uuid.uuid4())),
+    }
+
+
+def _cosmos_resource(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """A Mongo database's or collection's `resource` as Cosmos DB answers it: as sent, plus the system properties
+    `_rid` (kept for the resource's life), `_ts` and `_etag` (new on each write)."""
+    previous = (old or {}).get("properties", {}).get("resource", {})
+    resource = copy.deepcopy(body.get("properties", {}).get("resource") or {})
+    resource.update(
+        _rid=previous.get("_rid", base64.b64encode(os.urandom(6)).decode()),
+        _ts=int(time.time()),
+        _etag=f'"{uuid.uuid4()}"',
+    )
+    return {"resource": resource, "options": copy.deepcopy(body.get("properties", {}).get("options") or {})}
+
+
+def _postgres_server(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """Read-only members of ServerProperties and the defaults Azure fills in (no provisioningState: the model has
+    `state` instead, see `states`)."""
+    properties, previous = body.get("properties", {}), (old or {}).get("properties", {})
+    high_availability = {"mode": "Disabled", **(properties.get("highAvailability") or {})}
+    high_availability["state"] = "NotEnabled" if high_availability["mode"] == "Disabled" else "Healthy"
+    auth = {"activeDirectoryAuth": "Disabled", "passwordAuth": "Enabled", **(properties.get("authConfig") or {})}
+    if auth["activeDirectoryAuth"] == "Enabled":
+        auth.setdefault("tenantId", TENANT_ID)
+    computed: Json = {
+        "fullyQualifiedDomainName": f"{m['name']}.postgres.database.azure.com",
+        "highAvailability": high_availability,
+        "authConfig": auth,
+        "backup": {"backupRetentionDays": 7, "geoRedundantBackup": "Disabled", **(properties.get("backup") or {})},
+        "replicationRole": properties.get("replicationRole", "Primary"),
+    }
+    if "administratorLogin" not in properties and "administratorLogin" in previous:
+        computed["administratorLogin"] = previous["administratorLogin"]  # set at creation, never changed
+    return computed
+
+
+def _postgres_database(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    properties = body.get("properties", {})
+    return {"charset": properties.get("charset") or "UTF8", "collation": properties.get("collation") or "en_US.utf8"}
+
+
+def _postgres_administrator(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    return {"objectId": m["name"], "tenantId": body.get("properties", {}).get("tenantId") or TENANT_ID}
+
+
+def _vault(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    return {"vaultUri": f"https://{m['name']}.vault.azure.net/"}
+
+
+def _secret(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """A new version on each PUT: secretUriWithVersion changes, attributes carry its creation time."""
+    secret_uri = f"https://{m['parent']}.vault.azure.net/secrets/{m['name']}"
+    now = int(time.time())
+    attributes = {"enabled": True, **(body.get("properties", {}).get("attributes") or {}), "created": now}
+    attributes["updated"] = now
+    return {
+        "secretUri": secret_uri,
+        "secretUriWithVersion": f"{secret_uri}/{uuid.uuid4().hex}",
+        "attributes": attributes,
+    }
+
+
+def _secret_top(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    vault = arm.resources.get(m.string[: m.string.lower().rindex("/secrets/")].lower())
+    return {"location": vault.json.get("location") if vault else None, "tags": body.get("tags") or {}}
+
+
+_ACCOUNT = _RG + r"/Microsoft\.DocumentDB/databaseAccounts/"
+_FLEXIBLE = _RG + r"/Microsoft\.DBforPostgreSQL/flexibleServers/"
+_VAULT = _RG + r"/Microsoft\.KeyVault/vaults/"
+
+
+def _cosmos_account_path(path: str) -> str:
+    """The account a Cosmos DB path is under (lowercase): control-plane writes lock the whole account."""
+    found = re.search(r"^.*?/providers/microsoft\.documentdb/databaseaccounts/[^/]+", path.lower())
+    assert found is not None
+    return found[0]
+
+
+def _parent_at(segment: str) -> Callable[[re.Match[str]], str]:
+    """The parent of a nested resource: its path up to the last `/{segment}/`."""
+    return lambda m: m.string[: m.string.lower().rindex(f"/{segment.lower()}/")]
+
+
 TYPES = [
     _Type(
         "Microsoft.ServiceBus/namespaces/queues",
@@ -212,6 +363,9 @@ TYPES = [
         put_lro="body",
         delete_lro="async-operation",
         computed=_redis,
+        # The update operation (REST spec 2024-11-01, Redis_Update): 202 and a Location to poll.
+        patch=(202, "location", True),
+        patch_fields=frozenset({"tags", "properties", "identity"}),
     ),
     _Type(
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
@@ -231,12 +385,146 @@ TYPES = [
         "Microsoft.Authorization/roleAssignments",
         re.compile(r"^(?P<scope>/.+)/providers/Microsoft\.Authorization/roleAssignments/(?P<name>[^/]+)$", re.I),
         parent=lambda m: m["scope"],
+        state_property=None,
+    ),
+    # Cosmos DB (azure-mgmt-cosmosdb 9.9.0, api-version 2025-10-15). The SDK takes only 200 for an account's PUT and
+    # PATCH (polled through Azure-AsyncOperation), 200/202 for a database's or collection's PUT, 202/204 for
+    # deletes. MongoDBDatabaseGetResults and MongoDBCollectionGetResults have no provisioningState.
+    _Type(
+        "Microsoft.DocumentDB/databaseAccounts/mongodbDatabases/collections",
+        re.compile(_ACCOUNT + r"[^/]+/mongodbDatabases/(?P<parent>[^/]+)/collections/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        parent=_parent_at("collections"),
+        computed=_cosmos_resource,
+        state_property=None,
+        put_accepted=True,
+    ),
+    _Type(
+        "Microsoft.DocumentDB/databaseAccounts/mongodbDatabases",
+        re.compile(_ACCOUNT + r"(?P<parent>[^/]+)/mongodbDatabases/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        parent=_parent_at("mongodbDatabases"),
+        computed=_cosmos_resource,
+        state_property=None,
+        put_accepted=True,
+    ),
+    _Type(
+        "Microsoft.DocumentDB/databaseAccounts",
+        re.compile(_ACCOUNT + r"(?P<name>[^/]+)$", re.I),
+        put_lro="async-operation",
+        delete_lro="both",
+        created_status=200,
+        computed=_cosmos_account,
+        top=lambda arm, m, body, old: {"kind": body.get("kind") or "GlobalDocumentDB"},
+        patch=(200, "async-operation", True),
+        patch_fields=frozenset({"tags", "location", "identity", "properties"}),
+    ),
+    # PostgreSQL flexible servers (azure-mgmt-postgresqlflexibleservers 3.0.0, api-version 2026-10-01): every PUT,
+    # PATCH and DELETE is answered 202 (deletes also 204) and polled through Azure-AsyncOperation. Server,
+    # Database and AdministratorMicrosoftEntra have no provisioningState; a server reports `state` (ServerState).
+    _Type(
+        "Microsoft.DBforPostgreSQL/flexibleServers/databases",
+        re.compile(_FLEXIBLE + r"(?P<parent>[^/]+)/databases/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        parent=_parent_at("databases"),
+        computed=_postgres_database,
+        state_property=None,
+        put_accepted=True,
+    ),
+    _Type(
+        "Microsoft.DBforPostgreSQL/flexibleServers/administrators",
+        re.compile(_FLEXIBLE + r"(?P<parent>[^/]+)/administrators/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        parent=_parent_at("administrators"),
+        computed=_postgres_administrator,
+        state_property=None,
+        put_accepted=True,
+    ),
+    _Type(
+        "Microsoft.DBforPostgreSQL/flexibleServers",
+        re.compile(_FLEXIBLE + r"(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        computed=_postgres_server,
+        state_property="state",
+        states={"Creating": "Provisioning", "Updating": "Updating", "Deleting": "Dropping", "Succeeded": "Ready"},
+        put_accepted=True,
+        patch=(202, "both", False),
+        patch_fields=frozenset({"sku", "identity", "properties", "tags"}),
+        write_only=("administratorLoginPassword",),
+    ),
+    # Key Vault through ARM (azure-mgmt-keyvault 14.1.0, api-version 2026-05-15): a vault's PUT is polled by its
+    # provisioningState (VaultProvisioningState knows only RegisteringDns and Succeeded), its DELETE is synchronous;
+    # secrets are written synchronously (200/201), answered without their value.
+    _Type(
+        "Microsoft.KeyVault/vaults/secrets",
+        re.compile(_VAULT + r"(?P<parent>[^/]+)/secrets/(?P<name>[^/]+)$", re.I),
+        parent=_parent_at("secrets"),
+        computed=_secret,
+        top=_secret_top,
+        state_property=None,
+        write_only=("value",),
+    ),
+    _Type(
+        "Microsoft.KeyVault/vaults",
+        re.compile(_VAULT + r"(?P<name>[^/]+)$", re.I),
+        put_lro="body",
+        computed=_vault,
+        states={"Creating": "RegisteringDns", "Updating": "RegisteringDns"},
     ),
 ]
+_KINDS = {kind.name: kind for kind in TYPES}
+# Cosmos DB account actions (POST .../databaseAccounts/{name}/{action}).
+_COSMOS_ACTION = re.compile(_ACCOUNT + r"(?P<name>[^/]+)/(?P<action>[^/]+)$", re.I)
+# The four keys of an account, by the keyKind regenerateKey takes, and how listKeys names them.
+_KEY_KINDS = {
+    "primary": "primaryMasterKey",
+    "secondary": "secondaryMasterKey",
+    "primaryReadonly": "primaryReadonlyMasterKey",
+    "secondaryReadonly": "secondaryReadonlyMasterKey",
+}
+_CONNECTION_STRINGS = [
+    ("primary", "Primary", "Primary"),
+    ("secondary", "Secondary", "Secondary"),
+    ("primaryReadonly", "PrimaryReadonly", "Primary Read-Only"),
+    ("secondaryReadonly", "SecondaryReadonly", "Secondary Read-Only"),
+]
+_SECRET_NAME = re.compile(r"^[a-zA-Z0-9-]{1,127}$")
+_VAULT_NAME = re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+_GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
+
+
+def _new_key() -> str:
+    """A Cosmos DB account key: 64 random bytes, base64 (88 characters), as the portal shows them."""
+    return base64.b64encode(os.urandom(64)).decode()
+
+
+def _show_state(kind: _Type, document: Json, state: str) -> None:
+    """Writes the generic state (Creating, Updating, Deleting, Succeeded, Failed) where the type reports it."""
+    if kind.state_property is not None:
+        document.setdefault("properties", {})[kind.state_property] = kind.states.get(state, state)
+
+
+def _merge_patch(target: Any, patch: Any) -> Any:
+    """JSON merge patch (RFC 7386), how ARM applies a PATCH: objects merge member by member, null removes, anything
+    else (lists included) replaces."""
+    if not isinstance(patch, dict) or not isinstance(target, dict):
+        return copy.deepcopy(patch)
+    merged = copy.deepcopy(target)
+    for name, value in patch.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = _merge_patch(merged.get(name), value)
+    return merged
 
 
 class FakeArm:
@@ -312,6 +600,59 @@ class FakeArm:
         """Drift: someone changed the resource behind the operator's back (portal, CLI, policy)."""
         change(self.resources[path.lower()].json)
 
+    def add_vault(
+        self, subscription: str, resource_group: str, name: str, location: str = "westus2", tenant_id: str = TENANT_ID
+    ) -> str:
+        """A ready Key Vault, as one made outside the operator (the operator only writes secrets into it); returns
+        its id. Vault names are global DNS names: a second vault of the same name is refused."""
+        if self._named("Microsoft.KeyVault/vaults", name) is not None:
+            raise ValueError(f"a vault named {name} exists")
+        group = f"/subscriptions/{subscription}/resourceGroups/{resource_group}"
+        path = f"{group}/providers/Microsoft.KeyVault/vaults/{name}"
+        document: Json = {
+            "id": path,
+            "name": name,
+            "type": "Microsoft.KeyVault/vaults",
+            "location": _display(location),
+            "tags": {},
+            "properties": {
+                "tenantId": tenant_id,
+                "sku": {"family": "A", "name": "standard"},
+                "accessPolicies": [],
+                "enableRbacAuthorization": True,
+                "vaultUri": f"https://{name}.vault.azure.net/",
+                "provisioningState": "Succeeded",
+            },
+        }
+        self.resources[path.lower()] = Stored("Microsoft.KeyVault/vaults", document)
+        return path
+
+    def secret_value(self, vault: str, name: str) -> str | None:
+        """The current value of secret `name` in `vault` (its name or id): ARM never answers it, tests read it here."""
+        found = self._named("Microsoft.KeyVault/vaults", vault)
+        stored = self._settled(f"{found.json['id']}/secrets/{name}".lower()) if found is not None else None
+        return stored.hidden.get("value") if stored is not None else None
+
+    def cosmos_keys(self, account: str) -> dict[str, str]:
+        """An account's four keys (by regenerateKey's keyKind), to compare with what listConnectionStrings answers."""
+        found = self._named("Microsoft.DocumentDB/databaseAccounts", account)
+        return dict(found.hidden.get("keys", {})) if found is not None else {}
+
+    def server_password(self, server: str) -> str | None:
+        """A flexible server's administrator password: write-only in the REST model, never in a GET."""
+        found = self._named("Microsoft.DBforPostgreSQL/flexibleServers", server)
+        return found.hidden.get("administratorLoginPassword") if found is not None else None
+
+    def _named(self, type_name: str, name_or_id: str) -> Stored | None:
+        """A resource of a globally named type (vaults, Cosmos DB accounts, flexible servers) by name or id."""
+        if "/" in name_or_id:
+            return self._settled(name_or_id.lower())
+        for key in [k for k, v in self.resources.items() if v.type == type_name]:
+            stored = self._settled(key)
+            if stored is not None and stored.json["name"].lower() == name_or_id.lower():
+                return stored
+        return None
+
     # ---- state
 
     def _settled(self, key: str) -> Stored | None:
@@ -321,8 +662,16 @@ class FakeArm:
         if stored.operation == "Deleting":
             del self.resources[key]
             return None
+        kind = _KINDS[stored.type]
+        if stored.outcome == "Failed" and kind.state_property != "provisioningState":
+            # Assumed: with no provisioningState to report Failed in, a failed creation leaves nothing and a failed
+            # update leaves the resource as it was; the operation's status says why.
+            if stored.previous is None:
+                del self.resources[key]
+                return None
+            stored.json = stored.previous
         stored.operation = None
-        stored.json.setdefault("properties", {})["provisioningState"] = stored.outcome
+        _show_state(kind, stored.json, stored.outcome)
         return stored
 
     def _exists(self, path: str) -> bool:
@@ -335,9 +684,13 @@ class FakeArm:
         op = uuid.uuid4().hex
         self.operations[op] = Operation(path=path.lower(), done_at=done_at, kind=kind, error=error)
         base = f"https://{request.host}"
+        async_operation = {"Azure-AsyncOperation": f"{base}/fake/operations/{op}?api-version=2024-01-01"}
+        location = {"Location": f"{base}/fake/locations/{op}?api-version=2024-01-01"}
         if style == "async-operation":
-            return {"Azure-AsyncOperation": f"{base}/fake/operations/{op}?api-version=2024-01-01"}
-        return {"Location": f"{base}/fake/locations/{op}?api-version=2024-01-01"}
+            return async_operation
+        if style == "both":
+            return async_operation | location
+        return location
 
     # ---- HTTP
 
@@ -375,6 +728,9 @@ class FakeArm:
         listing = self._list(request.method, path, request.query.get("$filter", ""))
         if listing is not None:
             return listing
+        action = self._action(request, path, body)
+        if action is not None:
+            return action
         for kind in TYPES:
             match = kind.pattern.search(path)
             if match is not None:
@@ -388,8 +744,9 @@ class FakeArm:
 
     def _list(self, method: str, path: str, query_filter: str) -> web.Response | None:
         """The collection GETs the operator uses: role assignments for a scope (at, above and below it, filtered by
-        principal as ARM does), a cache's access policies (built-in ones too) and their assignments, and a
-        namespace's queues. None when `path` is no such collection."""
+        principal as ARM does), a cache's access policies (built-in ones too) and their assignments, a
+        namespace's queues, and the children of Cosmos DB accounts, flexible servers and vaults (secrets without
+        their values). None when `path` is no such collection."""
         if method != "GET":
             return None
         key = path.lower()
@@ -406,7 +763,9 @@ class FakeArm:
                     found.append(stored.json)
         elif re.search(
             r"/providers/microsoft\."
-            r"(cache/redis/[^/]+/accesspolic(ies|yassignments)|servicebus/namespaces/[^/]+/queues)$",
+            r"(cache/redis/[^/]+/accesspolic(ies|yassignments)|servicebus/namespaces/[^/]+/queues"
+            r"|documentdb/databaseaccounts/[^/]+/mongodbdatabases(/[^/]+/collections)?"
+            r"|dbforpostgresql/flexibleservers/[^/]+/(databases|administrators)|keyvault/vaults/[^/]+/secrets)$",
             key,
         ):
             parent = key.rsplit("/", 1)[0]
@@ -440,7 +799,7 @@ class FakeArm:
         if time.monotonic() < operation.done_at:
             location = f"https://{request.host}/fake/locations/{op}?api-version=2024-01-01"
             return web.Response(status=202, headers={"Location": location})
-        if operation.kind == "delete":
+        if operation.kind in ("delete", "action"):
             return web.Response(status=204)
         stored = self.resources.get(operation.path)
         return web.json_response(stored.json if stored else {})
@@ -485,6 +844,154 @@ class FakeArm:
             return self._reject_access_policy(match, properties)
         if kind.name == "Microsoft.Cache/redis/accessPolicyAssignments":
             return self._reject_access_policy_assignment(match, properties)
+        if kind.name == "Microsoft.DocumentDB/databaseAccounts":
+            return self._reject_cosmos_account(body)
+        if kind.name.startswith("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases"):
+            return self._reject_mongo(kind, match, properties)
+        if kind.name == "Microsoft.DBforPostgreSQL/flexibleServers":
+            return self._reject_flexible_server(match, body, self._settled(match.string.lower()))
+        if kind.name == "Microsoft.DBforPostgreSQL/flexibleServers/administrators":
+            return self._reject_entra_administrator(kind, match, properties)
+        if kind.name == "Microsoft.KeyVault/vaults":
+            return self._reject_vault(match, body)
+        if kind.name == "Microsoft.KeyVault/vaults/secrets":
+            return self._reject_secret(match, properties)
+        return None
+
+    @staticmethod
+    def _reject_cosmos_account(body: Json) -> web.Response | None:
+        """`location` and `properties.locations` are required (DatabaseAccountCreateUpdateParameters)."""
+        if not body.get("location"):
+            return _error(400, "LocationRequired", "The location property is required for this definition.")
+        locations = body.get("properties", {}).get("locations")
+        if not isinstance(locations, list) or not locations:
+            return _error(400, "BadRequest", "properties.locations is required and must name at least one region.")
+        if sorted(entry.get("failoverPriority", 0) for entry in locations) != list(range(len(locations))):
+            return _error(400, "BadRequest", "properties.locations failoverPriority values must be 0, 1, 2, ...")
+        return None
+
+    def _reject_mongo(self, kind: _Type, match: re.Match[str], properties: Json) -> web.Response | None:
+        """A Mongo database or collection: a MongoDB account, `resource.id` equal to the name in the path, throughput
+        in the steps Cosmos DB allows (autoscale: 1000 to 1000000 RU/s in steps of 1000; manual: at least 400 in
+        steps of 100; not both), a single hashed shard key."""
+        account = self._settled(_cosmos_account_path(match.string))
+        if account is not None and account.json.get("kind") != "MongoDB":
+            return _error(400, "BadRequest", "Requests for API mongodb are not supported for this account.")
+        resource = properties.get("resource")
+        if not isinstance(resource, dict) or resource.get("id") != match["name"]:
+            given = resource.get("id") if isinstance(resource, dict) else None
+            message = f"properties.resource.id '{given}' must equal the name in the request URI '{match['name']}'."
+            return _error(400, "BadRequest", message)
+        options = properties.get("options") or {}
+        autoscale, throughput = options.get("autoscaleSettings"), options.get("throughput")
+        if autoscale is not None and throughput is not None:
+            return _error(400, "BadRequest", "options.throughput and options.autoscaleSettings cannot both be set.")
+        if autoscale is not None:
+            maximum = autoscale.get("maxThroughput") if isinstance(autoscale, dict) else None
+            if not isinstance(maximum, int) or not 1000 <= maximum <= 1000000 or maximum % 1000:
+                message = (
+                    f"options.autoscaleSettings.maxThroughput {maximum} is invalid: it must be a multiple of 1000 "
+                    "between 1000 and 1000000."
+                )
+                return _error(400, "BadRequest", message)
+        if throughput is not None and (not isinstance(throughput, int) or throughput < 400 or throughput % 100):
+            message = f"options.throughput {throughput} is invalid: it must be a multiple of 100, at least 400."
+            return _error(400, "BadRequest", message)
+        if kind.name.endswith("/collections"):
+            shard_key = resource.get("shardKey") or {}
+            if len(shard_key) > 1 or any(str(value) != "Hash" for value in shard_key.values()):
+                message = f"resource.shardKey {shard_key} is invalid: one path, of kind Hash, is supported."
+                return _error(400, "BadRequest", message)
+            for index in resource.get("indexes") or []:
+                if not (index.get("key") or {}).get("keys"):
+                    return _error(400, "BadRequest", "resource.indexes: each index needs key.keys.")
+        return None
+
+    def _reject_flexible_server(self, match: re.Match[str], body: Json, old: Stored | None) -> web.Response | None:
+        """What a flexible server refuses, as documented on learn.microsoft.com (codes and messages assumed):
+        high availability on the Burstable tier (concepts-high-availability: "not supported in the Burstable
+        tier"), backup retention outside 7 to 35 days (concepts-backup-restore), password authentication without
+        an administrator login and password on creation, and geo-redundant backup changed after creation
+        ("can only be configured at server create time")."""
+        properties = body.get("properties", {})
+        sku = body.get("sku") or {}
+        if old is None and not (sku.get("name") and sku.get("tier")):
+            return _error(400, "InvalidParameterValue", "sku.name and sku.tier are required.")
+        mode = (properties.get("highAvailability") or {}).get("mode", "Disabled")
+        if sku.get("tier") == "Burstable" and mode in ("ZoneRedundant", "SameZone"):
+            message = (
+                f"properties.highAvailability.mode '{mode}' is not supported for servers in the Burstable tier: "
+                "choose the GeneralPurpose or MemoryOptimized tier."
+            )
+            return _error(400, "HANotSupportedForBurstableSkuTier", message)
+        backup = properties.get("backup") or {}
+        days = backup.get("backupRetentionDays")
+        if days is not None and (not isinstance(days, int) or not 7 <= days <= 35):
+            message = f"Invalid value given for parameter backup.backupRetentionDays ({days}): it must be 7 to 35."
+            return _error(400, "InvalidParameterValue", message)
+        password_auth = (properties.get("authConfig") or {}).get("passwordAuth", "Enabled")
+        credentials = properties.get("administratorLogin") and properties.get("administratorLoginPassword")
+        if old is None and password_auth == "Enabled" and not credentials:
+            message = (
+                "administratorLogin and administratorLoginPassword are required when authConfig.passwordAuth is "
+                "Enabled."
+            )
+            return _error(400, "InvalidParameterValue", message)
+        if old is not None and "geoRedundantBackup" in backup:
+            before = old.json["properties"].get("backup", {}).get("geoRedundantBackup", "Disabled")
+            if backup["geoRedundantBackup"] != before:
+                message = "backup.geoRedundantBackup can only be configured when the server is created."
+                return _error(400, "InvalidParameterValue", message)
+        return None
+
+    def _reject_entra_administrator(self, kind: _Type, match: re.Match[str], properties: Json) -> web.Response | None:
+        """A Microsoft Entra administrator needs Microsoft Entra authentication enabled on its server, an object id
+        (GUID) in the path, a principal type and name. (ARM's exact code for a disabled server is assumed.)"""
+        server = self._settled(kind.parent(match).lower())  # type: ignore[misc]
+        assert server is not None  # the parent check came first
+        if (server.json["properties"].get("authConfig") or {}).get("activeDirectoryAuth") != "Enabled":
+            message = (
+                f"Microsoft Entra authentication is not enabled on server '{match['parent']}': set "
+                "authConfig.activeDirectoryAuth to Enabled before adding administrators."
+            )
+            return _error(400, "BadRequest", message)
+        if not _GUID.match(match["name"]):
+            return _error(400, "InvalidParameterValue", f"objectId '{match['name']}' is not a GUID.")
+        if properties.get("principalType") not in ("User", "Group", "ServicePrincipal"):
+            message = f"principalType '{properties.get('principalType')}' is invalid: User, Group or ServicePrincipal."
+            return _error(400, "InvalidParameterValue", message)
+        if not properties.get("principalName"):
+            return _error(400, "InvalidParameterValue", "principalName is required.")
+        return None
+
+    def _reject_vault(self, match: re.Match[str], body: Json) -> web.Response | None:
+        """A vault: a valid, globally unique name, a tenant and a sku."""
+        if not _VAULT_NAME.match(match["name"]):
+            message = (
+                f"The vault name '{match['name']}' is invalid. A vault's name must be between 3-24 alphanumeric "
+                "characters. The name must begin with a letter, end with a letter or digit, and not contain "
+                "consecutive hyphens."
+            )
+            return _error(400, "VaultNameNotValid", message)
+        other = self._named("Microsoft.KeyVault/vaults", match["name"])
+        if other is not None and other.json["id"].lower() != match.string.lower():
+            message = (
+                f"The vault name '{match['name']}' is already in use. Vault names are globally unique so it is "
+                "possible that the name is already taken."
+            )
+            return _error(409, "VaultAlreadyExists", message)
+        properties = body.get("properties", {})
+        if not body.get("location") or not properties.get("tenantId") or not properties.get("sku"):
+            return _error(400, "BadRequest", "location, properties.tenantId and properties.sku are required.")
+        return None
+
+    @staticmethod
+    def _reject_secret(match: re.Match[str], properties: Json) -> web.Response | None:
+        if not _SECRET_NAME.match(match["name"]):
+            message = f"Secret name '{match['name']}' is invalid: 1-127 letters, digits and hyphens."
+            return _error(400, "BadRequest", message)
+        if not isinstance(properties.get("value"), str):
+            return _error(400, "BadRequest", "properties.value is required.")
         return None
 
     def _reject_access_policy(self, match: re.Match[str], properties: Json) -> web.Response | None:
@@ -566,8 +1073,9 @@ class FakeArm:
             )
         key = request.path.lower()
         old = self._settled(key)
-        if old is not None and old.operation is not None:
-            return _error(409, "AnotherOperationInProgress", f"An operation ({old.operation}) is in progress.")
+        busy = self._busy(kind, request.path, old)
+        if busy is not None:
+            return busy
         rejection = self._reject(kind, match, body)
         if rejection is not None:
             return rejection
@@ -577,30 +1085,74 @@ class FakeArm:
             document["location"] = _DISPLAY_LOCATIONS.get(document["location"], document["location"])
         properties = document.setdefault("properties", {})
         properties.update(kind.computed(self, match, body, old.json if old else None))
+        document.update(kind.top(self, match, body, old.json if old else None))
         if kind.name == "Microsoft.Authorization/roleAssignments":
             properties["scope"] = match["scope"]
+        hidden = self._hide(kind, properties, old.hidden if old else {})
+        if kind.name == "Microsoft.DocumentDB/databaseAccounts" and old is None:
+            hidden["keys"] = {kind_: _new_key() for kind_ in _KEY_KINDS}
         status = 200 if old is not None else kind.created_status
         if kind.put_lro is None:
-            if kind.name != "Microsoft.Authorization/roleAssignments":
-                properties["provisioningState"] = "Succeeded"
-            self.resources[key] = Stored(kind.name, document)
+            _show_state(kind, document, "Succeeded")
+            self.resources[key] = Stored(kind.name, document, hidden=hidden)
             return web.json_response(document, status=status)
         operation = "Updating" if old is not None else kind.creating
-        properties["provisioningState"] = operation
+        _show_state(kind, document, operation)
         done_at = time.monotonic() + self.lro_seconds
         error = self._operation_error(request.path)
         outcome = "Failed" if error is not None else "Succeeded"
-        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation=operation, outcome=outcome)
+        self.resources[key] = Stored(
+            kind.name,
+            document,
+            busy_until=done_at,
+            operation=operation,
+            outcome=outcome,
+            hidden=hidden,
+            previous=copy.deepcopy(old.json) if old else None,
+        )
         if kind.name == "Microsoft.Cache/redis" and old is None:
             self._seed_built_in_policies(request.path)
         headers = self._operation(request, key, "put", done_at, kind.put_lro, error) if kind.put_lro != "body" else {}
+        if kind.put_accepted:
+            return web.Response(status=202, headers=headers)
         return web.json_response(document, status=status, headers=headers)
 
+    @staticmethod
+    def _hide(kind: _Type, properties: Json, hidden: Json) -> Json:
+        """Moves the write-only properties out of the resource (ARM keeps them but never answers them)."""
+        kept = copy.deepcopy(hidden)
+        for name in kind.write_only:
+            if name in properties:
+                kept[name] = properties.pop(name)
+        return kept
+
+    def _busy(self, kind: _Type, path: str, stored: Stored | None) -> web.Response | None:
+        """A write that meets a running operation: Cosmos DB takes an exclusive lock on the whole account for each
+        control-plane operation and answers 412 (hashicorp/terraform-provider-azurerm#15842); the others refuse a
+        second operation on the same resource with 409."""
+        if kind.name.startswith("Microsoft.DocumentDB/"):
+            account, now = _cosmos_account_path(path), time.monotonic()
+            running = [
+                op for op in self.operations.values() if (op.path + "/").startswith(account + "/") and now < op.done_at
+            ]
+            if running:
+                name = account.rsplit("/", 1)[-1]
+                message = (
+                    f"There is another user operation in progress which requires an exclusive lock on [{name}]. "
+                    "Please retry after sometime."
+                )
+                return _error(412, "PreconditionFailed", message)
+            return None
+        if stored is not None and stored.operation is not None:
+            return _error(409, "AnotherOperationInProgress", f"An operation ({stored.operation}) is in progress.")
+        return None
+
     async def _patch(self, request: web.Request, kind: _Type, match: re.Match[str], body: Any) -> web.Response:
-        """A cache's update operation (REST spec 2024-11-01, Redis_Update): RedisUpdateParameters (tags, properties,
-        identity) merged into the existing cache, redisConfiguration key by key; 202 with the cache Updating and a
-        Location to poll (final-state-via location). Only Redis is changed by PATCH here: the operator PUTs the rest."""
-        if kind.name != "Microsoft.Cache/redis":
+        """The update operation of the types that have one (Redis, Cosmos DB accounts, flexible servers): the update
+        model merged into the resource, answered as each SDK expects (`kind.patch`). A cache merges
+        redisConfiguration key by key and replaces other properties (REST spec 2024-11-01, Redis_Update); the others
+        merge as JSON merge patch."""
+        if kind.patch is None:
             return _error(405, "MethodNotAllowed", f"PATCH is not supported for {kind.name}")
         if not isinstance(body, dict):
             return _error(
@@ -610,25 +1162,45 @@ class FakeArm:
         stored = self._settled(key)
         if stored is None:
             return _error(404, "ResourceNotFound", f"The Resource '{kind.name}/{match['name']}' was not found.")
-        if stored.operation is not None:
-            return _error(409, "AnotherOperationInProgress", f"An operation ({stored.operation}) is in progress.")
+        busy = self._busy(kind, request.path, stored)
+        if busy is not None:
+            return busy
         # Assumed, not documented: what the update operation has no field for (zones, location) is refused, not
         # silently ignored, so a test sees the operator send it.
-        unknown = sorted(set(body) - {"tags", "properties", "identity"})
+        unknown = sorted(set(body) - kind.patch_fields)
         if unknown:
             return _error(400, "BadRequest", f"The update operation does not take {', '.join(unknown)}.")
-        document = copy.deepcopy(stored.json)
-        document.update({name: copy.deepcopy(body[name]) for name in ("tags", "identity") if name in body})
+        if kind.name == "Microsoft.Cache/redis":
+            document = copy.deepcopy(stored.json)
+            document.update({name: copy.deepcopy(body[name]) for name in ("tags", "identity") if name in body})
+            properties = document.setdefault("properties", {})
+            for name, value in body.get("properties", {}).items():
+                merged = {**properties.get(name, {}), **value} if name == "redisConfiguration" else value
+                properties[name] = copy.deepcopy(merged)
+        else:
+            document = _merge_patch(stored.json, body)
+            if kind.name == "Microsoft.DBforPostgreSQL/flexibleServers":
+                rejection = self._reject_flexible_server(match, document, stored)
+                if rejection is not None:
+                    return rejection
         properties = document.setdefault("properties", {})
-        for name, value in body.get("properties", {}).items():
-            merged = {**properties.get(name, {}), **value} if name == "redisConfiguration" else value
-            properties[name] = copy.deepcopy(merged)
         properties.update(kind.computed(self, match, document, stored.json))
-        properties["provisioningState"] = "Updating"
+        hidden = self._hide(kind, properties, stored.hidden)
+        _show_state(kind, document, "Updating")
         done_at = time.monotonic() + self.lro_seconds
-        self.resources[key] = Stored(kind.name, document, busy_until=done_at, operation="Updating")
-        headers = self._operation(request, key, "put", done_at, "location")
-        return web.json_response(document, status=202, headers=headers)
+        self.resources[key] = Stored(
+            kind.name,
+            document,
+            busy_until=done_at,
+            operation="Updating",
+            hidden=hidden,
+            previous=copy.deepcopy(stored.json),
+        )
+        status, style, with_body = kind.patch
+        headers = self._operation(request, key, "put", done_at, style)
+        if not with_body:
+            return web.Response(status=status, headers=headers)
+        return web.json_response(document, status=status, headers=headers)
 
     def _operation_error(self, path: str) -> Json | None:
         """The error an injected failure makes this PUT's long-running operation end with, if any."""
@@ -644,6 +1216,10 @@ class FakeArm:
         stored = self._settled(key)
         if stored is None:
             return web.Response(status=204)
+        if kind.name.startswith("Microsoft.DocumentDB/"):
+            busy = self._busy(kind, request.path, stored)
+            if busy is not None:
+                return busy
         if kind.name == "Microsoft.Cache/redis/accessPolicies":
             if stored.json["properties"].get("type") == "BuiltIn":
                 return _error(400, "BadRequest", f"Built-in access policy '{match['name']}' cannot be deleted.")
@@ -659,5 +1235,76 @@ class FakeArm:
         for path in [key, *children]:
             self.resources[path].operation = "Deleting"
             self.resources[path].busy_until = done_at
-            self.resources[path].json.setdefault("properties", {})["provisioningState"] = "Deleting"
+            _show_state(_KINDS[self.resources[path].type], self.resources[path].json, "Deleting")
         return web.Response(status=202, headers=self._operation(request, key, "delete", done_at, kind.delete_lro))
+
+    # ---- Cosmos DB account actions
+
+    def _action(self, request: web.Request, path: str, body: Any) -> web.Response | None:
+        """POST .../databaseAccounts/{name}/listConnectionStrings, listKeys, readonlykeys and regenerateKey; None
+        when `path` is no such action."""
+        match = _COSMOS_ACTION.search(path)
+        if request.method != "POST" or match is None:
+            return None
+        action = match["action"].lower()
+        if action not in ("listconnectionstrings", "listkeys", "readonlykeys", "regeneratekey"):
+            return None
+        account_path = path[: path.lower().rindex("/")]
+        stored = self._settled(account_path.lower())
+        if stored is None or stored.operation == "Deleting":
+            message = f"The Resource 'Microsoft.DocumentDB/databaseAccounts/{match['name']}' was not found."
+            return _error(404, "ResourceNotFound", message)
+        keys: dict[str, str] = stored.hidden.setdefault("keys", {kind: _new_key() for kind in _KEY_KINDS})
+        if action == "listkeys":
+            return web.json_response({_KEY_KINDS[kind]: key for kind, key in keys.items()})
+        if action == "readonlykeys":
+            return web.json_response(
+                {_KEY_KINDS[kind]: keys[kind] for kind in ("primaryReadonly", "secondaryReadonly")}
+            )
+        if action == "listconnectionstrings":
+            return web.json_response({"connectionStrings": self._connection_strings(stored)})
+        return self._regenerate_key(request, account_path, stored, body)
+
+    @staticmethod
+    def _connection_strings(stored: Stored) -> list[Json]:
+        """What listConnectionStrings answers: for a MongoDB account the four Mongo URIs, otherwise the SQL ones."""
+        name, keys = stored.json["name"], stored.hidden["keys"]
+        mongo = stored.json.get("kind") == "MongoDB"
+        answer = []
+        for kind, key_kind, label in _CONNECTION_STRINGS:
+            if mongo:
+                # The key percent-encoded, as the portal shows it (base64 holds "/", "+" and "=").
+                password = quote(keys[kind], safe="")
+                connection_string = (
+                    f"mongodb://{name}:{password}@{name}.mongo.cosmos.azure.com:10255/?ssl=true&replicaSet=globaldb"
+                    f"&retrywrites=false&maxIdleTimeMS=120000&appName=@{name}@"
+                )
+            else:
+                connection_string = f"AccountEndpoint=https://{name}.documents.azure.com:443/;AccountKey={keys[kind]};"
+            api = "MongoDB" if mongo else "SQL"
+            answer.append(
+                {
+                    "connectionString": connection_string,
+                    "description": f"{label} {api} Connection String",
+                    "keyKind": key_kind,
+                    "type": "MongoDB" if mongo else "Sql",
+                }
+            )
+        return answer
+
+    def _regenerate_key(self, request: web.Request, account_path: str, stored: Stored, body: Any) -> web.Response:
+        """A new key of the kind asked for, from the moment the request is accepted; the operation (202, polled
+        through Azure-AsyncOperation and Location) holds the account's lock while it runs."""
+        kind = _KINDS["Microsoft.DocumentDB/databaseAccounts"]
+        requested = str((body or {}).get("keyKind", "")) if isinstance(body, dict) else ""
+        key_kind = next((k for k in _KEY_KINDS if k.lower() == requested.lower()), None)
+        if key_kind is None:
+            message = f"keyKind '{requested}' is invalid: expected one of {', '.join(_KEY_KINDS)}."
+            return _error(400, "BadRequest", message)
+        busy = self._busy(kind, account_path, stored)
+        if busy is not None:
+            return busy
+        stored.hidden["keys"][key_kind] = _new_key()
+        done_at = time.monotonic() + self.lro_seconds
+        headers = self._operation(request, account_path + "/regenerateKey", "action", done_at, "both")
+        return web.Response(status=202, headers=headers)

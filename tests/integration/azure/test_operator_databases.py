@@ -8,6 +8,7 @@ import json
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import yaml
@@ -118,7 +119,7 @@ def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
     account_name = resources["CosmosDbAccount"]["name"]
     secret = resources["KeyVaultSecret"]["name"]
     first_value = arm.secret_value(vault, secret)
-    primary = arm.cosmos_keys(account_name)["primary"]
+    primary = quote(arm.cosmos_keys(account_name)["primary"], safe="")
     assert first_value is not None
     assert primary in first_value
     server_puts = [c for c in arm.calls("PUT", "/flexibleServers/") if "/databases/" not in c.path.lower()]
@@ -164,7 +165,7 @@ def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
     asyncio.run(_regenerate(arm, arm_tls[0], resource_group, account_name, "secondary"))
     patch = {"spec": {"databases": {"cosmosDb": {"connectionKey": "Secondary"}}}}
     cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", json.dumps(patch))
-    secondary = arm.cosmos_keys(account_name)["secondary"]
+    secondary = quote(arm.cosmos_keys(account_name)["secondary"], safe="")
     eventually(
         lambda: secondary in (arm.secret_value(vault, secret) or ""),
         timeout=90,
