@@ -314,6 +314,17 @@ class Databases(Model):
     )
 
 
+class RecoverySpec(Model):
+    """Disaster recovery targets (seed: RTO 4 h, RPO 1 h) and where the platform fails over to. The operator
+    provisions what each store needs to meet them in the secondary location, and reports per store whether it does."""
+
+    rpo: IsoDuration = Field("PT1H", description="Recovery point objective: data that may be lost (ISO 8601).")
+    rto: IsoDuration = Field("PT4H", description="Recovery time objective: time to serve again (ISO 8601).")
+    secondary_location: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$", max_length=32)] = Field(
+        description="The Azure region failed over to, e.g. the primary's paired region (westus2 -> westcentralus)."
+    )
+
+
 class Quota(Model):
     """Namespace ceiling for a team; also bounds requests, so one team cannot starve the others."""
 
@@ -731,6 +742,12 @@ class DeliveryPlatformSpec(Model):
             reason="FieldValueRequired",
         ),
         cel(
+            "!has(self.recovery) || (has(self.azure) && self.recovery.secondaryLocation != self.azure.location)",
+            "spec.recovery needs spec.azure, and spec.recovery.secondaryLocation must differ from spec.azure.location",
+            field_path=".recovery",
+            reason="FieldValueInvalid",
+        ),
+        cel(
             "!has(self.databases) || !has(self.databases.cosmosDb)"
             " || (has(self.azure) && has(self.azure.keyVaultName))",
             "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account key) "
@@ -759,6 +776,9 @@ class DeliveryPlatformSpec(Model):
     messaging: Messaging = defaulted(Messaging, "Service Bus.")
     cache: Cache = defaulted(Cache, "Azure Cache for Redis.")
     databases: Databases = defaulted(Databases, "Azure Cosmos DB and Azure Database for PostgreSQL.")
+    recovery: RecoverySpec | None = Field(
+        None, description="Disaster recovery targets and the secondary region; absent: one region only."
+    )
     teams: list[Team] = Field(
         min_length=1,
         max_length=16,
@@ -789,6 +809,13 @@ class DeliveryPlatformSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:
+        if self.recovery is not None and (
+            self.azure is None or self.recovery.secondary_location == self.azure.location
+        ):
+            raise ValueError(
+                "spec.recovery needs spec.azure, and spec.recovery.secondaryLocation must differ from "
+                "spec.azure.location"
+            )
         databases = self.databases
         if (databases.cosmos_db is not None or databases.postgres is not None) and self.azure is None:
             raise ValueError("spec.databases needs spec.azure: the databases are Azure resources")
@@ -841,6 +868,18 @@ class AzureResourceStatus(Model):
     )
 
 
+class RecoveryStatus(Model):
+    """Whether one store, as provisioned, meets the platform's recovery targets."""
+
+    store: Annotated[str, StringConstraints(max_length=64)] = Field(description="e.g. ServiceBus, Redis, CosmosDb.")
+    meets_targets: bool
+    rpo: IsoDuration | None = Field(None, description="The recovery point the store achieves, where Azure states one.")
+    rto: IsoDuration | None = Field(None, description="The recovery time the store achieves, where Azure states one.")
+    detail: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None, description="How it recovers, or why it cannot meet the targets and what would."
+    )
+
+
 class DeliveryPlatformStatus(Conditions):
     """Observed state, written only by the operator."""
 
@@ -853,6 +892,12 @@ class DeliveryPlatformStatus(Conditions):
         json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"]},
     )
     azure_resources: list[AzureResourceStatus] = Field(default_factory=list, max_length=64)
+    recovery: list[RecoveryStatus] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Per store, whether it meets spec.recovery (empty without it).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["store"]},
+    )
     backing: Annotated[str, StringConstraints(max_length=128)] | None = Field(
         None, description='Where the stores come from, e.g. "in-cluster (fabrikam-backing)" or "azure".'
     )
