@@ -145,6 +145,7 @@ KINDS: tuple[Kind, ...] = (
         status=platform.DeliveryPlatformStatus,
         root=platform.DeliveryPlatform,
         columns=(
+            {"name": "Profile", "type": "string", "jsonPath": ".spec.profile"},
             {"name": "Services", "type": "string", "jsonPath": ".status.servicesReady"},
             {"name": "Backing", "type": "string", "jsonPath": ".status.backing"},
             *_CONDITION_COLUMNS,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic.config import JsonDict
@@ -30,6 +30,7 @@ from fabrikam.operator.api.base import (
     rules,
     unique,
 )
+from fabrikam.operator.api.profiles import Profile, chosen_by_profile, fill
 from fabrikam.operator.api.service import BUNDLED_COMPONENTS, Caller, Component, DependencyKind, QueueAccess
 
 KIND: Final = "DeliveryPlatform"
@@ -132,20 +133,20 @@ class ServiceBusSpec(Model):
 
     model_config = rules(
         cel(
-            "!has(self.capacity) || self.sku == 'Premium'",
+            "!has(self.capacity) || !has(self.sku) || self.sku == 'Premium'",
             "messaging.serviceBus.capacity is only valid with sku Premium",
             field_path=".capacity",
             reason="FieldValueForbidden",
         ),
         cel(
-            "self.partitions == 1 || (self.sku == 'Premium' && (has(self.capacity) ? self.capacity : 1) "
-            "% self.partitions == 0)",
+            "self.partitions == 1 || ((!has(self.sku) || self.sku == 'Premium') && "
+            "(has(self.capacity) ? self.capacity : 1) % self.partitions == 0)",
             _PARTITIONS_NEED_PREMIUM,
             field_path=".partitions",
             reason="FieldValueInvalid",
         ),
         cel(
-            "self.sku != 'Premium' || !has(self.queues) "
+            "(has(self.sku) && self.sku != 'Premium') || !has(self.queues) "
             "|| self.queues.all(q, !has(q.partitioned) || q.partitioned == (self.partitions > 1))",
             _PREMIUM_PARTITIONS_ALL,
             field_path=".queues",
@@ -153,7 +154,9 @@ class ServiceBusSpec(Model):
         ),
     )
 
-    sku: Literal["Standard", "Premium"] = Field("Premium", description="Premium: isolation, zones, partitions.")
+    sku: Literal["Standard", "Premium"] = Field(
+        "Premium", description="Premium: isolation, zones, partitions.", json_schema_extra=chosen_by_profile
+    )
     capacity: Literal[1, 2, 4, 8, 16] | None = Field(None, description="Premium messaging units.")
     partitions: Literal[1, 2, 4] = Field(
         1,
@@ -169,7 +172,9 @@ class ServiceBusSpec(Model):
             ]
         },
     )
-    zone_redundant: bool = Field(True, description="Spread the namespace over availability zones.")
+    zone_redundant: bool = Field(
+        True, description="Spread the namespace over availability zones.", json_schema_extra=chosen_by_profile
+    )
     queues: list[Queue] = Field(
         default_factory=list,
         max_length=32,
@@ -200,14 +205,22 @@ class RedisSpec(Model):
 
     model_config = rules(
         cel(
-            "self.sku == 'Premium' || (!has(self.zones) && !has(self.shardCount))",
+            "!has(self.sku) || self.sku == 'Premium' || (!has(self.zones) && !has(self.shardCount))",
             "cache.redis.zones and cache.redis.shardCount need sku Premium",
             reason="FieldValueForbidden",
         )
     )
 
-    sku: Literal["Basic", "Standard", "Premium"] = Field("Premium", description="Premium: zones and clustering.")
-    capacity: int = Field(1, ge=0, le=6, description="Cache size within the SKU family (C0-C6 or P1-P5).")
+    sku: Literal["Basic", "Standard", "Premium"] = Field(
+        "Premium", description="Premium: zones and clustering.", json_schema_extra=chosen_by_profile
+    )
+    capacity: int = Field(
+        1,
+        ge=0,
+        le=6,
+        description="Cache size within the SKU family (C0-C6 or P1-P5).",
+        json_schema_extra=chosen_by_profile,
+    )
     shard_count: int | None = Field(None, ge=1, le=10, description="Clustering shards (Premium).")
     zones: list[Zone] | None = Field(
         None, max_length=3, description="Zones (Premium).", json_schema_extra={"x-kubernetes-list-type": "set"}
@@ -234,7 +247,7 @@ class CosmosDbSpec(Model):
 
     model_config = rules(
         cel(
-            "self.maxThroughput % 1000 == 0",
+            "!has(self.maxThroughput) || self.maxThroughput % 1000 == 0",
             "databases.cosmosDb.maxThroughput must be a multiple of 1000 RU/s (autoscale steps)",
             field_path=".maxThroughput",
             reason="FieldValueInvalid",
@@ -247,10 +260,15 @@ class CosmosDbSpec(Model):
         le=1000000,
         description="Autoscale maximum RU/s of each database (scales between 10% of it and it), instead of a fixed "
         "provisioned throughput paid around the clock.",
+        json_schema_extra=chosen_by_profile,
     )
-    zone_redundant: bool = Field(True, description="Replicas across the region's availability zones.")
+    zone_redundant: bool = Field(
+        True, description="Replicas across the region's availability zones.", json_schema_extra=chosen_by_profile
+    )
     backup_tier: Literal["Continuous7Days", "Continuous30Days"] = Field(
-        "Continuous30Days", description="Continuous backup: point-in-time restore within 7 or 30 days."
+        "Continuous30Days",
+        description="Continuous backup: point-in-time restore within 7 or 30 days.",
+        json_schema_extra=chosen_by_profile,
     )
     server_version: Literal["4.2", "5.0", "6.0", "7.0"] = Field("7.0", description="MongoDB wire protocol version.")
     connection_key: Literal["Primary", "Secondary"] = Field(
@@ -273,27 +291,39 @@ class PostgresSpec(Model):
 
     model_config = rules(
         cel(
-            "self.tier != 'Burstable' || self.highAvailability == 'Disabled'",
+            "!has(self.tier) || self.tier != 'Burstable' || !has(self.highAvailability) "
+            "|| self.highAvailability == 'Disabled'",
             "databases.postgres.highAvailability needs tier GeneralPurpose or MemoryOptimized (Burstable has none)",
             field_path=".highAvailability",
             reason="FieldValueForbidden",
         )
     )
 
-    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = Field("GeneralPurpose")
+    tier: Literal["Burstable", "GeneralPurpose", "MemoryOptimized"] = Field(
+        "GeneralPurpose",
+        description="Compute tier; absent with skuName set: the tier of that size.",
+        json_schema_extra=chosen_by_profile,
+    )
     sku_name: Annotated[str, StringConstraints(pattern=r"^Standard_[A-Za-z0-9_]+$", max_length=64)] = Field(
-        "Standard_D2ds_v5", description="Compute size within the tier, e.g. Standard_B1ms or Standard_D2ds_v5."
+        "Standard_D2ds_v5",
+        description="Compute size within the tier, e.g. Standard_B1ms or Standard_D2ds_v5; absent: the tier's "
+        "smallest general size.",
+        json_schema_extra=chosen_by_profile,
     )
     version: Literal["14", "15", "16", "17"] = Field("16", description="PostgreSQL major version.")
     storage_gb: Literal[32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32767] = Field(
         128, description="Storage size; it grows automatically when nearly full."
     )
-    backup_retention_days: int = Field(14, ge=7, le=35, description="Point-in-time restore window.")
+    backup_retention_days: int = Field(
+        14, ge=7, le=35, description="Point-in-time restore window, in days.", json_schema_extra=chosen_by_profile
+    )
     geo_redundant_backup: bool = Field(
         False, description="Backups copied to the paired region (restore there after a regional outage)."
     )
     high_availability: Literal["Disabled", "SameZone", "ZoneRedundant"] = Field(
-        "ZoneRedundant", description="A standby server with synchronous replication and automatic failover."
+        "ZoneRedundant",
+        description="A standby server with synchronous replication and automatic failover.",
+        json_schema_extra=chosen_by_profile,
     )
 
     @model_validator(mode="after")
@@ -687,6 +717,40 @@ class Backing(Model):
     )
 
 
+def _profile_rules() -> list[JsonDict]:
+    """What a store asks of a SKU it leaves to the profile: only production's Premium has capacity, partitions, zones
+    and shards (spec.profile absent is production)."""
+    production = "!has(self.profile) || self.profile == 'production'"
+    bus, redis, server = "self.messaging.serviceBus", "self.cache.redis", "self.databases.postgres"
+    return [
+        cel(
+            f"!has(self.messaging) || !has({bus}) || has({bus}.sku) || (!has({bus}.capacity) "
+            f"&& (!has({bus}.partitions) || {bus}.partitions == 1)) || {production}",
+            "messaging.serviceBus.capacity and partitions need sku Premium: set messaging.serviceBus.sku, or use "
+            "profile production",
+            field_path=".messaging.serviceBus.sku",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            f"!has(self.cache) || !has({redis}) || has({redis}.sku) || (!has({redis}.zones) "
+            f"&& !has({redis}.shardCount)) || {production}",
+            "cache.redis.zones and cache.redis.shardCount need sku Premium: set cache.redis.sku, or use profile "
+            "production",
+            field_path=".cache.redis.sku",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            f"!has(self.databases) || !has({server}) || has({server}.tier) || has({server}.skuName) "
+            f"|| !has({server}.highAvailability) || {server}.highAvailability == 'Disabled' "
+            "|| !has(self.profile) || self.profile != 'development'",
+            "databases.postgres.highAvailability needs a tier other than Burstable, which profile development "
+            "chooses: set databases.postgres.tier",
+            field_path=".databases.postgres.tier",
+            reason="FieldValueRequired",
+        ),
+    ]
+
+
 def _ownership_rules() -> list[JsonDict]:
     """Every enabled bundled service is owned by exactly one team, checked by the apiserver."""
     rules = []
@@ -741,6 +805,7 @@ class DeliveryPlatformSpec(Model):
             field_path=".databases",
             reason="FieldValueRequired",
         ),
+        *_profile_rules(),
         cel(
             "!has(self.recovery) || (has(self.azure) && self.recovery.secondaryLocation != self.azure.location)",
             "spec.recovery needs spec.azure, and spec.recovery.secondaryLocation must differ from spec.azure.location",
@@ -765,6 +830,11 @@ class DeliveryPlatformSpec(Model):
     )
 
     image: ImageRef = Field(description="Image of the bundled services (one image, `fabrikam-svc <service>`).")
+    profile: Profile = Field(
+        Profile.PRODUCTION,
+        description="What the Azure stores default to where the spec leaves them out: production (Premium, zone "
+        "redundant, high availability), staging or development (smaller, single-zone, cheaper); spec values win.",
+    )
     allowed_registries: list[RegistryPrefix] = Field(
         default_factory=list,
         max_length=16,
@@ -806,6 +876,11 @@ class DeliveryPlatformSpec(Model):
     node_placement: NodePlacement = defaulted(NodePlacement, "Nodes that run the platform's pods.")
     third_party: ThirdParty = defaulted(ThirdParty, "E-mail, SMS and weather providers of the bundled services.")
     fleet: Fleet = defaulted(Fleet, "What the platform expects of its drones.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _profile_defaults(cls, data: Any) -> Any:
+        return fill(data)
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:

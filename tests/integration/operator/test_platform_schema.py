@@ -122,3 +122,69 @@ def test_where_the_azure_resources_live_cannot_change_but_spec_azure_can_go(
         assert "azure" not in live["spec"]
     finally:
         cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
+
+
+@pytest.mark.parametrize(
+    ("spec", "field", "words"),
+    [
+        ({"databases": {"postgres": {}}}, "spec.databases", "needs spec.azure"),
+        ({"azure": AZURE, "databases": {"cosmosDb": {}}}, "spec.databases.cosmosDb", "keyVaultName"),
+        (
+            {"azure": AZURE | {"keyVaultName": "kv-schema"}, "databases": {"cosmosDb": {"maxThroughput": 4500}}},
+            "spec.databases.cosmosDb.maxThroughput",
+            "multiple of 1000",
+        ),
+        (
+            {"azure": AZURE, "databases": {"postgres": {"tier": "Burstable", "highAvailability": "ZoneRedundant"}}},
+            "spec.databases.postgres.highAvailability",
+            "Burstable has none",
+        ),
+        (
+            {"azure": AZURE, "profile": "development", "databases": {"postgres": {"highAvailability": "SameZone"}}},
+            "spec.databases.postgres.tier",
+            "profile development",
+        ),
+        (
+            {"profile": "staging", "cache": {"redis": {"zones": ["1", "2"]}}},
+            "spec.cache.redis.sku",
+            "need sku Premium",
+        ),
+        (
+            {"profile": "development", "messaging": {"serviceBus": {"capacity": 2}}},
+            "spec.messaging.serviceBus.sku",
+            "need sku Premium",
+        ),
+        ({"azure": AZURE, "recovery": {"secondaryLocation": "westus2"}}, "spec.recovery", "must differ"),
+        ({"recovery": {"secondaryLocation": "eastus"}}, "spec.recovery", "needs spec.azure"),
+    ],
+)
+def test_databases_recovery_and_profiles_azure_could_not_honour_are_refused_naming_the_field(
+    cluster: Any, spec: dict[str, Any], field: str, words: str
+) -> None:
+    document = _platform(f"schema-{uuid.uuid4().hex[:6]}", {"sku": "Standard"})
+    del document["spec"]["messaging"]
+    document["spec"] |= spec
+    result = cluster.kubectl("apply", "--dry-run=server", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert result.returncode != 0, f"accepted: {spec}"
+    assert field in result.stderr, result.stderr
+    assert words in result.stderr, result.stderr
+
+
+def test_a_profile_fills_only_what_the_spec_leaves_out_and_shows_in_kubectl_get(cluster: Any) -> None:
+    """The apiserver writes no store size into the object (the CRD has no default there), so the operator can tell
+    the profile's choice from the spec's; the profile is a column of `kubectl get`."""
+    name = f"schema-{uuid.uuid4().hex[:6]}"
+    document = _platform(name, {})
+    document["spec"]["profile"] = "development"
+    document["spec"]["cache"] = {"redis": {}}
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert created.returncode == 0, created.stderr
+    try:
+        live = json.loads(cluster.kubectl("get", "deliveryplatform", name, "-o", "json").stdout)
+        assert live["spec"]["messaging"]["serviceBus"] == {"partitions": 1}  # no sku written for it
+        assert live["spec"]["cache"]["redis"] == {"minimumTlsVersion": "1.2"}
+        table = cluster.kubectl("get", "deliveryplatform", name).stdout.splitlines()
+        assert table[0].split()[:2] == ["NAME", "PROFILE"]
+        assert table[1].split()[:2] == [name, "development"]
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)

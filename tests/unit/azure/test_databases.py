@@ -92,7 +92,7 @@ def test_a_platform_without_databases_provisions_none(make_platform: Any) -> Non
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"databases": {"postgres": {"tier": "Burstable", "skuName": "Standard_B1ms"}}}, "highAvailability"),
+        ({"databases": {"postgres": {"tier": "Burstable", "highAvailability": "ZoneRedundant"}}}, "highAvailability"),
         ({"databases": {"cosmosDb": {"maxThroughput": 4500}}}, "maxThroughput"),
         ({"databases": {"cosmosDb": {}}}, "keyVaultName"),
     ],

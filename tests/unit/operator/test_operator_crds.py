@@ -116,7 +116,7 @@ def test_team_namespace_rule_and_unique_namespaces() -> None:
 @pytest.mark.parametrize(
     ("plural", "scope", "columns"),
     [
-        ("deliveryplatforms", "Cluster", ["Services", "Backing", "Ready", "Reason", "Age"]),
+        ("deliveryplatforms", "Cluster", ["Profile", "Services", "Backing", "Ready", "Reason", "Age"]),
         ("droneservices", "Namespaced", ["Component", "Replicas", "Ready", "Reason", "Age"]),
     ],
 )
