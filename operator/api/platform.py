@@ -355,6 +355,63 @@ class RecoverySpec(Model):
     )
 
 
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)]
+ClockTime = Annotated[str, StringConstraints(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$", max_length=5)]
+Weekday = Literal["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+
+
+class BudgetSpec(Model):
+    """An Azure cost budget on the platform's resource group, with e-mail alerts (seed: costs seen only on the
+    invoice)."""
+
+    amount: int = Field(ge=1, le=100_000_000, description="Monthly amount, in the billing account's currency.")
+    contact_emails: list[Email] = Field(
+        min_length=1,
+        max_length=50,
+        description="Who is alerted.",
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+    thresholds: list[Annotated[int, Field(ge=1, le=1000)]] = Field(
+        default_factory=lambda: [80, 100],
+        min_length=1,
+        max_length=4,
+        description="Percentages of the amount actually spent that alert; a forecast over 100% alerts too.",
+        json_schema_extra={"default": [80, 100], "x-kubernetes-list-type": "set"},
+    )
+
+
+def _working_days() -> list[Weekday]:
+    return ["Mon", "Tue", "Wed", "Thu", "Fri"]
+
+
+class OffHours(Model):
+    """When a non-production platform scales its services down (seed: dev and QA ran production's size all
+    night). Every service's autoscaler minimum drops to `minReplicas` from `start` to `end` on the listed days
+    (a window past midnight ends the next morning); the autoscalers scale up again with load at any time."""
+
+    start: ClockTime = Field(description="Local time the off-hours begin, e.g. 19:00.")
+    end: ClockTime = Field(description="Local time they end, e.g. 07:00 (the next day when before start).")
+    days: list[Weekday] = Field(
+        default_factory=_working_days,
+        min_length=1,
+        max_length=7,
+        description="Days the off-hours begin on; a weekend not listed is off-hours all day when weekends is true.",
+        json_schema_extra={"default": ["Mon", "Tue", "Wed", "Thu", "Fri"], "x-kubernetes-list-type": "set"},
+    )
+    weekends: bool = Field(True, description="Saturday and Sunday are off-hours all day (unless listed in days).")
+    time_zone: Annotated[str, StringConstraints(pattern=r"^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$", max_length=64)] = Field(
+        "UTC", description="IANA time zone of start and end, e.g. Europe/Berlin."
+    )
+    min_replicas: int = Field(1, ge=1, le=100, description="The autoscalers' minimum during off-hours.")
+
+
+class CostSpec(Model):
+    """What the platform may cost."""
+
+    budget: BudgetSpec | None = Field(None, description="A monthly Azure budget with alerts (needs spec.azure).")
+    off_hours: OffHours | None = Field(None, description="Scale-down outside working hours (not in production).")
+
+
 class Quota(Model):
     """Namespace ceiling for a team; also bounds requests, so one team cannot starve the others."""
 
@@ -807,6 +864,18 @@ class DeliveryPlatformSpec(Model):
         ),
         *_profile_rules(),
         cel(
+            "!has(self.cost) || !has(self.cost.offHours) || (has(self.profile) && self.profile != 'production')",
+            "spec.cost.offHours scales down a staging or development platform only: production keeps its capacity",
+            field_path=".cost.offHours",
+            reason="FieldValueForbidden",
+        ),
+        cel(
+            "!has(self.cost) || !has(self.cost.budget) || has(self.azure)",
+            "spec.cost.budget needs spec.azure: the budget is on the platform's resource group",
+            field_path=".cost.budget",
+            reason="FieldValueRequired",
+        ),
+        cel(
             "!has(self.recovery) || (has(self.azure) && self.recovery.secondaryLocation != self.azure.location)",
             "spec.recovery needs spec.azure, and spec.recovery.secondaryLocation must differ from spec.azure.location",
             field_path=".recovery",
@@ -846,6 +915,7 @@ class DeliveryPlatformSpec(Model):
     messaging: Messaging = defaulted(Messaging, "Service Bus.")
     cache: Cache = defaulted(Cache, "Azure Cache for Redis.")
     databases: Databases = defaulted(Databases, "Azure Cosmos DB and Azure Database for PostgreSQL.")
+    cost: CostSpec = defaulted(CostSpec, "Budget and off-hours scale-down.")
     recovery: RecoverySpec | None = Field(
         None, description="Disaster recovery targets and the secondary region; absent: one region only."
     )
@@ -884,6 +954,12 @@ class DeliveryPlatformSpec(Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> DeliveryPlatformSpec:
+        if self.cost.off_hours is not None and self.profile is Profile.PRODUCTION:
+            raise ValueError(
+                "spec.cost.offHours scales down a staging or development platform only: production keeps its capacity"
+            )
+        if self.cost.budget is not None and self.azure is None:
+            raise ValueError("spec.cost.budget needs spec.azure: the budget is on the platform's resource group")
         if self.recovery is not None and (
             self.azure is None or self.recovery.secondary_location == self.azure.location
         ):
