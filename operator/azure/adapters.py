@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast, runtime_checkable
 
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.redis.aio.operations import AccessPolicyAssignmentOperations, AccessPolicyOperations
 
 from fabrikam.operator.azure.clients import AzureClients
@@ -416,6 +417,44 @@ class KeyVaultSecrets:
         return {}
 
 
+class Budgets(_NoEndpoint):
+    """A cost budget at its scope (the resource group). Azure fixes its start date when it is created and checks
+    updates against its eTag: an update keeps both from what Azure holds."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.consumption.budgets
+
+    @staticmethod
+    def _scope(res: DesiredResource) -> str:
+        if res.scope is None:
+            raise ValueError(f"budget {res.name} needs a scope")
+        return res.scope
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(self._scope(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        body = json.loads(json.dumps(res.body))
+        try:
+            held = await self.get(res)
+        except ResourceNotFoundError:
+            held = None
+        if held is not None:
+            body["properties"]["timePeriod"] = held.get("properties", {}).get("timePeriod", {})
+            if held.get("eTag"):
+                body["eTag"] = held["eTag"]
+        sent = io.BytesIO(json.dumps(body).encode())
+        return cast(
+            Json,
+            await self.ops.create_or_update(
+                self._scope(res), res.name, sent, content_type="application/json", cls=_raw
+            ),
+        )
+
+    async def delete(self, res: DesiredResource) -> None:
+        await self.ops.delete(self._scope(res), res.name)
+
+
 async def mongo_connection_string(clients: AzureClients, resource_group: str, account: str, key: str) -> str | None:
     """The account's MongoDB connection string with its primary or secondary key (`key`), None if Azure lists none."""
     listed = await clients.cosmosdb.database_accounts.list_connection_strings(resource_group, account, cls=_raw)
@@ -473,6 +512,7 @@ _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.POSTGRES_DATABASE: PostgresDatabases,
     Kind.POSTGRES_ADMINISTRATOR: PostgresAdministrators,
     Kind.KEY_VAULT_SECRET: KeyVaultSecrets,
+    Kind.BUDGET: Budgets,
 }
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
+from azure.mgmt.consumption.aio import ConsumptionManagementClient
 from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
 from azure.mgmt.keyvault.aio import KeyVaultManagementClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
@@ -90,6 +91,7 @@ class AzureClients:
         self.cosmosdb = CosmosDBManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.postgres = PostgreSQLManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.keyvault = KeyVaultManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.consumption = ConsumptionManagementClient(credential, subscription_id, **kwargs, **self._limited())
 
     def _limited(self) -> dict[str, Any]:
         return {"per_retry_policies": [RateLimitPolicy(self.limiter)]}
@@ -103,6 +105,7 @@ class AzureClients:
             self.cosmosdb,
             self.postgres,
             self.keyvault,
+            self.consumption,
         ):
             await client.close()
 

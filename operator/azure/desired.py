@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import date
 from enum import StrEnum
 from typing import Any
 
@@ -49,6 +50,7 @@ class Kind(StrEnum):
     POSTGRES_DATABASE = "PostgresDatabase"
     POSTGRES_ADMINISTRATOR = "PostgresEntraAdministrator"
     KEY_VAULT_SECRET = "KeyVaultSecret"
+    BUDGET = "Budget"
 
 
 _ROLE_OF_ACCESS = {QueueAccess.SEND: SERVICE_BUS_DATA_SENDER, QueueAccess.RECEIVE: SERVICE_BUS_DATA_RECEIVER}
@@ -68,12 +70,24 @@ class DesiredResource:
     parent: str | None = None
     # ARM scope a role assignment is created at.
     scope: str | None = None
-    # Top-level property paths sent but never read back (a secret's value): left out of the drift check.
+    # Property paths (dotted) sent but not compared with what Azure holds: a secret's value (never read back), a
+    # budget's start date (fixed at creation).
     write_only: frozenset[str] = field(default=frozenset(), hash=False)
 
     def compared_body(self) -> Mapping[str, Any]:
         """What the drift check compares with Azure's state: the body without its write-only parts."""
-        return {key: value for key, value in self.body.items() if key not in self.write_only}
+        return _without(self.body, self.write_only)
+
+
+def _without(body: Mapping[str, Any], paths: frozenset[str]) -> dict[str, Any]:
+    """`body` without the members at the dotted `paths`."""
+    kept: dict[str, Any] = {}
+    for key, value in body.items():
+        if key in paths:
+            continue
+        inner = frozenset(p.split(".", 1)[1] for p in paths if p.startswith(f"{key}."))
+        kept[key] = _without(value, inner) if inner and isinstance(value, Mapping) else value
+    return kept
 
 
 def service_bus_namespace_id(azure: AzureSpec, platform: str) -> str:
@@ -120,7 +134,8 @@ def tags(
     return {
         **azure.tags,
         "platform": platform.name,
-        "environment": azure.tags.get("environment", platform.name),
+        # The profile (production, staging, development) unless the spec's tags name the environment.
+        "environment": azure.tags.get("environment", platform.spec.profile.value),
         "team": team,
         "service": service,
         "cost-center": cost_center or azure.tags.get("cost-center", SHARED_TEAM),
@@ -371,6 +386,54 @@ def mongo_secret(platform: DeliveryPlatform, connection_string: str, *, fingerpr
     )
 
 
+def budget(platform: DeliveryPlatform, *, today: date) -> DesiredResource | None:
+    """The platform's monthly cost budget on its resource group, alerting the contacts at each threshold of actual
+    spend and when the forecast passes the amount. The start date (this month's first day, `today` being the
+    operator's clock) is Azure's once the budget exists: left out of the drift check, and kept on updates."""
+    azure, spec = platform.spec.azure, platform.spec.cost.budget
+    if azure is None or spec is None:
+        return None
+    emails = sorted(spec.contact_emails)
+    notifications: dict[str, Any] = {
+        f"actual-{threshold}": {
+            "enabled": True,
+            "operator": "GreaterThanOrEqualTo",
+            "threshold": threshold,
+            "thresholdType": "Actual",
+            "contactEmails": emails,
+        }
+        for threshold in sorted(set(spec.thresholds))
+    }
+    notifications["forecast-100"] = {
+        "enabled": True,
+        "operator": "GreaterThan",
+        "threshold": 100,
+        "thresholdType": "Forecasted",
+        "contactEmails": emails,
+    }
+    name = naming.budget_name(platform.name)
+    scope = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    return DesiredResource(
+        kind=Kind.BUDGET,
+        name=name,
+        id=f"{scope}/providers/Microsoft.Consumption/budgets/{name}",
+        resource_group=azure.resource_group,
+        body={
+            "properties": {
+                "category": "Cost",
+                "amount": spec.amount,
+                "timeGrain": "Monthly",
+                "timePeriod": {"startDate": f"{today:%Y-%m}-01T00:00:00Z"},
+                "notifications": notifications,
+            }
+        },
+        # Retained stores still cost money: the budget keeps watching them.
+        deletion_policy=azure.deletion_policy,
+        scope=scope,
+        write_only=frozenset({"properties.timePeriod"}),
+    )
+
+
 def undeclared_queues(platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]]) -> list[DesiredResource]:
     """Queues of the platform's namespace that the spec no longer lists, to delete or retain by deletionPolicy.
 
@@ -408,6 +471,17 @@ def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
     ]
 
 
+# A budget's start date matters only when it is created; deleting or comparing ids needs none.
+_ANY_DAY = date(2026, 1, 1)
+
+
+def owned_resources(platform: DeliveryPlatform, *, today: date) -> list[DesiredResource]:
+    """Everything the platform itself holds in Azure: its data stores, then its budget (created with `today`'s
+    month as its start)."""
+    found = budget(platform, today=today)
+    return [*platform_resources(platform), *([found] if found is not None else [])]
+
+
 def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> list[DesiredResource]:
     """The data stores `previous` described that `current` no longer does, parents before children: the cache or
     the Service Bus namespace (with its queues) dropped from the spec, all of them when `spec.azure` went (or they
@@ -419,8 +493,8 @@ def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> lis
     if old_azure is None:
         return []
     policy = (current.spec.azure or old_azure).deletion_policy
-    named = {r.id.casefold() for r in platform_resources(current)}
-    gone = [r for r in platform_resources(previous) if r.id.casefold() not in named]
+    named = {r.id.casefold() for r in owned_resources(current, today=_ANY_DAY)}
+    gone = [r for r in owned_resources(previous, today=_ANY_DAY) if r.id.casefold() not in named]
     parents = {r.name for r in gone}
     return [
         replace(r, deletion_policy=policy) for r in gone if r.kind is not Kind.SERVICE_BUS_QUEUE or r.parent in parents

@@ -53,6 +53,11 @@ def postgres_server_name(subscription_id: str, resource_group: str, platform: st
     return f"psql-{_slug(platform)[:48].rstrip('-')}-{suffix}"
 
 
+def budget_name(platform: str) -> str:
+    """Unique within the resource group; letters, digits, hyphens and underscores, at most 63."""
+    return bounded(f"budget-{_slug(platform)}", 63)
+
+
 def identity_name(platform: str, namespace: str, service: str) -> str:
     """One user-assigned identity per DroneService; unique within the platform's resource group."""
     return bounded(f"id-{_slug(platform)}-{namespace}-{service}", 128)

@@ -12,6 +12,7 @@ import asyncio
 import dataclasses
 import hashlib
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.azure import desired, naming
@@ -100,7 +101,8 @@ async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) 
     """Service Bus namespace and queues, Redis: created, or re-PUT where Azure drifted from the spec; queues no
     longer in the spec deleted or kept (reported Retained) by the deletionPolicy."""
     reconciler = Reconciler(clients)
-    results = await _ensure_tree(reconciler, desired.platform_resources(platform))
+    today = datetime.now(UTC).date()
+    results = await _ensure_tree(reconciler, desired.owned_resources(platform, today=today))
     removed: list[ResourceResult] = []
     namespace = next((r for r in results if r.kind == Kind.SERVICE_BUS_NAMESPACE and r.ok), None)
     azure = platform.spec.azure
@@ -165,7 +167,7 @@ def _undeclared(result: ResourceResult) -> ResourceResult:
 
 async def delete_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
     """Deletes the platform's data stores under deletionPolicy Delete; `ready` once Azure confirmed, or Retained."""
-    return await delete_resources(desired.platform_resources(platform), clients)
+    return await delete_resources(desired.owned_resources(platform, today=datetime.now(UTC).date()), clients)
 
 
 async def delete_resources(resources: Sequence[DesiredResource], clients: AzureClients) -> AzureOutcome:

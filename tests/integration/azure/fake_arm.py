@@ -477,6 +477,17 @@ TYPES = [
         states={"Creating": "RegisteringDns", "Updating": "RegisteringDns"},
     ),
 ]
+# Cost budgets (azure-mgmt-consumption 11.0.0, api-version 2024-08-01) at a resource group's scope: written
+# synchronously, with an eTag that changes on every write and must match when an update sends one.
+TYPES.append(
+    _Type(
+        "Microsoft.Consumption/budgets",
+        re.compile(_RG + r"/Microsoft\.Consumption/budgets/(?P<name>[^/]+)$", re.I),
+        computed=lambda arm, m, body, old: {"currentSpend": {"amount": 0.0, "unit": "USD"}},
+        top=lambda arm, m, body, old: {"eTag": f'"{uuid.uuid4()}"'},
+        state_property=None,
+    )
+)
 _KINDS = {kind.name: kind for kind in TYPES}
 # Cosmos DB account actions (POST .../databaseAccounts/{name}/{action}).
 _COSMOS_ACTION = re.compile(_ACCOUNT + r"(?P<name>[^/]+)/(?P<action>[^/]+)$", re.I)
@@ -846,6 +857,8 @@ class FakeArm:
             return self._reject_access_policy_assignment(match, properties)
         if kind.name == "Microsoft.DocumentDB/databaseAccounts":
             return self._reject_cosmos_account(body)
+        if kind.name == "Microsoft.Consumption/budgets":
+            return self._reject_budget(body, self._settled(match.string.lower()))
         if kind.name.startswith("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases"):
             return self._reject_mongo(kind, match, properties)
         if kind.name == "Microsoft.DBforPostgreSQL/flexibleServers":
@@ -962,6 +975,40 @@ class FakeArm:
             return _error(400, "InvalidParameterValue", message)
         if not properties.get("principalName"):
             return _error(400, "InvalidParameterValue", "principalName is required.")
+        return None
+
+    @staticmethod
+    def _reject_budget(body: Json, old: Stored | None) -> web.Response | None:
+        """The Budgets API's rules: a start date on the first of a month, not before the current month when the
+        budget is created (a monthly budget's past start must lie within its time grain) nor more than twelve
+        months ahead; at most five notifications, each with contacts and a threshold in (0, 1000]; an eTag, when
+        sent, that matches what Azure holds."""
+        properties = body.get("properties", {})
+        if old is not None and body.get("eTag") is not None and body["eTag"] != old.json.get("eTag"):
+            return _error(412, "PreconditionFailed", "The budget was changed since it was read (eTag mismatch).")
+        if not isinstance(properties.get("amount"), int | float) or properties["amount"] <= 0:
+            return _error(400, "InvalidAmount", "Budget amount must be greater than zero.")
+        start = str(properties.get("timePeriod", {}).get("startDate", ""))
+        match = re.fullmatch(r"(\d{4})-(\d{2})-01T00:00:00(\.0+)?Z?", start)
+        if match is None:
+            return _error(400, "InvalidStartDate", "The start date must be the first of a month.")
+        today = time.gmtime()
+        months = (int(match[1]) - today.tm_year) * 12 + int(match[2]) - today.tm_mon
+        if old is None and months < 0:
+            return _error(400, "InvalidStartDate", "The start date cannot be before the current month.")
+        if months > 12:
+            return _error(400, "InvalidStartDate", "The start date cannot be more than twelve months ahead.")
+        notifications = properties.get("notifications", {})
+        if len(notifications) > 5:
+            return _error(400, "InvalidNotifications", "A budget takes at most five notifications.")
+        for key, notification in notifications.items():
+            threshold = notification.get("threshold", 0)
+            if not 0 < threshold <= 1000:
+                return _error(400, "InvalidThreshold", f"Notification {key}: threshold must be in (0, 1000].")
+            if not notification.get("contactEmails") and not notification.get("contactGroups"):
+                return _error(400, "InvalidContacts", f"Notification {key}: contactEmails or contactGroups required.")
+            if notification.get("thresholdType", "Actual") not in ("Actual", "Forecasted"):
+                return _error(400, "InvalidThresholdType", f"Notification {key}: thresholdType is invalid.")
         return None
 
     def _reject_vault(self, match: re.Match[str], body: Json) -> web.Response | None:

@@ -197,3 +197,46 @@ def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
     )
     assert arm.paths("Microsoft.DocumentDB/databaseAccounts") == []
     assert arm.paths("Microsoft.DBforPostgreSQL/flexibleServers") == []
+
+
+def test_a_budget_watches_the_platforms_resource_group_and_follows_the_spec(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any
+) -> None:
+    platform = azure_platform(kit.sample_platform(), "Delete")
+    name = platform["metadata"]["name"]
+    platform["spec"]["profile"] = "staging"
+    platform["spec"]["cost"] = {"budget": {"amount": 3000, "contactEmails": ["finops@fabrikam.example"]}}
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+
+    [budget] = [p for p in arm.paths("Microsoft.Consumption/budgets") if name in p]
+    held = arm.get(budget)
+    assert held["properties"]["amount"] == 3000
+    notifications = held["properties"]["notifications"]
+    assert sorted(notifications) == ["actual-100", "actual-80", "forecast-100"]
+    assert notifications["forecast-100"]["thresholdType"] == "Forecasted"
+    assert all(n["contactEmails"] == ["finops@fabrikam.example"] for n in notifications.values())
+    start = held["properties"]["timePeriod"]["startDate"]
+    # Every taggable resource says which environment pays for it: the profile.
+    [namespace] = [c for c in arm.calls("PUT", "/Microsoft.ServiceBus/namespaces/") if name in c.path.lower()][:1]
+    assert namespace.body["tags"]["environment"] == "test"  # the spec's own tag wins over the profile
+
+    patch = {"spec": {"cost": {"budget": {"amount": 4500, "thresholds": [50, 90]}}}}
+    cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", json.dumps(patch))
+    eventually(
+        lambda: (arm.get(budget) or {}).get("properties", {}).get("amount") == 4500,
+        timeout=90,
+        what="the budget's new amount in Azure",
+    )
+    update = [c for c in arm.calls("PUT", "/budgets/") if name in c.path.lower()][-1]
+    assert update.body["eTag"] == held["eTag"]  # checked against what Azure held: no lost update
+    assert update.body["properties"]["timePeriod"]["startDate"] == start  # Azure's start date kept
+    assert sorted(arm.get(budget)["properties"]["notifications"]) == ["actual-50", "actual-90", "forecast-100"]
+
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+    eventually(
+        lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+        timeout=180,
+        what="the platform to be deleted",
+    )
+    assert [p for p in arm.paths("Microsoft.Consumption/budgets") if name in p] == []

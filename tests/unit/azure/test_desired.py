@@ -176,15 +176,18 @@ def test_every_taggable_resource_carries_the_cost_allocation_tags(make_platform:
 
     assert [r.kind for r in shared] == [Kind.SERVICE_BUS_NAMESPACE, Kind.REDIS_CACHE]
     for resource in shared:
-        assert {"platform": "prod", "environment": "prod", "team": "platform", "cost-center": "cc-42"}.items() <= (
-            resource.body["tags"].items()
-        )
+        assert {
+            "platform": "prod",
+            "environment": "production",
+            "team": "platform",
+            "cost-center": "cc-42",
+        }.items() <= (resource.body["tags"].items())
         assert resource.body["tags"]["owner"] == "ops"
     assert identity.body["tags"] == {
         "cost-center": "cc-ship",
         "owner": "ops",
         "platform": "prod",
-        "environment": "prod",
+        "environment": "production",
         "team": "shipping",
         "service": "returns",
         "managed-by": "fabrikam-operator",
