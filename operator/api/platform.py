@@ -351,7 +351,18 @@ class RecoverySpec(Model):
     rpo: IsoDuration = Field("PT1H", description="Recovery point objective: data that may be lost (ISO 8601).")
     rto: IsoDuration = Field("PT4H", description="Recovery time objective: time to serve again (ISO 8601).")
     secondary_location: Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$", max_length=32)] = Field(
-        description="The Azure region failed over to, e.g. the primary's paired region (westus2 -> westcentralus)."
+        description="The Azure region failed over to, e.g. the primary's paired region (westus2 -> westcentralus); "
+        "immutable.",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "self == oldSelf",
+                    "spec.recovery.secondaryLocation is immutable: the paired stores live there; remove "
+                    "spec.recovery (the partners are released by deletionPolicy), then add it back to move them",
+                    reason="FieldValueForbidden",
+                )
+            ]
+        },
     )
 
 

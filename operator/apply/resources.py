@@ -34,6 +34,7 @@ _KNOWN = (
     Resource("v1", "ConfigMap", "configmaps", True),
     Resource("v1", "Service", "services", True),
     Resource("v1", "Secret", "secrets", True),
+    Resource("v1", "Event", "events", True),
     Resource("apps/v1", "Deployment", "deployments", True),
     Resource("apps/v1", "StatefulSet", "statefulsets", True),
     Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),

@@ -3,9 +3,11 @@
 The handlers call `reconcile_platform` / `delete_platform` and `reconcile_service_identity` /
 `delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome:
 `degraded` (needs a person now), `problem` (retried, shown once `lasting_problem` says it lasted), `requeue` (come
-back after `retry_delay`).
+back after `retry_delay`). With `spec.recovery`, `assess` judges a platform pass' `recovery_evidence` against the
+targets; `fail_over` is the Service Bus failover a person runs (docs/runbooks/disaster-recovery.md).
 """
 
+from fabrikam.operator.azure.adapters import fail_over
 from fabrikam.operator.azure.backoff import retry_delay
 from fabrikam.operator.azure.clients import AzureClients, AzureSettings, TokenFileCredential, default_credential
 from fabrikam.operator.azure.desired import (
@@ -21,8 +23,10 @@ from fabrikam.operator.azure.provision import (
     delete_service_identity,
     reconcile_platform,
     reconcile_service_identity,
+    recovery_evidence,
 )
 from fabrikam.operator.azure.ratelimit import RateLimits
+from fabrikam.operator.azure.recovery import StoreRecovery, assess, shortfall
 from fabrikam.operator.azure.results import (
     AzureOutcome,
     AzureProblem,
@@ -44,16 +48,21 @@ __all__ = [
     "Kind",
     "RateLimits",
     "ResourceResult",
+    "StoreRecovery",
     "TokenFileCredential",
     "access_resources",
+    "assess",
     "default_credential",
     "delete_platform",
     "delete_service_identity",
+    "fail_over",
     "identity_resources",
     "lasting_problem",
     "next_failed_passes",
     "platform_resources",
     "reconcile_platform",
     "reconcile_service_identity",
+    "recovery_evidence",
     "retry_delay",
+    "shortfall",
 ]

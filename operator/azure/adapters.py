@@ -14,9 +14,11 @@ from typing import IO, Any, Protocol, cast, runtime_checkable
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.redis.aio.operations import AccessPolicyAssignmentOperations, AccessPolicyOperations
+from azure.mgmt.servicebus.models import FailoverPropertiesProperties, NamespaceFailoverProperties
 
 from fabrikam.operator.azure.clients import AzureClients
 from fabrikam.operator.azure.desired import DesiredResource, Kind
+from fabrikam.operator.azure.recovery import keep_failover_order
 
 Json = dict[str, Any]
 
@@ -28,8 +30,9 @@ def _raw(pipeline_response: Any, _deserialized: Any, _headers: Any) -> Json:
 
 
 def _body(res: DesiredResource, keys: frozenset[str] | None = None) -> IO[bytes]:
-    """The desired body as a request body; with `keys`, only those top-level fields (a PATCH)."""
-    body = res.body if keys is None else {key: value for key, value in res.body.items() if key in keys}
+    """The desired body as a request body; with `keys`, only those top-level fields and no write-only part (a PATCH:
+    what Azure fixes at creation keeps what it was created with)."""
+    body = res.body if keys is None else {key: value for key, value in res.compared_body().items() if key in keys}
     # Seekable, so azure-core's retry policy can rewind and resend it after a 429 or 5xx.
     return io.BytesIO(json.dumps(body).encode())
 
@@ -99,9 +102,10 @@ class ServiceBusNamespaces:
         return {}
 
 
-class ServiceBusQueues(_NoEndpoint):
-    def __init__(self, clients: AzureClients) -> None:
-        self.ops = clients.servicebus.queues
+class _SyncChild(_NoEndpoint):
+    """A child resource written synchronously: get, create_or_update and delete by (group, parent, name)."""
+
+    ops: Any
 
     async def get(self, res: DesiredResource) -> Json:
         return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
@@ -116,6 +120,11 @@ class ServiceBusQueues(_NoEndpoint):
 
     async def delete(self, res: DesiredResource) -> None:
         await self.ops.delete(res.resource_group, _parent(res), res.name)
+
+
+class ServiceBusQueues(_SyncChild):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.servicebus.queues
 
 
 class RedisCaches:
@@ -196,23 +205,9 @@ class Identities(_NoEndpoint):
         return {key: str(properties[key]) for key in ("clientId", "principalId", "tenantId") if properties.get(key)}
 
 
-class FederatedCredentials(_NoEndpoint):
+class FederatedCredentials(_SyncChild):
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.msi.federated_identity_credentials
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        return cast(
-            Json,
-            await self.ops.create_or_update(
-                res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
-            ),
-        )
-
-    async def delete(self, res: DesiredResource) -> None:
-        await self.ops.delete(res.resource_group, _parent(res), res.name)
 
 
 class RoleAssignments(_NoEndpoint):
@@ -239,7 +234,8 @@ class RoleAssignments(_NoEndpoint):
 
 
 class CosmosAccounts:
-    """PUT creates or updates the whole account; where clients reach it is its document endpoint."""
+    """PUT creates or updates the whole account; where clients reach it is its document endpoint. An update keeps
+    the order of the regions Azure holds: after a failover the write region is another one (recovery.py)."""
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.cosmosdb.database_accounts
@@ -248,8 +244,18 @@ class CosmosAccounts:
         return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
 
     async def put(self, res: DesiredResource) -> Json:
+        body = json.loads(json.dumps(res.body))
+        try:
+            held = await self.get(res)
+        except ResourceNotFoundError:
+            held = None
+        if held is not None:
+            properties = body["properties"]
+            regions = held.get("properties", {}).get("locations") or []
+            properties["locations"] = keep_failover_order(properties.get("locations", []), regions)
+        sent = io.BytesIO(json.dumps(body).encode())
         poller = await self.ops.begin_create_or_update(
-            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+            res.resource_group, res.name, sent, content_type="application/json", cls=_raw
         )
         return cast(Json, await poller.result())
 
@@ -350,7 +356,9 @@ class PostgresServers:
         return cast(str | None, actual.get("properties", {}).get("fullyQualifiedDomainName"))
 
     def outputs(self, actual: Json) -> dict[str, str]:
-        return {}
+        """Whether the server can be geo-restored: set when it was created, for good (recovery.assess reads it)."""
+        backup = actual.get("properties", {}).get("backup") or {}
+        return {"geoRedundantBackup": str(backup["geoRedundantBackup"])} if backup.get("geoRedundantBackup") else {}
 
 
 class PostgresDatabases(_NoEndpoint):
@@ -496,6 +504,66 @@ async def list_redis_access_policies(clients: AzureClients, resource_group: str,
     return [_listed(item) async for item in pager]
 
 
+class ServiceBusAliases(_SyncChild):
+    """A geo-recovery alias (a disaster recovery configuration) on the active namespace of a pair, naming the passive
+    one: a synchronous PUT, `Accepted` until the pairing is made. Azure deletes an alias only once its pairing is
+    broken, which deleting does first."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.servicebus.disaster_recovery_configs
+
+    async def delete(self, res: DesiredResource) -> None:
+        held = await self.get(res)
+        if str(held.get("properties", {}).get("role", "")).casefold() == "primary":
+            await self.ops.break_pairing(res.resource_group, _parent(res), res.name)
+        await super().delete(res)
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        """Its role (Primary while it replicates) and the partner namespace: recovery.assess reads them."""
+        properties = actual.get("properties", {})
+        return {key: str(properties[key]) for key in ("role", "partnerNamespace") if properties.get(key)}
+
+
+class RedisLinkedServers:
+    """Passive geo-replication: a linked server of the primary cache naming its secondary, created by a long-running
+    PUT and never updated. Clients reach the geo-primary at its `geoReplicatedPrimaryHostName`, which follows a
+    geo-failover."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.redis.linked_server
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create(
+            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("geoReplicatedPrimaryHostName"))
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        return {}
+
+
+async def fail_over(
+    clients: AzureClients, resource_group: str, namespace: str, alias: str, *, safe: bool = False
+) -> None:
+    """A Service Bus geo-disaster recovery failover, sent to the pairing's SECONDARY `namespace`: the alias moves to
+    it and the pairing breaks, leaving the old primary a namespace of its own with whatever messages it held (Azure's
+    one-way move; the operator pairs again once that namespace is emptied: docs/runbooks/disaster-recovery.md).
+    `safe` waits for pending metadata replication first, which needs the primary to answer."""
+    parameters = (
+        NamespaceFailoverProperties(properties=FailoverPropertiesProperties(is_safe_failover=True)) if safe else None
+    )
+    await clients.servicebus.disaster_recovery_configs.fail_over(resource_group, namespace, alias, parameters)
+
+
 _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.SERVICE_BUS_NAMESPACE: ServiceBusNamespaces,
     Kind.SERVICE_BUS_QUEUE: ServiceBusQueues,
@@ -513,6 +581,10 @@ _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.POSTGRES_ADMINISTRATOR: PostgresAdministrators,
     Kind.KEY_VAULT_SECRET: KeyVaultSecrets,
     Kind.BUDGET: Budgets,
+    Kind.SERVICE_BUS_RECOVERY_NAMESPACE: ServiceBusNamespaces,
+    Kind.SERVICE_BUS_ALIAS: ServiceBusAliases,
+    Kind.REDIS_RECOVERY_CACHE: RedisCaches,
+    Kind.REDIS_LINKED_SERVER: RedisLinkedServers,
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
-from fabrikam.operator.azure import naming
+from fabrikam.operator.azure import naming, recovery
 from fabrikam.operator.render.catalog import MONGO_COLLECTIONS, bundled_uses, platform_queues
 from fabrikam.operator.render.databases import mongo_secret_name, serves_mongo, serves_sql
 from fabrikam.operator.render.tenancy import TEAM_REDIS_COMMANDS, ungranted_queues
@@ -50,6 +50,11 @@ class Kind(StrEnum):
     POSTGRES_DATABASE = "PostgresDatabase"
     POSTGRES_ADMINISTRATOR = "PostgresEntraAdministrator"
     KEY_VAULT_SECRET = "KeyVaultSecret"
+    # Disaster recovery (recovery.py): the partners in spec.recovery.secondaryLocation and the links to them.
+    SERVICE_BUS_RECOVERY_NAMESPACE = "ServiceBusRecoveryNamespace"
+    SERVICE_BUS_ALIAS = "ServiceBusGeoRecoveryAlias"
+    REDIS_RECOVERY_CACHE = "RedisRecoveryCache"
+    REDIS_LINKED_SERVER = "RedisLinkedServer"
     BUDGET = "Budget"
 
 
@@ -70,6 +75,9 @@ class DesiredResource:
     parent: str | None = None
     # ARM scope a role assignment is created at.
     scope: str | None = None
+    # Id of the resource a link joins its parent to (a geo-recovery alias' passive namespace, a geo-replicated cache's
+    # secondary): created before the link, deleted after it.
+    partner: str | None = None
     # Property paths (dotted) sent but not compared with what Azure holds: a secret's value (never read back), a
     # budget's start date (fixed at creation).
     write_only: frozenset[str] = field(default=frozenset(), hash=False)
@@ -159,7 +167,7 @@ def _queue_body(queue: Queue, *, premium_partitions: int | None) -> dict[str, An
     return {"properties": properties}
 
 
-def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
+def _service_bus(platform: DeliveryPlatform, azure: AzureSpec, pairing: recovery.Pairing) -> list[DesiredResource]:
     bus = platform.spec.messaging.service_bus
     if bus is None:
         return []
@@ -201,7 +209,50 @@ def _service_bus(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredRe
         )
         for queue in platform_queues(platform)
     ]
+    if recovery.pairs_service_bus(platform):
+        return _geo_paired(platform, azure, namespace, queues, pairing)
     return [namespace, *queues]
+
+
+def _geo_paired(
+    platform: DeliveryPlatform,
+    azure: AzureSpec,
+    home: DesiredResource,
+    queues: Sequence[DesiredResource],
+    pairing: recovery.Pairing,
+) -> list[DesiredResource]:
+    """Geo-disaster recovery: the same namespace in the secondary location, and the alias pairing the active namespace
+    (the platform's until a failover) with the passive one. Queues are written to the active namespace; the pairing
+    replicates them to the passive one, which takes no entity writes of its own."""
+    name, namespace_id = recovery.namespace(azure, platform.name, recovery.Side.RECOVERY)
+    partner = replace(
+        home,
+        kind=Kind.SERVICE_BUS_RECOVERY_NAMESPACE,
+        name=name,
+        id=namespace_id,
+        body=recovery.on_recovery_side(platform, home.body),
+    )
+    active = home if pairing.active is recovery.Side.HOME else partner
+    placed = [replace(queue, id=f"{active.id}/queues/{queue.name}", parent=active.name) for queue in queues]
+    alias = [] if pairing.held is not None else [geo_recovery_alias(platform, azure, pairing.active)]
+    return [home, partner, *placed, *alias]
+
+
+def geo_recovery_alias(platform: DeliveryPlatform, azure: AzureSpec, active: recovery.Side) -> DesiredResource:
+    """The geo-recovery alias as the namespace on the `active` side holds it, naming the other one its partner."""
+    active_name, active_id = recovery.namespace(azure, platform.name, active)
+    _, passive_id = recovery.namespace(azure, platform.name, active.other)
+    alias = recovery.alias_name(azure, platform.name)
+    return DesiredResource(
+        kind=Kind.SERVICE_BUS_ALIAS,
+        name=alias,
+        id=f"{active_id}/disasterRecoveryConfigs/{alias}",
+        resource_group=azure.resource_group,
+        body=recovery.alias_body(passive_id),
+        deletion_policy=azure.deletion_policy,
+        parent=active_name,
+        partner=passive_id,
+    )
 
 
 def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
@@ -224,18 +275,43 @@ def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource
         "tags": tags(platform, azure, team=SHARED_TEAM, service="redis", cost_center=None),
         "properties": properties,
     }
-    if premium:
-        body["zones"] = sorted(spec.zones if spec.zones is not None else azure.zones)
-    return [
-        DesiredResource(
-            kind=Kind.REDIS_CACHE,
-            name=naming.redis_name(azure.subscription_id, azure.resource_group, platform.name),
-            id=redis_id(azure, platform.name),
-            resource_group=azure.resource_group,
-            body=body,
-            deletion_policy=azure.deletion_policy,
-        )
-    ]
+    geo_replicated = recovery.links_redis(platform)
+    zones = sorted(spec.zones if spec.zones is not None else azure.zones)
+    if premium and zones and not geo_replicated:
+        # No zones is no `zones` at all: Azure answers none for a cache created without.
+        body["zones"] = zones
+    cache = DesiredResource(
+        kind=Kind.REDIS_CACHE,
+        name=naming.redis_name(azure.subscription_id, azure.resource_group, platform.name),
+        id=redis_id(azure, platform.name),
+        resource_group=azure.resource_group,
+        body=body,
+        deletion_policy=azure.deletion_policy,
+    )
+    if not geo_replicated:
+        return [cache]
+    name = naming.redis_recovery_name(azure.subscription_id, azure.resource_group, platform.name)
+    group = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    partner = replace(
+        cache,
+        kind=Kind.REDIS_RECOVERY_CACHE,
+        name=name,
+        id=f"{group}/providers/Microsoft.Cache/redis/{name}",
+        body=recovery.on_recovery_side(platform, body),
+    )
+    link = DesiredResource(
+        kind=Kind.REDIS_LINKED_SERVER,
+        name=name,
+        id=f"{cache.id}/linkedServers/{name}",
+        resource_group=azure.resource_group,
+        body=recovery.link_body(platform, partner.id),
+        deletion_policy=azure.deletion_policy,
+        parent=cache.name,
+        partner=partner.id,
+        # A link is never updated in place, and a geo-failover swaps its roles: once it exists, Azure's state is right.
+        write_only=frozenset({"properties"}),
+    )
+    return [cache, partner, link]
 
 
 def _cosmos(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource]:
@@ -258,9 +334,7 @@ def _cosmos(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResourc
             "properties": {
                 "databaseAccountOfferType": "Standard",
                 "apiProperties": {"serverVersion": spec.server_version},
-                "locations": [
-                    {"locationName": azure.location, "failoverPriority": 0, "isZoneRedundant": spec.zone_redundant}
-                ],
+                **recovery.cosmos_regions(platform, azure.location, zone_redundant=spec.zone_redundant),
                 "consistencyPolicy": {"defaultConsistencyLevel": "Session"},
                 "backupPolicy": {"type": "Continuous", "continuousModeProperties": {"tier": spec.backup_tier}},
                 "minimalTlsVersion": "Tls12",
@@ -319,13 +393,14 @@ def _postgres(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResou
     name = naming.postgres_server_name(azure.subscription_id, azure.resource_group, platform.name)
     server_id = postgres_server_id(azure, platform.name)
     high_availability: dict[str, Any] = {"mode": spec.high_availability}
+    forced = recovery.forces_geo_backup(platform, asked=spec.geo_redundant_backup)
     properties: dict[str, Any] = {
         "version": spec.version,
         "authConfig": {"activeDirectoryAuth": "Enabled", "passwordAuth": "Disabled", "tenantId": azure.tenant_id},
         "storage": {"storageSizeGB": spec.storage_gb, "autoGrow": "Enabled"},
         "backup": {
             "backupRetentionDays": spec.backup_retention_days,
-            "geoRedundantBackup": "Enabled" if spec.geo_redundant_backup else "Disabled",
+            "geoRedundantBackup": "Enabled" if spec.geo_redundant_backup or forced else "Disabled",
         },
         "highAvailability": high_availability,
     }
@@ -345,6 +420,9 @@ def _postgres(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResou
             "properties": properties,
         },
         deletion_policy=azure.deletion_policy,
+        # Asked for by recovery alone: a server created without it keeps it off (Azure refuses the change), and
+        # recovery.assess says so instead of the update failing.
+        write_only=frozenset({"properties.backup.geoRedundantBackup"}) if forced else frozenset(),
     )
     databases = [
         DesiredResource(
@@ -434,15 +512,18 @@ def budget(platform: DeliveryPlatform, *, today: date) -> DesiredResource | None
     )
 
 
-def undeclared_queues(platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]]) -> list[DesiredResource]:
-    """Queues of the platform's namespace that the spec no longer lists, to delete or retain by deletionPolicy.
+def undeclared_queues(
+    platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]], pairing: recovery.Pairing = recovery.Pairing()
+) -> list[DesiredResource]:
+    """Queues of the platform's (active) namespace that the spec no longer lists, to delete or retain by
+    deletionPolicy.
 
     The namespace is the operator's (deterministic name), so every queue in it is the spec's to decide."""
     azure = platform.spec.azure
     if azure is None or platform.spec.messaging.service_bus is None:
         return []
     declared = {q.name.casefold() for q in platform_queues(platform)}
-    namespace = naming.service_bus_namespace_name(azure.subscription_id, azure.resource_group, platform.name)
+    namespace, _ = recovery.namespace(azure, platform.name, pairing.active)
     return [
         DesiredResource(
             kind=Kind.SERVICE_BUS_QUEUE,
@@ -458,13 +539,16 @@ def undeclared_queues(platform: DeliveryPlatform, listed: Sequence[Mapping[str, 
     ]
 
 
-def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
-    """The platform's shared data stores, parents before children; empty when `spec.azure` is absent."""
+def platform_resources(
+    platform: DeliveryPlatform, pairing: recovery.Pairing = recovery.Pairing()
+) -> list[DesiredResource]:
+    """The platform's shared data stores, parents before children; empty when `spec.azure` is absent. `pairing` is
+    the Service Bus geo-recovery pairing as Azure has it (recovery.Pairing), as created when not known."""
     azure = platform.spec.azure
     if azure is None:
         return []
     return [
-        *_service_bus(platform, azure),
+        *_service_bus(platform, azure, pairing),
         *_redis(platform, azure),
         *_cosmos(platform, azure),
         *_postgres(platform, azure),
@@ -475,11 +559,13 @@ def platform_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
 _ANY_DAY = date(2026, 1, 1)
 
 
-def owned_resources(platform: DeliveryPlatform, *, today: date) -> list[DesiredResource]:
+def owned_resources(
+    platform: DeliveryPlatform, *, today: date, pairing: recovery.Pairing = recovery.Pairing()
+) -> list[DesiredResource]:
     """Everything the platform itself holds in Azure: its data stores, then its budget (created with `today`'s
     month as its start)."""
     found = budget(platform, today=today)
-    return [*platform_resources(platform), *([found] if found is not None else [])]
+    return [*platform_resources(platform, pairing), *([found] if found is not None else [])]
 
 
 def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> list[DesiredResource]:
@@ -610,20 +696,25 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
     azure = platform.spec.azure
     if azure is None or not svc.spec.identity.azure:
         return []
-    namespace_id = service_bus_namespace_id(azure, platform.name)
+    # A geo-recovery pairing replicates queues, not role assignments: the recovery namespace's queues get the same
+    # grants, so the services keep their access once a failover moved the alias there.
+    namespaces = [(service_bus_namespace_id(azure, platform.name), "")]
+    if recovery.pairs_service_bus(platform):
+        namespaces.append((recovery.namespace(azure, platform.name, recovery.Side.RECOVERY)[1], " (geo-recovery)"))
     grants: list[DesiredResource] = []
     for use, accesses in sorted(_queue_grants(svc, platform).items()):
         for access in sorted(accesses):
-            grants.append(
+            grants += [
                 _role_assignment(
                     svc,
                     azure,
                     scope=f"{namespace_id}/queues/{use}",
                     role=_ROLE_OF_ACCESS[access],
                     principal_id=principal_id,
-                    what=f"{access.value} on queue {use}",
+                    what=f"{access.value} on queue {use}{where}",
                 )
-            )
+                for namespace_id, where in namespaces
+            ]
     if platform.spec.cache.redis is not None and any(u.kind is DependencyKind.REDIS for u in svc.spec.uses):
         grants += _redis_access(svc, platform, azure, principal_id=principal_id)
     vault = key_vault_id(azure)
@@ -749,9 +840,9 @@ def stale_grants(
     the other kind (a team's service holding Data Contributor from before it got a policy of its own).
 
     Only the operator's own are candidates: Data Sender/Receiver assignments it described as its own inside the
-    platform's Service Bus namespace, the cache's assignments of Data Contributor or of the service's own policy to
-    this identity, and that policy. Anything else a person granted by hand is left alone. Assignments come before
-    the policy they name, which is never removed while still assigned.
+    platform's Service Bus namespaces (its own and its geo-recovery partner), the cache's assignments of Data
+    Contributor or of the service's own policy to this identity, and that policy. Anything else a person granted by
+    hand is left alone. Assignments come before the policy they name, which is never removed while still assigned.
     """
     azure = platform.spec.azure
     if azure is None:
@@ -767,7 +858,9 @@ def stale_grants(
     wanted_redis = {policy.casefold() for policy in map(assigned_policy, wanted) if policy is not None}
     own_policy = naming.redis_access_policy_name(svc.namespace, svc.name)
     wants_policy = any(g.kind is Kind.REDIS_ACCESS_POLICY for g in wanted)
-    namespace_id = service_bus_namespace_id(azure, platform.name).casefold()
+    namespaces = tuple(
+        f"{recovery.namespace(azure, platform.name, side)[1].casefold()}/queues/" for side in recovery.Side
+    )
     roles = {naming.role_definition_id(azure.subscription_id, r).casefold() for r in _ROLE_OF_ACCESS.values()}
     vault_role = naming.role_definition_id(azure.subscription_id, KEY_VAULT_SECRETS_USER).casefold()
     vault = (key_vault_id(azure) or "").casefold()
@@ -776,7 +869,7 @@ def stale_grants(
         properties = item.get("properties", {})
         scope = str(properties.get("scope", ""))
         role = str(properties.get("roleDefinitionId", "")).casefold()
-        where = (role in roles and scope.casefold().startswith(namespace_id + "/queues/")) or (
+        where = (role in roles and scope.casefold().startswith(namespaces)) or (
             role == vault_role and bool(vault) and scope.casefold() == vault
         )
         ours = (

@@ -17,6 +17,10 @@ import isodate
 _LOCATION_KEYS = frozenset({"location", "locationName"})
 # Compared verbatim: a Redis access policy's key patterns are case-sensitive (`~Orders:*` is not `~orders:*`).
 _EXACT_KEYS = frozenset({"permissions"})
+# A Cosmos DB account's regions, matched by name: which is the write region (failoverPriority 0) is Azure's once the
+# account exists, since a service-managed failover (or a person's) reorders them. Undoing that is no repair.
+_REGIONS = "locations"
+_AZURES_ORDER = "failoverPriority"
 
 
 def _norm(value: str, *, location: bool) -> str:
@@ -61,6 +65,8 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
     if isinstance(desired, Sequence) and not isinstance(desired, str):
         if not isinstance(actual, Sequence) or isinstance(actual, str) or len(actual) != len(desired):
             return [path]
+        if path.rsplit(".", 1)[-1] == _REGIONS and all(isinstance(v, Mapping) for v in desired):
+            return _regions(desired, actual, path)
         if all(not isinstance(v, Mapping | Sequence) or isinstance(v, str) for v in desired):
             # Lists of scalars (zones, audiences) are sets to ARM; order is not meaningful.
             return [] if sorted(map(str, desired)) == sorted(map(str, actual)) else [path]
@@ -71,3 +77,20 @@ def differences(desired: Any, actual: Any, path: str = "") -> list[str]:
     if key in _EXACT_KEYS:
         return [] if desired == actual else [path]
     return [] if _same_scalar(desired, actual, location=key in _LOCATION_KEYS) else [path]
+
+
+def _regions(desired: Sequence[Mapping[str, Any]], actual: Sequence[Any], path: str) -> list[str]:
+    """The spec's regions, each compared with Azure's of the same name, whatever their order."""
+    held = {
+        _norm(str(region.get("locationName", "")), location=True): region
+        for region in actual
+        if isinstance(region, Mapping)
+    }
+    found: list[str] = []
+    for wanted in desired:
+        name = _norm(str(wanted.get("locationName", "")), location=True)
+        if name not in held:
+            return [path]
+        compared = {key: value for key, value in wanted.items() if key != _AZURES_ORDER}
+        found += differences(compared, held[name], f"{path}[{name}]")
+    return found

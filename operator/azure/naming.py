@@ -41,6 +41,25 @@ def redis_name(subscription_id: str, resource_group: str, platform: str) -> str:
     return f"redis-{_slug(platform)[:48].rstrip('-')}-{suffix}"
 
 
+def service_bus_recovery_namespace_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """The geo-recovery partner of the platform's namespace, in `spec.recovery.secondaryLocation`: a DNS name too."""
+    suffix = short_hash(subscription_id, resource_group, platform, "recovery")
+    return f"sb-{_slug(platform)[:35].rstrip('-')}-dr-{suffix}"
+
+
+def service_bus_alias_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """The geo-recovery alias: `<alias>.servicebus.windows.net` follows the active namespace of the pair, so it must
+    differ from both namespaces' names (and from every other namespace's: it is a DNS name)."""
+    suffix = short_hash(subscription_id, resource_group, platform, "alias")
+    return f"sb-{_slug(platform)[:34].rstrip('-')}-geo-{suffix}"
+
+
+def redis_recovery_name(subscription_id: str, resource_group: str, platform: str) -> str:
+    """The cache the platform's cache geo-replicates to, in `spec.recovery.secondaryLocation`."""
+    suffix = short_hash(subscription_id, resource_group, platform, "recovery")
+    return f"redis-{_slug(platform)[:45].rstrip('-')}-dr-{suffix}"
+
+
 def cosmos_account_name(subscription_id: str, resource_group: str, platform: str) -> str:
     """3-44 lowercase letters, digits and hyphens, globally unique (it is a DNS name)."""
     suffix = short_hash(subscription_id, resource_group, platform)

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
-from fabrikam.operator.azure import desired, naming
+from fabrikam.operator.api.platform import DeletionPolicy
+from fabrikam.operator.azure import desired, naming, recovery
 from fabrikam.operator.azure.adapters import (
     Json,
+    adapter,
     list_queues,
     list_redis_access_assignments,
     list_redis_access_policies,
@@ -31,8 +33,10 @@ from fabrikam.operator.azure.reconciler import Reconciler
 from fabrikam.operator.azure.results import (
     DELETED,
     FAILED,
+    HELD,
     PENDING,
     RETAINED,
+    SUCCEEDED,
     AzureOutcome,
     IdentityOutcome,
     ResourceResult,
@@ -52,8 +56,9 @@ def _parent_id(res: DesiredResource) -> str | None:
 
 
 def _needs(res: DesiredResource, ids: set[str]) -> set[str]:
-    """Which of `ids` must exist before `res`: its parent, and for a Redis assignment the policy it names."""
-    needed = {_parent_id(res)}
+    """Which of `ids` must exist before `res`: its parent, a link's partner, and for a Redis assignment the policy it
+    names."""
+    needed = {_parent_id(res), res.partner.casefold() if res.partner else None}
     policy = desired.assigned_policy(res)
     if policy is not None:
         needed.add(f"{res.id.rsplit('/', 2)[0]}/accessPolicies/{policy}".casefold())
@@ -99,14 +104,23 @@ async def _delete_tree(reconciler: Reconciler, resources: Sequence[DesiredResour
 
 async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
     """Service Bus namespace and queues, Redis: created, or re-PUT where Azure drifted from the spec; queues no
-    longer in the spec deleted or kept (reported Retained) by the deletionPolicy."""
+    longer in the spec deleted or kept (reported Retained) by the deletionPolicy. With `spec.recovery`, their
+    partners in the secondary location and the links to them, following the Service Bus pairing as Azure has it."""
     reconciler = Reconciler(clients)
     today = datetime.now(UTC).date()
-    results = await _ensure_tree(reconciler, desired.owned_resources(platform, today=today))
+    pairing, unread = await _pairing(reconciler, platform)
+    results = await _ensure_tree(reconciler, desired.owned_resources(platform, today=today, pairing=pairing))
+    results = _held_if_refused(results)
+    if unread is not None:
+        results.append(unread)
+    else:
+        results += await _held_alias(reconciler, platform, pairing)
+    results = _through_alias(results)
     removed: list[ResourceResult] = []
-    namespace = next((r for r in results if r.kind == Kind.SERVICE_BUS_NAMESPACE and r.ok), None)
+    active = Kind.SERVICE_BUS_NAMESPACE if pairing.active is recovery.Side.HOME else Kind.SERVICE_BUS_RECOVERY_NAMESPACE
+    namespace = next((r for r in results if r.kind == active and r.ok), None)
     azure = platform.spec.azure
-    if namespace is not None and azure is not None:
+    if namespace is not None and azure is not None and unread is None:
         listed = await reconciler.list(
             Kind.SERVICE_BUS_QUEUE, list_queues(clients, azure.resource_group, namespace.name)
         )
@@ -116,7 +130,7 @@ async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) 
             )
         else:
             pruned = await asyncio.gather(
-                *(reconciler.delete(q) for q in desired.undeclared_queues(platform, listed or []))
+                *(reconciler.delete(q) for q in desired.undeclared_queues(platform, listed or [], pairing))
             )
             removed = [r for r in pruned if r.provisioning_state == DELETED]
             results += [_undeclared(r) for r in pruned if r not in removed]
@@ -166,8 +180,147 @@ def _undeclared(result: ResourceResult) -> ResourceResult:
 
 
 async def delete_platform(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
-    """Deletes the platform's data stores under deletionPolicy Delete; `ready` once Azure confirmed, or Retained."""
-    return await delete_resources(desired.owned_resources(platform, today=datetime.now(UTC).date()), clients)
+    """Deletes the platform's data stores under deletionPolicy Delete; `ready` once Azure confirmed, or Retained.
+    A geo-recovery alias goes first from wherever a failover left it (its namespaces cannot go before it)."""
+    pairing = recovery.Pairing()
+    azure = platform.spec.azure
+    if azure is not None and azure.deletion_policy is DeletionPolicy.DELETE:
+        found, unread = await _pairing(Reconciler(clients), platform)
+        if unread is not None:
+            return AzureOutcome.of([unread])
+        pairing = recovery.Pairing(found.active)
+    today = datetime.now(UTC).date()
+    return await delete_resources(desired.owned_resources(platform, today=today, pairing=pairing), clients)
+
+
+async def _pairing(
+    reconciler: Reconciler, platform: DeliveryPlatform
+) -> tuple[recovery.Pairing, ResourceResult | None]:
+    """The Service Bus geo-recovery pairing as Azure has it (see recovery.Pairing): the alias read on both namespaces
+    and, unless it replicates, the queues of the passive one. When Azure could not answer, the pairing is held this
+    pass and the failure returned."""
+    azure = platform.spec.azure
+    if azure is None or not recovery.pairs_service_bus(platform):
+        return recovery.Pairing(), None
+    aliases = {side: desired.geo_recovery_alias(platform, azure, side) for side in recovery.Side}
+    read = dict(
+        zip(
+            aliases,
+            await asyncio.gather(
+                *(
+                    reconciler.read(f"{Kind.SERVICE_BUS_ALIAS}.get", adapter(reconciler.clients, alias.kind).get(alias))
+                    for alias in aliases.values()
+                )
+            ),
+            strict=True,
+        )
+    )
+    held = {side: found for side, found in read.items() if not isinstance(found, AzureFailure)}
+    active = recovery.active_side(held.get(recovery.Side.HOME), held.get(recovery.Side.RECOVERY))
+    failed = next(((side, found) for side, found in read.items() if isinstance(found, AzureFailure)), None)
+    if failed is not None:
+        side, failure = failed
+        unread = _unread(aliases[side], failure, f"its alias on {aliases[side].parent}")
+        return recovery.Pairing(active, held=unread.error_message), unread
+    passive_name, passive_id = recovery.namespace(azure, platform.name, active.other)
+    if recovery.replicating(held.get(active), passive_id):
+        return recovery.Pairing(active), None
+    listed = await reconciler.list(
+        Kind.SERVICE_BUS_QUEUE, list_queues(reconciler.clients, azure.resource_group, passive_name)
+    )
+    if isinstance(listed, AzureFailure):
+        unread = _unread(aliases[active], listed, f"the queues of {passive_name}")
+        return recovery.Pairing(active, held=unread.error_message), unread
+    return recovery.pairing(platform, active, passive_queues=len(listed or [])), None
+
+
+def _unread(alias: DesiredResource, failure: AzureFailure, what: str) -> ResourceResult:
+    """The pairing could not be read this pass: it is left alone, and the failure retried like any other."""
+    return ResourceResult(
+        kind=alias.kind,
+        name=alias.name,
+        id=alias.id,
+        provisioning_state=FAILED,
+        error_code=failure.code,
+        error_message=f"cannot read the geo-recovery pairing ({what}): {failure.message}",
+        retriable=failure.retriable,
+        error_status=failure.status,
+    )
+
+
+# A disaster-recovery partner or link Azure refuses for good (a zone-redundant cache it does not geo-replicate, a
+# namespace it does not pair) is a shortfall a person must fix, not a failure of the platform: it is held with Azure's
+# words, recovery.assess reports it, and the platform works on.
+_RECOVERY_KINDS = frozenset(
+    {Kind.SERVICE_BUS_RECOVERY_NAMESPACE, Kind.SERVICE_BUS_ALIAS, Kind.REDIS_RECOVERY_CACHE, Kind.REDIS_LINKED_SERVER}
+)
+
+
+def _held_if_refused(results: Sequence[ResourceResult]) -> list[ResourceResult]:
+    refused = [r for r in results if r.kind in _RECOVERY_KINDS and r.failed and not r.retriable]
+    if not refused:
+        return list(results)
+    why = "Azure refused " + "; ".join(f"{r.kind} {r.name}: {r.error_code}: {r.error_message}" for r in refused)
+    return [
+        dataclasses.replace(
+            r, provisioning_state=HELD, error_code=None, error_status=None, retriable=False, error_message=why
+        )
+        if r in refused or (r.kind in _RECOVERY_KINDS and r.provisioning_state == PENDING)
+        else r
+        for r in results
+    ]
+
+
+async def _held_alias(
+    reconciler: Reconciler, platform: DeliveryPlatform, pairing: recovery.Pairing
+) -> list[ResourceResult]:
+    """The alias the operator may not pair this pass (`pairing.held`), as Azure holds it (after a failover: on the
+    active namespace, not replicating), with why."""
+    azure = platform.spec.azure
+    if pairing.held is None or azure is None:
+        return []
+    alias = desired.geo_recovery_alias(platform, azure, pairing.active)
+    seen = await reconciler.observe(alias)
+    if seen is not None and seen.failed:
+        return [seen]
+    base = seen or ResourceResult(kind=alias.kind, name=alias.name, id=alias.id, provisioning_state=HELD)
+    return [dataclasses.replace(base, provisioning_state=HELD, error_message=pairing.held)]
+
+
+def _through_alias(results: Sequence[ResourceResult]) -> list[ResourceResult]:
+    """The alias' endpoint, once it exists (a pairing made, or left by a failover): where the services reach the
+    active namespace, whichever it is."""
+    namespace = next(
+        (
+            r.endpoint
+            for r in results
+            if r.kind in (Kind.SERVICE_BUS_NAMESPACE, Kind.SERVICE_BUS_RECOVERY_NAMESPACE) and r.endpoint
+        ),
+        None,
+    )
+    return [
+        dataclasses.replace(r, endpoint=recovery.alias_endpoint(r.name, namespace))
+        if r.kind == Kind.SERVICE_BUS_ALIAS
+        and namespace
+        and r.provisioning_state in (SUCCEEDED, HELD)
+        and r.outputs.get("role") in ("Primary", "PrimaryNotReplicating")
+        else r
+        for r in results
+    ]
+
+
+_EVIDENCE = {
+    Kind.SERVICE_BUS_ALIAS.value: recovery.Store.SERVICE_BUS,
+    Kind.REDIS_LINKED_SERVER.value: recovery.Store.REDIS,
+    Kind.COSMOS_ACCOUNT.value: recovery.Store.COSMOS_DB,
+    Kind.POSTGRES_SERVER.value: recovery.Store.POSTGRES,
+}
+
+
+def recovery_evidence(outcome: AzureOutcome) -> dict[recovery.Store, ResourceResult]:
+    """Per store, the result of a platform pass proving its disaster recovery, for recovery.assess: the Service Bus
+    alias, the Redis link, the Cosmos DB account, the PostgreSQL server."""
+    return {_EVIDENCE[r.kind]: r for r in outcome.resources if r.kind in _EVIDENCE}
 
 
 async def delete_resources(resources: Sequence[DesiredResource], clients: AzureClients) -> AzureOutcome:
@@ -233,21 +386,20 @@ async def _stale_grants(
     role_assignments: list[Json] = []
     redis_assignments: list[Json] = []
     redis_policies: list[Json] = []
+    scopes: list[str] = []
     if platform.spec.messaging.service_bus is not None:
-        scope = desired.service_bus_namespace_id(azure, platform.name)
+        scopes.append(desired.service_bus_namespace_id(azure, platform.name))
+    if recovery.pairs_service_bus(platform):
+        scopes.append(recovery.namespace(azure, platform.name, recovery.Side.RECOVERY)[1])
+    vault = desired.key_vault_id(azure)
+    if vault is not None:
+        scopes.append(vault)
+    for scope in scopes:
         listed = await reconciler.list(
             Kind.ROLE_ASSIGNMENT, list_role_assignments(reconciler.clients, scope, principal_id)
         )
         if isinstance(listed, AzureFailure):
             return _listing_failed(Kind.ROLE_ASSIGNMENT, scope, listed, "grants the spec no longer needs")
-        role_assignments = listed or []
-    vault = desired.key_vault_id(azure)
-    if vault is not None:
-        listed = await reconciler.list(
-            Kind.ROLE_ASSIGNMENT, list_role_assignments(reconciler.clients, vault, principal_id)
-        )
-        if isinstance(listed, AzureFailure):
-            return _listing_failed(Kind.ROLE_ASSIGNMENT, vault, listed, "grants the spec no longer needs")
         seen = {str(item.get("id", "")).casefold() for item in role_assignments}
         role_assignments += [item for item in listed or [] if str(item.get("id", "")).casefold() not in seen]
     if platform.spec.cache.redis is not None:

@@ -13,6 +13,9 @@ SUCCEEDED = "Succeeded"
 FAILED = "Failed"
 DELETED = "Deleted"
 RETAINED = "Retained"
+# Left as Azure has it until a person acts, the platform working meanwhile: a disaster-recovery link Azure refused or
+# the operator may not re-create yet (after a failover); `recovery.assess` reports why.
+HELD = "Held"
 # Waiting on something else: a parent not ready yet, an identity without a principal id yet.
 PENDING = "Pending"
 # Azure's own non-terminal provisioning states, plus ours for an LRO still running when the deadline passed.
@@ -47,7 +50,7 @@ class ResourceResult:
 
     @property
     def ok(self) -> bool:
-        return self.error_code is None and self.provisioning_state in (SUCCEEDED, DELETED, RETAINED)
+        return self.error_code is None and self.provisioning_state in (SUCCEEDED, DELETED, RETAINED, HELD)
 
     @property
     def failed(self) -> bool:

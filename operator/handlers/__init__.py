@@ -3,6 +3,6 @@
 `kopf run -m fabrikam.operator.handlers` (or `fabrikam operator run`) registers every handler below.
 """
 
-from fabrikam.operator.handlers import children, drone_service, indexes, platform, startup
+from fabrikam.operator.handlers import children, drone_service, indexes, off_hours, platform, startup
 
-__all__ = ["children", "drone_service", "indexes", "platform", "startup"]
+__all__ = ["children", "drone_service", "indexes", "off_hours", "platform", "startup"]

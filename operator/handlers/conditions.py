@@ -13,6 +13,8 @@ from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE
 AZURE_ERROR = "AzureError"
 # With the reasons of retriable failures that lasted several Azure passes (the Azure layer names them).
 AZURE_REASONS = frozenset({AZURE_ERROR, THROTTLED, UNAVAILABLE})
+# A data store short of spec.recovery's targets: Degraded, while Ready still follows the services.
+RECOVERY_TARGET_UNMET = "RecoveryTargetUnmet"
 
 
 @dataclass(frozen=True)

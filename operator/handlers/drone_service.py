@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Any
 
 import kopf
@@ -16,7 +17,7 @@ from fabrikam.operator.handlers.parsing import first_error, parse_platform, pars
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
-from fabrikam.operator.render import ServiceFacts, endpoint, render_drone_service, validate_drone_service
+from fabrikam.operator.render import ServiceFacts, endpoint, off_hours, render_drone_service, validate_drone_service
 
 KIND = "DroneService"
 PLURAL = "droneservices"
@@ -129,8 +130,12 @@ async def _reconcile(
     if platform is None or any(p.fatal for p in problems):
         return await _blocked(body, owner, Outcome(generation, reasons, True))
 
-    # The identity's client id as last recorded; none once the service or its platform no longer asks for one.
-    client_id = (body.get("status") or {}).get("identityClientId")
+    # The identity's client id as last recorded: by this process (the status in the index may lag behind its own
+    # last write, and a pass reading it there would take the client id off the ServiceAccount), else in the status;
+    # none once the service or its platform no longer asks for one.
+    previous = RUNTIME.outcomes.get(owner)
+    remembered = previous.identity_client_id if previous is not None else None
+    client_id = remembered or (body.get("status") or {}).get("identityClientId")
     if platform.spec.azure is None or not svc.spec.identity.azure:
         client_id = None
     waiting = None
@@ -138,7 +143,6 @@ async def _reconcile(
     in_azure = (
         platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body, platform_body) != cloud.SKIP
     )
-    previous = RUNTIME.outcomes.get(owner)
     failed_before = previous.azure_failed_passes if previous is not None else 0
     if in_azure and azure:
         client_id, found = await _reconcile_identity(body, svc, platform, client_id, failed_before)
@@ -151,6 +155,8 @@ async def _reconcile(
         environment=platform_environment(platform_body),
         azure_endpoints=platform_endpoints(platform_body),
         identity_name=naming.identity_name(platform.name, svc.namespace, svc.name),
+        # The clock, read here: off_hours.py re-checks the services when the window opens or closes.
+        off_hours=off_hours.active(platform.spec.cost.off_hours, datetime.now(UTC)),
     )
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
     outcome = Outcome(

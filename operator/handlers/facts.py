@@ -11,18 +11,27 @@ def _host(endpoint: str) -> str:
     return endpoint.rstrip("/").rsplit(":", 1)[0]
 
 
+# Where the services reach each store, best first: with disaster recovery the name that follows a failover (the
+# Service Bus geo-recovery alias, the Redis geo-primary host name), else the store's own.
+_SERVICE_BUS = ("ServiceBusGeoRecoveryAlias", "ServiceBusNamespace")
+_REDIS = ("RedisLinkedServer", "RedisCache")
+
+
 def platform_environment(platform_body: dict[str, Any] | None) -> dict[str, str]:
     """FABRIKAM_SERVICEBUS_NAMESPACE and FABRIKAM_REDIS_URL from `status.azureResources` once they have endpoints."""
-    environment: dict[str, str] = {}
+    hosts: dict[str, str] = {}
     for resource in ((platform_body or {}).get("status") or {}).get("azureResources", []):
         endpoint = resource.get("endpoint")
-        if not endpoint:
-            continue
-        if resource["kind"] == "ServiceBusNamespace":
-            environment["FABRIKAM_SERVICEBUS_NAMESPACE"] = _host(endpoint)
-        elif resource["kind"] == "RedisCache":
-            # TLS only (the non-TLS port is off) and Entra ID authentication: no key in the URL.
-            environment["FABRIKAM_REDIS_URL"] = f"rediss://{_host(endpoint)}:6380/0"
+        if endpoint and resource["kind"] in (*_SERVICE_BUS, *_REDIS):
+            hosts.setdefault(resource["kind"], _host(endpoint))
+    environment: dict[str, str] = {}
+    bus = next((hosts[kind] for kind in _SERVICE_BUS if kind in hosts), None)
+    if bus is not None:
+        environment["FABRIKAM_SERVICEBUS_NAMESPACE"] = bus
+    cache = next((hosts[kind] for kind in _REDIS if kind in hosts), None)
+    if cache is not None:
+        # TLS only (the non-TLS port is off) and Entra ID authentication: no key in the URL.
+        environment["FABRIKAM_REDIS_URL"] = f"rediss://{cache}:6380/0"
     return environment
 
 

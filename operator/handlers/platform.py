@@ -9,8 +9,16 @@ from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
-from fabrikam.operator.azure import delete_platform, reconcile_platform
-from fabrikam.operator.handlers import cloud, drone_service, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.azure import (
+    AzureOutcome,
+    assess,
+    delete_platform,
+    reconcile_platform,
+    recovery_evidence,
+    shortfall,
+)
+from fabrikam.operator.handlers import cloud, cluster_events, drone_service, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
@@ -114,7 +122,10 @@ async def _reconcile_now(
     previous = RUNTIME.outcomes.get(owner)
     # No `spec.azure` (any more): no Azure resources in the status either (orphans.py releases what was there).
     carried_azure = previous.azure if previous is not None and platform.spec.azure is not None else None
-    outcome = Outcome(generation, [(p.reason, str(p)) for p in problems], False, azure=carried_azure)
+    carried_recovery = previous.recovery if previous is not None and platform.spec.recovery is not None else None
+    outcome = Outcome(
+        generation, [(p.reason, str(p)) for p in problems], False, azure=carried_azure, recovery=carried_recovery
+    )
     in_azure = platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP
     if in_azure and not azure and previous is not None:
         carried, waiting = previous.azure_verdict()
@@ -134,7 +145,7 @@ async def _reconcile_now(
             outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True
         )
         await _report(body, services_by_platform)
-        kopf.warn(indexes.as_body(body), reason=error.reason, message=str(error))
+        await cluster_events.post(body, type="Warning", reason=error.reason, message=str(error))
         RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=30) from error
     finally:
@@ -143,16 +154,16 @@ async def _reconcile_now(
         logger.info("the in-cluster Redis's ACL users changed")
     if applied.sent:
         logger.info("applied %d of %d objects", len(applied.sent), len(objects))
-        kopf.event(
-            indexes.as_body(body),
+        await cluster_events.post(
+            body,
             type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
     for problem in problems:
-        kopf.warn(indexes.as_body(body), reason=problem.reason, message=str(problem))
+        await cluster_events.post(body, type="Warning", reason=problem.reason, message=str(problem))
     if azure and in_azure:
-        outcome = await _reconcile_azure(body, platform, outcome)
+        outcome = await _reconcile_azure(body, platform, outcome, previous)
     RUNTIME.outcomes[owner] = outcome
     await _report(body, services_by_platform)
     RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
@@ -161,38 +172,69 @@ async def _reconcile_now(
         raise kopf.TemporaryError(outcome.waiting, delay=retry)
 
 
-async def _reconcile_azure(body: dict[str, Any], platform: DeliveryPlatform, outcome: Outcome) -> Outcome:
+async def _reconcile_azure(
+    body: dict[str, Any], platform: DeliveryPlatform, outcome: Outcome, previous: Outcome | None
+) -> Outcome:
+    """`previous`: what the last pass concluded (read before this pass remembered its own intent)."""
     await cloud.ensure_finalizer(body)
     async with cloud.clients_for(platform) as clients:
         result = await reconcile_platform(platform, clients)
     statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
-    previous = RUNTIME.outcomes.get((KIND, "", platform.name))
     found = cloud.verdict(
         result, previous.azure_failed_passes if previous else 0, "Azure resources are still provisioning"
     )
     for reason, message in found.reasons:
-        kopf.warn(indexes.as_body(body), reason=reason, message=message)
+        await cluster_events.post(body, type="Warning", reason=reason, message=message)
     if result.changed and result.degraded is None:
-        kopf.event(
-            indexes.as_body(body),
+        await cluster_events.post(
+            body,
             type="Normal",
             reason="AzureProvisioned",
             message="Azure resources created or brought back to the spec",
         )
     if result.removed:
-        kopf.event(
-            indexes.as_body(body),
+        await cluster_events.post(
+            body,
             type="Normal",
             reason="AzureRemoved",
             message="deleted what the spec no longer lists: " + ", ".join(r.id for r in result.removed),
         )
+    recovery, short = await _recovery(body, platform, result, previous)
     return dataclasses.replace(
         outcome,
-        reasons=[*outcome.reasons, *found.reasons],
+        reasons=[*outcome.reasons, *found.reasons, *short],
         azure=statuses,
+        recovery=recovery,
         waiting=found.waiting,
         azure_failed_passes=found.failed_passes,
     )
+
+
+async def _recovery(
+    body: dict[str, Any], platform: DeliveryPlatform, result: AzureOutcome, previous: Outcome | None
+) -> tuple[list[dict[str, Any]] | None, list[tuple[str, str]]]:
+    """status.recovery from recovery.assess, and Degraded RecoveryTargetUnmet while a store falls short for a reason
+    a person must act on (not while it is still being provisioned); an Event when that changes."""
+    if platform.spec.recovery is None:
+        return None, []
+    assessed = assess(platform, recovery_evidence(result))
+    statuses = [s.as_status().model_dump(mode="json", by_alias=True, exclude_none=True) for s in assessed]
+    short = shortfall(assessed)
+    reasons = [(RECOVERY_TARGET_UNMET, short.message)] if short is not None else []
+    before = [r for r in (previous.reasons if previous else []) if r[0] == RECOVERY_TARGET_UNMET]
+    targets = f"RPO {platform.spec.recovery.rpo}, RTO {platform.spec.recovery.rto}"
+    if short is not None and reasons != before:
+        stores = ", ".join(short.stores)
+        message = f"{stores} short of the recovery targets ({targets}): see status.recovery"
+        await cluster_events.post(body, type="Warning", reason=RECOVERY_TARGET_UNMET, message=message)
+    elif short is None and before:
+        await cluster_events.post(
+            body,
+            type="Normal",
+            reason="RecoveryTargetsMet",
+            message=f"no store falls short of the recovery targets ({targets}) any more",
+        )
+    return statuses, reasons
 
 
 async def _report(body: dict[str, Any], services_by_platform: Any) -> None:

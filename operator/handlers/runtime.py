@@ -9,7 +9,7 @@ from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
-from fabrikam.operator.handlers.conditions import AZURE_REASONS
+from fabrikam.operator.handlers.conditions import AZURE_REASONS, RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
 
@@ -52,13 +52,14 @@ class Outcome:
     endpoint: str | None = None
     waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
     azure: list[dict[str, Any]] | None = None  # status.azureResources of a platform
+    recovery: list[dict[str, Any]] | None = None  # status.recovery of a platform with spec.recovery
     identity_client_id: str | None = None  # a service's managed identity
     azure_failed_passes: int = 0  # consecutive Azure passes that ended in a retriable failure (backoff, lasting)
 
     def azure_verdict(self) -> tuple[list[tuple[str, str]], str | None]:
         """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
         knows nothing new of Azure, so it carries this over instead of forgetting it until the next Azure pass."""
-        return [r for r in self.reasons if r[0] in AZURE_REASONS], self.waiting
+        return [r for r in self.reasons if r[0] in AZURE_REASONS or r[0] == RECOVERY_TARGET_UNMET], self.waiting
 
 
 @dataclass

@@ -111,6 +111,10 @@ async def write_platform_status(
         status["azureResources"] = outcome.azure
     elif not (body.get("spec") or {}).get("azure") and previous.get("azureResources"):
         status["azureResources"] = None  # spec.azure removed: a merge patch with null drops the stale list
+    if outcome is not None and outcome.recovery is not None:
+        status["recovery"] = outcome.recovery
+    elif not (body.get("spec") or {}).get("recovery") and previous.get("recovery"):
+        status["recovery"] = None
     if not conditions.changed(previous, status):
         return False
     await RUNTIME.kube().patch_status(body, status)

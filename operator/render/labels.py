@@ -21,6 +21,8 @@ PLATFORM = f"{GROUP}/platform"
 CONFIG_HASH = f"{GROUP}/config-hash"
 # Replica count a new Deployment starts with, set once under a separate field manager so the HPA owns it after.
 INITIAL_REPLICAS = f"{GROUP}/initial-replicas"
+# On an autoscaler whose minimum the platform's off-hours lowered: why only that many pods run.
+OFF_HOURS = f"{GROUP}/off-hours"
 NAMESPACE_NAME = "kubernetes.io/metadata.name"
 
 Obj = dict[str, Any]

@@ -28,6 +28,9 @@ class ServiceFacts:
     azure_endpoints: Mapping[str, str] = field(default_factory=dict)
     # Name of the service's Azure managed identity: the user it signs in to PostgreSQL as.
     identity_name: str | None = None
+    # The platform is in its off-hours (render.off_hours.active): the autoscaler's minimum drops to its minReplicas.
+    # An observation of the clock, kept out of rendering so that rendering stays a function of its inputs.
+    off_hours: bool = False
 
 
 def cluster_url(namespace: str, name: str) -> str:
@@ -126,6 +129,11 @@ def _secret_files(svc: DroneService, platform: DeliveryPlatform) -> dict[str, st
     return env
 
 
+def _off_hours_min(platform: DeliveryPlatform, facts: ServiceFacts) -> int | None:
+    off_hours = platform.spec.cost.off_hours
+    return off_hours.min_replicas if facts.off_hours and off_hours is not None else None
+
+
 def render_dev_secret(svc: DroneService, *, platform: DeliveryPlatform, values: Mapping[str, str]) -> Obj:
     """The service's generated development Secret (see `backing.dev_secret`), labelled and owned like its other
     children, so it goes away with the DroneService."""
@@ -188,7 +196,7 @@ def render_drone_service(
             redis_secret=backing.redis_secret_name(svc) if backing.uses_redis(svc, platform) else None,
         ),
         workload.service(svc, labels=labels, owners=owners),
-        workload.autoscaler(svc, labels=labels, owners=owners),
+        workload.autoscaler(svc, labels=labels, owners=owners, off_hours_min=_off_hours_min(platform, facts)),
         workload.disruption_budget(svc, labels=labels, owners=owners),
         service_policy(
             svc,

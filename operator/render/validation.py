@@ -12,6 +12,7 @@ from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, D
 from fabrikam.operator.api.platform import bundled_field
 from fabrikam.operator.render import databases, tenancy
 from fabrikam.operator.render.graph import ServiceRef, callee
+from fabrikam.operator.render.off_hours import UnknownTimeZone, time_zone
 from fabrikam.operator.render.platform import bundled_services
 
 
@@ -271,8 +272,9 @@ def _at_maxima(services: list[DroneService], resource: str) -> Decimal:
 
 def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
     """Problems of the platform as a whole: a team quota too small to run its services at their minimum, or to let
-    their autoscalers reach their maxima (at peak the HPA would ask for pods the quota refuses)."""
-    problems = []
+    their autoscalers reach their maxima (at peak the HPA would ask for pods the quota refuses); an off-hours time
+    zone the IANA database does not know (the apiserver checks its shape only)."""
+    problems = _off_hours_problems(platform)
     services = bundled_services(platform)
     for i, team in enumerate(platform.spec.teams):
         mine = [svc for svc in services if svc.namespace == team.namespace]
@@ -300,3 +302,15 @@ def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
                     )
                 )
     return problems
+
+
+def _off_hours_problems(platform: DeliveryPlatform) -> list[Problem]:
+    off_hours = platform.spec.cost.off_hours
+    if off_hours is None:
+        return []
+    try:
+        time_zone(off_hours)
+    except UnknownTimeZone as error:
+        message = f"{error}; the services keep their own minimums until it is fixed"
+        return [Problem("UnknownTimeZone", "spec.cost.offHours.timeZone", message)]
+    return []

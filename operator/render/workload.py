@@ -3,6 +3,9 @@ Key Vault SecretProviderClass.
 
 The Deployment carries no `replicas`: the HPA owns that field, and an operator that also set it would fight
 the autoscaler on every reconcile. The HPA raises a new Deployment to `minReplicas` at once.
+
+The platform's off-hours lower only the HPA's minimum: the Deployment (its pod template, config hash and initial
+replicas) is the same at any hour, so opening or closing the window never rolls the pods.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import ProbeOverride
 from fabrikam.operator.render import databases
-from fabrikam.operator.render.labels import CONFIG_HASH, INITIAL_REPLICAS, Obj, metadata, selector
+from fabrikam.operator.render.labels import CONFIG_HASH, INITIAL_REPLICAS, OFF_HOURS, Obj, metadata, selector
 
 CONTAINER = "app"
 RUN_AS = 10001
@@ -285,15 +288,26 @@ def service(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> 
     }
 
 
-def autoscaler(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
+def autoscaler(
+    svc: DroneService, *, labels: dict[str, str], owners: list[Obj], off_hours_min: int | None = None
+) -> Obj:
+    """The HPA; `off_hours_min` lowers its minimum during the platform's off-hours (never raises it). Only the
+    HPA changes then: the Deployment and its pods stay as they are, and the HPA removes pods as load allows."""
     scaling = svc.spec.autoscaling
+    minimum = scaling.min_replicas if off_hours_min is None else min(off_hours_min, scaling.min_replicas)
+    annotations = None
+    if minimum < scaling.min_replicas:
+        annotations = {
+            OFF_HOURS: f"minReplicas {minimum} during the platform's off-hours (spec.cost.offHours), "
+            f"{scaling.min_replicas} otherwise"
+        }
     hpa: Obj = {
         "apiVersion": "autoscaling/v2",
         "kind": "HorizontalPodAutoscaler",
-        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners),
+        "metadata": metadata(svc.name, namespace=svc.namespace, labels=labels, owners=owners, annotations=annotations),
         "spec": {
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": svc.name},
-            "minReplicas": scaling.min_replicas,
+            "minReplicas": minimum,
             "maxReplicas": scaling.max_replicas,
             "metrics": [
                 {
@@ -316,6 +330,8 @@ def autoscaler(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) 
 
 
 def disruption_budget(svc: DroneService, *, labels: dict[str, str], owners: list[Obj]) -> Obj:
+    """maxUnavailable (at least 1), never minAvailable: a service scaled down to one pod in the off-hours can still
+    be evicted, so a node drain goes on instead of waiting for a second pod that never comes."""
     return {
         "apiVersion": "policy/v1",
         "kind": "PodDisruptionBudget",

@@ -7,10 +7,12 @@ import asyncio
 import datetime as dt
 import importlib.util
 import ipaddress
+import json
 import ssl
 import sys
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -293,6 +295,14 @@ OPERATOR_SUBSCRIPTION = "00000000-0000-0000-0000-00000000c1a5"
 ISSUER = "https://westus2.oic.prod-aks.azure.com/72f988bf-86f1-41af-91ab-2d7cd011db47/0c1a5/"
 
 
+def with_key_vault(platform: dict[str, Any], arm: Any) -> str:
+    """A Key Vault in the platform's resource group (made outside the operator, as in Azure), named in its spec."""
+    vault = f"kv-{uuid.uuid4().hex[:12]}"
+    arm.add_vault(OPERATOR_SUBSCRIPTION, platform["spec"]["azure"]["resourceGroup"], vault)
+    platform["spec"]["azure"]["keyVaultName"] = vault
+    return vault
+
+
 def azure_platform(platform: dict[str, Any], deletion_policy: str) -> dict[str, Any]:
     """A sample platform (unique names) with `spec.azure` pointing at the fake ARM's subscription."""
     platform["spec"]["azure"] = {
@@ -305,3 +315,37 @@ def azure_platform(platform: dict[str, Any], deletion_policy: str) -> dict[str, 
         "tags": {"environment": "test"},
     }
     return platform
+
+
+# The Secrets Store CSI driver's SecretProviderClass, as its chart installs it (the operator renders one per service
+# that mounts Key Vault objects, e.g. package with `databases.cosmosDb`); the schema is left open: the driver, not the
+# apiserver, reads the parameters.
+SECRET_PROVIDER_CLASS_CRD = {
+    "apiVersion": "apiextensions.k8s.io/v1",
+    "kind": "CustomResourceDefinition",
+    "metadata": {"name": "secretproviderclasses.secrets-store.csi.x-k8s.io"},
+    "spec": {
+        "group": "secrets-store.csi.x-k8s.io",
+        "names": {
+            "kind": "SecretProviderClass",
+            "listKind": "SecretProviderClassList",
+            "plural": "secretproviderclasses",
+            "singular": "secretproviderclass",
+        },
+        "scope": "Namespaced",
+        "versions": [
+            {
+                "name": "v1",
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
+            }
+        ],
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def secret_provider_classes(cluster: Any) -> None:
+    cluster.kubectl("apply", "-f", "-", input=json.dumps(SECRET_PROVIDER_CLASS_CRD))
+    cluster.kubectl("wait", "--for=condition=Established", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io")

@@ -33,7 +33,12 @@ from aiohttp import web
 
 TOKEN = "fake-arm-token"
 TENANT_ID = "72f988bf-86f1-41af-91ab-2d7cd011db47"
-_DISPLAY_LOCATIONS = {"westus2": "West US 2", "eastus": "East US", "westeurope": "West Europe"}
+_DISPLAY_LOCATIONS = {
+    "westus2": "West US 2",
+    "westcentralus": "West Central US",
+    "eastus": "East US",
+    "westeurope": "West Europe",
+}
 # Every cache has these access policies from its creation (type BuiltIn); they can be assigned, never changed.
 # Permissions as Azure documents them (articles/azure-cache-for-redis/cache-configure-role-based-access-control.md).
 BUILT_IN_REDIS_POLICIES = {
@@ -163,6 +168,11 @@ class _Type:
 
 
 _RG = r"/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers"
+_NAMESPACES = "Microsoft.ServiceBus/namespaces"
+_QUEUES = "Microsoft.ServiceBus/namespaces/queues"
+_DR_CONFIGS = "Microsoft.ServiceBus/namespaces/disasterRecoveryConfigs"
+_CACHES = "Microsoft.Cache/redis"
+_LINKED_SERVERS = "Microsoft.Cache/redis/linkedServers"
 
 
 def _sb_namespace(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
@@ -320,6 +330,19 @@ def _cosmos_account_path(path: str) -> str:
     return found[0]
 
 
+def _dr_config(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """A geo-disaster recovery alias as its (primary) namespace answers it; the partner gets its own (FakeArm._pair)."""
+    return {"role": "Primary", "pendingReplicationOperationsCount": 0}
+
+
+def _linked_server(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    """The host names of a geo-replicated pair: the geo-primary one never changes, whichever cache is primary."""
+    return {
+        "geoReplicatedPrimaryHostName": f"{m['parent']}.geo.redis.cache.windows.net",
+        "primaryHostName": f"{m['parent']}.redis.cache.windows.net",
+    }
+
+
 def _parent_at(segment: str) -> Callable[[re.Match[str]], str]:
     """The parent of a nested resource: its path up to the last `/{segment}/`."""
     return lambda m: m.string[: m.string.lower().rindex(f"/{segment.lower()}/")]
@@ -338,6 +361,19 @@ TYPES = [
         put_lro="async-operation",
         delete_lro="location",
         computed=_sb_namespace,
+    ),
+    # Geo-disaster recovery (azure-mgmt-servicebus 10.0.0, api-version 2026-01-01): an alias is created by a synchronous
+    # PUT (200/201) on the primary namespace, `Accepted` until the pairing is made; deleted with 200/204. Rules and the
+    # failover and breakPairing actions: FakeArm's geo-recovery section.
+    _Type(
+        _DR_CONFIGS,
+        re.compile(
+            _RG + r"/Microsoft\.ServiceBus/namespaces/(?P<parent>[^/]+)/disasterRecoveryConfigs/(?P<name>[^/]+)$", re.I
+        ),
+        put_lro="body",
+        parent=_parent_at("disasterRecoveryConfigs"),
+        computed=_dr_config,
+        states={"Creating": "Accepted", "Updating": "Accepted"},
     ),
     _Type(
         "Microsoft.Cache/redis/accessPolicyAssignments",
@@ -366,6 +402,17 @@ TYPES = [
         # The update operation (REST spec 2024-11-01, Redis_Update): 202 and a Location to poll.
         patch=(202, "location", True),
         patch_fields=frozenset({"tags", "properties", "identity"}),
+    ),
+    # Passive geo-replication (azure-mgmt-redis 14.5.0, api-version 2024-11-01): a linked server is created by a PUT
+    # (200/201) polled through its provisioningState and deleted with 202 and a Location; each cache of the pair lists
+    # the other (FakeArm's geo-recovery section).
+    _Type(
+        _LINKED_SERVERS,
+        re.compile(_RG + r"/Microsoft\.Cache/redis/(?P<parent>[^/]+)/linkedServers/(?P<name>[^/]+)$", re.I),
+        put_lro="body",
+        delete_lro="location",
+        parent=_parent_at("linkedServers"),
+        computed=_linked_server,
     ),
     _Type(
         "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials",
@@ -489,6 +536,12 @@ TYPES.append(
     )
 )
 _KINDS = {kind.name: kind for kind in TYPES}
+# Service Bus geo-disaster recovery actions (POST .../disasterRecoveryConfigs/{alias}/{failover|breakPairing}).
+_DR_ACTION = re.compile(
+    _RG + r"/Microsoft\.ServiceBus/namespaces/[^/]+/disasterRecoveryConfigs/(?P<alias>[^/]+)"
+    r"/(?P<action>failover|breakPairing)$",
+    re.I,
+)
 # Cosmos DB account actions (POST .../databaseAccounts/{name}/{action}).
 _COSMOS_ACTION = re.compile(_ACCOUNT + r"(?P<name>[^/]+)/(?P<action>[^/]+)$", re.I)
 # The four keys of an account, by the keyKind regenerateKey takes, and how listKeys names them.
@@ -739,7 +792,7 @@ class FakeArm:
         listing = self._list(request.method, path, request.query.get("$filter", ""))
         if listing is not None:
             return listing
-        action = self._action(request, path, body)
+        action = self._action(request, path, body) or self._geo_recovery_action(request, path)
         if action is not None:
             return action
         for kind in TYPES:
@@ -750,7 +803,13 @@ class FakeArm:
                 )
                 if handler is None:
                     return _error(405, "MethodNotAllowed", f"{request.method} is not supported")
-                return await handler(request, kind, match, body)
+                refused = self._geo_recovery_refusal(request.method, kind, match, body)
+                if refused is not None:
+                    return refused
+                answer = await handler(request, kind, match, body)
+                if answer.status < 300:
+                    self._geo_recovery_follows(request.method, kind, match)
+                return answer
         return _error(404, "InvalidResourceType", f"no resource type matches {path}")
 
     def _list(self, method: str, path: str, query_filter: str) -> web.Response | None:
@@ -1355,3 +1414,224 @@ class FakeArm:
         done_at = time.monotonic() + self.lro_seconds
         headers = self._operation(request, account_path + "/regenerateKey", "action", done_at, "both")
         return web.Response(status=202, headers=headers)
+
+    # ---- Service Bus geo-disaster recovery and Redis geo-replication
+    #
+    # As learn.microsoft.com documents them (service-bus-messaging/service-bus-geo-dr,
+    # azure-cache-for-redis/cache-how-to-geo-replication): pairing and geo-replication need Premium on both sides; a
+    # pairing replicates the primary's entities (metadata, never messages) to the secondary, which takes no entity
+    # writes of its own, and only a new (empty) namespace can join one; partitioned and non-partitioned namespaces do
+    # not pair; a failover is sent to the secondary, moves the alias there and breaks the pairing, leaving the old
+    # primary with its queues; linked caches are of the same size ("to use geo-failover") and shard count, never zone
+    # redundant, one link each, and cannot be deleted while linked. Codes and messages of the refusals are assumed.
+
+    def alias_target(self, alias: str) -> str | None:
+        """The namespace `<alias>.servicebus.windows.net` resolves to: the one holding the alias as primary."""
+        for stored in list(self.resources.values()):
+            properties = stored.json.get("properties", {})
+            if (
+                stored.type == _DR_CONFIGS
+                and stored.json["name"].lower() == alias.lower()
+                and properties.get("role") in ("Primary", "PrimaryNotReplicating")
+            ):
+                return str(stored.json["id"]).rsplit("/disasterRecoveryConfigs/", 1)[0]
+        return None
+
+    def _children(self, parent: str, collection: str) -> list[Stored]:
+        """The settled resources of `parent`'s `collection` (a namespace's queues, a cache's linked servers)."""
+        prefix = f"{parent.lower()}/{collection.lower()}/"
+        found = [self._settled(path) for path in list(self.resources) if path.startswith(prefix)]
+        direct = [s for s in found if s is not None and "/" not in s.json["id"][len(prefix) :]]
+        return [s for s in direct if s.operation != "Deleting"]
+
+    def _alias_of(self, namespace: str) -> Stored | None:
+        """The alias a namespace holds, in whichever role."""
+        return next(iter(self._children(namespace, "disasterRecoveryConfigs")), None)
+
+    def _geo_recovery_refusal(self, method: str, kind: _Type, match: re.Match[str], body: Any) -> web.Response | None:
+        if kind.name == _DR_CONFIGS and method == "PUT" and isinstance(body, dict):
+            return self._refuse_pairing(kind, match, body)
+        if kind.name == _DR_CONFIGS and method == "DELETE":
+            held = self._settled(match.string.lower())
+            role = held.json["properties"].get("role") if held is not None else None
+            if role == "Primary":
+                message = f"Alias '{match['name']}' pairs two namespaces: break the pairing first."
+                return _error(409, "Conflict", message)
+            if role == "Secondary":
+                return _error(409, "Conflict", f"Delete alias '{match['name']}' on its primary namespace.")
+        if kind.name == _QUEUES and method in ("PUT", "DELETE"):
+            alias = self._alias_of(kind.parent(match))  # type: ignore[misc]
+            if alias is not None and alias.json["properties"].get("role") == "Secondary":
+                message = "Entity operations are not allowed on the secondary namespace of a geo-recovery pairing."
+                return _error(400, "BadRequest", message)
+        if kind.name == _NAMESPACES and method == "DELETE" and self._alias_of(match.string) is not None:
+            return _error(409, "Conflict", "The namespace has a geo-disaster recovery alias: delete it first.")
+        if kind.name == _LINKED_SERVERS and method == "PUT" and isinstance(body, dict):
+            return self._refuse_link(kind, match, body)
+        if kind.name == _CACHES and method == "DELETE" and self._children(match.string, "linkedServers"):
+            message = "A geo-replicated cache cannot be deleted until the caches are unlinked."
+            return _error(409, "Conflict", message)
+        return None
+
+    def _refuse_pairing(self, kind: _Type, match: re.Match[str], body: Json) -> web.Response | None:
+        namespace = self._settled(kind.parent(match).lower())  # type: ignore[misc]
+        if namespace is None:
+            return None  # the parent check answers
+        partner_id = str((body.get("properties") or {}).get("partnerNamespace") or "")
+        if namespace.json["sku"]["name"] != "Premium":
+            return _error(400, "BadRequest", "Geo-disaster recovery is available for Premium namespaces only.")
+        held = self._settled(match.string.lower())
+        held_properties = held.json["properties"] if held is not None else {}
+        if held_properties.get("role") == "Secondary":
+            return _error(409, "Conflict", f"The namespace is the secondary of alias '{match['name']}'.")
+        if held_properties.get("role") == "Primary":
+            if str(held_properties.get("partnerNamespace", "")).lower() == partner_id.lower():
+                return None
+            return _error(409, "Conflict", f"Alias '{match['name']}' pairs another namespace: break the pairing first.")
+        other = self._alias_of(kind.parent(match))  # type: ignore[misc]
+        if other is not None and other.json["name"].lower() != match["name"].lower():
+            return _error(409, "Conflict", f"The namespace already has the alias '{other.json['name']}'.")
+        partner = self._settled(partner_id.lower()) if partner_id else None
+        if partner is None or partner.type != _NAMESPACES:
+            return _error(404, "ResourceNotFound", f"The partner namespace '{partner_id}' was not found.")
+        if partner.operation is not None:
+            return _error(409, "AnotherOperationInProgress", "The partner namespace is being provisioned.")
+        if partner.json["id"].lower() == namespace.json["id"].lower():
+            return _error(400, "BadRequest", "A namespace cannot be paired with itself.")
+        if partner.json["sku"]["name"] != "Premium":
+            return _error(400, "BadRequest", "Geo-disaster recovery is available for Premium namespaces only.")
+        partitions = [ns.json["properties"].get("premiumMessagingPartitions", 1) for ns in (namespace, partner)]
+        if len(set(partitions)) > 1:
+            message = "Pairing a partitioned namespace with a non-partitioned namespace isn't supported."
+            return _error(400, "BadRequest", message)
+        if self._alias_of(partner.json["id"]) is not None:
+            return _error(409, "Conflict", "The partner namespace is already part of a geo-disaster recovery pairing.")
+        if self._children(partner.json["id"], "queues"):
+            message = "The secondary namespace must be empty: only a new namespace can join a pairing."
+            return _error(400, "BadRequest", message)
+        pair = {namespace.json["id"].lower(), partner.json["id"].lower()}
+        for stored in list(self.resources.values()):
+            owner = str(stored.json.get("id", "")).rsplit("/disasterRecoveryConfigs/", 1)[0].lower()
+            named = stored.json.get("name", "").lower() == match["name"].lower()
+            if named and (stored.type == _NAMESPACES or (stored.type == _DR_CONFIGS and owner not in pair)):
+                return _error(409, "Conflict", f"The alias name '{match['name']}' is already in use.")
+        return None
+
+    def _refuse_link(self, kind: _Type, match: re.Match[str], body: Json) -> web.Response | None:
+        cache = self._settled(kind.parent(match).lower())  # type: ignore[misc]
+        if cache is None:
+            return None  # the parent check answers
+        properties = body.get("properties") or {}
+        linked_id = str(properties.get("linkedRedisCacheId") or "")
+        other = self._settled(linked_id.lower()) if linked_id else None
+        if other is None or other.type != _CACHES:
+            return _error(404, "ResourceNotFound", f"The linked cache '{linked_id}' was not found.")
+        held = self._settled(match.string.lower())
+        if held is not None and str(held.json["properties"].get("linkedRedisCacheId", "")).lower() == linked_id.lower():
+            return None
+        if match["name"].lower() != other.json["name"].lower():
+            return _error(400, "BadRequest", "The linked server's name must be the linked cache's name.")
+        if other.operation is not None or cache.operation is not None:
+            return _error(409, "Conflict", "Both caches must be created and running.")
+        if properties.get("serverRole") != "Secondary" or not properties.get("linkedRedisCacheLocation"):
+            return _error(400, "BadRequest", "serverRole Secondary and linkedRedisCacheLocation are required.")
+        both = [c.json for c in (cache, other)]
+        if any(c["properties"]["sku"]["name"] != "Premium" for c in both):
+            return _error(400, "BadRequest", "Geo-replication is available for Premium caches only.")
+        sizes = {(c["properties"]["sku"]["capacity"], c["properties"].get("shardCount")) for c in both}
+        if len(sizes) > 1:
+            message = "Geo-replicated caches must be the same size with the same number of shards."
+            return _error(400, "BadRequest", message)
+        if any(c.get("zones") for c in both):
+            return _error(400, "BadRequest", "Zone Redundancy isn't supported with geo-replication.")
+        if self._children(cache.json["id"], "linkedServers") or self._children(other.json["id"], "linkedServers"):
+            return _error(409, "Conflict", "A cache takes part in one geo-replication link only.")
+        return None
+
+    def _geo_recovery_follows(self, method: str, kind: _Type, match: re.Match[str]) -> None:
+        """What Azure does beyond the request itself: the pairing and the secondary's replicated entities, the other
+        cache's side of a link."""
+        if kind.name == _DR_CONFIGS and method == "PUT":
+            self._pair(kind, match)
+        elif kind.name == _QUEUES:
+            alias = self._alias_of(kind.parent(match))  # type: ignore[misc]
+            properties = alias.json["properties"] if alias is not None else {}
+            if properties.get("role") == "Primary":
+                self._replicate(match.string, str(properties["partnerNamespace"]), deleted=method == "DELETE")
+        elif kind.name == _LINKED_SERVERS:
+            self._link_other_side(kind, match, deleted=method == "DELETE")
+
+    def _pair(self, kind: _Type, match: re.Match[str]) -> None:
+        primary = self.resources[match.string.lower()]
+        namespace = kind.parent(match)  # type: ignore[misc]
+        partner = str(primary.json["properties"]["partnerNamespace"])
+        mirror = f"{partner}/disasterRecoveryConfigs/{match['name']}"
+        if mirror.lower() in self.resources:
+            return
+        properties = {"role": "Secondary", "partnerNamespace": namespace, "pendingReplicationOperationsCount": 0}
+        document = {"id": mirror, "name": match["name"], "type": _DR_CONFIGS, "properties": properties}
+        _show_state(_KINDS[_DR_CONFIGS], document, primary.operation or "Succeeded")
+        self.resources[mirror.lower()] = Stored(
+            _DR_CONFIGS, document, busy_until=primary.busy_until, operation=primary.operation
+        )
+        for queue in self._children(namespace, "queues"):
+            self._replicate(queue.json["id"], partner, deleted=False)
+
+    def _replicate(self, queue: str, partner: str, *, deleted: bool) -> None:
+        """A primary's queue written to (or removed from) its secondary: settings only, the messages stay."""
+        replica = f"{partner}/queues/{queue.rsplit('/', 1)[-1]}"
+        if deleted:
+            for path in [p for p in self.resources if p == replica.lower() or p.startswith(replica.lower() + "/")]:
+                del self.resources[path]
+            return
+        source = self.resources[queue.lower()]
+        document = copy.deepcopy(source.json)
+        document["id"] = replica
+        self.resources[replica.lower()] = Stored(_QUEUES, document)
+
+    def _link_other_side(self, kind: _Type, match: re.Match[str], *, deleted: bool) -> None:
+        link = self.resources.get(match.string.lower())
+        if link is None:
+            return
+        cache = kind.parent(match)  # type: ignore[misc]
+        other = str(link.json["properties"]["linkedRedisCacheId"])
+        mirror = f"{other}/linkedServers/{match['parent']}"
+        if deleted:
+            twin = self.resources.get(mirror.lower())
+            if twin is not None:
+                twin.operation, twin.busy_until = "Deleting", link.busy_until
+            return
+        if mirror.lower() in self.resources:
+            return
+        location = self.resources[cache.lower()].json.get("location")
+        properties = {
+            **_linked_server(self, match, {}, None),
+            "linkedRedisCacheId": cache,
+            "linkedRedisCacheLocation": location,
+            "serverRole": "Primary",
+        }
+        document = {"id": mirror, "name": match["parent"], "type": _LINKED_SERVERS, "properties": properties}
+        _show_state(_KINDS[_LINKED_SERVERS], document, link.operation or "Succeeded")
+        self.resources[mirror.lower()] = Stored(
+            _LINKED_SERVERS, document, busy_until=link.busy_until, operation=link.operation
+        )
+
+    def _geo_recovery_action(self, request: web.Request, path: str) -> web.Response | None:
+        """POST .../disasterRecoveryConfigs/{alias}/failover (on the secondary) and /breakPairing (on the primary);
+        None when `path` is no such action. Both answer 200 at once: the pairing is broken when they return."""
+        match = _DR_ACTION.search(path)
+        if request.method != "POST" or match is None:
+            return None
+        alias = self._settled(path[: path.lower().rindex("/")].lower())
+        if alias is None:
+            return _error(404, "ResourceNotFound", f"The alias '{match['alias']}' was not found.")
+        properties = alias.json["properties"]
+        action, role = match["action"].lower(), properties.get("role")
+        if action == "failover" and role != "Secondary":
+            return _error(400, "BadRequest", "A failover is started on the secondary namespace of the alias.")
+        if action == "breakpairing" and role != "Primary":
+            return _error(400, "BadRequest", "Breaking the pairing is started on the primary namespace of the alias.")
+        partner = f"{properties['partnerNamespace']}/disasterRecoveryConfigs/{match['alias']}"
+        self.resources.pop(partner.lower(), None)
+        properties.update(role="PrimaryNotReplicating", partnerNamespace="")
+        return web.Response(status=200)

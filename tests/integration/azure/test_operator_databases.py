@@ -5,7 +5,7 @@ drift is repaired; deletion follows the deletionPolicy."""
 
 import asyncio
 import json
-import uuid
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -14,35 +14,9 @@ import pytest
 import yaml
 from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
 
-from .conftest import OPERATOR_SUBSCRIPTION, StaticCredential, azure_platform
+from .conftest import OPERATOR_SUBSCRIPTION, StaticCredential, azure_platform, with_key_vault
 
 pytestmark = pytest.mark.cluster
-
-# The Secrets Store CSI driver's SecretProviderClass, as its chart installs it (the operator renders one per service
-# that mounts Key Vault objects); the schema is left open: the driver, not the apiserver, reads the parameters.
-SECRET_PROVIDER_CLASS_CRD = {
-    "apiVersion": "apiextensions.k8s.io/v1",
-    "kind": "CustomResourceDefinition",
-    "metadata": {"name": "secretproviderclasses.secrets-store.csi.x-k8s.io"},
-    "spec": {
-        "group": "secrets-store.csi.x-k8s.io",
-        "names": {
-            "kind": "SecretProviderClass",
-            "listKind": "SecretProviderClassList",
-            "plural": "secretproviderclasses",
-            "singular": "secretproviderclass",
-        },
-        "scope": "Namespaced",
-        "versions": [
-            {
-                "name": "v1",
-                "served": True,
-                "storage": True,
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-            }
-        ],
-    },
-}
 
 
 def _get(cluster: Any, *args: str) -> Any:
@@ -73,12 +47,6 @@ async def _regenerate(arm: Any, ca: Path, resource_group: str, account: str, key
         await poller.result()
 
 
-@pytest.fixture(scope="module")
-def secret_provider_classes(cluster: Any) -> None:
-    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(SECRET_PROVIDER_CLASS_CRD))
-    cluster.kubectl("wait", "--for=condition=Established", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io")
-
-
 def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
     cluster: Any,
     azure_operator: Any,
@@ -91,9 +59,7 @@ def test_databases_are_provisioned_once_wired_rotated_repaired_and_deleted(
     platform = azure_platform(kit.sample_platform(), "Delete")
     name = platform["metadata"]["name"]
     resource_group = platform["spec"]["azure"]["resourceGroup"]
-    vault = f"kv-{uuid.uuid4().hex[:12]}"
-    arm.add_vault(OPERATOR_SUBSCRIPTION, resource_group, vault)
-    platform["spec"]["azure"]["keyVaultName"] = vault
+    vault = with_key_vault(platform, arm)
     platform["spec"]["databases"] = {
         "cosmosDb": {"maxThroughput": 4000},
         "postgres": {"backupRetentionDays": 14},
@@ -240,3 +206,79 @@ def test_a_budget_watches_the_platforms_resource_group_and_follows_the_spec(
         what="the platform to be deleted",
     )
     assert [p for p in arm.paths("Microsoft.Consumption/budgets") if name in p] == []
+
+
+def _busiest_second(times: list[float]) -> int:
+    """The most writes inside any one-second window."""
+    times = sorted(times)
+    most, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] > 1.0:
+            start += 1
+        most = max(most, end - start + 1)
+    return most
+
+
+def test_a_full_platform_create_stays_within_arms_write_limits(
+    cluster: Any, azure_operator: Any, arm: Any, kit: Any, eventually: Any, secret_provider_classes: None
+) -> None:
+    """Issue #16: every store, eight identities with their grants, the budget: ARM's write bucket per principal
+    and subscription is 200 then 10 per second (regional throttling), its older documented limit 1200 writes per
+    hour. Measured at the operator's default limiter (100 then 8/s); a settled platform writes only the Cosmos DB
+    connection-string listing (a POST, counted as a write) once per pass."""
+    platform = azure_platform(kit.sample_platform(), "Delete")
+    name = platform["metadata"]["name"]
+    group = platform["spec"]["azure"]["resourceGroup"].lower()
+    vault = with_key_vault(platform, arm)
+    platform["spec"]["databases"] = {"cosmosDb": {}, "postgres": {}}
+    platform["spec"]["cost"] = {"budget": {"amount": 10000, "contactEmails": ["finops@fabrikam.example"]}}
+
+    def writes() -> list[float]:
+        """What ARM counts as writes: PUT, PATCH, DELETE and actions (POST, such as listConnectionStrings)."""
+        ours = [c for c in arm.requests if group in c.path.lower() or f"/vaults/{vault}/" in c.path.lower()]
+        return [c.at for c in ours if c.method in ("PUT", "PATCH", "DELETE", "POST")]
+
+    started = time.monotonic()
+    cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+    try:
+        kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+        namespaces = {svc: team["namespace"] for team in platform["spec"]["teams"] for svc in team["services"]}
+
+        # Every service's identity, recorded in its status: a pass reading a status the index had not caught up
+        # with once took the client id back off (and off the ServiceAccount) until the hourly Azure re-check.
+        def lacking() -> dict[str, Any]:
+            statuses = {
+                svc: _get(cluster, "droneservice", svc, "-n", ns).get("status") or {} for svc, ns in namespaces.items()
+            }
+            return {
+                svc: status.get("conditions") for svc, status in statuses.items() if not status.get("identityClientId")
+            }
+
+        deadline = time.monotonic() + 180
+        while missing := lacking():
+            if time.monotonic() > deadline:
+                log = azure_operator.log.read_text().splitlines()
+                raise AssertionError(f"services without their identity: {missing}; operator log: {log[-40:]}")
+            time.sleep(2)
+        created = writes()
+        took = time.monotonic() - started
+        idle_from = time.monotonic()
+        time.sleep(60)
+        idle = [at for at in writes() if at > idle_from]
+        passes_per_hour_at_default_resync = 3600 / 300
+        idle_per_hour = len(idle) / 60 * 3600 * (10 / 300)  # the test's 10-second resync scaled to the default
+        print(
+            f"full platform create: {len(created)} writes in {took:.0f}s, busiest second {_busiest_second(created)}, "
+            f"then {len(idle)} writes in 60 s idle at a 10 s resync (about {idle_per_hour:.0f}/h at the default "
+            f"300 s resync; {passes_per_hour_at_default_resync:.0f} platform passes/h)"
+        )
+        assert len(created) <= 200  # the whole create fits ARM's write burst: never throttled
+        assert _busiest_second(created) <= 100  # the operator's own burst, under ARM's 200
+        assert idle_per_hour <= 1200 / 10  # a settled platform uses under a tenth of the hourly write limit
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+        eventually(
+            lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+            timeout=180,
+            what="the platform to be deleted",
+        )

@@ -70,9 +70,12 @@ async def test_platform_from_scratch_creates_each_resource_once(fake_arm: Any, a
     assert redis.body["properties"]["redisConfiguration"] == {"aad-enabled": "true"}
     assert redis.body["properties"]["disableAccessKeyAuthentication"] is True
     for request in (namespace, redis):
-        assert {"platform": "prod", "environment": "prod", "team": "platform", "cost-center": "cc-1234"}.items() <= (
-            request.body["tags"].items()
-        )
+        assert {
+            "platform": "prod",
+            "environment": "production",
+            "team": "platform",
+            "cost-center": "cc-1234",
+        }.items() <= (request.body["tags"].items())
     assert (
         outcome.endpoint(Kind.SERVICE_BUS_NAMESPACE) == fake_arm.get(namespace.path)["properties"]["serviceBusEndpoint"]
     )
@@ -211,7 +214,7 @@ async def test_service_identity_federates_its_service_account_and_grants_only_wh
     assert identity.body["tags"] == {
         "cost-center": "cc-ship",
         "platform": "prod",
-        "environment": "prod",
+        "environment": "production",
         "team": "shipping",
         "service": "ingestion",
         "managed-by": "fabrikam-operator",

@@ -188,3 +188,21 @@ def test_a_profile_fills_only_what_the_spec_leaves_out_and_shows_in_kubectl_get(
         assert table[1].split()[:2] == [name, "development"]
     finally:
         cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)
+
+
+def test_the_secondary_location_cannot_move_but_recovery_can_go(cluster: Any) -> None:
+    name = f"schema-{uuid.uuid4().hex[:6]}"
+    document = _platform(name, {"sku": "Premium"})
+    document["spec"] |= {"azure": AZURE, "recovery": {"secondaryLocation": "westcentralus"}}
+    created = cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(document), check=False)
+    assert created.returncode == 0, created.stderr
+    try:
+        move = json.dumps({"spec": {"recovery": {"secondaryLocation": "eastus"}}})
+        refused = cluster.kubectl("patch", "deliveryplatform", name, "--type=merge", "-p", move, check=False)
+        assert refused.returncode != 0
+        assert "spec.recovery.secondaryLocation is immutable" in refused.stderr, refused.stderr
+        cluster.kubectl(
+            "patch", "deliveryplatform", name, "--type=json", "-p", '[{"op":"remove","path":"/spec/recovery"}]'
+        )
+    finally:
+        cluster.kubectl("delete", "deliveryplatform", name, "--wait=false", check=False)

@@ -45,6 +45,9 @@ def test_platform_becomes_ready_with_every_child_hardened(cluster: Any, ready_pl
     name = ready_platform["metadata"]["name"]
     status = _get(cluster, "deliveryplatform", name)["status"]
     assert status["servicesReady"] == "8/8"
+    # Its Events are where `kubectl describe` looks for those of a cluster-scoped object.
+    described = cluster.kubectl("describe", "deliveryplatform", name).stdout.split("Events:", 1)[-1]
+    assert "Applied" in described, described
     assert {t["name"]: t["servicesReady"] for t in status["teams"]} == {
         "shipping": "3/3",
         "fleet": "2/2",

@@ -48,7 +48,7 @@ def _needed_by_the_code() -> Grants:
     for plural in ("deliveryplatforms", "droneservices"):
         needed[(GROUP, plural)] |= {"list", "watch", "patch"}  # kopf handlers: watch, annotations, finalizers
         needed[(GROUP, f"{plural}/status")] |= {"patch"}  # status.py: merge-patch of the status subresource
-    needed[("", "events")] |= {"create"}  # kopf.info / kopf.warn
+    needed[("", "events")] |= {"create"}  # kopf.info / kopf.warn, cluster_events.post
     needed[("", "secrets")] |= {"create"}  # dev_secrets.ensure: created once, never read
     needed[("apiextensions.k8s.io", "customresourcedefinitions")] |= {"list", "watch"}  # kopf resource discovery
     return dict(needed)

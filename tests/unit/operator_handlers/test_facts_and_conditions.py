@@ -236,3 +236,47 @@ def test_the_platform_aggregates_its_own_outcome_and_its_services(
         degraded_services=degraded,
     )
     assert [(v.type, v.status, v.reason)[: len(e)] for v, e in zip(verdicts, expected, strict=True)] == expected
+
+
+def test_with_disaster_recovery_the_services_use_the_names_that_follow_a_failover() -> None:
+    platform = {
+        "status": {
+            "azureResources": [
+                {"kind": "ServiceBusNamespace", "endpoint": "https://sb-fabrikam.servicebus.windows.net:443/"},
+                {
+                    "kind": "ServiceBusRecoveryNamespace",
+                    "endpoint": "https://sb-fabrikam-dr.servicebus.windows.net:443/",
+                },
+                {
+                    "kind": "ServiceBusGeoRecoveryAlias",
+                    "endpoint": "https://sb-fabrikam-geo.servicebus.windows.net:443/",
+                },
+                {"kind": "RedisCache", "endpoint": "redis-fabrikam.redis.cache.windows.net:6380"},
+                {"kind": "RedisLinkedServer", "endpoint": "redis-fabrikam.geo.redis.cache.windows.net"},
+            ]
+        }
+    }
+    assert platform_environment(platform) == {
+        "FABRIKAM_SERVICEBUS_NAMESPACE": "sb-fabrikam-geo.servicebus.windows.net",
+        "FABRIKAM_REDIS_URL": "rediss://redis-fabrikam.geo.redis.cache.windows.net:6380/0",
+    }
+    # Until the alias is paired (no endpoint yet), the namespace itself.
+    platform["status"]["azureResources"][2]["endpoint"] = None
+    assert platform_environment(platform)["FABRIKAM_SERVICEBUS_NAMESPACE"] == "sb-fabrikam.servicebus.windows.net"
+
+
+def test_a_store_short_of_the_recovery_targets_degrades_the_platform_without_unreadying_it() -> None:
+    verdicts = conditions.platform_verdicts(
+        reasons=[(conditions.RECOVERY_TARGET_UNMET, "ServiceBus: Service Bus Standard has no geo-disaster recovery")],
+        blocking=False,
+        waiting=None,
+        ready=8,
+        total=8,
+        degraded_services=[],
+    )
+    by_type = {v.type: v for v in verdicts}
+    assert (by_type["Ready"].status, by_type["Ready"].reason) == (True, "AllServicesReady")
+    assert (by_type["Degraded"].status, by_type["Degraded"].reason) == (True, "RecoveryTargetUnmet")
+    # A Kubernetes-only pass keeps the verdict of the last Azure pass.
+    outcome = Outcome(1, reasons=[("RecoveryTargetUnmet", "ServiceBus: ..."), ("InvalidSpec", "x")])
+    assert outcome.azure_verdict() == ([("RecoveryTargetUnmet", "ServiceBus: ...")], None)
