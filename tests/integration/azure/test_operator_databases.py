@@ -282,3 +282,77 @@ def test_a_full_platform_create_stays_within_arms_write_limits(
             timeout=180,
             what="the platform to be deleted",
         )
+
+
+def test_a_fault_storm_and_a_killed_operator_leave_each_database_once(
+    cluster: Any, operator_factory: Any, azure_operator: Any, arm: Any, arm_tls: Any, kit: Any, eventually: Any,
+    tmp_path: Path, secret_provider_classes: None,
+) -> None:  # fmt: skip
+    """Azure answering 503 and 429 to the database writes, a failed server operation, and the operator SIGKILLed
+    while Azure is still creating the account: the platform still gets one account, one database, one collection,
+    one server, one secret, and reaches Ready."""
+    from fabrikam_fake_arm import TOKEN  # type: ignore[import-not-found]
+
+    azure_operator.stop()  # only the operator under test may act, or the kill would prove nothing
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN)
+    environment = {
+        "FABRIKAM_OPERATOR_AZURE_BASE_URL": arm.base_url,
+        "FABRIKAM_OPERATOR_AZURE_CA_BUNDLE": str(arm_tls[0]),
+        "FABRIKAM_OPERATOR_AZURE_TOKEN_FILE": str(token_file),
+        "FABRIKAM_OPERATOR_AZURE_POLLING_SECONDS": "0.2",
+        "FABRIKAM_OPERATOR_AZURE_RETRY_SECONDS": "2",
+    }
+    platform = azure_platform(kit.sample_platform(), "Delete")
+    name = platform["metadata"]["name"]
+    group = platform["spec"]["azure"]["resourceGroup"].lower()
+    vault = with_key_vault(platform, arm)
+    platform["spec"]["databases"] = {"cosmosDb": {}, "postgres": {}}
+    faults = [
+        arm.inject("PUT", "/Microsoft.DocumentDB/databaseAccounts/", 503, times=3),
+        arm.inject("PUT", "/mongodbDatabases/", 429, retry_after=1, times=2),
+        arm.inject("POST", "/listConnectionStrings", 503, times=2),
+    ]
+    failing = arm.fail_operations("/Microsoft.DBforPostgreSQL/flexibleServers/", "InternalServerError", times=1)
+    arm.lro_seconds = 4.0  # long enough to kill the operator while Azure is still creating
+    first = operator_factory(environment)
+    second = None
+    try:
+        cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
+        eventually(
+            lambda: [c for c in arm.calls("PUT", "/databaseAccounts/") if group in c.path.lower()],
+            timeout=120,
+            what="the first Cosmos DB account PUT",
+        )
+        first.kill()
+        second = operator_factory(environment)
+        kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=300)
+        # Every injected fault was met (and got past), not just scheduled.
+        assert [fault.times for fault in faults] == [0, 0, 0]
+        assert failing.times == 0
+    finally:
+        arm.lro_seconds = 0.2
+        for fault in faults:
+            if fault in arm.faults:
+                arm.faults.remove(fault)
+        if failing in arm.failing_operations:
+            arm.failing_operations.remove(failing)
+        if second is not None:
+            second.stop()
+        azure_operator.start()
+
+    def ours(kind: str) -> list[str]:
+        return [p for p in arm.paths(kind) if group in p.lower()]
+
+    assert len(ours("Microsoft.DocumentDB/databaseAccounts")) == 1
+    assert len(ours("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases")) == 1
+    assert len(ours("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases/collections")) == 1
+    assert len(ours("Microsoft.DBforPostgreSQL/flexibleServers")) == 1
+    assert len(ours("Microsoft.DBforPostgreSQL/flexibleServers/databases")) == 1
+    assert arm.secret_value(vault, _resources(cluster, name)["KeyVaultSecret"]["name"])
+    cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
+    eventually(
+        lambda: cluster.kubectl("get", "deliveryplatform", name, check=False).returncode != 0,
+        timeout=180,
+        what="the platform to be deleted",
+    )
