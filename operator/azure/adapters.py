@@ -79,16 +79,29 @@ class _NoEndpoint:
         return {}
 
 
-class ServiceBusNamespaces:
-    def __init__(self, clients: AzureClients) -> None:
-        self.ops = clients.servicebus.namespaces
+class _LongRunning:
+    """A resource of the resource group created by a long-running operation (`create` names the SDK's method) and
+    deleted by one; `patchable`, when a subclass sets it, the top-level fields its update operation (a PATCH) takes."""
+
+    ops: Any
+    create = "begin_create_or_update"
+    patchable: frozenset[str]
 
     async def get(self, res: DesiredResource) -> Json:
         return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
 
     async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create_or_update(
-            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+        return await self._send(res, _body(res))
+
+    async def _send(self, res: DesiredResource, body: IO[bytes]) -> Json:
+        poller = await getattr(self.ops, self.create)(
+            res.resource_group, res.name, body, content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def update(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_update(
+            res.resource_group, res.name, _body(res, self.patchable), content_type="application/json", cls=_raw
         )
         return cast(Json, await poller.result())
 
@@ -96,10 +109,37 @@ class ServiceBusNamespaces:
         await (await self.ops.begin_delete(res.resource_group, res.name)).result()
 
     def endpoint(self, actual: Json) -> str | None:
-        return cast(str | None, actual.get("properties", {}).get("serviceBusEndpoint"))
+        return None
 
     def outputs(self, actual: Json) -> dict[str, str]:
         return {}
+
+
+class _LongRunningChild(_NoEndpoint):
+    """A child resource (group, parent, name) created by a long-running operation (`create`) and deleted by one."""
+
+    ops: Any
+    create = "begin_create_or_update"
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await getattr(self.ops, self.create)(
+            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
+        )
+        return cast(Json, await poller.result())
+
+    async def delete(self, res: DesiredResource) -> None:
+        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
+
+
+class ServiceBusNamespaces(_LongRunning):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.servicebus.namespaces
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("serviceBusEndpoint"))
 
 
 class _SyncChild(_NoEndpoint):
@@ -127,59 +167,29 @@ class ServiceBusQueues(_SyncChild):
         self.ops = clients.servicebus.queues
 
 
-class RedisCaches:
+class RedisCaches(_LongRunning):
     """Create is a PUT ("create or replace (overwrite/recreate, with potential downtime)", says the REST API); a
     change to an existing cache is the PATCH of its update operation, which takes tags and properties only."""
 
     patchable = frozenset({"tags", "properties"})
+    create = "begin_create"
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.redis.redis
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create(
-            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def update(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_update(
-            res.resource_group, res.name, _body(res, self.patchable), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, res.name)).result()
 
     def endpoint(self, actual: Json) -> str | None:
         properties = actual.get("properties", {})
         host, port = properties.get("hostName"), properties.get("sslPort")
         return f"{host}:{port}" if host and port else host
 
-    def outputs(self, actual: Json) -> dict[str, str]:
-        return {}
 
-
-class RedisDataAccess(_NoEndpoint):
+class RedisDataAccess(_LongRunningChild):
     """A cache's access policies or their assignments: the same long-running create-update and delete."""
+
+    create = "begin_create_update"
 
     def __init__(self, ops: AccessPolicyOperations | AccessPolicyAssignmentOperations) -> None:
         self.ops = ops
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create_update(
-            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
 
 
 class Identities(_NoEndpoint):
@@ -233,15 +243,12 @@ class RoleAssignments(_NoEndpoint):
         await self.ops.delete(self._scope(res), res.name)
 
 
-class CosmosAccounts:
+class CosmosAccounts(_LongRunning):
     """PUT creates or updates the whole account; where clients reach it is its document endpoint. An update keeps
     the order of the regions Azure holds: after a failover the write region is another one (recovery.py)."""
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.cosmosdb.database_accounts
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
 
     async def put(self, res: DesiredResource) -> Json:
         body = json.loads(json.dumps(res.body))
@@ -253,20 +260,10 @@ class CosmosAccounts:
             properties = body["properties"]
             regions = held.get("properties", {}).get("locations") or []
             properties["locations"] = keep_failover_order(properties.get("locations", []), regions)
-        sent = io.BytesIO(json.dumps(body).encode())
-        poller = await self.ops.begin_create_or_update(
-            res.resource_group, res.name, sent, content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, res.name)).result()
+        return await self._send(res, io.BytesIO(json.dumps(body).encode()))
 
     def endpoint(self, actual: Json) -> str | None:
         return cast(str | None, actual.get("properties", {}).get("documentEndpoint"))
-
-    def outputs(self, actual: Json) -> dict[str, str]:
-        return {}
 
 
 class MongoDatabases(_NoEndpoint):
@@ -325,7 +322,7 @@ class MongoCollections(_NoEndpoint):
         await poller.result()
 
 
-class PostgresServers:
+class PostgresServers(_LongRunning):
     """Create is a PUT; a change to an existing server is the PATCH of its update operation (its PUT is documented
     as "creates a new server"), which takes tags, sku and properties."""
 
@@ -333,24 +330,6 @@ class PostgresServers:
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.postgres.servers
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create_or_update(
-            res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def update(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_update(
-            res.resource_group, res.name, _body(res, self.patchable), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, res.name)).result()
 
     def endpoint(self, actual: Json) -> str | None:
         return cast(str | None, actual.get("properties", {}).get("fullyQualifiedDomainName"))
@@ -361,40 +340,18 @@ class PostgresServers:
         return {"geoRedundantBackup": str(backup["geoRedundantBackup"])} if backup.get("geoRedundantBackup") else {}
 
 
-class PostgresDatabases(_NoEndpoint):
+class PostgresDatabases(_LongRunningChild):
+    create = "begin_create"
+
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.postgres.databases
 
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
 
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create(
-            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
-
-
-class PostgresAdministrators(_NoEndpoint):
+class PostgresAdministrators(_LongRunningChild):
     """A Microsoft Entra principal allowed to sign in to the server, named by its object id."""
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.postgres.administrators_microsoft_entra
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create_or_update(
-            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
 
 
 class KeyVaultSecrets:
@@ -524,31 +481,18 @@ class ServiceBusAliases(_SyncChild):
         return {key: str(properties[key]) for key in ("role", "partnerNamespace") if properties.get(key)}
 
 
-class RedisLinkedServers:
+class RedisLinkedServers(_LongRunningChild):
     """Passive geo-replication: a linked server of the primary cache naming its secondary, created by a long-running
     PUT and never updated. Clients reach the geo-primary at its `geoReplicatedPrimaryHostName`, which follows a
     geo-failover."""
 
+    create = "begin_create"
+
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.redis.linked_server
 
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, _parent(res), res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        poller = await self.ops.begin_create(
-            res.resource_group, _parent(res), res.name, _body(res), content_type="application/json", cls=_raw
-        )
-        return cast(Json, await poller.result())
-
-    async def delete(self, res: DesiredResource) -> None:
-        await (await self.ops.begin_delete(res.resource_group, _parent(res), res.name)).result()
-
     def endpoint(self, actual: Json) -> str | None:
         return cast(str | None, actual.get("properties", {}).get("geoReplicatedPrimaryHostName"))
-
-    def outputs(self, actual: Json) -> dict[str, str]:
-        return {}
 
 
 async def fail_over(

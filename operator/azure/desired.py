@@ -98,41 +98,41 @@ def _without(body: Mapping[str, Any], paths: frozenset[str]) -> dict[str, Any]:
     return kept
 
 
+def group_resource_id(azure: AzureSpec, resource_type: str, name: str) -> str:
+    """The id of a resource of the platform's resource group, e.g. `Microsoft.Cache/redis` named `name`."""
+    return naming.resource_id(azure.subscription_id, azure.resource_group, resource_type, name)
+
+
 def service_bus_namespace_id(azure: AzureSpec, platform: str) -> str:
     name = naming.service_bus_namespace_name(azure.subscription_id, azure.resource_group, platform)
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.ServiceBus/namespaces/{name}"
+    return group_resource_id(azure, "Microsoft.ServiceBus/namespaces", name)
 
 
 def redis_id(azure: AzureSpec, platform: str) -> str:
-    name = naming.redis_name(azure.subscription_id, azure.resource_group, platform)
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.Cache/redis/{name}"
+    return group_resource_id(
+        azure, "Microsoft.Cache/redis", naming.redis_name(azure.subscription_id, azure.resource_group, platform)
+    )
 
 
 def cosmos_account_id(azure: AzureSpec, platform: str) -> str:
     name = naming.cosmos_account_name(azure.subscription_id, azure.resource_group, platform)
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.DocumentDB/databaseAccounts/{name}"
+    return group_resource_id(azure, "Microsoft.DocumentDB/databaseAccounts", name)
 
 
 def postgres_server_id(azure: AzureSpec, platform: str) -> str:
     name = naming.postgres_server_name(azure.subscription_id, azure.resource_group, platform)
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.DBforPostgreSQL/flexibleServers/{name}"
+    return group_resource_id(azure, "Microsoft.DBforPostgreSQL/flexibleServers", name)
 
 
 def key_vault_id(azure: AzureSpec) -> str | None:
     """The platform's Key Vault, in its resource group; None without one."""
     if azure.key_vault_name is None:
         return None
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.KeyVault/vaults/{azure.key_vault_name}"
+    return group_resource_id(azure, "Microsoft.KeyVault/vaults", azure.key_vault_name)
 
 
 def identity_id(azure: AzureSpec, name: str) -> str:
-    base = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return f"{base}/providers/Microsoft.ManagedIdentity/userAssignedIdentities/{name}"
+    return group_resource_id(azure, "Microsoft.ManagedIdentity/userAssignedIdentities", name)
 
 
 def tags(
@@ -291,12 +291,11 @@ def _redis(platform: DeliveryPlatform, azure: AzureSpec) -> list[DesiredResource
     if not geo_replicated:
         return [cache]
     name = naming.redis_recovery_name(azure.subscription_id, azure.resource_group, platform.name)
-    group = naming.resource_group_id(azure.subscription_id, azure.resource_group)
     partner = replace(
         cache,
         kind=Kind.REDIS_RECOVERY_CACHE,
         name=name,
-        id=f"{group}/providers/Microsoft.Cache/redis/{name}",
+        id=group_resource_id(azure, "Microsoft.Cache/redis", name),
         body=recovery.on_recovery_side(platform, body),
     )
     link = DesiredResource(

@@ -104,5 +104,10 @@ def resource_group_id(subscription_id: str, resource_group: str) -> str:
     return f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
 
 
+def resource_id(subscription_id: str, resource_group: str, resource_type: str, name: str) -> str:
+    """The id of a resource of a resource group, e.g. `Microsoft.Cache/redis` named `name`."""
+    return f"{resource_group_id(subscription_id, resource_group)}/providers/{resource_type}/{name}"
+
+
 def role_definition_id(subscription_id: str, role_guid: str) -> str:
     return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"

@@ -169,8 +169,9 @@ def namespace(azure: AzureSpec, platform: str, side: Side) -> tuple[str, str]:
     """Name and id of the platform's namespace on that side."""
     named = naming.service_bus_namespace_name if side is Side.HOME else naming.service_bus_recovery_namespace_name
     name = named(azure.subscription_id, azure.resource_group, platform)
-    group = naming.resource_group_id(azure.subscription_id, azure.resource_group)
-    return name, f"{group}/providers/Microsoft.ServiceBus/namespaces/{name}"
+    return name, naming.resource_id(
+        azure.subscription_id, azure.resource_group, "Microsoft.ServiceBus/namespaces", name
+    )
 
 
 def alias_name(azure: AzureSpec, platform: str) -> str:
