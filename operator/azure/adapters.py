@@ -37,6 +37,13 @@ def _body(res: DesiredResource, keys: frozenset[str] | None = None) -> IO[bytes]
     return io.BytesIO(json.dumps(body).encode())
 
 
+def _scope(res: DesiredResource) -> str:
+    """Where a resource addressed by scope (a role assignment, a budget) lives."""
+    if res.scope is None:
+        raise ValueError(f"{res.kind} {res.name} needs a scope")
+    return res.scope
+
+
 def _parent(res: DesiredResource) -> str:
     if res.parent is None:
         raise ValueError(f"{res.kind} {res.name} needs a parent")
@@ -224,23 +231,17 @@ class RoleAssignments(_NoEndpoint):
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.authorization.role_assignments
 
-    @staticmethod
-    def _scope(res: DesiredResource) -> str:
-        if res.scope is None:
-            raise ValueError(f"role assignment {res.name} needs a scope")
-        return res.scope
-
     async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(self._scope(res), res.name, cls=_raw))
+        return cast(Json, await self.ops.get(_scope(res), res.name, cls=_raw))
 
     async def put(self, res: DesiredResource) -> Json:
         return cast(
             Json,
-            await self.ops.create(self._scope(res), res.name, _body(res), content_type="application/json", cls=_raw),
+            await self.ops.create(_scope(res), res.name, _body(res), content_type="application/json", cls=_raw),
         )
 
     async def delete(self, res: DesiredResource) -> None:
-        await self.ops.delete(self._scope(res), res.name)
+        await self.ops.delete(_scope(res), res.name)
 
 
 class CosmosAccounts(_LongRunning):
@@ -389,14 +390,8 @@ class Budgets(_NoEndpoint):
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.consumption.budgets
 
-    @staticmethod
-    def _scope(res: DesiredResource) -> str:
-        if res.scope is None:
-            raise ValueError(f"budget {res.name} needs a scope")
-        return res.scope
-
     async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(self._scope(res), res.name, cls=_raw))
+        return cast(Json, await self.ops.get(_scope(res), res.name, cls=_raw))
 
     async def put(self, res: DesiredResource) -> Json:
         body = json.loads(json.dumps(res.body))
@@ -411,13 +406,11 @@ class Budgets(_NoEndpoint):
         sent = io.BytesIO(json.dumps(body).encode())
         return cast(
             Json,
-            await self.ops.create_or_update(
-                self._scope(res), res.name, sent, content_type="application/json", cls=_raw
-            ),
+            await self.ops.create_or_update(_scope(res), res.name, sent, content_type="application/json", cls=_raw),
         )
 
     async def delete(self, res: DesiredResource) -> None:
-        await self.ops.delete(self._scope(res), res.name)
+        await self.ops.delete(_scope(res), res.name)
 
 
 async def mongo_connection_string(clients: AzureClients, resource_group: str, account: str, key: str) -> str | None:
