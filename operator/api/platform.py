@@ -62,6 +62,55 @@ def _immutable(field: str) -> JsonDict:
     return {"x-kubernetes-validations": [cel("self == oldSelf", message, reason="FieldValueForbidden")]}
 
 
+SubnetId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w._()]+/providers/Microsoft\.Network/"
+        r"virtualNetworks/[-\w._]{2,64}/subnets/[-\w._]{1,80}$",
+        max_length=400,
+    ),
+]
+Cidr = Annotated[str, StringConstraints(pattern=CIDR_PATTERN, max_length=18)]
+
+
+class PrivateEndpoints(Model):
+    """Private endpoints (opt-in) for every Azure store the platform uses: Service Bus, Redis, Cosmos DB, PostgreSQL
+    and the Key Vault. Each store then refuses public network access, its name resolves to an address of the subnet
+    through a private DNS zone linked to the virtual network, and the services' egress goes to that subnet only."""
+
+    subnet_id: SubnetId = Field(
+        description="Resource id of the subnet the endpoints get their addresses from (in spec.azure.location)."
+    )
+    subnet_cidr: Cidr = Field(description="That subnet's address prefix: where the services' egress may go.")
+    recovery_subnet_id: SubnetId | None = Field(
+        None,
+        description="With spec.recovery: the subnet (in the secondary location) of the recovery-side Service Bus "
+        "namespace's and cache's endpoints, so they are reachable after a failover.",
+    )
+    recovery_subnet_cidr: Cidr | None = Field(None, description="The recovery subnet's address prefix.")
+    dns_zone_resource_group: (
+        Annotated[str, StringConstraints(pattern=r"^[-\w._()]*[-\w_()]$", max_length=90)] | None
+    ) = Field(
+        None,
+        description="Resource group of the privatelink DNS zones (a hub's, say); default: spec.azure.resourceGroup.",
+    )
+    manage_dns_zones: bool = Field(
+        True,
+        description="Create the privatelink zones when missing and link them to the subnets' virtual networks (never "
+        "deleted: other endpoints share them). False: the zones exist and resolve already (a hub's, kept by policy); "
+        "the endpoints only register their records in them.",
+    )
+
+    @model_validator(mode="after")
+    def _recovery_pair(self) -> PrivateEndpoints:
+        if (self.recovery_subnet_id is None) != (self.recovery_subnet_cidr is None):
+            raise ValueError(
+                "spec.azure.privateEndpoints.recoverySubnetId and recoverySubnetCidr go together: the endpoints' "
+                "subnet and its address prefix"
+            )
+        return self
+
+
 class AzureSpec(Model):
     """Where the platform's Azure resources live. Absent: no Azure provisioning (local or dev clusters)."""
 
@@ -94,6 +143,9 @@ class AzureSpec(Model):
     deletion_policy: DeletionPolicy = Field(
         DeletionPolicy.RETAIN,
         description="Retain keeps the Azure resources (and their data) when the platform is deleted.",
+    )
+    private_endpoints: PrivateEndpoints | None = Field(
+        None, description="Reach the stores through private endpoints only; absent: their public endpoints."
     )
 
 
@@ -986,6 +1038,7 @@ class DeliveryPlatformSpec(Model):
                 "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account "
                 "key) is kept there"
             )
+        self._private_endpoints_possible()
         unique(self.teams, "name", "spec.teams")
         unique(self.teams, "namespace", "spec.teams")
         backing = self.backing.in_cluster
@@ -999,6 +1052,23 @@ class DeliveryPlatformSpec(Model):
                     f"must be owned by exactly one team (owners: {owners or 'none'})"
                 )
         return self
+
+    def _private_endpoints_possible(self) -> None:
+        private = self.azure.private_endpoints if self.azure is not None else None
+        if private is None:
+            return
+        bus = self.messaging.service_bus
+        if bus is not None and bus.sku != "Premium":
+            raise ValueError(
+                "spec.messaging.serviceBus.sku: Standard has no private endpoints; use Premium with "
+                "spec.azure.privateEndpoints (or drop them)"
+            )
+        recovery_side = self.recovery is not None and (bus is not None or self.cache.redis is not None)
+        if recovery_side and private.recovery_subnet_id is None:
+            raise ValueError(
+                "spec.azure.privateEndpoints.recoverySubnetId is required with spec.recovery: the recovery-side "
+                "Service Bus namespace and cache refuse public access too, and must stay reachable after a failover"
+            )
 
     def team_of_namespace(self, namespace: str) -> Team | None:
         return next((t for t in self.teams if t.namespace == namespace), None)

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from typing import IO, Any, Protocol, cast, runtime_checkable
 
+from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.redis.aio.operations import AccessPolicyAssignmentOperations, AccessPolicyOperations
 from azure.mgmt.servicebus.models import FailoverPropertiesProperties, NamespaceFailoverProperties
@@ -488,6 +489,55 @@ class RedisLinkedServers(_LongRunningChild):
         return cast(str | None, actual.get("properties", {}).get("geoReplicatedPrimaryHostName"))
 
 
+class PrivateEndpoints(_LongRunning):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.network.private_endpoints
+
+    def endpoint(self, actual: Json) -> str | None:
+        """The endpoint's address in the subnet, as its DNS configuration lists it."""
+        configs = actual.get("properties", {}).get("customDnsConfigs") or []
+        return next((address for config in configs for address in config.get("ipAddresses", [])), None)
+
+    def outputs(self, actual: Json) -> dict[str, str]:
+        """Whether the store approved the connection: automatic when whoever creates the endpoint may write to the
+        store, else Pending until its owner approves."""
+        connections = actual.get("properties", {}).get("privateLinkServiceConnections") or [{}]
+        state = connections[0].get("properties", {}).get("privateLinkServiceConnectionState") or {}
+        return {
+            "connectionStatus": str(state.get("status", "")),
+            "connectionDescription": str(state.get("description", "")),
+        }
+
+
+class PrivateDnsZoneGroups(_LongRunningChild):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.network.private_dns_zone_groups
+
+
+class PrivateDnsZones(_LongRunning):
+    """A privatelink zone: created when missing and never replaced (a PUT with `If-None-Match: *`), so a zone another
+    platform or a hub team already keeps is only read, never overwritten."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.private_dns.private_zones
+
+    async def put(self, res: DesiredResource) -> Json:
+        poller = await self.ops.begin_create_or_update(
+            res.resource_group,
+            res.name,
+            _body(res),
+            match_condition=MatchConditions.IfMissing,
+            content_type="application/json",
+            cls=_raw,
+        )
+        return cast(Json, await poller.result())
+
+
+class PrivateDnsZoneLinks(_LongRunningChild):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.private_dns.virtual_network_links
+
+
 async def fail_over(
     clients: AzureClients, resource_group: str, namespace: str, alias: str, *, safe: bool = False
 ) -> None:
@@ -522,6 +572,10 @@ _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.SERVICE_BUS_ALIAS: ServiceBusAliases,
     Kind.REDIS_RECOVERY_CACHE: RedisCaches,
     Kind.REDIS_LINKED_SERVER: RedisLinkedServers,
+    Kind.PRIVATE_DNS_ZONE: PrivateDnsZones,
+    Kind.PRIVATE_DNS_ZONE_LINK: PrivateDnsZoneLinks,
+    Kind.PRIVATE_ENDPOINT: PrivateEndpoints,
+    Kind.PRIVATE_DNS_ZONE_GROUP: PrivateDnsZoneGroups,
 }
 
 

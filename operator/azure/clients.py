@@ -21,7 +21,9 @@ from azure.mgmt.consumption.aio import ConsumptionManagementClient
 from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
 from azure.mgmt.keyvault.aio import KeyVaultManagementClient
 from azure.mgmt.msi.aio import ManagedServiceIdentityClient
+from azure.mgmt.network.aio import NetworkManagementClient
 from azure.mgmt.postgresqlflexibleservers.aio import PostgreSQLManagementClient
+from azure.mgmt.privatedns.aio import PrivateDnsManagementClient
 from azure.mgmt.redis.aio import RedisManagementClient
 from azure.mgmt.servicebus.aio import ServiceBusManagementClient
 
@@ -92,6 +94,8 @@ class AzureClients:
         self.postgres = PostgreSQLManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.keyvault = KeyVaultManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.consumption = ConsumptionManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.network = NetworkManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.private_dns = PrivateDnsManagementClient(credential, subscription_id, **kwargs, **self._limited())
 
     def _limited(self) -> dict[str, Any]:
         return {"per_retry_policies": [RateLimitPolicy(self.limiter)]}
@@ -106,6 +110,8 @@ class AzureClients:
             self.postgres,
             self.keyvault,
             self.consumption,
+            self.network,
+            self.private_dns,
         ):
             await client.close()
 

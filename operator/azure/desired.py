@@ -8,21 +8,24 @@ Azure's state against. Nothing here knows the SDKs' model types.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import date
-from enum import StrEnum
 from typing import Any
 
 from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
-from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy, Queue
-from fabrikam.operator.azure import naming, recovery
+from fabrikam.operator.api.platform import AzureSpec, Queue
+from fabrikam.operator.azure import naming, private_link, recovery
+from fabrikam.operator.azure.resource import MANAGED_BY as MANAGED_BY
+from fabrikam.operator.azure.resource import SHARED_TEAM as SHARED_TEAM
+from fabrikam.operator.azure.resource import DesiredResource as DesiredResource
+from fabrikam.operator.azure.resource import Kind as Kind
+from fabrikam.operator.azure.resource import group_resource_id as group_resource_id
+from fabrikam.operator.azure.resource import tags as tags
 from fabrikam.operator.render.catalog import MONGO_COLLECTIONS, bundled_uses, platform_queues
 from fabrikam.operator.render.databases import mongo_secret_name, serves_mongo, serves_sql
 from fabrikam.operator.render.tenancy import TEAM_REDIS_COMMANDS, ungranted_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
-MANAGED_BY = "fabrikam-operator"
-SHARED_TEAM = "platform"
 
 # Built-in role definition ids; the same GUIDs in every subscription and cloud.
 SERVICE_BUS_DATA_SENDER = "69a216fc-b8fb-44d8-bc22-1f3c2cd27a39"
@@ -34,73 +37,7 @@ REDIS_DATA_CONTRIBUTOR = "Data Contributor"
 # A team's service gets a custom access policy instead: tenancy.TEAM_REDIS_COMMANDS on its own key prefix.
 
 
-class Kind(StrEnum):
-    SERVICE_BUS_NAMESPACE = "ServiceBusNamespace"
-    SERVICE_BUS_QUEUE = "ServiceBusQueue"
-    REDIS_CACHE = "RedisCache"
-    IDENTITY = "UserAssignedIdentity"
-    FEDERATED_CREDENTIAL = "FederatedIdentityCredential"
-    ROLE_ASSIGNMENT = "RoleAssignment"
-    REDIS_ACCESS_POLICY = "RedisAccessPolicy"
-    REDIS_ACCESS_POLICY_ASSIGNMENT = "RedisAccessPolicyAssignment"
-    COSMOS_ACCOUNT = "CosmosDbAccount"
-    MONGO_DATABASE = "CosmosMongoDatabase"
-    MONGO_COLLECTION = "CosmosMongoCollection"
-    POSTGRES_SERVER = "PostgresFlexibleServer"
-    POSTGRES_DATABASE = "PostgresDatabase"
-    POSTGRES_ADMINISTRATOR = "PostgresEntraAdministrator"
-    KEY_VAULT_SECRET = "KeyVaultSecret"
-    # Disaster recovery (recovery.py): the partners in spec.recovery.secondaryLocation and the links to them.
-    SERVICE_BUS_RECOVERY_NAMESPACE = "ServiceBusRecoveryNamespace"
-    SERVICE_BUS_ALIAS = "ServiceBusGeoRecoveryAlias"
-    REDIS_RECOVERY_CACHE = "RedisRecoveryCache"
-    REDIS_LINKED_SERVER = "RedisLinkedServer"
-    BUDGET = "Budget"
-
-
 _ROLE_OF_ACCESS = {QueueAccess.SEND: SERVICE_BUS_DATA_SENDER, QueueAccess.RECEIVE: SERVICE_BUS_DATA_RECEIVER}
-
-
-@dataclass(frozen=True)
-class DesiredResource:
-    """One Azure resource: where it lives, the body PUT to ARM, and what deleting its owner does to it."""
-
-    kind: Kind
-    name: str
-    id: str
-    resource_group: str
-    body: Mapping[str, Any] = field(hash=False)
-    deletion_policy: DeletionPolicy = DeletionPolicy.DELETE
-    # Name of the parent resource (queue -> namespace, credential -> identity, access policy -> cache).
-    parent: str | None = None
-    # ARM scope a role assignment is created at.
-    scope: str | None = None
-    # Id of the resource a link joins its parent to (a geo-recovery alias' passive namespace, a geo-replicated cache's
-    # secondary): created before the link, deleted after it.
-    partner: str | None = None
-    # Property paths (dotted) sent but not compared with what Azure holds: a secret's value (never read back), a
-    # budget's start date (fixed at creation).
-    write_only: frozenset[str] = field(default=frozenset(), hash=False)
-
-    def compared_body(self) -> Mapping[str, Any]:
-        """What the drift check compares with Azure's state: the body without its write-only parts."""
-        return _without(self.body, self.write_only)
-
-
-def _without(body: Mapping[str, Any], paths: frozenset[str]) -> dict[str, Any]:
-    """`body` without the members at the dotted `paths`."""
-    kept: dict[str, Any] = {}
-    for key, value in body.items():
-        if key in paths:
-            continue
-        inner = frozenset(p.split(".", 1)[1] for p in paths if p.startswith(f"{key}."))
-        kept[key] = _without(value, inner) if inner and isinstance(value, Mapping) else value
-    return kept
-
-
-def group_resource_id(azure: AzureSpec, resource_type: str, name: str) -> str:
-    """The id of a resource of the platform's resource group, e.g. `Microsoft.Cache/redis` named `name`."""
-    return naming.resource_id(azure.subscription_id, azure.resource_group, resource_type, name)
 
 
 def service_bus_namespace_id(azure: AzureSpec, platform: str) -> str:
@@ -133,22 +70,6 @@ def key_vault_id(azure: AzureSpec) -> str | None:
 
 def identity_id(azure: AzureSpec, name: str) -> str:
     return group_resource_id(azure, "Microsoft.ManagedIdentity/userAssignedIdentities", name)
-
-
-def tags(
-    platform: DeliveryPlatform, azure: AzureSpec, *, team: str, service: str, cost_center: str | None
-) -> dict[str, str]:
-    """Cost-allocation tags: the platform's own tags, then the operator's, which the spec cannot override."""
-    return {
-        **azure.tags,
-        "platform": platform.name,
-        # The profile (production, staging, development) unless the spec's tags name the environment.
-        "environment": azure.tags.get("environment", platform.spec.profile.value),
-        "team": team,
-        "service": service,
-        "cost-center": cost_center or azure.tags.get("cost-center", SHARED_TEAM),
-        "managed-by": MANAGED_BY,
-    }
 
 
 def _queue_body(queue: Queue, *, premium_partitions: int | None) -> dict[str, Any]:
@@ -546,12 +467,13 @@ def platform_resources(
     azure = platform.spec.azure
     if azure is None:
         return []
-    return [
+    stores = [
         *_service_bus(platform, azure, pairing),
         *_redis(platform, azure),
         *_cosmos(platform, azure),
         *_postgres(platform, azure),
     ]
+    return private_link.secured(platform, azure, stores)
 
 
 # A budget's start date matters only when it is created; deleting or comparing ids needs none.
@@ -582,7 +504,9 @@ def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> lis
     gone = [r for r in owned_resources(previous, today=_ANY_DAY) if r.id.casefold() not in named]
     parents = {r.name for r in gone}
     return [
-        replace(r, deletion_policy=policy) for r in gone if r.kind is not Kind.SERVICE_BUS_QUEUE or r.parent in parents
+        r if r.kind in private_link.SHARED_KINDS else replace(r, deletion_policy=policy)
+        for r in gone
+        if r.kind is not Kind.SERVICE_BUS_QUEUE or r.parent in parents
     ]
 
 

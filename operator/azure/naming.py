@@ -72,6 +72,11 @@ def postgres_server_name(subscription_id: str, resource_group: str, platform: st
     return f"psql-{_slug(platform)[:48].rstrip('-')}-{suffix}"
 
 
+def private_endpoint_name(target: str) -> str:
+    """The private endpoint of the resource named `target`: 2-64 letters, digits, '-', '_' and '.'."""
+    return bounded(f"pe-{target}", 64)
+
+
 def budget_name(platform: str) -> str:
     """Unique within the resource group; letters, digits, hyphens and underscores, at most 63."""
     return bounded(f"budget-{_slug(platform)}", 63)

@@ -110,7 +110,7 @@ async def reconcile_platform(platform: DeliveryPlatform, clients: AzureClients) 
     today = datetime.now(UTC).date()
     pairing, unread = await _pairing(reconciler, platform)
     results = await _ensure_tree(reconciler, desired.owned_resources(platform, today=today, pairing=pairing))
-    results = _held_if_refused(results)
+    results = [private_connection(r) for r in _held_if_refused(results)]
     if unread is not None:
         results.append(unread)
     else:
@@ -169,6 +169,21 @@ async def _store_mongo_connection_string(
         )
     fingerprint = hashlib.sha256(listed.encode()).hexdigest()
     return await reconciler.ensure(desired.mongo_secret(platform, listed, fingerprint=fingerprint))
+
+
+def private_connection(result: ResourceResult) -> ResourceResult:
+    """A private endpoint serves only once the store approved its connection: Pending (the store's owner approves it,
+    e.g. another tenant's store) is retried, Rejected or Disconnected needs a person."""
+    status = result.outputs.get("connectionStatus", "")
+    if result.kind != Kind.PRIVATE_ENDPOINT or not result.ok or status in ("", "Approved"):
+        return result
+    return dataclasses.replace(
+        result,
+        error_code=f"PrivateEndpointConnection{status}",
+        error_message=f"the store's owner has not approved the connection ({status}): "
+        f"{result.outputs.get('connectionDescription') or 'approve it on the store'}",
+        retriable=status == "Pending",
+    )
 
 
 def _undeclared(result: ResourceResult) -> ResourceResult:

@@ -69,6 +69,51 @@ def egress_kinds(svc: DroneService, platform: DeliveryPlatform) -> set[EgressKin
     return kinds
 
 
+# What a service's pods open to a store behind a private endpoint: Service Bus AMQP over TLS (5671) and over
+# WebSockets (443), Redis' TLS port, a clustered cache's per-shard TLS ports, Cosmos DB's MongoDB port, PostgreSQL,
+# Key Vault's HTTPS.
+_PRIVATE_PORTS: dict[EgressKind, list[Obj]] = {
+    EgressKind.QUEUE: _tcp((5671, 443)),
+    EgressKind.REDIS: _tcp((6380,)),
+    EgressKind.MONGO: _tcp((10255,)),
+    EgressKind.SQL: _tcp((5432,)),
+    EgressKind.KEY_VAULT: _tcp((443,)),
+}
+_CLUSTERED_REDIS = {"protocol": "TCP", "port": 15000, "endPort": 15999}
+
+
+def _behind_private_endpoints(platform: DeliveryPlatform) -> set[EgressKind]:
+    """The kinds of store the platform keeps in Azure, which private endpoints then serve."""
+    spec, azure = platform.spec, platform.spec.azure
+    if azure is None or azure.private_endpoints is None:
+        return set()
+    kept = {
+        EgressKind.QUEUE: spec.messaging.service_bus is not None,
+        EgressKind.REDIS: spec.cache.redis is not None,
+        EgressKind.MONGO: spec.databases.cosmos_db is not None,
+        EgressKind.SQL: spec.databases.postgres is not None,
+        EgressKind.KEY_VAULT: azure.key_vault_name is not None,
+    }
+    return {kind for kind, present in kept.items() if present}
+
+
+def private_endpoint_egress(kinds: set[EgressKind], platform: DeliveryPlatform) -> list[Obj]:
+    """Egress to the private-endpoint subnets (the recovery one too, for after a failover) on the ports of the
+    stores the service uses; nothing without private endpoints."""
+    azure = platform.spec.azure
+    used = sorted(kinds & _behind_private_endpoints(platform))
+    if azure is None or azure.private_endpoints is None or not used:
+        return []
+    private = azure.private_endpoints
+    ports = [port for kind in used for port in _PRIVATE_PORTS[kind]]
+    redis = platform.spec.cache.redis
+    if EgressKind.REDIS in used and redis is not None and redis.shard_count is not None:
+        ports.append(_CLUSTERED_REDIS)
+    unique_ports = list({(p["port"], p.get("endPort")): p for p in ports}.values())
+    cidrs = [private.subnet_cidr, *([private.recovery_subnet_cidr] if private.recovery_subnet_cidr else [])]
+    return [{"to": [{"ipBlock": {"cidr": cidr}} for cidr in cidrs], "ports": unique_ports}]
+
+
 def _applies(rule: EgressRule, kinds: set[EgressKind]) -> bool:
     return bool(kinds) and (not rule.kinds or bool(kinds.intersection(rule.kinds)))
 
@@ -100,6 +145,7 @@ def service_policy(
     if collector is not None:
         egress.append({"to": [_namespace(collector)], "ports": _tcp(OTLP_PORTS)})
     kinds = egress_kinds(svc, platform)
+    egress += private_endpoint_egress(kinds, platform)
     for rule in platform.spec.network.egress:
         if _applies(rule, kinds):
             egress.append({"to": [{"ipBlock": {"cidr": cidr}} for cidr in rule.cidrs], "ports": _tcp(rule.ports)})

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import ipaddress
 import math
 import os
 import re
@@ -281,6 +282,7 @@ def _postgres_server(arm: FakeArm, m: re.Match[str], body: Json, old: Json | Non
         "authConfig": auth,
         "backup": {"backupRetentionDays": 7, "geoRedundantBackup": "Disabled", **(properties.get("backup") or {})},
         "replicationRole": properties.get("replicationRole", "Primary"),
+        "network": {"publicNetworkAccess": "Enabled", **(properties.get("network") or {})},
     }
     if "administratorLogin" not in properties and "administratorLogin" in previous:
         computed["administratorLogin"] = previous["administratorLogin"]  # set at creation, never changed
@@ -535,6 +537,85 @@ TYPES.append(
         state_property=None,
     )
 )
+# Private endpoints (azure-mgmt-network 33.1.0, api-version 2026-03-01): PUT answered 201/200 with the resource
+# ("Updating") and polled through Azure-AsyncOperation; DELETE 202 with both headers. An endpoint gets an address of
+# its subnet (which must exist: `add_subnet`) and, the store being the same tenant's, an auto-approved connection.
+# Private DNS zones and their virtual network links (azure-mgmt-privatedns 2.0.0, api-version 2024-06-01): PUT and
+# DELETE answered 202 with both headers; a zone is global, and `If-None-Match: *` refuses to overwrite one.
+_NETWORK = _RG + r"/Microsoft\.Network/"
+_PRIVATE_LINK_GROUPS = {
+    "microsoft.servicebus/namespaces": "namespace",
+    "microsoft.cache/redis": "redisCache",
+    "microsoft.documentdb/databaseaccounts": "MongoDB",
+    "microsoft.dbforpostgresql/flexibleservers": "postgresqlServer",
+    "microsoft.keyvault/vaults": "vault",
+}
+_PUBLIC_SUFFIXES = {
+    "namespace": "servicebus.windows.net",
+    "redisCache": "redis.cache.windows.net",
+    "MongoDB": "mongo.cosmos.azure.com",
+    "postgresqlServer": "postgres.database.azure.com",
+    "vault": "vault.azure.net",
+}
+
+
+def _private_endpoint(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    properties = body.get("properties", {})
+    connections = copy.deepcopy(properties.get("privateLinkServiceConnections") or [])
+    for connection in connections:
+        connection.setdefault("properties", {})["privateLinkServiceConnectionState"] = {
+            "status": "Approved",
+            "description": "Auto-Approved",
+            "actionsRequired": "None",
+        }
+    address = (old or {}).get("properties", {}).get("customDnsConfigs", [{}])[0].get("ipAddresses", [None])[0]
+    address = address or arm.allocate_address(properties["subnet"]["id"])
+    target = connections[0]["properties"] if connections else {}
+    group = (target.get("groupIds") or [""])[0]
+    fqdn = f"{str(target.get('privateLinkServiceId', '')).rsplit('/', 1)[-1]}.{_PUBLIC_SUFFIXES.get(group, '')}"
+    nic = f"/subscriptions/{m['sub']}/resourceGroups/{m['rg']}/providers/Microsoft.Network/networkInterfaces/"
+    return {
+        "privateLinkServiceConnections": connections,
+        "customDnsConfigs": [{"fqdn": fqdn, "ipAddresses": [address]}],
+        "networkInterfaces": [{"id": f"{nic}{m['name']}.nic.{uuid.uuid4()}"}],
+    }
+
+
+TYPES += [
+    _Type(
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+        re.compile(_NETWORK + r"privateEndpoints/(?P<parent>[^/]+)/privateDnsZoneGroups/(?P<name>[^/]+)$", re.I),
+        put_lro="async-operation",
+        delete_lro="both",
+        parent=_parent_at("privateDnsZoneGroups"),
+        creating="Updating",
+    ),
+    _Type(
+        "Microsoft.Network/privateEndpoints",
+        re.compile(_NETWORK + r"privateEndpoints/(?P<name>[^/]+)$", re.I),
+        put_lro="async-operation",
+        delete_lro="both",
+        computed=_private_endpoint,
+        creating="Updating",
+    ),
+    _Type(
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+        re.compile(_NETWORK + r"privateDnsZones/(?P<parent>[^/]+)/virtualNetworkLinks/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        parent=_parent_at("virtualNetworkLinks"),
+        computed=lambda arm, m, body, old: {"virtualNetworkLinkState": "Completed"},
+        put_accepted=True,
+    ),
+    _Type(
+        "Microsoft.Network/privateDnsZones",
+        re.compile(_NETWORK + r"privateDnsZones/(?P<name>[^/]+)$", re.I),
+        put_lro="both",
+        delete_lro="both",
+        computed=lambda arm, m, body, old: {"numberOfRecordSets": 1, "maxNumberOfRecordSets": 25000},
+        put_accepted=True,
+    ),
+]
 _KINDS = {kind.name: kind for kind in TYPES}
 # Service Bus geo-disaster recovery actions (POST .../disasterRecoveryConfigs/{alias}/{failover|breakPairing}).
 _DR_ACTION = re.compile(
@@ -604,6 +685,8 @@ class FakeArm:
         self.throttling: Throttle | None = None
         self.lro_seconds = 0.2
         self.base_url = ""
+        # Subnets that exist (the platform's network is not the operator's): id -> the addresses still free.
+        self.subnets: dict[str, list[str]] = {}
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()
 
@@ -663,6 +746,15 @@ class FakeArm:
     def tamper(self, path: str, change: Callable[[Json], None]) -> None:
         """Drift: someone changed the resource behind the operator's back (portal, CLI, policy)."""
         change(self.resources[path.lower()].json)
+
+    def add_subnet(self, subnet_id: str, cidr: str) -> None:
+        """A subnet of a virtual network someone else keeps, for private endpoints to take addresses from (Azure
+        reserves the first four and the last)."""
+        hosts = [str(address) for address in ipaddress.ip_network(cidr).hosts()]
+        self.subnets[subnet_id.lower()] = hosts[3:]
+
+    def allocate_address(self, subnet_id: str) -> str:
+        return self.subnets[subnet_id.lower()].pop(0)
 
     def add_vault(
         self, subscription: str, resource_group: str, name: str, location: str = "westus2", tenant_id: str = TENANT_ID
@@ -928,6 +1020,47 @@ class FakeArm:
             return self._reject_vault(match, body)
         if kind.name == "Microsoft.KeyVault/vaults/secrets":
             return self._reject_secret(match, properties)
+        if kind.name == "Microsoft.Network/privateEndpoints":
+            return self._reject_private_endpoint(match, body)
+        if kind.name == "Microsoft.Network/privateEndpoints/privateDnsZoneGroups":
+            return self._reject_zone_group(properties)
+        if kind.name == "Microsoft.Network/privateDnsZones/virtualNetworkLinks":
+            return self._reject_network_link(properties)
+        return None
+
+    def _reject_private_endpoint(self, match: re.Match[str], body: Json) -> web.Response | None:
+        """An endpoint needs a location, an existing subnet and one connection to an existing resource, with the
+        group (sub-resource) that resource's type offers."""
+        properties = body.get("properties", {})
+        subnet = str((properties.get("subnet") or {}).get("id", ""))
+        connections = properties.get("privateLinkServiceConnections") or []
+        if "location" not in body or len(connections) != 1:
+            return _error(400, "InvalidRequestFormat", "location and one privateLinkServiceConnection are required")
+        if subnet.lower() not in self.subnets:
+            message = f"Resource {subnet} referenced by resource {match.string} was not found."
+            return _error(400, "InvalidResourceReference", message)
+        target = connections[0].get("properties", {})
+        target_id = str(target.get("privateLinkServiceId", ""))
+        if not self._exists(target_id):
+            message = f"Resource {target_id} referenced by resource {match.string} was not found."
+            return _error(400, "InvalidResourceReference", message)
+        type_name = "/".join(target_id.split("/providers/", 1)[1].split("/")[:2]).lower()
+        if target.get("groupIds") != [_PRIVATE_LINK_GROUPS.get(type_name)]:
+            message = f"Group id {target.get('groupIds')} is not a private link group of {type_name}."
+            return _error(400, "PrivateEndpointBadRequest", message)
+        return None
+
+    def _reject_zone_group(self, properties: Json) -> web.Response | None:
+        for config in properties.get("privateDnsZoneConfigs") or []:
+            zone = str(config.get("properties", {}).get("privateDnsZoneId", ""))
+            if not self._exists(zone):
+                return _error(400, "InvalidResourceReference", f"Resource {zone} was not found.")
+        return None
+
+    def _reject_network_link(self, properties: Json) -> web.Response | None:
+        network = str((properties.get("virtualNetwork") or {}).get("id", "")).lower()
+        if not any(subnet.startswith(network + "/subnets/") for subnet in self.subnets):
+            return _error(400, "InvalidResourceReference", f"Virtual network {network} was not found.")
         return None
 
     @staticmethod
@@ -1179,6 +1312,8 @@ class FakeArm:
             )
         key = request.path.lower()
         old = self._settled(key)
+        if request.headers.get("If-None-Match") == "*" and key in self.resources:
+            return _error(412, "PreconditionFailed", f"The resource {match['name']} already exists (If-None-Match).")
         busy = self._busy(kind, request.path, old)
         if busy is not None:
             return busy

@@ -50,6 +50,7 @@ async def test_platform_from_scratch_creates_each_resource_once(fake_arm: Any, a
         "disableLocalAuth": True,
         "zoneRedundant": True,
         "premiumMessagingPartitions": 1,
+        "publicNetworkAccess": "Enabled",
     }
     queue = _put_to(fake_arm, queue_id)
     assert queue_id.endswith("/queues/delivery-requests")

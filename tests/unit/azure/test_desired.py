@@ -46,6 +46,8 @@ def test_service_bus_defaults_are_premium_zone_redundant_tls12_and_entra_only(ma
         "disableLocalAuth": True,
         "zoneRedundant": True,
         "premiumMessagingPartitions": 1,
+        # Stated, so that turning private endpoints off opens the namespace again.
+        "publicNetworkAccess": "Enabled",
     }
     assert namespace.body["location"] == "westus2"
     assert namespace.id.endswith(
@@ -148,6 +150,7 @@ def test_redis_is_premium_zonal_tls_only_with_entra_authentication(make_platform
         "minimumTlsVersion": "1.2",
         "disableAccessKeyAuthentication": True,
         "redisConfiguration": {"aad-enabled": "true"},
+        "publicNetworkAccess": "Enabled",
     }
 
 
