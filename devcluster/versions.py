@@ -22,6 +22,9 @@ LOCAL_PATH_PROVISIONER = "v0.0.30"
 # The MongoDB-wire backing store (FerretDB on SQLite) of the in-cluster development services; workloads/localstack.py
 # runs the same version as a process.
 FERRETDB = "v1.24.2"
+# kstatus, the health library Flux's kustomize-controller (and kpt) computes with: the operator's tests read live
+# objects through a small checker built on it (toolchain/kstatus), not through a copy of its rules.
+CLI_UTILS = "v0.37.2"
 
 
 @dataclass(frozen=True)
@@ -94,3 +97,7 @@ FERRETDB_BINARY = GoBinary(
     "github.com/FerretDB/FerretDB/cmd/ferretdb",
     source_files=(("build/version/version.txt", f"{FERRETDB}\n"),),
 )
+# Built only for the tests that ask kstatus about live objects (tests/integration/operator/test_kstatus.py). The
+# suffix is the checker's own revision: the cache keeps binaries by version, so bump it when toolchain/kstatus/main.go
+# changes.
+KSTATUS_BINARY = GoBinary("kstatus", f"{CLI_UTILS}-1", "kstatus", "fabrikam.local/toolchain/kstatus")

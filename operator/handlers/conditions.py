@@ -1,4 +1,6 @@
-"""Status conditions by the Kubernetes API conventions: Ready, Progressing, Degraded with observedGeneration.
+"""Status conditions by the Kubernetes API conventions: Ready, Progressing, Degraded with observedGeneration, and
+kstatus's Reconciling and Stalled beside them, so Flux (kstatus), Argo CD (docs/gitops.md) and `kubectl wait` read one
+health.
 
 Pure functions: the previous conditions in, the new ones out; lastTransitionTime only moves when status does.
 """
@@ -17,12 +19,21 @@ AZURE_REASONS = frozenset({AZURE_ERROR, THROTTLED, UNAVAILABLE})
 RECOVERY_TARGET_UNMET = "RecoveryTargetUnmet"
 
 
+# kstatus's "abnormal-true" conditions (sigs.k8s.io/cli-utils pkg/kstatus/status): either True decides the health
+# Flux computes, before it looks at Ready.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
+
+
 @dataclass(frozen=True)
 class Verdict:
     type: str
-    status: bool
+    status: bool | None  # None: Unknown, not judged yet
     reason: str
     message: str
+
+
+_STATUS = {True: "True", False: "False", None: "Unknown"}
 
 
 def now() -> str:
@@ -33,7 +44,7 @@ def merge(previous: list[dict[str, Any]] | None, verdicts: list[Verdict], genera
     before = {c.get("type"): c for c in previous or []}
     merged = []
     for verdict in verdicts:
-        status = "True" if verdict.status else "False"
+        status = _STATUS[verdict.status]
         old = before.get(verdict.type, {})
         merged.append(
             {
@@ -173,3 +184,89 @@ def platform_verdicts(
         Verdict("Progressing", (not all_ready or bool(waiting)) and not blocking, "Reconciling", summary),
         Verdict("Degraded", bool(all_reasons), *(all_reasons[0] if all_reasons else ("AsExpected", ""))),
     ]
+
+
+def kstatus_verdicts(ready: Verdict, stall: tuple[str, str] | None) -> list[Verdict]:
+    """Reconciling and Stalled from the final Ready and what, if anything, keeps it from coming: exactly one is True
+    until Ready is, so kstatus says Current when Ready is True, Failed when stalled and InProgress otherwise."""
+    if ready.status is None:
+        return [Verdict(RECONCILING, True, ready.reason, ready.message), Verdict(STALLED, None, ready.reason, "")]
+    if ready.status:
+        return [Verdict(RECONCILING, False, ready.reason, ""), Verdict(STALLED, False, ready.reason, "")]
+    if stall is not None:
+        return [Verdict(RECONCILING, False, stall[0], ""), Verdict(STALLED, True, *stall)]
+    return [Verdict(RECONCILING, True, ready.reason, ready.message), Verdict(STALLED, False, ready.reason, "")]
+
+
+def _stall(reasons: list[tuple[str, str]], *, blocking: bool, waiting: str | None) -> tuple[str, str] | None:
+    """What only a change can clear: a blocking problem (an invalid spec, a bad reference, an object the API server
+    refused) or a failure Azure will not get past on a retry. A retriable one, even a lasting one, comes with
+    `waiting`: the operator is still retrying and it may clear by itself."""
+    if blocking:
+        return reasons[0]
+    if waiting is None:
+        return next((r for r in reasons if r[0] in AZURE_REASONS), None)
+    return None
+
+
+def service_conditions(
+    *,
+    reasons: list[tuple[str, str]],
+    blocking: bool,
+    waiting: str | None,
+    deployment: dict[str, Any] | None,
+    availability: Availability | None = None,
+) -> tuple[list[Verdict], int | None, int | None]:
+    """Every condition of a DroneService's status, in the order written; also ready/desired replicas. `waiting`: an
+    Azure pass still provisioning or retrying."""
+    verdicts, ready, desired = service_verdicts(
+        reasons=reasons, blocking=blocking, deployment=deployment, availability=availability
+    )
+    if waiting and not blocking and verdicts[0].reason not in AZURE_REASONS:
+        # Still provisioning, or retrying what may clear by itself; a retry that lasted says so itself.
+        verdicts = [Verdict("Ready", False, "AzureProvisioning", waiting), *verdicts[1:]]
+    stall = _stall(reasons, blocking=blocking, waiting=waiting)
+    failure = rollout_failure((deployment or {}).get("status") or {})
+    if stall is None and failure is not None and failure[0] == "ProgressDeadlineExceeded":
+        # The Deployment controller gave up on this rollout (kstatus calls the Deployment itself Failed); a quota
+        # refusal is retried by it, so that one stays in progress, as kstatus says of the Deployment too.
+        stall = failure
+    return [*verdicts, *kstatus_verdicts(verdicts[0], stall)], ready, desired
+
+
+def platform_conditions(
+    *,
+    reasons: list[tuple[str, str]],
+    blocking: bool,
+    waiting: str | None,
+    ready: int,
+    total: int,
+    degraded_services: list[str],
+    stalled_services: list[str],
+) -> list[Verdict]:
+    """Every condition of a platform's status, in the order written. A stalled service stalls the platform too:
+    its Ready waits for every service, so it cannot come without that service changing."""
+    verdicts = platform_verdicts(
+        reasons=reasons,
+        blocking=blocking,
+        waiting=waiting,
+        ready=ready,
+        total=total,
+        degraded_services=degraded_services,
+    )
+    stall = _stall(reasons, blocking=blocking, waiting=waiting)
+    if stall is None and stalled_services:
+        # The first few by name: a message holds 32 KiB, and a registry taken off the allowed list stalls them all.
+        named = stalled_services[:_NAMED_SERVICES]
+        more = len(stalled_services) - len(named)
+        stall = ("ServiceStalled", "; ".join(named) + (f"; and {more} more" if more else ""))
+    return [*verdicts, *kstatus_verdicts(verdicts[0], stall)]
+
+
+_NAMED_SERVICES = 10
+
+
+def not_reconciled_conditions(message: str) -> list[Verdict]:
+    """Before the first reconcile (a status refresh can come first): nothing is known but that work is due."""
+    unknown = [Verdict(kind, None, "Reconciling", message) for kind in ("Ready", "Progressing", "Degraded")]
+    return [*unknown, *kstatus_verdicts(unknown[0], None)]

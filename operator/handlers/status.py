@@ -5,7 +5,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from fabrikam.operator.handlers import conditions
-from fabrikam.operator.handlers.conditions import Availability, Verdict
+from fabrikam.operator.handlers.conditions import Availability
 from fabrikam.operator.handlers.parsing import parse_service
 from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
 from fabrikam.operator.render.backing import description as describe_backing
@@ -13,15 +13,13 @@ from fabrikam.operator.render.backing import description as describe_backing
 
 async def write_service_status(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> bool:
     previous = body.get("status") or {}
-    verdicts, ready, desired = conditions.service_verdicts(
+    verdicts, ready, desired = conditions.service_conditions(
         reasons=outcome.reasons,
         blocking=outcome.blocking,
+        waiting=outcome.waiting,
         deployment=deployment,
         availability=_availability(body, outcome.generation),
     )
-    if outcome.waiting and not outcome.blocking and verdicts[0].reason not in conditions.AZURE_REASONS:
-        # Still provisioning, or retrying what may clear by itself; a retry that lasted says so itself.
-        verdicts = [Verdict("Ready", False, "AzureProvisioning", outcome.waiting), *verdicts[1:]]
     status = {
         "conditions": conditions.merge(previous.get("conditions"), verdicts, outcome.generation),
         "observedGeneration": outcome.generation,
@@ -67,6 +65,16 @@ def _degraded(body: dict[str, Any]) -> str | None:
     return None
 
 
+def _stalled(body: dict[str, Any]) -> str | None:
+    """`namespace/name: reason` of a service stalled at its current generation (an older verdict may not hold)."""
+    generation = body["metadata"].get("generation")
+    for condition in (body.get("status") or {}).get("conditions", []):
+        stalled = condition["type"] == conditions.STALLED and condition["status"] == "True"
+        if stalled and condition.get("observedGeneration") == generation:
+            return f"{body['metadata']['namespace']}/{body['metadata']['name']}: {condition['reason']}"
+    return None
+
+
 async def write_platform_status(
     body: dict[str, Any], outcome: Outcome | None, services: list[dict[str, Any]], teams: list[tuple[str, str]]
 ) -> bool:
@@ -88,9 +96,9 @@ async def write_platform_status(
     ]
     summary = f"{len(ready)}/{len(services)}"
     if outcome is None:
-        verdicts = [Verdict("Ready", False, "Reconciling", "the operator has not reconciled this platform yet")]
+        verdicts = conditions.not_reconciled_conditions("the operator has not reconciled this platform yet")
     else:
-        verdicts = conditions.platform_verdicts(
+        verdicts = conditions.platform_conditions(
             reasons=outcome.reasons,
             blocking=outcome.blocking,
             waiting=outcome.waiting,
@@ -98,6 +106,7 @@ async def write_platform_status(
             total=len(services),
             # Sorted: the index lists services in the order they last changed, which differs after a restart.
             degraded_services=sorted(d for d in map(_degraded, services) if d),
+            stalled_services=sorted(s for s in map(_stalled, services) if s),
         )
     status = {
         "conditions": conditions.merge(previous.get("conditions"), verdicts, generation),

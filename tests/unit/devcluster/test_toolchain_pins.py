@@ -1,5 +1,6 @@
 """Versions are pinned in one place: the wrapper go.mod files must require exactly those versions."""
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -49,3 +50,12 @@ def test_each_go_binary_builds_from_an_existing_wrapper_with_version_ldflags() -
 
 def test_ferretdb_is_built_with_the_version_file_its_published_module_lacks() -> None:
     assert dict(versions.FERRETDB_BINARY.source_files) == {"build/version/version.txt": f"{versions.FERRETDB}\n"}
+
+
+def test_the_kstatus_checker_is_pinned_and_rebuilt_when_its_source_changes() -> None:
+    """The cache keeps binaries by version, so the checker's version carries a revision of its own source: changing
+    toolchain/kstatus/main.go fails here until KSTATUS_BINARY's revision is bumped with the digest below."""
+    assert _required("kstatus", "sigs.k8s.io/cli-utils") == versions.CLI_UTILS
+    assert (TOOLCHAIN / "kstatus" / "go.sum").exists()
+    digest = hashlib.sha256((TOOLCHAIN / "kstatus" / "main.go").read_bytes()).hexdigest()[:16]
+    assert (versions.KSTATUS_BINARY.version, digest) == (f"{versions.CLI_UTILS}-1", "0381ced94dbe5e41")
