@@ -4,11 +4,13 @@ Services never call each other over HTTP (seed anti-pattern: a synchronous chain
 service's queue and it answers with events on the workflow's queue.
 """
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 DELIVERY_REQUESTS = "delivery-requests"
 WORKFLOW_EVENTS = "workflow-events"
@@ -19,12 +21,72 @@ DELIVERY_TELEMETRY = "delivery-telemetry"
 NOTIFICATION_EVENTS = "notification-events"
 
 
-EMAIL_PATTERN = r"^[^@\s]{1,64}@[^@\s]{1,190}\.[A-Za-z]{2,}$"
+# No control characters anywhere: an address is one line in an email header, and PostgreSQL refuses a NUL in text.
+EMAIL_PATTERN = r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,190}\.[A-Za-z]{2,63}$"
+# RFC 5321's limit on a path, and the width of the account database's email columns.
+EMAIL_MAX_LENGTH = 254
 PHONE_PATTERN = r"^\+[1-9][0-9]{6,14}$"  # E.164
+# A name or a label shown to people: one line, no control characters (PostgreSQL refuses a NUL in text).
+LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+Email = Annotated[str, Field(pattern=EMAIL_PATTERN, max_length=EMAIL_MAX_LENGTH)]
+
+
+# Times a request may name. Far from the ends of Python's datetime range, where adding an ETA to a pickup time
+# or converting a time to UTC raises OverflowError in the services that handle it later.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _text(value: object) -> object:
+    """Lax parsing would take a number for Unix seconds, which the published schema (ISO 8601 text) refuses."""
+    if isinstance(value, int | float):
+        raise PydanticCustomError("datetime_type", "Input should be an ISO 8601 date and time with its offset")
+    return value
+
+
+def _plausible(moment: datetime) -> datetime:
+    if not EARLIEST <= moment < LATEST:
+        raise PydanticCustomError("datetime_range", "Input should be a time in the years 2000 to 2099")
+    return moment
+
+
+# A time in a request body: ISO 8601 text with its UTC offset, as the schema says, in this century.
+IsoDatetime = Annotated[AwareDatetime, BeforeValidator(_text), AfterValidator(_plausible)]
+
+# Redis GEO, which indexes the fleet and searches it from pickups, places points only within this latitude (the
+# limit of the Web Mercator projection behind its geohashes) and answers an error for any point nearer a pole.
+GEO_MAX_LATITUDE = 85.05112878
+
+
+def _indexable(latitude: float) -> float:
+    """Refused with a reason the caller can act on, where Redis would have failed the request with a 500."""
+    if not -GEO_MAX_LATITUDE <= latitude <= GEO_MAX_LATITUDE:
+        raise PydanticCustomError(
+            "geo_latitude",
+            "latitude must be within ±{limit}°: drones are indexed with Redis GEO, which cannot place a point "
+            "nearer a pole",
+            {"limit": GEO_MAX_LATITUDE},
+        )
+    return latitude
+
+
+GeoLatitude = Annotated[
+    float,
+    AfterValidator(_indexable),
+    Field(
+        strict=True,
+        json_schema_extra={"minimum": -GEO_MAX_LATITUDE, "maximum": GEO_MAX_LATITUDE},
+        description="Degrees, within ±85.05112878 (the limit of the Redis GEO index the fleet is searched in)",
+    ),
+]
 
 
 class Contract(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are refused so typos surface."""
+    """camelCase on the wire, snake_case in Python; unknown fields are refused so typos surface.
+
+    The numbers and booleans of request bodies are strict (`Field(strict=True)`): lax parsing would take `false`
+    for 0 and `"1"` for 1, accepting what the published schema refuses (a drone registered at latitude 0)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
 
@@ -46,14 +108,16 @@ SIZE_RANK = {PackageSize.small: 1, PackageSize.medium: 2, PackageSize.large: 3}
 
 
 class Location(Contract):
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
+    """A place drones fly from or to: the scheduler searches the fleet's GEO index from it."""
+
+    latitude: GeoLatitude
+    longitude: float = Field(strict=True, ge=-180, le=180)
     address: str = Field(default="", max_length=200)
 
 
 class PackageInfo(Contract):
     size: PackageSize
-    weight_kg: float = Field(gt=0, le=25)
+    weight_kg: float = Field(strict=True, gt=0, le=25)
     tag: str = Field(min_length=1, max_length=64)
 
 

@@ -1,13 +1,11 @@
 """Account routes: registration and profiles, the local issuer's OIDC endpoints, the payments webhook."""
 
-import base64
 import secrets
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import parse_qs
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from redis.asyncio import Redis
@@ -28,9 +26,31 @@ from fabrikam.workloads.account.models import (
     UserRegistration,
     UserUpdate,
 )
+from fabrikam.workloads.account.token_request import (
+    UNKNOWN_CLIENT,
+    OAuthError,
+    Refused,
+    Token,
+    TokenForm,
+    client_credentials,
+)
 from fabrikam.workloads.kit.auth import Auth, Principal, Role
+from fabrikam.workloads.kit.openapi import Invalid, declared
 from fabrikam.workloads.kit.pii import FieldCipher
 from fabrikam.workloads.kit.settings import ServiceSettings
+
+# The token route reads its form itself (FastAPI's form parsing needs python-multipart); the schema still says
+# what it takes.
+TOKEN_FORM = {
+    "required": True,
+    "content": {"application/x-www-form-urlencoded": {"schema": TokenForm.model_json_schema()}},
+}
+
+# The webhook reads its body itself (the signature covers its exact bytes).
+PAYMENT_NOTIFICATION = {
+    "required": True,
+    "content": {"application/json": {"schema": payments.PaymentNotification.model_json_schema(by_alias=True)}},
+}
 
 
 def _id() -> Any:
@@ -135,7 +155,9 @@ def router(
             raise HTTPException(404, f"no business {business_id}")
         return row
 
-    @api.get("/v1/businesses/{business_id}", response_model=BusinessProfile, tags=["businesses"])
+    @api.get(
+        "/v1/businesses/{business_id}", response_model=BusinessProfile, responses=declared(404), tags=["businesses"]
+    )
     async def get_business(
         business_id: str = _id(),
         principal: Principal | None = Depends(auth.require()),
@@ -144,7 +166,9 @@ def router(
         _own_business(principal, business_id, admin=False)
         return pii.business(await business_row(db, business_id))
 
-    @api.patch("/v1/businesses/{business_id}", response_model=BusinessProfile, tags=["businesses"])
+    @api.patch(
+        "/v1/businesses/{business_id}", response_model=BusinessProfile, responses=declared(404), tags=["businesses"]
+    )
     async def update_business(
         body: BusinessUpdate,
         business_id: str = _id(),
@@ -157,7 +181,13 @@ def router(
         await db.commit()
         return pii.business(row)
 
-    @api.post("/v1/businesses/{business_id}/users", status_code=201, response_model=UserProfile, tags=["users"])
+    @api.post(
+        "/v1/businesses/{business_id}/users",
+        status_code=201,
+        response_model=UserProfile,
+        responses=declared(404, 409),
+        tags=["users"],
+    )
     async def register_user(
         body: UserRegistration,
         business_id: str = _id(),
@@ -191,7 +221,12 @@ def router(
             raise HTTPException(404, f"no user {user_id} in business {business_id}")
         return row
 
-    @api.get("/v1/businesses/{business_id}/users/{user_id}", response_model=UserProfile, tags=["users"])
+    @api.get(
+        "/v1/businesses/{business_id}/users/{user_id}",
+        response_model=UserProfile,
+        responses=declared(404),
+        tags=["users"],
+    )
     async def get_user(
         business_id: str = _id(),
         user_id: str = _id(),
@@ -201,7 +236,12 @@ def router(
         """The business's administrators and the user themself."""
         return pii.user(await user_row(db, business_id, user_id, principal))
 
-    @api.patch("/v1/businesses/{business_id}/users/{user_id}", response_model=UserProfile, tags=["users"])
+    @api.patch(
+        "/v1/businesses/{business_id}/users/{user_id}",
+        response_model=UserProfile,
+        responses=declared(404),
+        tags=["users"],
+    )
     async def update_user(
         body: UserUpdate,
         business_id: str = _id(),
@@ -229,36 +269,43 @@ def _issuer_routes(api: APIRouter, issuer: LocalIssuer, sessions: async_sessionm
     async def jwks() -> dict[str, Any]:
         return issuer.jwks()
 
-    @api.post("/oauth2/token", tags=["oidc"])
+    @api.post(
+        "/oauth2/token",
+        tags=["oidc"],
+        response_model=Token,
+        responses={400: {"model": OAuthError}, 401: {"model": OAuthError}},
+        openapi_extra={"requestBody": TOKEN_FORM},
+    )
     async def token(request: Request) -> JSONResponse:
         """Client-credentials grant (RFC 6749 §4.4), secret in the form or in HTTP Basic."""
-        form = {key: values[0] for key, values in parse_qs((await request.body()).decode()).items()}
-        if form.get("grant_type") != "client_credentials":
-            return _oauth_error(400, "unsupported_grant_type", "only client_credentials is supported")
-        client_id, client_secret = form.get("client_id"), form.get("client_secret")
-        basic = request.headers.get("authorization", "")
-        if basic.lower().startswith("basic "):
-            client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-        if not client_id or not client_secret:
-            return _oauth_error(400, "invalid_request", "client_id and client_secret are required")
+        try:
+            asked = client_credentials(await request.body(), request.headers.get("authorization"))
+        except Refused as refused:
+            return JSONResponse(refused.answer.model_dump(), status_code=refused.status)
         async with sessions() as db:
-            client = await db.get(Client, client_id)
-        if client is None or not secret_matches(client_secret, client.secret_hash):
-            return _oauth_error(401, "invalid_client", "unknown client or wrong secret")
-        access_token, lifetime = issuer.issue(f"client:{client_id}", client.business_id, client.roles.split(","))
-        body = {"access_token": access_token, "token_type": "Bearer", "expires_in": lifetime}
-        return JSONResponse(body, headers={"Cache-Control": "no-store"})
-
-
-def _oauth_error(status: int, error: str, description: str) -> JSONResponse:
-    return JSONResponse({"error": error, "error_description": description}, status_code=status)
+            client = await db.get(Client, asked.client_id)
+        if client is None or not secret_matches(asked.client_secret, client.secret_hash):
+            return JSONResponse(OAuthError(error="invalid_client", error_description=UNKNOWN_CLIENT).model_dump(), 401)
+        subject = f"client:{asked.client_id}"
+        access_token, lifetime = issuer.issue(subject, client.business_id, client.roles.split(","))
+        body = Token(access_token=access_token, token_type="Bearer", expires_in=lifetime)
+        return JSONResponse(body.model_dump(), headers={"Cache-Control": "no-store"})
 
 
 def _payment_routes(
     api: APIRouter, sessions: async_sessionmaker[AsyncSession], redis: Redis, settings: ServiceSettings
 ) -> None:
-    @api.post("/v1/payments/webhook", tags=["payments"], responses={401: {}, 409: {}, 422: {}, 503: {}})
-    async def webhook(request: Request) -> JSONResponse:
+    @api.post(
+        "/v1/payments/webhook",
+        tags=["payments"],
+        response_model=payments.PaymentOutcome,
+        responses={**declared(401, 409), 422: {"model": Invalid, "description": "Not a payment notification"}},
+        openapi_extra={"requestBody": PAYMENT_NOTIFICATION},
+    )
+    async def webhook(
+        request: Request,
+        signature: str | None = Header(default=None, alias=payments.HEADER, description=payments.HEADER_FORMAT),
+    ) -> JSONResponse:
         """Authentic, fresh and first-seen requests only; each event id takes effect exactly once (its row
         and the balance change commit together)."""
         if not settings.payments_webhook_secret:
@@ -266,17 +313,15 @@ def _payment_routes(
         body = await request.body()
         try:
             digest = payments.verify(
-                settings.payments_webhook_secret,
-                request.headers.get(payments.HEADER),
-                body,
-                settings.payments_tolerance_seconds,
+                settings.payments_webhook_secret, signature, body, settings.payments_tolerance_seconds
             )
         except payments.BadSignature as error:
             raise HTTPException(401, str(error)) from error
         try:
             event = payments.PaymentNotification.model_validate_json(body)
         except ValidationError as error:
-            return JSONResponse({"detail": error.errors(include_url=False, include_context=False)}, 422)
+            errors = error.errors(include_url=False, include_context=False, include_input=False)
+            return JSONResponse({"detail": errors}, 422)
         nonce = f"payments:signature:{digest}"
         if not await redis.set(nonce, "1", nx=True, ex=2 * settings.payments_tolerance_seconds):
             raise HTTPException(409, "replayed request: this signature was already received")

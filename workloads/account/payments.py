@@ -15,6 +15,9 @@ from pydantic import Field
 from fabrikam.workloads.contracts import Contract
 
 HEADER = "Fabrikam-Signature"
+HEADER_FORMAT = 't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>." + body>'
+# The largest amount a PostgreSQL BIGINT (the balance column) holds; a larger one would fail in the database.
+MAX_AMOUNT_CENTS = 2**63 - 1
 
 
 class BadSignature(Exception):
@@ -22,11 +25,16 @@ class BadSignature(Exception):
 
 
 class PaymentNotification(Contract):
-    id: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")
     type: Literal["payment.succeeded", "payment.refunded"]
-    business_id: str = Field(min_length=1, max_length=64)
-    amount_cents: int = Field(gt=0)
+    business_id: str = Field(pattern=r"^[A-Za-z0-9-]{1,64}$")
+    amount_cents: int = Field(strict=True, gt=0, le=MAX_AMOUNT_CENTS)
     currency: str = Field(pattern=r"^[A-Z]{3}$")
+
+
+class PaymentOutcome(Contract):
+    status: Literal["processed", "duplicate"]
+    event_id: str
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -45,7 +53,8 @@ def verify(secret: str, header: str | None, body: bytes, tolerance_seconds: int,
     except (KeyError, ValueError) as error:
         raise BadSignature(f"malformed {HEADER} header") from error
     expected = sign(secret, timestamp, body).split("v1=", 1)[1]
-    if not hmac.compare_digest(expected, given):
+    # As bytes: compare_digest refuses str with non-ASCII characters, which a forged header may carry.
+    if not hmac.compare_digest(expected.encode(), given.encode()):
         raise BadSignature("signature does not match")
     if abs((now or time.time()) - timestamp) > tolerance_seconds:
         raise BadSignature("stale timestamp")

@@ -4,12 +4,12 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
-from fastapi import APIRouter, HTTPException, Path
+from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import Field
 from sse_starlette.sse import EventSourceResponse
 
 from fabrikam.workloads.contracts import Contract
-from fabrikam.workloads.delivery import announcements
+from fabrikam.workloads.delivery import announcements, replay
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.model import (
     ACTIVE,
@@ -17,14 +17,20 @@ from fabrikam.workloads.delivery.model import (
     DeliveryView,
     TrackedDelivery,
     TrackingEvent,
+    recorded,
     view,
 )
 from fabrikam.workloads.kit.documents import ConcurrentUpdate, Decision, Versioned, VersionedDocuments, Write
 from fabrikam.workloads.kit.messaging import outbox
+from fabrikam.workloads.kit.openapi import EVENT_STREAM, declared
 
 DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
 TRACK_REFRESH_SECONDS = 10.0
-STAGE_ORDER = list(DeliveryStage)
+LAST_EVENT_ID = Header(
+    default=None,
+    alias="Last-Event-ID",
+    description="The id of the last event received before reconnecting: the events recorded since come first",
+)
 
 
 class Confirmation(Contract):
@@ -37,12 +43,6 @@ class NotConfirmable(Exception):
         super().__init__(f"delivery is {stage}; a confirmation needs the drone at the drop-off")
 
 
-def progress(delivery: DeliveryView) -> tuple[int, datetime]:
-    """How far a delivery has come: its stage first, then the time of its last known position."""
-    located = delivery.last_location.reported_at if delivery.last_location else datetime.min.replace(tzinfo=UTC)
-    return STAGE_ORDER.index(delivery.stage), located
-
-
 def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHandlers) -> APIRouter:
     api = APIRouter(prefix="/v1/deliveries", tags=["deliveries"])
 
@@ -52,29 +52,48 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
             raise HTTPException(404, f"no delivery {delivery_id}")
         return stored.document
 
-    @api.get("/{delivery_id}", response_model=DeliveryView, summary="Stage, drone, location and ETAs")
+    async def missed(delivery_id: str, last_event_id: str | None, current: DeliveryView) -> list[TrackingEvent]:
+        """What a reconnecting client has not seen, up to the state it is sent next; nothing on a first visit."""
+        seen = replay.last_seen(last_event_id)
+        if seen is None or seen >= current.events:
+            return []
+        return replay.missed(await deliveries.events(delivery_id), seen, current.events)
+
+    @api.get(
+        "/{delivery_id}",
+        response_model=DeliveryView,
+        responses=declared(404),
+        summary="Stage, drone, location and ETAs",
+    )
     async def get_delivery(delivery_id: str = DELIVERY_ID) -> DeliveryView:
         return view(await load(delivery_id))
 
-    @api.get("/{delivery_id}/events", response_model=list[TrackingEvent], summary="Tracking history")
+    @api.get(
+        "/{delivery_id}/events", response_model=list[TrackingEvent], responses=declared(404), summary="Tracking history"
+    )
     async def get_events(delivery_id: str = DELIVERY_ID) -> list[TrackingEvent]:
         await load(delivery_id)
         return [TrackingEvent.model_validate_json(row) for row in await deliveries.events(delivery_id)]
 
     @api.get(
         "/{delivery_id}/track",
+        response_class=EventSourceResponse,
+        responses={**EVENT_STREAM, **declared(404)},
         summary="Live tracking: server-sent events pushed on every position and stage change, with fresh ETAs",
     )
-    async def track(delivery_id: str = DELIVERY_ID) -> EventSourceResponse:
-        """The current state first, then one `delivery` event per change until the delivery is over.
-        With no change for `TRACK_REFRESH_SECONDS` the state is re-read, so a missed update heals."""
+    async def track(delivery_id: str = DELIVERY_ID, last_event_id: str | None = LAST_EVENT_ID) -> EventSourceResponse:
+        """The current state first, then one `delivery` event per change until the delivery is over; after a
+        reconnection (`Last-Event-ID`), first the `tracking` events recorded since (`replay.py`). With no change
+        for `TRACK_REFRESH_SECONDS` the state is re-read, so a missed update heals."""
         await load(delivery_id)
         queue = handlers.live.listen(delivery_id)
 
         async def updates() -> AsyncIterator[dict[str, str]]:
             try:
                 current = view(await load(delivery_id))
-                yield {"event": "delivery", "data": current.model_dump_json(by_alias=True)}
+                for event in await missed(delivery_id, last_event_id, current):
+                    yield replay.tracking_event(event)
+                yield replay.delivery_event(current)
                 while current.stage in ACTIVE:
                     try:
                         data = await asyncio.wait_for(queue.get(), TRACK_REFRESH_SECONDS)
@@ -82,30 +101,44 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
                     except TimeoutError:
                         update = view(await load(delivery_id))
                         data = update.model_dump_json(by_alias=True)
-                    if progress(update) < progress(current):
+                    if update.events <= current.events:
                         continue  # handlers finish out of order: a client never sees the delivery go back
                     current = update
-                    yield {"event": "delivery", "data": data}
+                    yield replay.delivery_event(current, data)
             finally:
                 handlers.live.leave(delivery_id, queue)
 
         return EventSourceResponse(updates(), ping=15)
 
-    @api.get("/{delivery_id}/stream", summary="Server-sent events polled every second (prefer /track)")
-    async def stream(delivery_id: str = DELIVERY_ID) -> EventSourceResponse:
+    @api.get(
+        "/{delivery_id}/stream",
+        response_class=EventSourceResponse,
+        responses={**EVENT_STREAM, **declared(404)},
+        summary="Server-sent events polled every second (prefer /track)",
+    )
+    async def stream(delivery_id: str = DELIVERY_ID, last_event_id: str | None = LAST_EVENT_ID) -> EventSourceResponse:
         await load(delivery_id)
 
         async def updates() -> AsyncIterator[dict[str, str]]:
+            current = view(await load(delivery_id))
+            for event in await missed(delivery_id, last_event_id, current):
+                yield replay.tracking_event(event)
             while True:
-                current = view(await load(delivery_id))
-                yield {"event": "delivery", "data": current.model_dump_json(by_alias=True)}
+                yield replay.delivery_event(current)
                 if current.stage not in ACTIVE:
                     return
                 await asyncio.sleep(1)
+                current = view(await load(delivery_id))
 
         return EventSourceResponse(updates())
 
-    @api.post("/{delivery_id}/confirmations", status_code=202, response_model=DeliveryView, summary="Confirm receipt")
+    @api.post(
+        "/{delivery_id}/confirmations",
+        status_code=202,
+        response_model=DeliveryView,
+        responses=declared(404, 409),
+        summary="Confirm receipt",
+    )
     async def confirm(confirmation: Confirmation, delivery_id: str = DELIVERY_ID) -> DeliveryView:
         """Completes a delivery whose drone is at the drop-off; confirming again is accepted and harmless."""
         written: dict[str, str] = {}
@@ -123,15 +156,14 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
             event = TrackingEvent(
                 stage=DeliveryStage.completed, kind="confirmed", at=now, detail=confirmation.confirmed_by
             )
-            updated = tracked.model_copy(
-                update={"stage": DeliveryStage.completed, "confirmed_by": confirmation.confirmed_by}
-            )
+            completed = {"stage": DeliveryStage.completed, "confirmed_by": confirmation.confirmed_by}
+            updated, events = recorded(tracked.model_copy(update=completed), [event])
             written.update(
                 outbox.entries(
-                    [*announcements.completion(tracked, updated), *announcements.stage_changes(updated, [event])]
+                    [*announcements.completion(tracked, updated), *announcements.stage_changes(updated, events)]
                 )
             )
-            return Write(updated, [event.model_dump_json(by_alias=True)], written)
+            return Write(updated, [event.model_dump_json(by_alias=True) for event in events], written)
 
         try:
             tracked = await deliveries.update(delivery_id, decide)

@@ -21,6 +21,7 @@ from fabrikam.workloads.delivery.model import (
     TrackedDelivery,
     TrackingEvent,
     advance,
+    recorded,
     view,
 )
 from fabrikam.workloads.kit import turn_pipeline
@@ -32,7 +33,7 @@ from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.worker import Handler
 
 
-def _events(*events: TrackingEvent) -> list[str]:
+def _events(events: list[TrackingEvent]) -> list[str]:
     return [event.model_dump_json(by_alias=True) for event in events]
 
 
@@ -84,10 +85,11 @@ class DeliveryHandlers:
             )
             created = TrackingEvent(stage=DeliveryStage.created, kind="created", at=now)
             scheduled = TrackingEvent(stage=DeliveryStage.scheduled, kind="scheduled", at=now, detail=drone.drone_id)
+            tracked, events = recorded(tracked, [created, scheduled])
             written.update(
                 outbox.entries([*announcements.stage_changes(tracked, [scheduled]), announcements.scheduled(tracked)])
             )
-            return Write(tracked, _events(created, scheduled), written)
+            return Write(tracked, _events(events), written)
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.stage in ACTIVE and tracked.drone_id:
@@ -108,7 +110,8 @@ class DeliveryHandlers:
                 at=datetime.now(UTC),
                 detail=f"pickup {command.pickup_time.isoformat()}, deadline {command.deadline.isoformat()}",
             )
-            return updated, _events(event)
+            updated, events = recorded(updated, [event])
+            return updated, _events(events)
 
         await self._deliveries.update(command.delivery_id, decide)
 
@@ -125,8 +128,9 @@ class DeliveryHandlers:
                 cancelled = current.document.model_copy(update={"stage": DeliveryStage.cancelled})
             else:
                 return None
-            written.update(outbox.entries(announcements.stage_changes(cancelled, [event])))
-            return Write(cancelled, _events(event), written)
+            cancelled, events = recorded(cancelled, [event])
+            written.update(outbox.entries(announcements.stage_changes(cancelled, events)))
+            return Write(cancelled, _events(events), written)
 
         tracked = await self._deliveries.update(command.delivery_id, decide)
         if tracked is not None and tracked.drone_id:
@@ -151,7 +155,7 @@ class DeliveryHandlers:
             scheduled_at = current.document.scheduled_at
             if scheduled_at is not None and report.reported_at < scheduled_at:
                 return None  # the drone's previous flight, reported late: not this delivery's
-            updated, events = advance(current.document, position, report.speed_mps)
+            updated, events = recorded(*advance(current.document, position, report.speed_mps))
             applied.extend(events)
             written.update(
                 outbox.entries(
@@ -161,7 +165,7 @@ class DeliveryHandlers:
                     ]
                 )
             )
-            return Write(updated, _events(*events), written)
+            return Write(updated, _events(events), written)
 
         tracked = await self._deliveries.update(str(delivery_id), decide)
         if tracked is None or not applied:

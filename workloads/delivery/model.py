@@ -1,8 +1,9 @@
 """A tracked delivery, its stages, and the pure rules that move it along as positions arrive."""
 
+from collections.abc import Sequence
 from enum import StrEnum
 
-from pydantic import AwareDatetime
+from pydantic import AwareDatetime, Field
 
 from fabrikam.workloads.contracts import Contract, Location
 from fabrikam.workloads.delivery.eta import arrival, distance_m
@@ -50,6 +51,9 @@ class TrackedDelivery(Contract):
     left_pickup: bool = False
     last_location: Position | None = None
     confirmed_by: str | None = None
+    events: int = Field(
+        default=0, description="How many tracking events the delivery recorded: the number of its last one"
+    )
 
 
 class TrackingEvent(Contract):
@@ -59,6 +63,17 @@ class TrackingEvent(Contract):
     latitude: float | None = None
     longitude: float | None = None
     detail: str = ""
+    seq: int | None = Field(
+        default=None, description="Its number in the delivery's history, from 1; the id of its server-sent event"
+    )
+
+
+def recorded(delivery: TrackedDelivery, events: Sequence[TrackingEvent]) -> tuple[TrackedDelivery, list[TrackingEvent]]:
+    """The delivery counting `events` too, and the events numbered after those it recorded before. Written in
+    one step, so the numbers are the history's positions: `/track` gives them as event ids, and a client that
+    reconnects with the last one it saw (`Last-Event-ID`) is sent the events after it."""
+    numbered = [event.model_copy(update={"seq": delivery.events + index}) for index, event in enumerate(events, 1)]
+    return delivery.model_copy(update={"events": delivery.events + len(events)}), numbered
 
 
 class DeliveryView(TrackedDelivery):

@@ -20,6 +20,7 @@ from fabrikam.workloads.kit import tracing
 from fabrikam.workloads.kit.auth import Auth, Principal, Role
 from fabrikam.workloads.kit.messaging.message import outgoing, outgoing_raw
 from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.openapi import declared
 from fabrikam.workloads.kit.resilience import retry_transient
 
 IDEMPOTENCY_NAMESPACE = uuid.UUID("5b0f3a6e-8d8f-4a8e-9a53-2f1c7e0d4b11")
@@ -74,7 +75,12 @@ def router(
         if wait := limiter.retry_after(client):
             raise HTTPException(429, "rate limit exceeded", headers={"Retry-After": str(wait)})
 
-    api = APIRouter(prefix="/v1/deliveryrequests", tags=["delivery requests"], dependencies=[Depends(admit)])
+    api = APIRouter(
+        prefix="/v1/deliveryrequests",
+        tags=["delivery requests"],
+        dependencies=[Depends(admit)],
+        responses=declared(429),
+    )
 
     async def enqueue(message_id: str, body: Contract | dict[str, Any]) -> None:
         """Build the message inside the producer span, so its traceparent names that span."""
@@ -91,7 +97,6 @@ def router(
         "",
         status_code=202,
         response_model=Accepted,
-        responses={400: {}, 401: {}, 403: {}, 422: {}, 429: {}, 503: {}},
         summary="Request a delivery",
     )
     async def request_delivery(
@@ -113,7 +118,13 @@ def router(
         response.headers["Location"] = f"/v1/deliveries/{delivery_id}"
         return Accepted(delivery_id=delivery_id)
 
-    @api.patch("/{delivery_id}", status_code=202, response_model=Accepted, summary="Reschedule a delivery")
+    @api.patch(
+        "/{delivery_id}",
+        status_code=202,
+        response_model=Accepted,
+        responses=declared(404),
+        summary="Reschedule a delivery",
+    )
     async def reschedule_delivery(
         body: RescheduleRequest,
         delivery_id: str = DELIVERY_ID,
@@ -127,7 +138,9 @@ def router(
         await enqueue(f"DeliveryRescheduled:{delivery_id}:{suffix}", changed)
         return Accepted(delivery_id=delivery_id)
 
-    @api.delete("/{delivery_id}", status_code=202, response_model=Accepted, summary="Cancel a delivery")
+    @api.delete(
+        "/{delivery_id}", status_code=202, response_model=Accepted, responses=declared(404), summary="Cancel a delivery"
+    )
     async def cancel_delivery(
         delivery_id: str = DELIVERY_ID, principal: Principal | None = Depends(caller)
     ) -> Accepted:

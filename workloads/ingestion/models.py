@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
-from fabrikam.workloads.contracts import MAX_WEIGHT_KG, Contract, Location, PackageInfo
+from fabrikam.workloads.contracts import MAX_WEIGHT_KG, Contract, IsoDatetime, Location, PackageInfo
 
 MAX_SCHEDULE_AHEAD = timedelta(days=30)
 
@@ -15,10 +15,10 @@ class DeliveryRequest(Contract):
     owner: str = Field(min_length=1, max_length=128)
     pickup: Location
     dropoff: Location
-    pickup_time: AwareDatetime
-    deadline: AwareDatetime
-    expedited: bool = False
-    confirmation_required: bool = False
+    pickup_time: IsoDatetime
+    deadline: IsoDatetime
+    expedited: bool = Field(default=False, strict=True)
+    confirmation_required: bool = Field(default=False, strict=True)
     package: PackageInfo
 
     @field_validator("deadline")
@@ -42,8 +42,8 @@ class DeliveryRequest(Contract):
 class RescheduleRequest(Contract):
     """`PATCH /v1/deliveryrequests/{id}`: a new pickup time, a new deadline, or both."""
 
-    pickup_time: AwareDatetime | None = None
-    deadline: AwareDatetime | None = None
+    pickup_time: IsoDatetime | None = None
+    deadline: IsoDatetime | None = None
 
     @model_validator(mode="after")
     def something_changes(self) -> "RescheduleRequest":

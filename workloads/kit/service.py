@@ -6,19 +6,21 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from fabrikam.workloads.kit import health, logs, requirements, tracing
+from fabrikam.workloads.kit import health, logs, openapi, requirements, tracing
 from fabrikam.workloads.kit.messaging import factory
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.kit.middleware import CorrelationAndMetrics
 from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client, when_reachable
 from fabrikam.workloads.kit.settings import ServiceSettings
+from fabrikam.workloads.kit.unicode_bodies import UnicodeJsonBodies
 from fabrikam.workloads.kit.worker import Handler, QueueWorker
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,17 @@ class ServiceParts:
 
 
 ServiceBuilder = Callable[[Runtime], ServiceParts]
+
+
+def _documented(app: FastAPI) -> FastAPI:
+    """The app, serving an OpenAPI that declares the errors the kit answers on every route (`kit/openapi.py`)."""
+    generate = app.openapi
+
+    def document() -> dict[str, Any]:
+        return openapi.with_kit_errors(generate())
+
+    app.openapi = document  # type: ignore[method-assign]
+    return app
 
 
 async def _unavailable(_: Request, error: Exception) -> JSONResponse:
@@ -122,8 +135,9 @@ def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
     app.add_exception_handler(Overloaded, _unavailable)
     app.add_exception_handler(redis_errors.ConnectionError, _unavailable)
     app.add_exception_handler(redis_errors.TimeoutError, _unavailable)
-    app.add_middleware(CorrelationAndMetrics, service=settings.service)
-    return app
+    app.add_middleware(UnicodeJsonBodies)
+    app.add_middleware(CorrelationAndMetrics, service=settings.service)  # the outer one: it sees every answer
+    return _documented(app)
 
 
 def unconfigured_app(settings: ServiceSettings, missing: Mapping[str, str]) -> FastAPI:
@@ -137,7 +151,7 @@ def unconfigured_app(settings: ServiceSettings, missing: Mapping[str, str]) -> F
 
     app = FastAPI(title=f"Fabrikam {settings.service} (not configured)", version="1.0.0")
     app.include_router(health.router({name: failing(reason) for name, reason in missing.items()}))
-    return app
+    return _documented(app)
 
 
 def app_for(settings: ServiceSettings, build: ServiceBuilder, needs: Sequence[Need] = ()) -> FastAPI:

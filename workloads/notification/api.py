@@ -5,7 +5,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Path
 from pydantic import Field, model_validator
 
-from fabrikam.workloads.contracts import EMAIL_PATTERN, NOTIFICATION_EVENTS, PHONE_PATTERN, Contract
+from fabrikam.workloads.contracts import NOTIFICATION_EVENTS, PHONE_PATTERN, Contract, Email
 from fabrikam.workloads.kit.auth import Auth, Role
 from fabrikam.workloads.kit.messaging.port import Broker
 from fabrikam.workloads.notification.handlers import subscribe_notices
@@ -15,7 +15,7 @@ DELIVERY_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
 
 
 class NotifyMe(Contract):
-    email: str | None = Field(default=None, pattern=EMAIL_PATTERN)
+    email: Email | None = None
     phone: str | None = Field(default=None, pattern=PHONE_PATTERN, description="E.164, e.g. +14255550100")
 
     @model_validator(mode="after")

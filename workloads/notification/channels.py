@@ -49,6 +49,9 @@ class SmtpEmail:
             raise TransientError(f"SMTP {error.smtp_code}") from error
         except smtplib.SMTPRecipientsRefused as error:
             raise PermanentFailure(f"recipient refused: {recipient}") from error
+        except smtplib.SMTPNotSupportedError as error:
+            # A non-ASCII address (which the API accepts) to a server without SMTPUTF8: no retry can send it.
+            raise PermanentFailure(f"SMTP server cannot take this address: {error}") from error
         except (OSError, smtplib.SMTPException) as error:
             raise TransientError(f"SMTP unreachable: {error!r}") from error
 

@@ -3,6 +3,7 @@
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from fabrikam.workloads.kit.auth import Auth, Role
+from fabrikam.workloads.kit.openapi import declared
 from fabrikam.workloads.scheduler.fleet import Drone, DroneRegistration, Fleet
 
 DRONE_ID = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")
@@ -15,7 +16,7 @@ def router(fleet: Fleet, auth: Auth) -> APIRouter:
     async def list_drones(offset: int = Query(0, ge=0), limit: int = Query(100, ge=1, le=1000)) -> list[Drone]:
         return await fleet.page(offset, limit)
 
-    @api.get("/{drone_id}", response_model=Drone, summary="One drone")
+    @api.get("/{drone_id}", response_model=Drone, responses=declared(404), summary="One drone")
     async def get_drone(drone_id: str = DRONE_ID) -> Drone:
         drone = await fleet.get(drone_id)
         if drone is None:

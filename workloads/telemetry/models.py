@@ -4,9 +4,9 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 
-from fabrikam.workloads.contracts import Contract
+from fabrikam.workloads.contracts import Contract, IsoDatetime
 
 DRONE_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
 
@@ -30,15 +30,15 @@ class TelemetryReport(Contract):
     """One drone at one instant; ranges a real drone cannot leave are refused with the field named."""
 
     drone_id: str = Field(pattern=DRONE_ID_PATTERN)
-    latitude: float = Field(ge=-90, le=90)
-    longitude: float = Field(ge=-180, le=180)
-    altitude_m: float = Field(ge=-100, le=1000)
-    battery: float = Field(ge=0, le=100)
-    speed_mps: float = Field(ge=0)
-    heading: float = Field(default=0.0, ge=0, lt=360)
+    latitude: float = Field(strict=True, ge=-90, le=90)
+    longitude: float = Field(strict=True, ge=-180, le=180)
+    altitude_m: float = Field(strict=True, ge=-100, le=1000)
+    battery: float = Field(strict=True, ge=0, le=100)
+    speed_mps: float = Field(strict=True, ge=0)
+    heading: float = Field(default=0.0, strict=True, ge=0, lt=360)
     flight_mode: FlightMode
     health: Health = Health.ok
-    reported_at: AwareDatetime
+    reported_at: IsoDatetime
 
 
 class TelemetryBatch(Contract):

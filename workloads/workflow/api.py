@@ -5,6 +5,7 @@ from pydantic import Field
 
 from fabrikam.workloads.contracts import Contract
 from fabrikam.workloads.kit.documents import VersionedDocuments
+from fabrikam.workloads.kit.openapi import declared
 from fabrikam.workloads.workflow.saga import Saga, Stage
 
 
@@ -21,7 +22,12 @@ class SagaView(Contract):
 def router(sagas: VersionedDocuments[Saga]) -> APIRouter:
     api = APIRouter(prefix="/v1/workflows", tags=["workflows"])
 
-    @api.get("/{delivery_id}", response_model=SagaView, summary="Orchestration state of one delivery")
+    @api.get(
+        "/{delivery_id}",
+        response_model=SagaView,
+        responses=declared(404),
+        summary="Orchestration state of one delivery",
+    )
     async def get_workflow(delivery_id: str = Path(pattern=r"^[A-Za-z0-9-]{1,64}$")) -> SagaView:
         stored = await sagas.load(delivery_id)
         if stored is None:

@@ -178,3 +178,50 @@ async def test_two_replicas_starting_together_share_one_schema_one_issuer_and_on
     assert read_on_b.json()["address"] == "9 Harbor Way"
     assert jwks_a == jwks_b
     assert demo_on_b["Authorization"].startswith("Bearer ")
+
+
+async def test_input_postgresql_cannot_store_is_refused_with_a_4xx_naming_the_field(
+    postgres: PostgreSQL, redis_server: RedisServer, redis: Redis, tmp_path: Path
+) -> None:
+    """Each of these answered 500 from PostgreSQL (found by fuzzing the OpenAPI): a NUL in text, an email longer
+    than its column, an address whose ciphertext outgrows its column, a NUL in a client id."""
+    settings = account_settings(
+        postgres.create_database("accounts_inputs"), redis_server, secrets_dir(tmp_path / "secrets"), free_port()
+    )
+    business = {"name": "Contoso", "contactEmail": "ops@contoso.example"}
+    refused = {
+        "name": {**business, "name": "Con\u0000toso"},
+        "contactEmail": {**business, "contactEmail": "ops@" + "c" * 190 + "." + "a" * 63},
+        "address": {**business, "address": "\U0001f4e6" * 185},  # 185 characters, 740 bytes
+    }
+    async with account(settings) as client:
+        for field, body in refused.items():
+            response = await client.post("/v1/businesses", json=body)
+            assert response.status_code == 422, response.text
+            assert [error["loc"] for error in response.json()["detail"]] == [["body", field]]
+        longest = await client.post("/v1/businesses", json={**business, "address": "\U0001f4e6" * 184})
+        assert longest.status_code == 201, longest.text
+        assert longest.json()["business"]["address"] == "\U0001f4e6" * 184
+
+        nul_client = {"grant_type": "client_credentials", "client_id": "demo\u0000", "client_secret": "x"}
+        unknown = await client.post("/oauth2/token", data=nul_client)
+        assert (unknown.status_code, unknown.json()["error"]) == (401, "invalid_client")
+        not_utf8 = await client.post(
+            "/oauth2/token", content=b"grant_type=client_credentials&client_id=\xff", headers=FORM
+        )
+        assert (not_utf8.status_code, not_utf8.json()["error"]) == (400, "invalid_request")
+        bad_basic = await client.post(
+            "/oauth2/token", content=b"grant_type=client_credentials", headers={**FORM, "Authorization": "Basic %%%"}
+        )
+        assert (bad_basic.status_code, bad_basic.json()["error"]) == (400, "invalid_request")
+
+        raw, headers = signed({"id": "evt-1"}, int(time.time()))
+        forged = await client.post(
+            "/v1/payments/webhook",
+            content=raw,
+            headers={**headers, "Fabrikam-Signature": "t=1,v1=\u00e9".encode("latin-1")},
+        )
+        assert (forged.status_code, forged.json()["detail"]) == (401, "signature does not match")
+
+
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}

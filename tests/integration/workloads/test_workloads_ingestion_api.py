@@ -1,6 +1,7 @@
 """The ingestion API on real Redis: 202 only when enqueued, idempotent retries, 4xx that enqueue nothing."""
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -179,3 +180,31 @@ async def test_a_full_connection_pool_answers_503_after_its_deadline_instead_of_
     assert waited < 2.0
     assert after.status_code == 202
     assert await redis.xlen(STREAM) == 1
+
+
+async def test_a_string_that_is_not_unicode_text_is_refused_before_the_route_and_enqueues_nothing(
+    api: httpx.AsyncClient, redis: Redis
+) -> None:
+    """An escaped lone surrogate parses in Python but cannot be encoded again: it was a 500 (even its 422 failed
+    to render); an escaped pair is ordinary text."""
+    lone = json.dumps(body(owner="OWNER")).replace('"OWNER"', '"acme\\ud800"')
+    refused = await api.post("/v1/deliveryrequests", content=lone, headers={"content-type": "application/json"})
+    assert refused.status_code == 422, refused.text
+    [error] = refused.json()["detail"]
+    assert (error["type"], error["loc"]) == ("json_invalid", ["body"])
+    assert "surrogate" in error["msg"]
+    assert await redis.exists(STREAM) == 0
+    pair = json.dumps(body(owner="OWNER")).replace('"OWNER"', '"acme\\ud83d\\udce6"')
+    accepted = await api.post("/v1/deliveryrequests", content=pair, headers={"content-type": "application/json"})
+    assert accepted.status_code == 202, accepted.text
+
+
+async def test_times_must_be_iso_text_within_this_century(api: httpx.AsyncClient, redis: Redis) -> None:
+    """A number was taken for Unix seconds; year 9999 overflowed the ETA added to it later, in delivery."""
+    for pickup_time, kind in ((1_900_000_000, "datetime_type"), ("9999-12-31T23:00:00Z", "datetime_range")):
+        response = await api.post("/v1/deliveryrequests", json=body(pickupTime=pickup_time))
+        assert response.status_code == 422, response.text
+        assert [(error["loc"], error["type"]) for error in response.json()["detail"]] == [
+            (["body", "pickupTime"], kind)
+        ]
+    assert await redis.exists(STREAM) == 0

@@ -124,3 +124,90 @@ async def test_a_client_joining_mid_flight_or_after_the_end_gets_the_current_sta
         after_the_end: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         await asyncio.wait_for(read_events(f"{url}/v1/deliveries/d-late/track", after_the_end), 10)
         assert (after_the_end.qsize(), after_the_end.get_nowait()["stage"]) == (1, "completed")
+
+
+async def read_sse(url: str, into: asyncio.Queue[dict[str, str]], last_event_id: str | None = None) -> None:
+    """Each server-sent event as its fields (`id`, `event`, `data`), until the server ends the stream."""
+    headers = {"Last-Event-ID": last_event_id} if last_event_id is not None else {}
+    async with httpx.AsyncClient(timeout=30) as client, client.stream("GET", url, headers=headers) as response:
+        fields: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if not line:
+                if "data" in fields:
+                    into.put_nowait(fields)
+                fields = {}
+            elif not line.startswith(":"):
+                name, _, value = line.partition(":")
+                fields[name] = value.removeprefix(" ")
+
+
+async def test_a_client_reconnecting_with_last_event_id_is_sent_the_changes_it_missed_then_the_state(
+    redis_server: RedisServer, redis: Redis
+) -> None:
+    start = datetime.now(UTC)
+    handlers = await scheduled(redis, "d-replay", "drone-r", start)
+
+    async def fly_to(step: int, latitude: float) -> None:
+        report = DronePositionReported(
+            drone_id="drone-r",
+            latitude=latitude,
+            longitude=-122.300,
+            speed_mps=10,
+            reported_at=start + timedelta(seconds=step),
+        )
+        await handlers.position(outgoing(f"replay-{step}", report))
+
+    runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
+    track = "/v1/deliveries/d-replay/track"
+    async with serving(create_app(runtime, build)) as url:
+        first: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        reader = asyncio.create_task(read_sse(url + track, first))
+        seen = await asyncio.wait_for(first.get(), 10)
+        reader.cancel()  # the connection drops; the delivery goes on without the client
+        assert (seen["event"], seen["id"], json.loads(seen["data"])["stage"]) == ("delivery", "2", "scheduled")
+
+        await fly_to(1, 47.595)  # position, departed
+        await fly_to(2, 47.598)  # position
+        await fly_to(3, 47.600)  # position, picked_up: over the pickup
+
+        again: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+        reconnected = asyncio.create_task(read_sse(url + track, again, last_event_id=seen["id"]))
+        replayed = [await asyncio.wait_for(again.get(), 10) for _ in range(6)]
+        await fly_to(4, 47.610)  # over the drop-off: completed, live as before
+        live = await asyncio.wait_for(again.get(), 10)
+        await asyncio.wait_for(reconnected, 10)
+        async with httpx.AsyncClient(base_url=url) as client:
+            history = (await client.get("/v1/deliveries/d-replay/events")).json()
+
+    missed = [(event["event"], event["id"], json.loads(event["data"])["kind"]) for event in replayed[:5]]
+    assert missed == [
+        ("tracking", "3", "position"),
+        ("tracking", "4", "departed"),
+        ("tracking", "5", "position"),
+        ("tracking", "6", "position"),
+        ("tracking", "7", "picked_up"),
+    ]
+    state = json.loads(replayed[5]["data"])
+    assert (replayed[5]["event"], replayed[5]["id"], state["stage"], state["events"]) == (
+        "delivery",
+        "7",
+        "headed_to_dropoff",
+        7,
+    )
+    assert (live["event"], live["id"], json.loads(live["data"])["stage"]) == ("delivery", "10", "completed")
+    assert [event["seq"] for event in history] == list(range(1, 11))
+
+
+async def test_a_client_with_nothing_missed_or_an_unknown_last_event_id_gets_the_state_only(
+    redis_server: RedisServer, redis: Redis
+) -> None:
+    await scheduled(redis, "d-same", "drone-s", datetime.now(UTC))
+    runtime = Runtime.from_settings(ServiceSettings(service="delivery", redis_url=redis_server.url))
+    async with serving(create_app(runtime, build)) as url:
+        for last_event_id in ("2", "999", "not-ours", ""):
+            received: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+            reader = asyncio.create_task(read_sse(f"{url}/v1/deliveries/d-same/track", received, last_event_id))
+            first = await asyncio.wait_for(received.get(), 10)
+            await asyncio.sleep(0.2)  # anything replayed would have come before the state
+            reader.cancel()
+            assert (first["event"], first["id"], received.qsize()) == ("delivery", "2", 0)

@@ -349,3 +349,22 @@ async def test_a_notification_dead_lettered_while_smtp_was_down_is_sent_once_aft
         "sent:email",
         "sent:sms",
     ]
+
+
+async def test_an_address_the_smtp_server_cannot_take_is_recorded_as_failed_not_retried_for_ever(
+    redis: Redis, tmp_path: Path, twilio: TwilioDouble
+) -> None:
+    """The API accepts internationalised addresses; a server without SMTPUTF8 refuses them for good, so the event
+    must not fail (and be redelivered until dead-lettered) for their sake."""
+    inbox, port = Inbox(), free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port, enable_SMTPUTF8=False)
+    controller.start()
+    try:
+        subs = subscriptions(redis, tmp_path)
+        await subs.add("d-utf8", "email", "zoë@contoso.example")
+        await subs.add("d-utf8", "email", "zoe@contoso.example")
+        await handlers_for(subs, port, twilio).stage_changed(stage_changed("d-utf8", "scheduled"))
+    finally:
+        controller.stop()
+    assert [str(m["To"]) for m in inbox.messages] == ["zoe@contoso.example"]
+    assert sorted(entry["outcome"] for entry in await subs.log("d-utf8")) == ["failed", "sent"]

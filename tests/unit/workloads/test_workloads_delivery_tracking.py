@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fabrikam.workloads.contracts import Location
-from fabrikam.workloads.delivery.eta import arrival, distance_m
+from fabrikam.workloads.delivery.eta import LONGEST_FLIGHT, arrival, distance_m
 from fabrikam.workloads.delivery.model import DeliveryStage, Position, TrackedDelivery, advance, view
 
 T0 = datetime(2030, 1, 1, 10, tzinfo=UTC)
@@ -33,6 +33,13 @@ def test_one_hundredth_of_a_degree_of_latitude_is_about_1112_metres() -> None:
 
 def test_arrival_is_distance_over_speed() -> None:
     assert arrival(T0, 1000, 10) == T0 + timedelta(seconds=100)
+
+
+def test_a_speed_near_zero_gives_an_arrival_a_day_away_not_an_overflow() -> None:
+    """A drone registered at 5e-324 m/s made every read of its delivery fail with OverflowError."""
+    assert arrival(T0, 1000, 5e-324) == T0 + LONGEST_FLIGHT
+    crawling = view(tracked().model_copy(update={"speed_mps": 5e-324}))
+    assert (crawling.pickup_eta, crawling.delivery_eta) == (T0 + LONGEST_FLIGHT, T0 + 2 * LONGEST_FLIGHT)
 
 
 def test_etas_follow_the_drone_position_and_speed() -> None:
