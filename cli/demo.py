@@ -197,7 +197,9 @@ def _wait_until_ready(kubeconfig: Path, platform_name: str, timeout: float) -> s
     raise DemoError(
         f"platform {platform_name} not Ready {timeout:.0f} s after kubectl apply; not ready:\n  "
         f"{_not_ready(kubeconfig, platform_name)}\nsee `kubectl describe` on those, and the operator's log: "
-        f"kubectl -n {platform_install.OPERATOR_NAMESPACE} logs deploy/{platform_install.OPERATOR_RELEASE}"
+        f"kubectl -n {platform_install.OPERATOR_NAMESPACE} logs --prefix --tail=200 "
+        f"-l app.kubernetes.io/instance={platform_install.OPERATOR_RELEASE} (the Lease "
+        f"{platform_install.OPERATOR_RELEASE} names the replica that reconciles)"
     )
 
 

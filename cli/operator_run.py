@@ -24,4 +24,13 @@ def run(
     import fabrikam.operator.handlers  # noqa: F401  (registers the handlers with kopf)
 
     kopf.configure(verbose=verbose, log_format=kopf.LogFormat.JSON)
+    from fabrikam.operator.handlers.runtime import RUNTIME
+
+    if RUNTIME.settings.leader_election:
+        import asyncio
+
+        from fabrikam.operator.handlers import leadership
+
+        asyncio.run(leadership.run(liveness=liveness or None))
+        return
     kopf.run(clusterwide=True, standalone=True, liveness_endpoint=liveness or None)

@@ -174,7 +174,7 @@ def _start(
     started.append(
         processes.start(
             "kube-apiserver",
-            _apiserver_command(binaries, certs, etcd_port, api_port, network),
+            [*_apiserver_command(binaries, certs, etcd_port, api_port, network), *_audit_flags(directory)],
             logs,
             env=GO_RUNTIME,
         )
@@ -348,6 +348,41 @@ def _etcd_command(binaries: toolchain.Binaries, directory: Path, client_port: in
     ]
 
 
+# Writes by ServiceAccounts outside kube-system, at Metadata level (who, what, which pod's token): the evidence that
+# a standby operator replica writes nothing (tests/e2e/nodes/test_operator_pod.py), small enough to keep on.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "userGroups": ["system:serviceaccounts:kube-system"]},
+        {
+            "level": "Metadata",
+            "userGroups": ["system:serviceaccounts"],
+            "verbs": ["create", "update", "patch", "delete", "deletecollection"],
+        },
+        {"level": "None"},
+    ],
+}
+
+
+def audit_log(directory: Path) -> Path:
+    """The API server's audit log of the cluster in `directory` (JSON lines, see AUDIT_POLICY)."""
+    return directory / "audit.log"
+
+
+def _audit_flags(directory: Path) -> list[str]:
+    policy = directory / "audit-policy.yaml"
+    policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+    return [
+        f"--audit-policy-file={policy}",
+        f"--audit-log-path={audit_log(directory)}",
+        "--audit-log-format=json",
+        "--audit-log-maxsize=64",
+        "--audit-log-maxbackup=1",
+    ]
+
+
 def _apiserver_command(
     binaries: toolchain.Binaries, certs: pki.ClusterPki, etcd_port: int, api_port: int, network: NodeNetwork | None
 ) -> list[str]:
@@ -467,6 +502,23 @@ def attach(name: str, command: list[str], env: dict[str, str] | None = None) -> 
     others = tuple(p for p in state.processes if p.name != name)
     state.with_processes([*others, started]).save()
     return started
+
+
+def restart_apiserver(down_seconds: float = 0.0) -> ClusterState:
+    """Stops the API server (its open watches end as a restart ends them), waits `down_seconds`, and starts it again
+    with the same command: a control-plane upgrade or crash as the clients see it. Returns once it serves again."""
+    state = ClusterState.load(state_dir())
+    if state is None:
+        raise ClusterError("the cluster is not running: run `fabrikam cluster up` first")
+    old = next(p for p in state.processes if p.name == "kube-apiserver")
+    command = Path(f"/proc/{old.pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+    processes.stop(old)
+    time.sleep(down_seconds)
+    started = processes.start("kube-apiserver", command, Path(old.log).parent, env=GO_RUNTIME)
+    state = state.with_processes([started if p is old else p for p in state.processes])
+    state.save()
+    _wait(lambda: _apiserver_ready(state), "kube-apiserver /readyz")
+    return state
 
 
 def down(progress: Progress = print) -> list[str]:

@@ -31,6 +31,8 @@ LAYOUT = {
     "ServiceAccount": ("rbac", "service_account.yaml"),
     "ClusterRole": ("rbac", "role.yaml"),
     "ClusterRoleBinding": ("rbac", "role_binding.yaml"),
+    "Role": ("rbac", "leader_election_role.yaml"),
+    "RoleBinding": ("rbac", "leader_election_role_binding.yaml"),
     "Deployment": ("manager", "deployment.yaml"),
     "PodDisruptionBudget": ("manager", "pod_disruption_budget.yaml"),
     "Service": ("manager", "metrics_service.yaml"),
@@ -56,11 +58,19 @@ KUSTOMIZATIONS = {
         ["dronedelivery.fabrikam.io_deliveryplatforms.yaml", "dronedelivery.fabrikam.io_droneservices.yaml"],
     ),
     "rbac": (
-        "# The operator's ServiceAccount and its least-privilege ClusterRoles (see charts/operator/README.md).\n",
-        ["service_account.yaml", "role.yaml", "role_binding.yaml"],
+        "# The operator's ServiceAccount, its least-privilege ClusterRoles and its leader-election Role (see\n"
+        "# charts/operator/README.md).\n",
+        [
+            "service_account.yaml",
+            "role.yaml",
+            "role_binding.yaml",
+            "leader_election_role.yaml",
+            "leader_election_role_binding.yaml",
+        ],
     ),
     "manager": (
-        "# The operator: one replica, Recreate (kopf standalone), its PodDisruptionBudget and metrics Service.\n"
+        "# The operator: two replicas, one active (the holder of the Lease fabrikam-operator), its\n"
+        "# PodDisruptionBudget and metrics Service.\n"
         "# It mounts its own key from the Secret fabrikam-operator-key (key `key`, 32 bytes or more), which you\n"
         "# provide once and keep (the in-cluster Redis's passwords derive from it), e.g. from your secret store or\n"
         "#   kubectl -n fabrikam-system create secret generic fabrikam-operator-key \\\n"

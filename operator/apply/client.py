@@ -112,6 +112,15 @@ class KubeApi:
             raise
         return True
 
+    async def replace(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """PUT the whole object; with `metadata.resourceVersion` set, the API server refuses (409) an object changed
+        since it was read."""
+        meta = obj["metadata"]
+        replaced: dict[str, Any] = await self._call(
+            "PUT", resource_of(obj).path(meta["name"], meta.get("namespace")), body=obj
+        )
+        return replaced
+
     async def delete(self, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
         try:

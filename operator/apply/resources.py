@@ -43,6 +43,7 @@ _KNOWN = (
     Resource("networking.k8s.io/v1", "Ingress", "ingresses", True),
     Resource("rbac.authorization.k8s.io/v1", "Role", "roles", True),
     Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
+    Resource("coordination.k8s.io/v1", "Lease", "leases", True),
     Resource("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", "secretproviderclasses", True),
     Resource("dronedelivery.fabrikam.io/v1alpha1", "DroneService", "droneservices", True),
     Resource("dronedelivery.fabrikam.io/v1alpha1", "DeliveryPlatform", "deliveryplatforms", False),

@@ -52,3 +52,16 @@ class OperatorSettings(BaseSettings):
     status_coalesce_seconds: float = 1.0
     """How long a DroneService's status waits after its Deployment moved, so that a rollout's many small steps
     (pods created, ready, available) become one status write instead of one each."""
+    leader_election: bool = False
+    """Run kopf only while holding the Lease `lease_name` (two replicas, one active); off: kopf alone (one process,
+    local development and tests)."""
+    lease_name: str = "fabrikam-operator"
+    lease_namespace: str | None = None
+    """Namespace of the Lease; None: the pod's own (from its ServiceAccount mount)."""
+    lease_duration_seconds: float = 8.0
+    """How long a lease lasts unrenewed: a standby takes over at most this plus `lease_retry_seconds` after the
+    leader died."""
+    lease_renew_deadline_seconds: float = 6.0
+    """How long the leader keeps failing to renew before it stops (exits) on its own."""
+    lease_retry_seconds: float = 1.0
+    """How often the leader renews and a standby tries."""

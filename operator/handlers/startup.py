@@ -39,30 +39,43 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.persistence.diffbase_storage = LeanDiffBaseStorage(prefix=GROUP, key="last-handled-configuration")
     # One replica with a Recreate strategy: no peering objects needed (see charts/operator/README).
     settings.peering.standalone = True
+    # Watches that never freeze silently (kopf issues #957, #847, #1276): the API server ends each watch after
+    # server_timeout, the client gives up on one that went quiet beyond that (a server gone without closing the
+    # connection), and a connection attempt to a server that is down fails fast, then kopf reconnects with backoff
+    # and lists again, so nothing that changed in between is missed (tests/integration/operator/test_watch_restart.py).
     settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 15
+    settings.watching.reconnect_backoff = 1.0
     # Bounded concurrency per resource kind: each reconcile holds its platform's peer list, so a thousand
     # reconciles at once cost memory quadratically and CPU in contention, not throughput.
     settings.batching.worker_limit = RUNTIME.settings.worker_limit
     settings.networking.request_timeout = 60
-    if RUNTIME.settings.metrics_port:
+    if RUNTIME.settings.metrics_port and not RUNTIME.settings.leader_election:
+        # With leader election the process serves its metrics from the start, standby included (leadership.py).
         start_http_server(RUNTIME.settings.metrics_port)
         logger.info("metrics on :%d/metrics", RUNTIME.settings.metrics_port)
 
 
+def connect(settings: kopf.OperatorSettings) -> tuple[kopf.ConnectionInfo, KubeApi]:
+    """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere, and our API client on it."""
+    if RUNTIME.settings.kubeconfig:
+        os.environ["KUBECONFIG"] = RUNTIME.settings.kubeconfig
+    info = kopf.login_with_service_account(settings=settings)
+    token_file = SERVICE_ACCOUNT_TOKEN if info is not None else None
+    if info is None:
+        info = kopf.login_with_kubeconfig(settings=settings)
+    if info is None:
+        raise kopf.LoginError("no ServiceAccount token and no kubeconfig: cannot reach the Kubernetes API")
+    return info, KubeApi(info.server, info.as_ssl_context(), info.as_http_headers(), token_file=token_file)
+
+
 @kopf.on.login()
-async def login(logger: kopf.Logger, **kwargs: Any) -> kopf.ConnectionInfo | None:
+async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInfo | None:
     """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere; our own API client shares the result.
 
     kopf calls this again when the API server answers 401 (a rotated token), so the client is replaced too."""
-    if RUNTIME.settings.kubeconfig:
-        os.environ["KUBECONFIG"] = RUNTIME.settings.kubeconfig
-    info = kopf.login_with_service_account(logger=logger, **kwargs)
-    token_file = SERVICE_ACCOUNT_TOKEN if info is not None else None
-    if info is None:
-        info = kopf.login_with_kubeconfig(logger=logger, **kwargs)
-    if info is None:
-        raise kopf.LoginError("no ServiceAccount token and no kubeconfig: cannot reach the Kubernetes API")
-    api = KubeApi(info.server, info.as_ssl_context(), info.as_http_headers(), token_file=token_file)
+    info, api = connect(settings)
     previous, RUNTIME.api = RUNTIME.api, api
     if previous is not None:
         await previous.close()

@@ -82,16 +82,17 @@ def test_the_chart_installs_a_hardened_operator_deployment(admin: Any, release: 
     deployment = json.loads(
         admin.kubectl("get", "deployment", release.name, "-n", release.namespace, "-o", "json").stdout
     )
-    assert deployment["spec"]["replicas"] == 1
-    assert deployment["spec"]["strategy"]["type"] == "Recreate"
-    # helm --wait returned, so the pod was admitted by the namespace's restricted Pod Security level and is Ready.
-    assert deployment["status"].get("readyReplicas") == 1
+    # Two replicas, one active (leader election through a Lease): a rolling update never runs two reconcilers.
+    assert deployment["spec"]["replicas"] == 2
+    assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
+    # helm --wait returned, so the pods were admitted by the namespace's restricted Pod Security level and are Ready.
+    assert deployment["status"].get("readyReplicas") == 2
     pods = json.loads(
         admin.kubectl(
             "get", "pods", "-n", release.namespace, "-l", f"app.kubernetes.io/instance={release.name}", "-o", "json"
         ).stdout
     )["items"]
-    assert [p["spec"]["serviceAccountName"] for p in pods] == [release.service_account]
+    assert [p["spec"]["serviceAccountName"] for p in pods] == [release.service_account] * 2
 
 
 def test_the_service_account_holds_no_wildcard_and_no_secret(admin: Any, release: Any) -> None:
