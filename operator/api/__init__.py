@@ -3,6 +3,7 @@
 from fabrikam.operator.api.base import (
     API_VERSION,
     GROUP,
+    OPERATOR_NAME,
     VERSION,
     Autoscaling,
     Condition,
@@ -43,6 +44,7 @@ __all__ = [
     "API_VERSION",
     "BUNDLED_COMPONENTS",
     "GROUP",
+    "OPERATOR_NAME",
     "VERSION",
     "Autoscaling",
     "BundledService",

@@ -17,6 +17,8 @@ from pydantic.alias_generators import to_camel
 from pydantic.config import JsonDict
 
 GROUP = "dronedelivery.fabrikam.io"
+# The operator's name wherever it signs its work: field manager, managed-by label and tag, Event source, Lease.
+OPERATOR_NAME = "fabrikam-operator"
 VERSION = "v1alpha1"
 API_VERSION: Final = "dronedelivery.fabrikam.io/v1alpha1"
 
@@ -135,12 +137,17 @@ class ConditionType(StrEnum):
     READY = "Ready"
     PROGRESSING = "Progressing"
     DEGRADED = "Degraded"
+    # kstatus's abnormal-true conditions, read by Flux (docs/gitops.md).
+    RECONCILING = "Reconciling"
+    STALLED = "Stalled"
 
 
 class Condition(Model):
     """A Kubernetes API convention condition; `Ready` is what `kubectl wait --for=condition=Ready` reads."""
 
-    type: Annotated[str, StringConstraints(max_length=316)] = Field(description="Ready, Progressing or Degraded.")
+    type: Annotated[str, StringConstraints(max_length=316)] = Field(
+        description="Ready, Progressing, Degraded, Reconciling or Stalled."
+    )
     status: ConditionStatus = Field(description="True, False or Unknown.")
     reason: Annotated[str, StringConstraints(pattern=r"^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$", max_length=1024)] = (
         Field(description="CamelCase machine-readable reason for the last transition.")

@@ -107,7 +107,7 @@ def model_schema(model: type[BaseModel]) -> Schema:
 
 
 @dataclass(frozen=True)
-class Kind:
+class CrdKind:
     """What distinguishes one of our CRDs from the other."""
 
     kind: str
@@ -135,8 +135,8 @@ _CONDITION_COLUMNS: tuple[Schema, ...] = (
 )
 _AGE: Schema = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
-KINDS: tuple[Kind, ...] = (
-    Kind(
+KINDS: tuple[CrdKind, ...] = (
+    CrdKind(
         kind=platform.KIND,
         plural=platform.PLURAL,
         scope="Cluster",
@@ -152,7 +152,7 @@ KINDS: tuple[Kind, ...] = (
             _AGE,
         ),
     ),
-    Kind(
+    CrdKind(
         kind=service.KIND,
         plural=service.PLURAL,
         scope="Namespaced",
@@ -175,7 +175,7 @@ KINDS: tuple[Kind, ...] = (
 )
 
 
-def custom_resource_definition(kind: Kind) -> Schema:
+def custom_resource_definition(kind: CrdKind) -> Schema:
     """The CRD object for one kind."""
     root: Schema = {
         "description": (kind.root.__doc__ or "").strip(),

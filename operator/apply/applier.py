@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fabrikam.operator.apply.client import INITIAL_REPLICAS_MANAGER, ApiError, KubeApi
-from fabrikam.operator.apply.comparison import desired_hash, needs_apply, with_hash
+from fabrikam.operator.apply.client import FIELD_MANAGER, INITIAL_REPLICAS_MANAGER, ApiError, KubeApi
+from fabrikam.operator.apply.comparison import HASH_ANNOTATION, desired_hash, needs_apply, with_hash
 from fabrikam.operator.apply.resources import APPLY_ORDER, describe
 from fabrikam.operator.metrics import APPLY_WRITES
 from fabrikam.operator.render.labels import INITIAL_REPLICAS
@@ -20,6 +20,39 @@ class ApplyResult:
     sent: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Objects that existed before the operator first applied them (made by hand, by Helm, by kubectl): taken over
+    # through server-side apply, with who else still manages some of their fields.
+    adopted: dict[str, list[str]] = field(default_factory=dict)
+
+
+_OURS = frozenset({FIELD_MANAGER, INITIAL_REPLICAS_MANAGER})
+
+
+def adoption_message(adopted: dict[str, list[str]]) -> str:
+    """The Event of objects taken over: which, who else still manages fields of them, and what that means."""
+    parts = [
+        f"{name} (also managed by {', '.join(managers)})" if managers else name for name, managers in adopted.items()
+    ]
+    return (
+        f"took over {len(adopted)} existing objects through server-side apply: {'; '.join(sorted(parts))}. The "
+        "operator now owns every field it renders; fields it does not render stay as their managers left them"
+    )[:1024]
+
+
+def other_managers(live: dict[str, Any]) -> list[str]:
+    """Who else manages fields of the object's spec or metadata (status writers and the scale subresource aside)."""
+    entries = live.get("metadata", {}).get("managedFields") or []
+    return sorted({e["manager"] for e in entries if e.get("manager") not in _OURS and not e.get("subresource")})
+
+
+def _adopted(actual: dict[str, Any] | None, live: dict[str, Any] | None, *, assumed_new: bool) -> list[str] | None:
+    """The other managers of an object the operator just took over, None when it was the operator's already: found
+    without our hash annotation, or, when not looked up because its owner is new, holding others' fields."""
+    if live is None:
+        return None
+    if actual is not None:
+        return other_managers(live) if HASH_ANNOTATION not in actual["metadata"].get("annotations", {}) else None
+    return (other_managers(live) or None) if assumed_new else None
 
 
 class ApplyError(RuntimeError):
@@ -111,11 +144,16 @@ async def apply_objects(
                     result.skipped.append(name)
                     return
                 live, sent = await apply_if_needed(api, obj, None, absent=False)
+                actual = None
             elif assume_new:
+                actual = None
                 live, sent = await apply_if_needed(api, obj, None, absent=True)
             else:
                 actual = await api.get(obj)
                 live, sent = await apply_if_needed(api, obj, actual, absent=actual is None)
+            managers = _adopted(actual, live, assumed_new=assume_new and name not in known)
+            if managers is not None:
+                result.adopted[name] = managers
             (result.sent if sent else result.skipped).append(name)
             if live is not None:
                 result.live[name] = live

@@ -12,9 +12,10 @@ from typing import Any
 
 import aiohttp
 
-from fabrikam.operator.apply.resources import resource_of
+from fabrikam.operator.api import OPERATOR_NAME
+from fabrikam.operator.apply.resources import Resource, resource_of
 
-FIELD_MANAGER = "fabrikam-operator"
+FIELD_MANAGER = OPERATOR_NAME
 # Sets a new Deployment's starting replicas once and never again, so the HPA is the only owner after that.
 INITIAL_REPLICAS_MANAGER = "fabrikam-operator-initial-replicas"
 _TOKEN_REREAD_SECONDS = 60.0
@@ -142,6 +143,12 @@ class KubeApi:
             content_type="application/merge-patch+json",
             body={"status": status},
         )
+
+    async def list_all(self, resource: Resource, *, label_selector: str) -> list[dict[str, Any]]:
+        """Every object of `resource`, in all namespaces, matching the selector; each with its apiVersion and kind."""
+        found = await self._call("GET", f"{resource.base}/{resource.plural}", params={"labelSelector": label_selector})
+        items: list[dict[str, Any]] = found.get("items", [])
+        return [{"apiVersion": resource.api_version, "kind": resource.kind, **item} for item in items]
 
     async def json_patch(self, obj: dict[str, Any], operations: list[dict[str, Any]]) -> None:
         """RFC 6902 patch: `test` then `add`/`remove` touches exactly one list item (finalizers) without races."""

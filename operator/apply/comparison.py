@@ -5,11 +5,9 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-HASH_ANNOTATION = "dronedelivery.fabrikam.io/desired-hash"
+from fabrikam.operator.api.base import parse_quantity
 
-_BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL_SUFFIXES = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "": Decimal(1)}
-_DECIMAL_SUFFIXES |= {"k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12")}
+HASH_ANNOTATION = "dronedelivery.fabrikam.io/desired-hash"
 
 
 def desired_hash(obj: dict[str, Any]) -> str:
@@ -57,22 +55,12 @@ def contains(actual: Any, desired: Any) -> bool:
 
 
 def _quantity(value: Any) -> Decimal | None:
-    """Kubernetes canonicalises quantities ("1000m" is stored as "1"); compare their values."""
+    """Kubernetes canonicalises quantities ("1000m" is stored as "1"); compare their values (None: not one)."""
     if isinstance(value, int):
         return Decimal(value)
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         return None
-    for suffix, factor in _BINARY_SUFFIXES.items():
-        if value.endswith(suffix):
-            return _number(value[: -len(suffix)], Decimal(factor))
-    suffix = value[-1] if not value[-1].isdigit() else ""
-    if suffix not in _DECIMAL_SUFFIXES:
-        return None
-    return _number(value[: len(value) - len(suffix)], _DECIMAL_SUFFIXES[suffix])
-
-
-def _number(text: str, factor: Decimal) -> Decimal | None:
     try:
-        return Decimal(text) * factor
-    except InvalidOperation:
+        return parse_quantity(value)
+    except (ValueError, InvalidOperation):
         return None

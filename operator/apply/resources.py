@@ -10,6 +10,16 @@ class Resource:
     kind: str
     plural: str
     namespaced: bool
+    watched: bool = False
+    applied: bool = True
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def version(self) -> str:
+        return self.api_version.rpartition("/")[2]
 
     @property
     def base(self) -> str:
@@ -26,54 +36,36 @@ class Resource:
         return f"{self.collection(namespace)}/{name}"
 
 
+# Every kind the operator reads or writes, in the order a set of them is applied (what others depend on first: a
+# Deployment needs its ServiceAccount and ConfigMap); `watched` marks the children whose drift it reverts.
 _KNOWN = (
-    Resource("v1", "Namespace", "namespaces", False),
-    Resource("v1", "ResourceQuota", "resourcequotas", True),
-    Resource("v1", "LimitRange", "limitranges", True),
-    Resource("v1", "ServiceAccount", "serviceaccounts", True),
-    Resource("v1", "ConfigMap", "configmaps", True),
-    Resource("v1", "Service", "services", True),
-    Resource("v1", "Secret", "secrets", True),
-    Resource("v1", "Event", "events", True),
-    Resource("apps/v1", "Deployment", "deployments", True),
-    Resource("apps/v1", "StatefulSet", "statefulsets", True),
-    Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True),
-    Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True),
-    Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True),
-    Resource("networking.k8s.io/v1", "Ingress", "ingresses", True),
-    Resource("rbac.authorization.k8s.io/v1", "Role", "roles", True),
-    Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True),
-    Resource("coordination.k8s.io/v1", "Lease", "leases", True),
+    Resource("v1", "Namespace", "namespaces", False, watched=True),
+    Resource("v1", "ResourceQuota", "resourcequotas", True, watched=True),
+    Resource("v1", "LimitRange", "limitranges", True, watched=True),
+    Resource("rbac.authorization.k8s.io/v1", "Role", "roles", True, watched=True),
+    Resource("rbac.authorization.k8s.io/v1", "RoleBinding", "rolebindings", True, watched=True),
+    Resource("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True, watched=True),
+    Resource("v1", "ServiceAccount", "serviceaccounts", True, watched=True),
+    Resource("v1", "ConfigMap", "configmaps", True, watched=True),
     Resource("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", "secretproviderclasses", True),
-    Resource("dronedelivery.fabrikam.io/v1alpha1", "DroneService", "droneservices", True),
-    Resource("dronedelivery.fabrikam.io/v1alpha1", "DeliveryPlatform", "deliveryplatforms", False),
+    Resource("v1", "Service", "services", True, watched=True),
+    Resource("apps/v1", "Deployment", "deployments", True, watched=True),
+    Resource("apps/v1", "StatefulSet", "statefulsets", True, watched=True),
+    Resource("autoscaling/v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", True, watched=True),
+    Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True, watched=True),
+    Resource("networking.k8s.io/v1", "Ingress", "ingresses", True, watched=True),
+    Resource("dronedelivery.fabrikam.io/v1alpha1", "DroneService", "droneservices", True, watched=True),
+    # Read or written, never applied as a rendered child.
+    Resource("v1", "Secret", "secrets", True, applied=False),
+    Resource("v1", "Event", "events", True, applied=False),
+    Resource("coordination.k8s.io/v1", "Lease", "leases", True, applied=False),
+    Resource("dronedelivery.fabrikam.io/v1alpha1", "DeliveryPlatform", "deliveryplatforms", False, applied=False),
 )
 RESOURCES: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in _KNOWN}
-
-# Objects others depend on are applied first (a Deployment needs its ServiceAccount and ConfigMap).
-APPLY_ORDER = {
-    kind: position
-    for position, kind in enumerate(
-        (
-            "Namespace",
-            "ResourceQuota",
-            "LimitRange",
-            "Role",
-            "RoleBinding",
-            "NetworkPolicy",
-            "ServiceAccount",
-            "ConfigMap",
-            "SecretProviderClass",
-            "Service",
-            "Deployment",
-            "StatefulSet",
-            "HorizontalPodAutoscaler",
-            "PodDisruptionBudget",
-            "Ingress",
-            "DroneService",
-        )
-    )
-}
+APPLY_ORDER = {r.kind: position for position, r in enumerate(r for r in _KNOWN if r.applied)}
+# The children the operator watches (and reverts when they drift), and as kopf names them: (group, version, plural).
+CHILD_RESOURCES = tuple(r for r in _KNOWN if r.watched)
+WATCHED = tuple((r.group, r.version, r.plural) for r in CHILD_RESOURCES)
 
 
 def resource_of(obj: dict[str, Any]) -> Resource:

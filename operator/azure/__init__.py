@@ -10,6 +10,7 @@ targets; `fail_over` is the Service Bus failover a person runs (docs/runbooks/di
 from fabrikam.operator.azure.adapters import fail_over
 from fabrikam.operator.azure.backoff import retry_delay
 from fabrikam.operator.azure.clients import AzureClients, AzureSettings, TokenFileCredential, default_credential
+from fabrikam.operator.azure.codes import THROTTLED, UNAVAILABLE
 from fabrikam.operator.azure.desired import (
     DesiredResource,
     Kind,
@@ -17,7 +18,6 @@ from fabrikam.operator.azure.desired import (
     identity_resources,
     platform_resources,
 )
-from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE
 from fabrikam.operator.azure.provision import (
     delete_platform,
     delete_service_identity,

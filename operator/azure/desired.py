@@ -12,7 +12,7 @@ from dataclasses import replace
 from datetime import date
 from typing import Any
 
-from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess, Use
+from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, QueueAccess
 from fabrikam.operator.api.platform import AzureSpec, Queue
 from fabrikam.operator.azure import naming, private_link, recovery
 from fabrikam.operator.azure.resource import MANAGED_BY as MANAGED_BY
@@ -600,17 +600,6 @@ def _queue_grants(svc: DroneService, platform: DeliveryPlatform) -> dict[str, fr
         if use.kind is DependencyKind.QUEUE and use.name in queues and allowed:
             grants[use.name] = grants.get(use.name, frozenset()) | allowed
     return grants
-
-
-def unusable_uses(svc: DroneService, platform: DeliveryPlatform) -> list[Use]:
-    """Declared `uses` the operator cannot grant: queues the platform lacks, Redis without a cache."""
-    queues = _declared_queues(platform)
-    return [
-        use
-        for use in svc.spec.uses
-        if (use.kind is DependencyKind.QUEUE and use.name not in queues)
-        or (use.kind is DependencyKind.REDIS and platform.spec.cache.redis is None)
-    ]
 
 
 def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal_id: str) -> list[DesiredResource]:

@@ -46,7 +46,7 @@ IN_FLIGHT = Gauge(
 )
 
 
-class Outcome:
+class TrackedCall:
     """Set by the caller inside `track` when the operation ended in something other than success."""
 
     def __init__(self) -> None:
@@ -54,9 +54,9 @@ class Outcome:
 
 
 @asynccontextmanager
-async def track(operation: str) -> AsyncIterator[Outcome]:
+async def track(operation: str) -> AsyncIterator[TrackedCall]:
     """Counts and times one operation; an exception escaping the block counts as `error`."""
-    outcome = Outcome()
+    outcome = TrackedCall()
     start = time.monotonic()
     try:
         yield outcome

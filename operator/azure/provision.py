@@ -27,8 +27,8 @@ from fabrikam.operator.azure.adapters import (
     mongo_connection_string,
 )
 from fabrikam.operator.azure.clients import AzureClients
+from fabrikam.operator.azure.codes import AzureFailure
 from fabrikam.operator.azure.desired import DesiredResource, Kind
-from fabrikam.operator.azure.errors import AzureFailure
 from fabrikam.operator.azure.reconciler import Reconciler
 from fabrikam.operator.azure.results import (
     DELETED,

@@ -13,13 +13,15 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceNotFoundError
+from typing_extensions import TypeIs
 
 from fabrikam.operator.api.platform import DeletionPolicy
 from fabrikam.operator.azure.adapters import Adapter, Json, Patchable, adapter
 from fabrikam.operator.azure.clients import AzureClients
+from fabrikam.operator.azure.codes import AzureFailure
 from fabrikam.operator.azure.desired import DesiredResource, Kind
 from fabrikam.operator.azure.drift import differences
-from fabrikam.operator.azure.errors import AzureFailure, classify
+from fabrikam.operator.azure.errors import classify
 from fabrikam.operator.azure.metrics import track
 from fabrikam.operator.azure.results import (
     DELETED,
@@ -85,13 +87,28 @@ class _TimedOut:
     """The call outlived the deadline; Azure keeps going and the next pass observes the result."""
 
 
+Answer = Json | AzureFailure | _TimedOut | None
+
+
+def _answered(answer: Answer) -> TypeIs[Json | None]:
+    """Azure answered with the resource (or, for a GET or DELETE, that it is gone)."""
+    return not isinstance(answer, AzureFailure | _TimedOut)
+
+
+def _unanswered(res: DesiredResource, answer: AzureFailure | _TimedOut, *, changed: bool) -> ResourceResult:
+    """A call that ran past the deadline (Azure keeps going: the next pass observes it) or failed."""
+    if isinstance(answer, _TimedOut):
+        return ResourceResult(kind=res.kind, name=res.name, id=res.id, provisioning_state=IN_PROGRESS, changed=changed)
+    return _failed(res, answer, changed=changed)
+
+
 class Reconciler:
     """Drives single resources through the SDK adapters with the deadlines and metrics of one subscription."""
 
     def __init__(self, clients: AzureClients) -> None:
         self.clients = clients
 
-    async def _call(self, res: DesiredResource, verb: str, call: Any) -> Json | AzureFailure | _TimedOut | None:
+    async def _call(self, res: DesiredResource, verb: str, call: Any) -> Answer:
         """One adapter call under metrics and the LRO deadline; None is a 404 of a GET or DELETE (already gone)."""
         async with track(f"{res.kind}.{verb}") as outcome:
             try:
@@ -157,22 +174,16 @@ class Reconciler:
         """The resource as Azure has it, without changing anything; None when it does not exist."""
         ops = adapter(self.clients, res.kind)
         actual = await self._call(res, "get", ops.get(res))
-        if actual is None:
-            return None
-        if isinstance(actual, _TimedOut):
-            return self._state(res, IN_PROGRESS, changed=False)
-        if isinstance(actual, AzureFailure):
-            return _failed(res, actual, changed=False)
-        return self._observed(ops, res, actual, changed=False)
+        if not _answered(actual):
+            return _unanswered(res, actual, changed=False)
+        return None if actual is None else self._observed(ops, res, actual, changed=False)
 
     async def ensure(self, res: DesiredResource) -> ResourceResult:
         """Makes Azure hold `res.body`; writes only when the resource is missing, failed or drifted."""
         ops = adapter(self.clients, res.kind)
         actual = await self._call(res, "get", ops.get(res))
-        if isinstance(actual, _TimedOut):
-            return self._state(res, IN_PROGRESS, changed=False)
-        if isinstance(actual, AzureFailure):
-            return _failed(res, actual, changed=False)
+        if not _answered(actual):
+            return _unanswered(res, actual, changed=False)
         if actual is not None:
             state = provisioning_state(actual)
             if not is_terminal(state):
@@ -193,16 +204,12 @@ class Reconciler:
         return self._written(ops, res, await self._call(res, "update", ops.update(res)))
 
     @classmethod
-    def _written(
-        cls, ops: Adapter, res: DesiredResource, written: Json | AzureFailure | _TimedOut | None
-    ) -> ResourceResult:
+    def _written(cls, ops: Adapter, res: DesiredResource, written: Answer) -> ResourceResult:
         """The result of a PUT or PATCH: what Azure answered once the operation ended, or that it is still running."""
-        if isinstance(written, _TimedOut):
-            return cls._state(res, IN_PROGRESS, changed=True)
-        if isinstance(written, AzureFailure):
-            if written.code in _ALREADY_GRANTED:
-                return cls._state(res, SUCCEEDED, changed=True)
-            return _failed(res, written, changed=True)
+        if isinstance(written, AzureFailure) and written.code in _ALREADY_GRANTED:
+            return cls._state(res, SUCCEEDED, changed=True)
+        if not _answered(written):
+            return _unanswered(res, written, changed=True)
         if written is None:
             raise AssertionError("a PUT or PATCH never answers 404 without raising")
         return cls._observed(ops, res, written, changed=True)
@@ -213,22 +220,17 @@ class Reconciler:
             return self._state(res, RETAINED, changed=False)
         ops = adapter(self.clients, res.kind)
         seen = await self._call(res, "get", ops.get(res))
-        if isinstance(seen, _TimedOut):
-            return self._state(res, IN_PROGRESS, changed=False)
-        if isinstance(seen, AzureFailure):
-            return _failed(res, seen, changed=False)
+        if not _answered(seen):
+            return _unanswered(res, seen, changed=False)
         if seen is None:
             return self._state(res, DELETED, changed=False)
         if (provisioning_state(seen) or "").casefold() != "deleting":
             sent = await self._call(res, "delete", ops.delete(res))
-            if isinstance(sent, _TimedOut):
-                return self._state(res, IN_PROGRESS, changed=True)
-            if isinstance(sent, AzureFailure):
-                return _failed(res, sent, changed=True)
+            if not _answered(sent):
+                return _unanswered(res, sent, changed=True)
         confirmed = await self._call(res, "get", ops.get(res))
+        if not _answered(confirmed):
+            return _unanswered(res, confirmed, changed=True)
         if confirmed is None:
             return self._state(res, DELETED, changed=True)
-        if isinstance(confirmed, AzureFailure):
-            return _failed(res, confirmed, changed=True)
-        still = provisioning_state(confirmed) if isinstance(confirmed, dict) else None
-        return self._state(res, still or IN_PROGRESS, changed=True)
+        return self._state(res, provisioning_state(confirmed) or IN_PROGRESS, changed=True)

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from fabrikam.operator.api import DeliveryPlatform
+from fabrikam.operator.api import OPERATOR_NAME, DeliveryPlatform
 from fabrikam.operator.api.platform import AzureSpec, DeletionPolicy
 from fabrikam.operator.azure import naming
 
-MANAGED_BY = "fabrikam-operator"
+MANAGED_BY = OPERATOR_NAME
 SHARED_TEAM = "platform"
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from fabrikam.operator.api.platform import AzureResourceStatus
-from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE, symptom
+from fabrikam.operator.azure.codes import THROTTLED, UNAVAILABLE, symptom
 
 SUCCEEDED = "Succeeded"
 FAILED = "Failed"

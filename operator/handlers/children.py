@@ -5,29 +5,12 @@ from typing import Any
 import kopf
 
 from fabrikam.operator.apply.applier import ApplyError, apply_if_needed
-from fabrikam.operator.apply.resources import describe
-from fabrikam.operator.handlers import indexes, rollout
+from fabrikam.operator.apply.resources import WATCHED, describe
+from fabrikam.operator.handlers import cloud, indexes, rollout
 from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey, child_key
 from fabrikam.operator.render.labels import MANAGED_BY
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
-WATCHED = (
-    ("", "v1", "namespaces"),
-    ("", "v1", "resourcequotas"),
-    ("", "v1", "limitranges"),
-    ("", "v1", "serviceaccounts"),
-    ("", "v1", "configmaps"),
-    ("", "v1", "services"),
-    ("apps", "v1", "deployments"),
-    ("apps", "v1", "statefulsets"),
-    ("autoscaling", "v2", "horizontalpodautoscalers"),
-    ("policy", "v1", "poddisruptionbudgets"),
-    ("networking.k8s.io", "v1", "networkpolicies"),
-    ("networking.k8s.io", "v1", "ingresses"),
-    ("rbac.authorization.k8s.io", "v1", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "rolebindings"),
-    ("dronedelivery.fabrikam.io", "v1alpha1", "droneservices"),
-)
 
 
 def _owner(body: dict[str, Any]) -> OwnerKey | None:
@@ -52,7 +35,7 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
     snapshot = indexes.snapshot(body)
     RUNTIME.observe(describe(snapshot), None if type == "DELETED" else snapshot)
     owner = _owner(snapshot)
-    if owner is None or not _owner_alive(owner, platforms, services):
+    if owner is None or not _owner_alive(owner, platforms, services) or _skipped(owner, platforms, services):
         return
     desired = RUNTIME.desired_child(owner, child_key(snapshot))
     if desired is not None:
@@ -73,6 +56,13 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
             snapshot = live
     if snapshot["kind"] == "Deployment" and owner[0] == "DroneService":
         rollout.follow(owner, services)
+
+
+def _skipped(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> bool:
+    """`reconcile-policy: skip` on the owner (or its platform): its children are observed, never reverted."""
+    body = _owner_body(owner, platforms, services)
+    platform_name = ((body or {}).get("spec") or {}).get("platformRef", {}).get("name", "")
+    return cloud.policy(body, indexes.one(platforms, platform_name) if platform_name else None) == cloud.SKIP
 
 
 def _owner_body(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> Any:

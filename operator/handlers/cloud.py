@@ -30,6 +30,8 @@ from fabrikam.operator.handlers.conditions import AZURE_ERROR, AZURE_REASONS
 from fabrikam.operator.handlers.runtime import RUNTIME
 
 FINALIZER = f"{GROUP}/azure-resources"
+# Held while `reconcile-policy: detach-on-delete` asks the operator to unlink the children before the owner goes.
+DETACH_FINALIZER = f"{GROUP}/detach-children"
 RECONCILE_POLICY = f"{GROUP}/reconcile-policy"
 SKIP, DETACH_ON_DELETE = "skip", "detach-on-delete"
 
@@ -112,7 +114,12 @@ def holds_finalizer(body: kopf.Body, **_: Any) -> bool:
     return FINALIZER in (body.get("metadata") or {}).get("finalizers", [])
 
 
-async def ensure_finalizer(body: dict[str, Any]) -> None:
+def holds_detach_finalizer(body: kopf.Body, **_: Any) -> bool:
+    """kopf filter: objects whose children are to be detached when they go."""
+    return DETACH_FINALIZER in (body.get("metadata") or {}).get("finalizers", [])
+
+
+async def ensure_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> None:
     """Puts our finalizer on before anything exists in Azure, so a deletion can never orphan a resource.
 
     The patch first tests the finalizers as read (a `null` test passes only while the list is absent, as the API
@@ -120,18 +127,18 @@ async def ensure_finalizer(body: dict[str, Any]) -> None:
     overwritten nor duplicated; when they changed, the handler is retried with the object as it is now."""
     metadata = body["metadata"]
     finalizers = list(metadata.get("finalizers", []))
-    if FINALIZER in finalizers:
+    if finalizer in finalizers:
         return
     operations: list[dict[str, Any]]
     if "finalizers" in metadata:
         operations = [
             {"op": "test", "path": "/metadata/finalizers", "value": finalizers},
-            {"op": "add", "path": "/metadata/finalizers/-", "value": FINALIZER},
+            {"op": "add", "path": "/metadata/finalizers/-", "value": finalizer},
         ]
     else:
         operations = [
             {"op": "test", "path": "/metadata/finalizers", "value": None},
-            {"op": "add", "path": "/metadata/finalizers", "value": [FINALIZER]},
+            {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
         ]
     try:
         await RUNTIME.kube().json_patch(body, operations)
@@ -139,16 +146,17 @@ async def ensure_finalizer(body: dict[str, Any]) -> None:
         if error.status != 422:
             raise
         raise kopf.TemporaryError("the finalizers changed while ours was being added; retrying", delay=1) from error
-    metadata["finalizers"] = [*finalizers, FINALIZER]
+    metadata["finalizers"] = [*finalizers, finalizer]
 
 
-async def remove_finalizer(body: dict[str, Any]) -> None:
+async def remove_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> None:
     finalizers = list(body["metadata"].get("finalizers", []))
-    if FINALIZER in finalizers:
-        path = f"/metadata/finalizers/{finalizers.index(FINALIZER)}"
+    if finalizer in finalizers:
+        path = f"/metadata/finalizers/{finalizers.index(finalizer)}"
         await RUNTIME.kube().json_patch(
-            body, [{"op": "test", "path": path, "value": FINALIZER}, {"op": "remove", "path": path}]
+            body, [{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]
         )
+        body["metadata"]["finalizers"] = [f for f in finalizers if f != finalizer]
 
 
 @dataclass(frozen=True)

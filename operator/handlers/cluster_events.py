@@ -8,10 +8,11 @@ import datetime
 import logging
 from typing import Any
 
+from fabrikam.operator.api import OPERATOR_NAME
 from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.handlers.runtime import RUNTIME
 
-COMPONENT = "fabrikam-operator"
+COMPONENT = OPERATOR_NAME
 MESSAGE_LIMIT = 1024
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
-from fabrikam.operator.azure.errors import THROTTLED, UNAVAILABLE
+from fabrikam.operator.azure.codes import THROTTLED, UNAVAILABLE
 
 # The reason of a failure only a change of spec or permissions in Azure can fix (or a retriable one that lasted).
 AZURE_ERROR = "AzureError"

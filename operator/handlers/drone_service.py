@@ -9,12 +9,12 @@ import kopf
 from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
-from fabrikam.operator.apply.applier import ApplyError, apply_objects
+from fabrikam.operator.apply.applier import ApplyError, adoption_message, apply_objects
 from fabrikam.operator.azure import delete_service_identity, naming, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, dev_secrets, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.handlers import cloud, detach, dev_secrets, indexes, orphans, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
-from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import ServiceFacts, endpoint, off_hours, render_drone_service, validate_drone_service
@@ -117,18 +117,19 @@ async def _reconcile(
 ) -> str:
     owner = (KIND, namespace, name)
     generation = int(body["metadata"].get("generation", 0))
+    RUNTIME.policies[owner] = cloud.policy(body, indexes.one(platforms, _platform_name(body)))
     try:
         svc = parse_service(body)
     except ValidationError as error:
         field, message = first_error(error)
-        return await _blocked(body, owner, Outcome(generation, [("InvalidSpec", f"{field}: {message}")], True))
+        return await _blocked(body, owner, LastReconcile(generation, [("InvalidSpec", f"{field}: {message}")], True))
     platform_body = indexes.one(platforms, svc.spec.platform_ref.name)
     platform = parse_platform(platform_body) if platform_body else None
     peers = peers_of(neighbours)
     problems = validate_drone_service(svc, platform=platform, peers=peers)
     reasons = [(p.reason, str(p)) for p in problems]
     if platform is None or any(p.fatal for p in problems):
-        return await _blocked(body, owner, Outcome(generation, reasons, True))
+        return await _blocked(body, owner, LastReconcile(generation, reasons, True))
 
     # The identity's client id as last recorded: by this process (the status in the index may lag behind its own
     # last write, and a pass reading it there would take the client id off the ServiceAccount), else in the status;
@@ -159,7 +160,9 @@ async def _reconcile(
         off_hours=off_hours.active(platform.spec.cost.off_hours, datetime.now(UTC)),
     )
     objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
-    outcome = Outcome(
+    reconcile_policy = RUNTIME.policies[owner]
+    await detach.follow_policy(body, reconcile_policy)
+    outcome = LastReconcile(
         generation,
         reasons,
         False,
@@ -168,16 +171,20 @@ async def _reconcile(
         identity_client_id=client_id,
         azure_failed_passes=failed_passes,
     )
+    if reconcile_policy == cloud.SKIP:
+        return await _observed_only(body, owner, outcome)
     # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
     RUNTIME.remember(owner, objects, outcome)
     try:
         await dev_secrets.ensure(svc, platform)
         applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
     except ApplyError as error:
-        refused = Outcome(generation, [(error.reason, str(error)), *reasons], True)
+        refused = LastReconcile(generation, [(error.reason, str(error)), *reasons], True)
         RUNTIME.outcomes[owner] = refused
         await _report(body, refused, None)
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
+    if applied.adopted:
+        kopf.event(indexes.as_body(body), type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
     if applied.sent:
         logger.info("applied %d of %d objects: %s", len(applied.sent), len(objects), ", ".join(applied.sent))
         kopf.event(
@@ -227,13 +234,22 @@ async def _reconcile_identity(
     return identity.client_id or client_id, found
 
 
-async def _blocked(body: dict[str, Any], owner: tuple[str, str, str], outcome: Outcome) -> str:
+async def _observed_only(body: dict[str, Any], owner: tuple[str, str, str], outcome: LastReconcile) -> str:
+    """`reconcile-policy: skip`: nothing is applied (nor reverted: no intent is remembered for the drift watcher),
+    the status follows the Deployment as it is."""
+    RUNTIME.remember(owner, [], outcome)
+    namespace, name = owner[1], owner[2]
+    await _report(body, outcome, RUNTIME.deployments.get(f"Deployment {namespace}/{name}"))
+    return "skipped"
+
+
+async def _blocked(body: dict[str, Any], owner: tuple[str, str, str], outcome: LastReconcile) -> str:
     RUNTIME.remember(owner, [], outcome)
     await _report(body, outcome, None)
     return "degraded"
 
 
-async def _report(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> None:
+async def _report(body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None) -> None:
     """Writes the status when it changed, with an Event when a problem appears or changes."""
     before = _degraded_reason(body)
     if await write_service_status(body, outcome, deployment) and outcome.reasons:
@@ -247,6 +263,26 @@ def _degraded_reason(body: dict[str, Any]) -> str | None:
         if condition["type"] == "Degraded" and condition["status"] == "True":
             return str(condition["reason"])
     return None
+
+
+def _platform_name(body: dict[str, Any]) -> str:
+    return str(((body.get("spec") or {}).get("platformRef") or {}).get("name", ""))
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="reconcile-policy")
+async def reconcile_policy_changed(
+    *, type: str, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """The reconcile-policy annotation changed (to skip, back to manage, ...): reconciled now under the new one."""
+    owner = (KIND, namespace or "", name)
+    known = RUNTIME.policies.get(owner)
+    if type == "DELETED" or known is None:
+        return
+    snapshot = indexes.snapshot(body)
+    current = cloud.policy(snapshot, indexes.one(kwargs["platforms"], _platform_name(snapshot)))
+    if current != known:
+        logger.info("reconcile-policy %s (was %s)", current, known)
+        await _timed(snapshot, namespace or "", name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -273,6 +309,27 @@ async def _sync_redis_users(body: dict[str, Any], indexes_: dict[str, Any]) -> N
         await redis_acl.sync(platform_body, indexes_["services_by_platform"])
     except ApplyError as error:
         kopf.warn(indexes.as_body(body), reason=error.reason, message=f"the Redis ACL users: {error}")
+
+
+@kopf.on.event(GROUP, VERSION, PLURAL, id="detach-children", when=cloud.holds_detach_finalizer)
+async def detach_children(*, type: str, body: kopf.Body, **kwargs: Any) -> None:
+    """`reconcile-policy: detach-on-delete`: the children stay (no owner reference left for the garbage collector).
+
+    An event handler on our own finalizer, not kopf's deletion handling: kopf adds its finalizer a moment after
+    ours, and a deletion in between would never reach a deletion handler (the object stuck behind our finalizer)."""
+    if type == "DELETED" or not body["metadata"].get("deletionTimestamp"):
+        return
+    snapshot = indexes.snapshot(body)
+    policy = cloud.policy(snapshot, indexes.one(kwargs["platforms"], _platform_name(snapshot)))
+    detached = await detach.on_delete(snapshot, policy)
+    if detached:
+        kopf.event(
+            body,
+            type="Normal",
+            reason="Detached",
+            message=f"reconcile-policy detach-on-delete: left {len(detached)} objects in place: "
+            + ", ".join(detached)[:900],
+        )
 
 
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)

@@ -8,7 +8,7 @@ import kopf
 from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
-from fabrikam.operator.apply.applier import ApplyError, apply_objects
+from fabrikam.operator.apply.applier import ApplyError, adoption_message, apply_objects
 from fabrikam.operator.azure import (
     AzureOutcome,
     assess,
@@ -17,11 +17,20 @@ from fabrikam.operator.azure import (
     recovery_evidence,
     shortfall,
 )
-from fabrikam.operator.handlers import cloud, cluster_events, drone_service, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.handlers import (
+    cloud,
+    cluster_events,
+    detach,
+    drone_service,
+    indexes,
+    orphans,
+    parsing,
+    redis_acl,
+)
 from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
-from fabrikam.operator.handlers.runtime import RUNTIME, Lookup, Outcome
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import expand_platform, validate_platform
@@ -109,11 +118,12 @@ async def _reconcile_now(
     started = time.monotonic()
     owner = (KIND, "", name)
     generation = int(body["metadata"].get("generation", 0))
+    RUNTIME.policies[owner] = cloud.policy(body)
     try:
         platform = parse_platform(body)
     except ValidationError as error:
         field, message = first_error(error)
-        RUNTIME.remember(owner, [], Outcome(generation, [("InvalidSpec", f"{field}: {message}")], True))
+        RUNTIME.remember(owner, [], LastReconcile(generation, [("InvalidSpec", f"{field}: {message}")], True))
         await _report(body, services_by_platform)
         RECONCILES.labels(KIND, "degraded").inc()
         return
@@ -123,10 +133,18 @@ async def _reconcile_now(
     # No `spec.azure` (any more): no Azure resources in the status either (orphans.py releases what was there).
     carried_azure = previous.azure if previous is not None and platform.spec.azure is not None else None
     carried_recovery = previous.recovery if previous is not None and platform.spec.recovery is not None else None
-    outcome = Outcome(
+    outcome = LastReconcile(
         generation, [(p.reason, str(p)) for p in problems], False, azure=carried_azure, recovery=carried_recovery
     )
-    in_azure = platform.spec.azure is not None and cloud.policy(body) != cloud.SKIP
+    reconcile_policy = RUNTIME.policies[owner]
+    if reconcile_policy == cloud.SKIP:
+        # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
+        RUNTIME.remember(owner, [], outcome)
+        await _report(body, services_by_platform)
+        RECONCILES.labels(KIND, "skipped").inc()
+        return
+    await detach.follow_policy(body, reconcile_policy)
+    in_azure = platform.spec.azure is not None
     if in_azure and not azure and previous is not None:
         carried, waiting = previous.azure_verdict()
         outcome = dataclasses.replace(
@@ -150,6 +168,8 @@ async def _reconcile_now(
         raise kopf.TemporaryError(str(error), delay=30) from error
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
+    if applied.adopted:
+        await cluster_events.post(body, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
     if acl_sent:
         logger.info("the in-cluster Redis's ACL users changed")
     if applied.sent:
@@ -173,8 +193,8 @@ async def _reconcile_now(
 
 
 async def _reconcile_azure(
-    body: dict[str, Any], platform: DeliveryPlatform, outcome: Outcome, previous: Outcome | None
-) -> Outcome:
+    body: dict[str, Any], platform: DeliveryPlatform, outcome: LastReconcile, previous: LastReconcile | None
+) -> LastReconcile:
     """`previous`: what the last pass concluded (read before this pass remembered its own intent)."""
     await cloud.ensure_finalizer(body)
     async with cloud.clients_for(platform) as clients:
@@ -211,7 +231,7 @@ async def _reconcile_azure(
 
 
 async def _recovery(
-    body: dict[str, Any], platform: DeliveryPlatform, result: AzureOutcome, previous: Outcome | None
+    body: dict[str, Any], platform: DeliveryPlatform, result: AzureOutcome, previous: LastReconcile | None
 ) -> tuple[list[dict[str, Any]] | None, list[tuple[str, str]]]:
     """status.recovery from recovery.assess, and Degraded RecoveryTargetUnmet while a store falls short for a reason
     a person must act on (not while it is still being provisioned); an Event when that changes."""
@@ -257,6 +277,22 @@ async def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> N
 _service_environments: dict[str, dict[str, str]] = {}
 
 
+@kopf.on.event(GROUP, VERSION, PLURAL, id="reconcile-policy")
+async def reconcile_policy_changed(
+    *, type: str, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any
+) -> None:
+    """The reconcile-policy annotation changed: the platform, and its services (which inherit it), now."""
+    known = RUNTIME.policies.get((KIND, "", name))
+    if type == "DELETED" or known is None:
+        return
+    snapshot = indexes.snapshot(body)
+    if cloud.policy(snapshot) == known:
+        return
+    logger.info("reconcile-policy %s (was %s)", cloud.policy(snapshot), known)
+    await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
+    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=True)
+
+
 @kopf.on.event(GROUP, VERSION, PLURAL, id="endpoints-to-services")
 async def endpoints_reach_services(
     *, type: str, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any
@@ -278,6 +314,24 @@ async def endpoints_reach_services(
     await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=False)
 
 
+@kopf.on.event(GROUP, VERSION, PLURAL, id="detach-children", when=cloud.holds_detach_finalizer)
+async def detach_children(*, type: str, body: kopf.Body, **_: Any) -> None:
+    """`reconcile-policy: detach-on-delete`: namespaces, team objects and DroneServices stay (the services then
+    report their platform missing), and so does everything in Azure. On our finalizer (see drone_service's)."""
+    if type == "DELETED" or not body["metadata"].get("deletionTimestamp"):
+        return
+    snapshot = indexes.snapshot(body)
+    detached = await detach.on_delete(snapshot, cloud.policy(snapshot))
+    if detached:
+        await cluster_events.post(
+            snapshot,
+            type="Normal",
+            reason="Detached",
+            message=f"reconcile-policy detach-on-delete: left {len(detached)} objects in place: "
+            + ", ".join(detached)[:900],
+        )
+
+
 @kopf.on.delete(GROUP, VERSION, PLURAL, when=cloud.holds_finalizer)
 async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """Kubernetes children go by owner references; Azure resources by their deletionPolicy, then the finalizer.
@@ -285,6 +339,10 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
     Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup
     needs the platform's Azure coordinates, so the platform goes last."""
     snapshot = indexes.snapshot(body)
+    if cloud.policy(snapshot) == cloud.DETACH_ON_DELETE:
+        # Everything in Azure stays, and the services are not deleted first (detach_children leaves them).
+        await cloud.remove_finalizer(snapshot)
+        return
     if await orphans.release_platform(
         snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger
     ):

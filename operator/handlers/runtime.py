@@ -43,7 +43,7 @@ class Lookup(Enum):
 
 
 @dataclass
-class Outcome:
+class LastReconcile:
     """What the last reconcile of an owner concluded; the status writers combine it with live children."""
 
     generation: int
@@ -69,7 +69,10 @@ class Runtime:
     # What the last reconcile of each owner applied, per child, as compressed JSON: the drift watcher needs it on
     # every child event, but as dicts it cost ~26 KB per service (26 MB at 1000 services); compressed it is ~3 KB.
     desired: dict[OwnerKey, dict[ChildKey, bytes]] = field(default_factory=dict)
-    outcomes: dict[OwnerKey, Outcome] = field(default_factory=dict)
+    outcomes: dict[OwnerKey, LastReconcile] = field(default_factory=dict)
+    # The reconcile-policy annotation each owner's last reconcile followed: a change of it alone (an annotation of
+    # our group, which kopf leaves out of the diff it triggers handlers on) is acted on when an event shows it.
+    policies: dict[OwnerKey, str] = field(default_factory=dict)
     # From the watch streams of the children: their desired-hash annotation, and Deployments' rollout state.
     live_hashes: dict[str, str] = field(default_factory=dict)
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -83,7 +86,7 @@ class Runtime:
             raise RuntimeError("the operator's API connection is not open yet (startup handler not run)")
         return self.api
 
-    def remember(self, owner: OwnerKey, objects: list[dict[str, Any]], outcome: Outcome) -> None:
+    def remember(self, owner: OwnerKey, objects: list[dict[str, Any]], outcome: LastReconcile) -> None:
         self._count(self.desired.get(owner, {}), -1)
         self.desired[owner] = {
             child_key(obj): zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1) for obj in objects
@@ -135,6 +138,7 @@ class Runtime:
     def forget(self, owner: OwnerKey) -> None:
         self._count(self.desired.pop(owner, {}), -1)
         self.outcomes.pop(owner, None)
+        self.policies.pop(owner, None)
         self.locks.pop(owner, None)
 
 

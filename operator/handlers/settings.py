@@ -2,6 +2,8 @@
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fabrikam.operator.api import OPERATOR_NAME
+
 
 class OperatorSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FABRIKAM_OPERATOR_")
@@ -55,7 +57,7 @@ class OperatorSettings(BaseSettings):
     leader_election: bool = False
     """Run kopf only while holding the Lease `lease_name` (two replicas, one active); off: kopf alone (one process,
     local development and tests)."""
-    lease_name: str = "fabrikam-operator"
+    lease_name: str = OPERATOR_NAME
     lease_namespace: str | None = None
     """Namespace of the Lease; None: the pod's own (from its ServiceAccount mount)."""
     lease_duration_seconds: float = 8.0

@@ -49,7 +49,7 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.watching.reconnect_backoff = 1.0
     # Bounded concurrency per resource kind: each reconcile holds its platform's peer list, so a thousand
     # reconciles at once cost memory quadratically and CPU in contention, not throughput.
-    settings.batching.worker_limit = RUNTIME.settings.worker_limit
+    settings.queueing.worker_limit = RUNTIME.settings.worker_limit
     settings.networking.request_timeout = 60
     if RUNTIME.settings.metrics_port and not RUNTIME.settings.leader_election:
         # With leader election the process serves its metrics from the start, standby included (leadership.py).

@@ -7,11 +7,11 @@ from pydantic import ValidationError
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Availability
 from fabrikam.operator.handlers.parsing import parse_service
-from fabrikam.operator.handlers.runtime import RUNTIME, Outcome
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile
 from fabrikam.operator.render.backing import description as describe_backing
 
 
-async def write_service_status(body: dict[str, Any], outcome: Outcome, deployment: dict[str, Any] | None) -> bool:
+async def write_service_status(body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None) -> bool:
     previous = body.get("status") or {}
     verdicts, ready, desired = conditions.service_conditions(
         reasons=outcome.reasons,
@@ -76,7 +76,7 @@ def _stalled(body: dict[str, Any]) -> str | None:
 
 
 async def write_platform_status(
-    body: dict[str, Any], outcome: Outcome | None, services: list[dict[str, Any]], teams: list[tuple[str, str]]
+    body: dict[str, Any], outcome: LastReconcile | None, services: list[dict[str, Any]], teams: list[tuple[str, str]]
 ) -> bool:
     """Aggregates the platform's DroneServices ("8/8" ready) per team and overall."""
     previous = body.get("status") or {}

@@ -32,7 +32,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
     return out or "(object)"
 
 
-def describe(error: ValidationError, what: str) -> list[str]:
+def validation_messages(error: ValidationError, what: str) -> list[str]:
     """One line per pydantic error: `<kind/name>: <field path>: <reason>`."""
     lines = []
     for item in error.errors():
@@ -60,7 +60,7 @@ def load(doc: Mapping[str, Any]) -> DeliveryPlatform | DroneService:
     try:
         obj = model.model_validate(doc)
     except ValidationError as error:
-        raise DocumentError("\n".join(describe(error, what))) from None
+        raise DocumentError("\n".join(validation_messages(error, what))) from None
     if isinstance(obj, DroneService) and not obj.metadata.namespace:
         raise DocumentError(f"{what}: metadata.namespace: required (nothing goes to the default namespace)")
     return obj

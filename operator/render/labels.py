@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fabrikam.operator.api import GROUP, Team
+from fabrikam.operator.api import GROUP, OPERATOR_NAME, Team
 
-MANAGED_BY = "fabrikam-operator"
+MANAGED_BY = OPERATOR_NAME
 PART_OF = "fabrikam-drone-delivery"
 NAME = "app.kubernetes.io/name"
 INSTANCE = "app.kubernetes.io/instance"

@@ -10,7 +10,7 @@ from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 from fabrikam.operator.handlers.facts import platform_environment
-from fabrikam.operator.handlers.runtime import Outcome
+from fabrikam.operator.handlers.runtime import LastReconcile
 from fabrikam.operator.render import bundled_services, render_drone_service
 
 
@@ -85,9 +85,9 @@ def test_pods_without_their_azure_access_are_not_a_ready_service() -> None:
 
 def test_a_kubernetes_only_pass_carries_the_last_azure_verdict() -> None:
     """Between two Azure passes the resync knows nothing new of Azure: its errors and "still provisioning" stand."""
-    last = Outcome(3, [("CallNotAccepted", "..."), ("AzureError", "Identity x: Forbidden")], waiting=None)
+    last = LastReconcile(3, [("CallNotAccepted", "..."), ("AzureError", "Identity x: Forbidden")], waiting=None)
     assert last.azure_verdict() == ([("AzureError", "Identity x: Forbidden")], None)
-    provisioning = Outcome(3, [], waiting="the managed identity is still provisioning")
+    provisioning = LastReconcile(3, [], waiting="the managed identity is still provisioning")
     assert provisioning.azure_verdict() == ([], "the managed identity is still provisioning")
 
 
@@ -278,5 +278,5 @@ def test_a_store_short_of_the_recovery_targets_degrades_the_platform_without_unr
     assert (by_type["Ready"].status, by_type["Ready"].reason) == (True, "AllServicesReady")
     assert (by_type["Degraded"].status, by_type["Degraded"].reason) == (True, "RecoveryTargetUnmet")
     # A Kubernetes-only pass keeps the verdict of the last Azure pass.
-    outcome = Outcome(1, reasons=[("RecoveryTargetUnmet", "ServiceBus: ..."), ("InvalidSpec", "x")])
+    outcome = LastReconcile(1, reasons=[("RecoveryTargetUnmet", "ServiceBus: ..."), ("InvalidSpec", "x")])
     assert outcome.azure_verdict() == ([("RecoveryTargetUnmet", "ServiceBus: ...")], None)
