@@ -4,7 +4,7 @@ from importlib.metadata import version
 
 import typer
 
-from fabrikam.cli import cluster, demo, image, operator_run, platform, services, simulate
+from fabrikam.cli import cluster, demo, dlq, image, operator_run, platform, services, simulate
 
 app = typer.Typer(
     help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
@@ -17,6 +17,7 @@ app.add_typer(image.registry_app, name="registry")
 app.add_typer(services.app, name="services")
 app.add_typer(operator_run.app, name="operator")
 app.add_typer(simulate.app, name="simulate")
+app.add_typer(dlq.app, name="dlq")
 platform.register(app)
 app.command(name="demo")(demo.demo)
 

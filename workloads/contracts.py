@@ -19,6 +19,16 @@ SCHEDULER_COMMANDS = "scheduler-commands"
 DELIVERY_COMMANDS = "delivery-commands"
 DELIVERY_TELEMETRY = "delivery-telemetry"
 NOTIFICATION_EVENTS = "notification-events"
+# Every queue above: the operator creates each (with its dead-letter queue); `fabrikam dlq list` looks at each.
+QUEUES = (
+    DELIVERY_REQUESTS,
+    WORKFLOW_EVENTS,
+    PACKAGE_COMMANDS,
+    SCHEDULER_COMMANDS,
+    DELIVERY_COMMANDS,
+    DELIVERY_TELEMETRY,
+    NOTIFICATION_EVENTS,
+)
 
 
 # No control characters anywhere: an address is one line in an email header, and PostgreSQL refuses a NUL in text.

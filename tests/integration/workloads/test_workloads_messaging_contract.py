@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
@@ -152,3 +153,75 @@ async def test_renewing_the_lock_prevents_redelivery(broker: tuple[Broker, str, 
         await adapter.renew_lock(received)
         assert await adapter.receive(queue, 10, wait_seconds=lock / 5) == []
     await adapter.complete(received)
+
+
+async def start_without_dead_letters(adapter: Broker, queue: str) -> None:
+    """A Service Bus queue keeps what earlier tests dead-lettered: send it back and consume it."""
+    while await adapter.redrive(queue):
+        pass
+    await drain(adapter, queue)
+
+
+async def dead_letter_now(adapter: Broker, queue: str, sent: Message, reason: str) -> None:
+    await adapter.publish(queue, sent)
+    received = await receive_one(adapter, queue)
+    assert received.message.id == sent.id
+    await adapter.dead_letter(received, reason, f"{reason} for the test")
+
+
+async def test_dead_letters_are_counted_and_listed_oldest_first_with_their_reason_and_age(
+    broker: tuple[Broker, str, float],
+) -> None:
+    adapter, queue, _ = broker
+    await start_without_dead_letters(adapter, queue)
+    started = datetime.now(UTC)
+    sent = [message({"n": n}) for n in range(3)]
+    for n, one in enumerate(sent):
+        await dead_letter_now(adapter, queue, one, f"Reason{n}")
+    letters = await adapter.dead_letters(queue, 1000)
+    assert [(letter.message, letter.reason) for letter in letters] == [
+        (one, f"Reason{n}") for n, one in enumerate(sent)
+    ]
+    for letter in letters:  # Service Bus stamps its own clock: a minute either way
+        assert letter.enqueued_at is not None
+        assert started - timedelta(minutes=1) <= letter.enqueued_at <= datetime.now(UTC) + timedelta(minutes=1)
+    assert await adapter.dead_letter_count(queue) == 3
+    assert await adapter.dead_letter_count(queue, up_to=2) == 2
+    for one in sent:
+        assert await adapter.redrive(queue, message_id=one.id) == 1
+    await drain(adapter, queue)
+
+
+async def test_a_redrive_of_one_message_id_moves_only_it_and_once(broker: tuple[Broker, str, float]) -> None:
+    adapter, queue, _ = broker
+    await drain(adapter, queue)
+    fixed, still_poisoned = message({"n": 1}), message({"n": 2})
+    await dead_letter_now(adapter, queue, still_poisoned, "InvalidBody")
+    await dead_letter_now(adapter, queue, fixed, "ProviderDown")
+    assert await adapter.redrive(queue, message_id=fixed.id) == 1
+    assert await adapter.redrive(queue, message_id=fixed.id) == 0
+    again = await receive_one(adapter, queue)
+    assert (again.message, again.delivery_count) == (fixed, 1)
+    await adapter.complete(again)
+    assert await adapter.receive(queue, 10, wait_seconds=0.5) == []
+    left = [letter.message for letter in await adapter.dead_letters(queue, 1000)]
+    assert still_poisoned in left
+    assert fixed not in left
+    assert await adapter.redrive(queue, message_id=still_poisoned.id) == 1
+    await drain(adapter, queue)
+
+
+async def test_a_redrive_moves_at_most_its_limit_oldest_first(broker: tuple[Broker, str, float]) -> None:
+    adapter, queue, _ = broker
+    await start_without_dead_letters(adapter, queue)
+    sent = [message({"n": n}) for n in range(3)]
+    for one in sent:
+        await dead_letter_now(adapter, queue, one, "ProviderDown")
+    assert await adapter.redrive(queue, limit=2) == 2
+    redriven = [await receive_one(adapter, queue) for _ in range(2)]
+    assert [received.message for received in redriven] == sent[:2]
+    for received in redriven:
+        await adapter.complete(received)
+    assert [letter.message for letter in await adapter.dead_letters(queue)] == sent[2:]
+    assert await adapter.redrive(queue, limit=5) == 1
+    await drain(adapter, queue)

@@ -2,6 +2,7 @@
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -47,9 +48,13 @@ class Received:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    """A message that will not be processed again, with the reason operators act on."""
+    """A message that will not be processed again, with the reason operators act on.
+
+    `enqueued_at` is how long it has been waiting: Redis Streams gives the time it was dead-lettered, Service
+    Bus the time it was first enqueued (dead-lettering keeps a message's enqueued time)."""
 
     message: Message
     reason: str
     description: str
     delivery_count: int
+    enqueued_at: datetime | None = None

@@ -29,9 +29,13 @@ class Broker(Protocol):
     async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         """Peek at the dead-letter queue, oldest first."""
 
-    async def redrive(self, queue: str, limit: int = 1000) -> int:
-        """Move up to `limit` dead letters back to the queue, oldest first: same message id, type and body, a
-        fresh delivery count, the dead-letter reason dropped. Returns how many moved."""
+    async def dead_letter_count(self, queue: str, up_to: int = 10_000) -> int:
+        """How many messages the dead-letter queue holds, counting no further than `up_to`."""
+
+    async def redrive(self, queue: str, limit: int = 1000, message_id: str | None = None) -> int:
+        """Move up to `limit` dead letters back to the queue, oldest first, only those of `message_id` when it is
+        given: same message id, type, body and headers, a fresh delivery count, the dead-letter reason dropped.
+        Returns how many moved; one moved already is not moved again."""
 
     async def ping(self) -> None:
         """Raise when the broker cannot be reached (readiness)."""

@@ -8,6 +8,8 @@ import asyncio
 import json
 import time
 from collections import defaultdict
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -62,19 +64,26 @@ end
 return 0
 """
 
-# Moves dead letters back to the queue as new entries (a fresh delivery count), without their reason; the
-# move of each is atomic, so a message is never in both streams or in neither.
+# Moves the dead letters with the given entry ids back to the queue as new entries (a fresh delivery count),
+# without their reason; the move of each is atomic, so a message is never in both streams or in neither, and an
+# entry already moved is skipped, so a redrive repeated after a crash moves nothing twice.
 _REDRIVE = """
-local entries = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', ARGV[1])
-for _, entry in ipairs(entries) do
-  local fields = {}
-  for i = 1, #entry[2], 2 do fields[entry[2][i]] = entry[2][i + 1] end
-  redis.call('XADD', KEYS[1], '*', 'id', fields['id'], 'type', fields['type'], 'body', fields['body'],
-    'headers', fields['headers'] or '{}')
-  redis.call('XDEL', KEYS[2], entry[1])
+local moved = 0
+for i = 1, #ARGV do
+  local entry = redis.call('XRANGE', KEYS[2], ARGV[i], ARGV[i])[1]
+  if entry then
+    local fields = {}
+    for j = 1, #entry[2], 2 do fields[entry[2][j]] = entry[2][j + 1] end
+    redis.call('XADD', KEYS[1], '*', 'id', fields['id'], 'type', fields['type'], 'body', fields['body'],
+      'headers', fields['headers'] or '{}')
+    redis.call('XDEL', KEYS[2], entry[1])
+    moved = moved + 1
+  end
 end
-return #entries
+return moved
 """
+# Dead letters are read this many at a time when looking for those of one message id.
+SCAN_PAGE = 500
 
 
 class _AckBatch:
@@ -107,6 +116,17 @@ def _decode(fields: dict[str, str]) -> Message:
         type=fields["type"],
         body=json.loads(fields["body"]),
         headers=json.loads(fields.get("headers") or "{}"),
+    )
+
+
+def _entry_time(entry_id: str) -> datetime:
+    """Redis stream ids start with the milliseconds at which the entry was added."""
+    return datetime.fromtimestamp(int(entry_id.split("-", 1)[0]) / 1000, UTC)
+
+
+def _dead_letter(entry_id: str, fields: dict[str, str]) -> DeadLetter:
+    return DeadLetter(
+        _decode(fields), fields["reason"], fields["description"], int(fields["deliveryCount"]), _entry_time(entry_id)
     )
 
 
@@ -252,14 +272,37 @@ class RedisStreamsBroker:
 
     async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
         entries: Any = await self._redis.xrange(_dead_letter_stream(queue), count=limit)
-        return [
-            DeadLetter(_decode(fields), fields["reason"], fields["description"], int(fields["deliveryCount"]))
-            for _entry_id, fields in entries
-        ]
+        return [_dead_letter(entry_id, fields) for entry_id, fields in entries]
 
-    async def redrive(self, queue: str, limit: int = 1000) -> int:
-        moved: int = await self._redrive(keys=[_stream(queue), _dead_letter_stream(queue)], args=[limit])
+    async def dead_letter_count(self, queue: str, up_to: int = 10_000) -> int:
+        count: int = await self._redis.xlen(_dead_letter_stream(queue))
+        return min(count, up_to)
+
+    async def redrive(self, queue: str, limit: int = 1000, message_id: str | None = None) -> int:
+        """The entries to move are chosen first, then moved by one script that skips any gone meanwhile."""
+        if limit < 1:
+            return 0
+        chosen: list[str] = []
+        async for entry_id, fields in self._dead_entries(queue, min(limit, SCAN_PAGE)):
+            if len(chosen) == limit:
+                break
+            if message_id is None or fields["id"] == message_id:
+                chosen.append(entry_id)
+        if not chosen:
+            return 0
+        moved: int = await self._redrive(keys=[_stream(queue), _dead_letter_stream(queue)], args=chosen)
         return moved
+
+    async def _dead_entries(self, queue: str, page: int) -> AsyncIterator[tuple[str, dict[str, str]]]:
+        """Every dead letter of the queue, oldest first, read a page at a time."""
+        start = "-"
+        while True:
+            entries: Any = await self._redis.xrange(_dead_letter_stream(queue), min=start, count=page)
+            for entry in entries:
+                yield entry
+            if len(entries) < page:
+                return
+            start = f"({entries[-1][0]}"
 
     async def ping(self) -> None:
         await self._redis.ping()

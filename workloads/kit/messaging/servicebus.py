@@ -4,12 +4,14 @@ Queues are created by the operator with duplicate detection, `maxDeliveryCount` 
 broker itself redelivers and dead-letters; this adapter maps the port onto the SDK and adds nothing.
 """
 
+import contextlib
 import json
 from typing import Any
 
 from azure.identity.aio import DefaultAzureCredential
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
+from azure.servicebus.exceptions import ServiceBusError
 
 from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import PUBLISHED
@@ -19,6 +21,9 @@ from fabrikam.workloads.kit.metrics import PUBLISHED
 MESSAGE_ID_PROPERTY = "fabrikam-message-id"
 REDRIVE_BATCH = 100
 REDRIVE_WAIT_SECONDS = 5.0
+PEEK_PAGE = 250
+# A redrive of one message id looks for it among this many dead letters at most.
+SCAN_LIMIT = 10_000
 
 
 def _text(value: Any) -> str:
@@ -32,6 +37,16 @@ def _decode(message: ServiceBusReceivedMessage) -> Message:
         type=_text(message.subject),
         body=json.loads(b"".join(message.body)),
         headers=properties,
+    )
+
+
+def _dead_letter(message: ServiceBusReceivedMessage) -> DeadLetter:
+    return DeadLetter(
+        _decode(message),
+        _text(message.dead_letter_reason or ""),
+        _text(message.dead_letter_error_description or ""),
+        message.delivery_count or 0,
+        message.enqueued_time_utc,
     )
 
 
@@ -94,41 +109,67 @@ class ServiceBusBroker:
             received.receipt, reason=reason, error_description=description[:1024]
         )
 
-    async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+    async def _browse_dead_letters(self, queue: str, limit: int) -> list[ServiceBusReceivedMessage]:
+        """The dead-letter sub-queue from its start, a page at a time (the receiver remembers where it got to)."""
+        peeked: list[ServiceBusReceivedMessage] = []
         async with self._client.get_queue_receiver(
             queue_name=queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER
         ) as receiver:
-            peeked = await receiver.peek_messages(max_message_count=limit)
-        return [
-            DeadLetter(
-                _decode(message),
-                _text(message.dead_letter_reason or ""),
-                _text(message.dead_letter_error_description or ""),
-                message.delivery_count or 0,
-            )
-            for message in peeked
-        ]
+            while len(peeked) < limit:
+                page = await receiver.peek_messages(max_message_count=min(PEEK_PAGE, limit - len(peeked)))
+                if not page:
+                    break
+                peeked.extend(page)
+        return peeked
 
-    async def redrive(self, queue: str, limit: int = 1000) -> int:
+    async def dead_letters(self, queue: str, limit: int = 100) -> list[DeadLetter]:
+        return [_dead_letter(message) for message in await self._browse_dead_letters(queue, limit)]
+
+    async def dead_letter_count(self, queue: str, up_to: int = 10_000) -> int:
+        """Counted by browsing, which needs only the Data Receiver role the services already have; the
+        runtime-properties API would count without reading but needs the Manage right."""
+        return len(await self._browse_dead_letters(queue, up_to))
+
+    async def redrive(self, queue: str, limit: int = 1000, message_id: str | None = None) -> int:
         """Each dead letter is received under a lock, re-sent, then completed. It is re-sent under the MessageId
         `<id>:redrive:<sequence number>`, so a redrive repeated after a crash between the send and the
-        completion is dropped by duplicate detection, while the handlers still see the message's own id."""
+        completion is dropped by duplicate detection, while the handlers still see the message's own id.
+
+        With `message_id`, the dead letters are browsed first to count that id's; the others received while
+        looking are held under their lock and abandoned at the end (which adds one to their delivery count)."""
+        if message_id is not None:
+            found = await self._browse_dead_letters(queue, SCAN_LIMIT)
+            limit = min(limit, sum(1 for dead in found if _decode(dead).id == message_id))
         moved = 0
+        held: list[ServiceBusReceivedMessage] = []
+        seen: set[int | None] = set()
         async with self._client.get_queue_receiver(
             queue_name=queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, prefetch_count=0
         ) as receiver:
-            while moved < limit:
-                batch = await receiver.receive_messages(
-                    max_message_count=min(REDRIVE_BATCH, limit - moved), max_wait_time=REDRIVE_WAIT_SECONDS
-                )
-                if not batch:
-                    break
-                for dead in batch:
-                    message = _decode(dead)
-                    redriven = _encode(message, broker_id=f"{message.id}:redrive:{dead.sequence_number}")
-                    await self._sender(queue).send_messages(redriven)
-                    await receiver.complete_message(dead)
-                    moved += 1
+            try:
+                while moved < limit:
+                    wanted = REDRIVE_BATCH if message_id is not None else min(REDRIVE_BATCH, limit - moved)
+                    batch = await receiver.receive_messages(
+                        max_message_count=wanted, max_wait_time=REDRIVE_WAIT_SECONDS
+                    )
+                    # A message seen before came back because its lock ran out while held: all was looked at.
+                    if not batch or any(dead.sequence_number in seen for dead in batch):
+                        held.extend(batch)
+                        break
+                    for dead in batch:
+                        seen.add(dead.sequence_number)
+                        message = _decode(dead)
+                        if moved == limit or message_id not in (None, message.id):
+                            held.append(dead)
+                            continue
+                        redriven = _encode(message, broker_id=f"{message.id}:redrive:{dead.sequence_number}")
+                        await self._sender(queue).send_messages(redriven)
+                        await receiver.complete_message(dead)
+                        moved += 1
+            finally:
+                for dead in held:
+                    with contextlib.suppress(ServiceBusError):
+                        await receiver.abandon_message(dead)
         return moved
 
     async def ping(self) -> None:
