@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from fabrikam.workloads.localstack import RedisServer, Service, Stack, seed_fleet
+from fabrikam.devcluster.localstack import RedisServer, Service, Stack, seed_fleet
 
 INGESTION_REQUESTS = 20_000
 INGESTION_CONNECTIONS = 16

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fabrikam.devcluster.localstack import RedisServer, Service
 from fabrikam.workloads.contracts import (
     DELIVERY_COMMANDS,
     DELIVERY_TELEMETRY,
@@ -28,7 +29,6 @@ from fabrikam.workloads.kit.messaging.message import outgoing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer, Service
 
 DELIVERIES = 100
 CLIENTS_PER_DELIVERY = int(os.environ.get("BENCH_SSE_CLIENTS_PER_DELIVERY", "10"))

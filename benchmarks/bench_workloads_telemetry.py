@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from fabrikam.workloads.localstack import RedisServer, Service
+from fabrikam.devcluster.localstack import RedisServer, Service
 
 DRONES = 2_000
 BATCH = 100

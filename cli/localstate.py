@@ -5,7 +5,7 @@ from pathlib import Path
 
 import typer
 
-from fabrikam.workloads.localstack import token
+from fabrikam.devcluster.localstack import token
 from fabrikam.workloads.simulator.engine import Tokens
 
 DEFAULT_DIRECTORY = Path(".run/services")

@@ -12,7 +12,7 @@ import typer
 
 from fabrikam.cli import dashboard
 from fabrikam.cli.localstate import DEFAULT_DIRECTORY, STATE_FILE, running_urls
-from fabrikam.workloads.localstack import ALL_SERVICES, Stack, seed_fleet, token
+from fabrikam.devcluster.localstack import ALL_SERVICES, Stack, seed_fleet, token
 
 app = typer.Typer(help="Run the Fabrikam services as local processes.", no_args_is_help=True)
 

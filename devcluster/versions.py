@@ -19,7 +19,7 @@ KUBE_ROUTER = "v2.1.0"
 # The dynamic volume provisioner of the real nodes. The Go proxy also serves v0.0.33, but the checksum database
 # reachable here has no record of it (`verifying module: ... 404 Not Found`), so the newest verifiable one is pinned.
 LOCAL_PATH_PROVISIONER = "v0.0.30"
-# The MongoDB-wire backing store (FerretDB on SQLite) of the in-cluster development services; workloads/localstack.py
+# The MongoDB-wire backing store (FerretDB on SQLite) of the in-cluster development services; devcluster/localstack.py
 # runs the same version as a process.
 FERRETDB = "v1.24.2"
 # kstatus, the health library Flux's kustomize-controller (and kpt) computes with: the operator's tests read live

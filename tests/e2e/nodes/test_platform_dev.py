@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from fabrikam.devcluster import platform_install
+from fabrikam.devcluster.localstack import seed_fleet
 from fabrikam.devcluster.platform_install import dev_platform_document
-from fabrikam.workloads.localstack import seed_fleet
 from fabrikam.workloads.notification.handlers import PHRASES
 from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig
 

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from fabrikam.workloads.localstack import Stack, seed_fleet
+from fabrikam.devcluster.localstack import Stack, seed_fleet
 
 STACK_ENV = {
     "FABRIKAM_LOCK_SECONDS": "2",

@@ -5,12 +5,12 @@ from datetime import UTC, datetime
 
 import httpx
 
+from fabrikam.devcluster.localstack import Stack
 from fabrikam.workloads.contracts import DELIVERY_TELEMETRY, DronePositionReported
 from fabrikam.workloads.kit.messaging.message import outgoing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import Stack
 
 from .conftest import delivery_body, drones, get_json, seed, wait_until_settled
 

@@ -6,7 +6,7 @@ from collections import Counter
 import httpx
 import redis
 
-from fabrikam.workloads.localstack import Stack
+from fabrikam.devcluster.localstack import Stack
 
 from .conftest import (
     delivery_body,

@@ -15,8 +15,8 @@ from typing import Any
 import httpx
 import pytest
 
+from fabrikam.devcluster.localstack import ALL_SERVICES, Stack, token
 from fabrikam.workloads.account import payments
-from fabrikam.workloads.localstack import ALL_SERVICES, Stack, token
 from fabrikam.workloads.notification.handlers import PHRASES
 from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig, Tokens
 

@@ -2,7 +2,7 @@
 
 from collections import Counter
 
-from fabrikam.workloads.localstack import Stack
+from fabrikam.devcluster.localstack import Stack
 
 from .conftest import drones, get_json, post_deliveries, scheduled_event_counts, seed, wait_until_settled
 

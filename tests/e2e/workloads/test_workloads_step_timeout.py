@@ -8,7 +8,7 @@ import httpx
 import pytest
 import redis
 
-from fabrikam.workloads.localstack import Stack
+from fabrikam.devcluster.localstack import Stack
 
 from .conftest import STACK_ENV, drones, post_deliveries, seed, wait_until_settled, workflows
 

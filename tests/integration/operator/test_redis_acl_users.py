@@ -20,6 +20,7 @@ import yaml
 from redis.asyncio import Redis
 from redis.exceptions import AuthenticationError, NoPermissionError, ResponseError
 
+from fabrikam.devcluster.localstack import free_port
 from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.render.backing import ACL_FILE, acl_sync_script
 from fabrikam.operator.render.redis_acl import admin_password, password, render_redis_acl
@@ -27,7 +28,6 @@ from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import free_port
 
 SAMPLES = Path(__file__).resolve().parents[3] / "config" / "samples"
 KEY = os.urandom(32)

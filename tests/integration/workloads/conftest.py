@@ -12,11 +12,11 @@ import uvicorn
 from fastapi import FastAPI
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import FerretDB, PostgreSQL, RedisServer, free_port
 from fabrikam.workloads.kit import tracing
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import FerretDB, PostgreSQL, RedisServer, free_port
 
 
 @pytest.fixture(scope="session", autouse=True)

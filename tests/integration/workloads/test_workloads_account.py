@@ -15,6 +15,7 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer, free_port
 from fabrikam.workloads.account import payments
 from fabrikam.workloads.account.issuer import LocalIssuer, load_signing_key
 from fabrikam.workloads.account.service import build as build_account
@@ -22,7 +23,6 @@ from fabrikam.workloads.ingestion.service import build as build_ingestion
 from fabrikam.workloads.kit.auth import InvalidToken, TokenVerifier
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import KeyFile, ServiceSettings
-from fabrikam.workloads.localstack import RedisServer, free_port
 from fabrikam.workloads.telemetry.service import build as build_telemetry
 
 from .conftest import serving

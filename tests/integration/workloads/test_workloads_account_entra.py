@@ -28,12 +28,12 @@ from cryptography.x509.oid import NameOID
 from redis.asyncio import Redis
 from sqlalchemy import text
 
+from fabrikam.devcluster.localstack import PostgreSQL, RedisServer, free_port
 from fabrikam.workloads.account.db import engine_for
 from fabrikam.workloads.account.db_auth import POSTGRES_SCOPE
 from fabrikam.workloads.account.service import NEEDS, build
 from fabrikam.workloads.kit.service import app_for
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import PostgreSQL, RedisServer, free_port
 
 from .conftest import serving
 from .test_workloads_account_postgres import secrets_dir, token

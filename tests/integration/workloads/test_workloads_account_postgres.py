@@ -19,10 +19,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import PostgreSQL, RedisServer, free_port
 from fabrikam.workloads.account.service import NEEDS, build
 from fabrikam.workloads.kit.service import app_for
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import PostgreSQL, RedisServer, free_port
 
 from .conftest import serving
 

@@ -22,11 +22,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import Process, RedisServer
 from fabrikam.workloads.contracts import DronePositionReported, DroneSnapshot, Location, ScheduleDelivery
 from fabrikam.workloads.delivery.model import TrackedDelivery
 from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
-from fabrikam.workloads.localstack import Process, RedisServer
 
 from .conftest import make_broker
 

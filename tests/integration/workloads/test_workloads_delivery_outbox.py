@@ -9,6 +9,7 @@ import httpx
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer, free_port
 from fabrikam.workloads.contracts import DroneSnapshot, Location, ScheduleDelivery
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.live import LiveUpdates
@@ -19,7 +20,6 @@ from fabrikam.workloads.kit.messaging.message import Message, outgoing
 from fabrikam.workloads.kit.messaging.outbox import OutboxRelay
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer, free_port
 
 from .conftest import eventually, make_broker, serving
 

@@ -7,6 +7,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.contracts import (
     CancelDelivery,
     DronePositionReported,
@@ -22,7 +23,6 @@ from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 
 from .conftest import make_broker
 

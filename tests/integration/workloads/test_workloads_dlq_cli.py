@@ -21,10 +21,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer, Service, free_port
 from fabrikam.workloads.contracts import NOTIFICATION_EVENTS, QUEUES, DeliveryStageChanged
 from fabrikam.workloads.kit import correlation
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
-from fabrikam.workloads.localstack import RedisServer, Service, free_port
 
 from .conftest import eventually, make_broker
 from .test_workloads_notification import Inbox

@@ -8,11 +8,11 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.contracts import GEO_MAX_LATITUDE, Location, PackageSize
 from fabrikam.workloads.ingestion.service import build as build_ingestion
 from fabrikam.workloads.kit.service import Runtime, ServiceBuilder, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 from fabrikam.workloads.scheduler.fleet import Fleet
 from fabrikam.workloads.scheduler.service import build as build_scheduler
 

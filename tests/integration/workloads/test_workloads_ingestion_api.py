@@ -10,10 +10,10 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer, free_port
 from fabrikam.workloads.ingestion.service import build
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer, free_port
 
 from .conftest import make_broker
 

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.contracts import DronePositionReported, DroneSnapshot, Location, ScheduleDelivery
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.live import LiveUpdates
@@ -18,7 +19,6 @@ from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.messaging.message import outgoing
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 
 from .conftest import make_broker, serving
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from fabrikam.workloads.localstack import RedisServer, Service
+from fabrikam.devcluster.localstack import RedisServer, Service
 
 
 @pytest.fixture

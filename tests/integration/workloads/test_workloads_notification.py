@@ -16,13 +16,13 @@ from aiosmtpd.controller import Controller
 from purgatory.domain.model import OpenedState
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer, free_port
 from fabrikam.workloads.contracts import DeliveryStageChanged
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
 from fabrikam.workloads.kit.pii import FieldCipher
 from fabrikam.workloads.kit.resilience import TransientError, circuit_breakers
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer, free_port
 from fabrikam.workloads.notification.channels import Resilient, SmtpEmail, TwilioSms
 from fabrikam.workloads.notification.handlers import NotificationHandlers
 from fabrikam.workloads.notification.service import build

@@ -22,11 +22,11 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import GenerationMode
 
+from fabrikam.devcluster.localstack import ALL_SERVICES, PostgreSQL, Stack
 from fabrikam.workloads.account.issuer import LocalIssuer, load_signing_key
 from fabrikam.workloads.account.service import DEMO_BUSINESS
 from fabrikam.workloads.kit.auth import Role
 from fabrikam.workloads.kit.settings import LOCAL_ISSUER_KEY, KeyFile
-from fabrikam.workloads.localstack import ALL_SERVICES, PostgreSQL, Stack
 
 EXAMPLES = 60  # generated requests per operation and mode, after the coverage cases
 CHECKS = [

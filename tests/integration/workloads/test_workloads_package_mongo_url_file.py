@@ -11,9 +11,9 @@ import httpx
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import FerretDB, RedisServer, Service
 from fabrikam.workloads.contracts import PACKAGE_COMMANDS, CreatePackage, PackageInfo, PackageSize
 from fabrikam.workloads.kit.messaging.message import outgoing
-from fabrikam.workloads.localstack import FerretDB, RedisServer, Service
 
 from .conftest import eventually, make_broker
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
+from fabrikam.devcluster.localstack import FerretDB
 from fabrikam.workloads.contracts import CreatePackage, PackageInfo, PackageSize
-from fabrikam.workloads.localstack import FerretDB
 from fabrikam.workloads.package.store import PackageStore
 
 

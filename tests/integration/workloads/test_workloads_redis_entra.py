@@ -13,10 +13,10 @@ from azure.core.credentials import AccessToken
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.kit.redis_auth import REDIS_SCOPE
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 
 SERVICE_OID = "6f1f3a52-0000-4000-8000-00000000a001"
 RENEWED_OID = "6f1f3a52-0000-4000-8000-00000000a002"

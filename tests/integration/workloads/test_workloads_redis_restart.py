@@ -7,10 +7,10 @@ import pytest
 from pydantic import BaseModel
 from redis import exceptions as redis_errors
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.kit.documents import VersionedDocuments
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 
 
 class Note(BaseModel):

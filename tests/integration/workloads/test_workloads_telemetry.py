@@ -10,10 +10,10 @@ import pytest
 import websockets
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.localstack import RedisServer
 from fabrikam.workloads.contracts import DELIVERY_TELEMETRY
 from fabrikam.workloads.kit.service import Runtime, create_app
 from fabrikam.workloads.kit.settings import ServiceSettings
-from fabrikam.workloads.localstack import RedisServer
 from fabrikam.workloads.telemetry.service import build
 
 from .conftest import make_broker, serving

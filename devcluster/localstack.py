@@ -1,4 +1,5 @@
-"""Local processes for `fabrikam services up`, the integration tests and the benchmarks.
+"""Local processes for `fabrikam services up`, the integration tests and the benchmarks: a development harness,
+kept out of the workloads package (the image's services never start servers), beside the control plane's.
 
 Real servers only: redis-server with an fsync-always append-only file (an accepted message survives a
 restart), FerretDB on SQLite as the MongoDB-wire server, and each workload as its own process.
@@ -13,7 +14,6 @@ import pwd
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from fabrikam.devcluster.processes import free_port as free_port
+
 SERVICE_ORDER = ("package", "scheduler", "delivery", "workflow", "ingestion")
 ALL_SERVICES = ("account", *SERVICE_ORDER, "drone-telemetry", "notification")
 DEMO_SECRET = "demo-secret"
@@ -35,12 +37,6 @@ FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 # A port from free_port() may be taken by another process before ours binds it; a process that exits on that
 # is started again on a fresh port, this many times in all.
 BIND_ATTEMPTS = 5
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def listens(pid: int, port: int) -> bool:
