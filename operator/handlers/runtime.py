@@ -9,7 +9,7 @@ from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
-from fabrikam.operator.handlers.conditions import AZURE_REASONS, RECOVERY_TARGET_UNMET
+from fabrikam.operator.handlers.report import LastReconcile as LastReconcile
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
 
@@ -40,26 +40,6 @@ class Lookup(Enum):
         elif self is Lookup.CACHED:
             options["known_hashes"] = RUNTIME.live_hashes
         return options
-
-
-@dataclass
-class LastReconcile:
-    """What the last reconcile of an owner concluded; the status writers combine it with live children."""
-
-    generation: int
-    reasons: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) of problems found
-    blocking: bool = False  # nothing could be applied (fatal problem or a refused object)
-    endpoint: str | None = None
-    waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
-    azure: list[dict[str, Any]] | None = None  # status.azureResources of a platform
-    recovery: list[dict[str, Any]] | None = None  # status.recovery of a platform with spec.recovery
-    identity_client_id: str | None = None  # a service's managed identity
-    azure_failed_passes: int = 0  # consecutive Azure passes that ended in a retriable failure (backoff, lasting)
-
-    def azure_verdict(self) -> tuple[list[tuple[str, str]], str | None]:
-        """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
-        knows nothing new of Azure, so it carries this over instead of forgetting it until the next Azure pass."""
-        return [r for r in self.reasons if r[0] in AZURE_REASONS or r[0] == RECOVERY_TARGET_UNMET], self.waiting
 
 
 @dataclass
