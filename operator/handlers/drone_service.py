@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -9,12 +10,13 @@ import kopf
 from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
-from fabrikam.operator.apply.applier import ApplyError, adoption_message, apply_objects
+from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message, apply_objects
 from fabrikam.operator.azure import delete_service_identity, naming, reconcile_service_identity
 from fabrikam.operator.handlers import cloud, detach, dev_secrets, indexes, orphans, parsing, redis_acl
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
+from fabrikam.operator.handlers.indexes import Indexes
 from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
-from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, OwnerKey
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import ServiceFacts, endpoint, off_hours, render_drone_service, validate_drone_service
@@ -31,14 +33,14 @@ async def service_changed(
     *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, reason: str, **kwargs: Any
 ) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and the Azure identity."""
-    lookup = Lookup.of(reason)
+    idx = Indexes.of(kwargs)
     snapshot = indexes.snapshot(body)
-    await _timed(snapshot, namespace or "", name, logger, kwargs, azure=True, lookup=lookup)
+    await reconcile(Pass(snapshot, namespace or "", name, idx, logger, azure=True, lookup=Lookup.of(reason)))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason in ("create", "update"):
-        await _sync_redis_users(snapshot, kwargs)
+        await _sync_redis_users(snapshot, idx)
     if reason == "create" or (reason == "update" and _graph_of(old_spec) != _graph_of(snapshot.get("spec") or {})):
-        await recheck_neighbours(snapshot, old_spec, logger, kwargs)
+        await recheck_neighbours(snapshot, old_spec, logger, idx)
 
 
 def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -47,160 +49,200 @@ def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def recheck_neighbours(
-    body: dict[str, Any], old_spec: dict[str, Any] | None, logger: kopf.Logger, indexes_: dict[str, Any]
+    body: dict[str, Any], old_spec: dict[str, Any] | None, logger: kopf.Logger, idx: Indexes
 ) -> None:
     """A service that appears, goes or changes whom it calls opens or closes paths on the other side too (a callee's
     ingress, a caller's missing dependency): those services are re-checked now, not at their next resync."""
-    peers = [
-        indexes.one(indexes_["services"], key) for key in indexes.graph_neighbours(body, old_spec, indexes_["callers"])
-    ]
+    peers = [indexes.one(idx.services, key) for key in indexes.graph_neighbours(body, old_spec, idx.callers)]
     # A peer gone, or going with its namespace or platform, has nothing to open or close.
-    await resync_each(
-        [p for p in peers if p and not p["metadata"].get("deletionTimestamp")], logger, indexes_, azure=False
-    )
+    await resync_each([p for p in peers if p and not p["metadata"].get("deletionTimestamp")], logger, idx, azure=False)
 
 
-async def resync_each(
-    services: Iterable[dict[str, Any]], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool
-) -> None:
+async def resync_each(services: Iterable[dict[str, Any]], logger: kopf.Logger, idx: Indexes, *, azure: bool) -> None:
     """Re-checks services one after the other; one that fails is reported and does not stop the others (nor fail
     the handler that asked)."""
     for service in services:
         try:
-            await resync(service, logger, indexes_, azure=azure)
+            await resync(service, logger, idx, azure=azure)
         except Exception as error:
             meta = service["metadata"]
             logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
 
 
-async def resync(body: dict[str, Any], logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool) -> None:
+async def resync(body: dict[str, Any], logger: kopf.Logger, idx: Indexes, *, azure: bool) -> None:
     """One idle re-check of a service (sends nothing when nothing drifted), run by its platform's resync loop:
     one loop per platform instead of a kopf timer per object, which cost memory per service at scale."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not RUNTIME.settled((KIND, namespace, name), body):
         return  # the change handler has not finished this generation yet; it does the work
-    await _timed(body, namespace, name, logger, indexes_, azure=azure, lookup=Lookup.CACHED)
+    await reconcile(Pass(body, namespace, name, idx, logger, azure=azure, lookup=Lookup.CACHED))
 
 
-async def _timed(
-    body: dict[str, Any],
-    namespace: str,
-    name: str,
-    logger: kopf.Logger,
-    indexes_: dict[str, Any],
-    *,
-    azure: bool,
-    lookup: Lookup,
-) -> None:
-    """`platforms`, `services`, `callers` and `exposers` are kopf indexes (see indexes.py), passed by name."""
+@dataclass(frozen=True)
+class Pass:
+    """One reconcile of one DroneService: the service as this pass started from, where it reads the rest, and how
+    far it goes (`azure`: the Azure identity too, which the Kubernetes-only resyncs leave to their own timer)."""
+
+    body: dict[str, Any]
+    namespace: str
+    name: str
+    indexes: Indexes
+    logger: kopf.Logger
+    azure: bool
+    lookup: Lookup
+
+    @property
+    def owner(self) -> OwnerKey:
+        return (KIND, self.namespace, self.name)
+
+    @property
+    def generation(self) -> int:
+        return int(self.body["metadata"].get("generation", 0))
+
+
+@dataclass(frozen=True)
+class Parsed:
+    """The service understood: its spec, its platform, the peers its rendering depends on, the problems found."""
+
+    svc: DroneService
+    platform_body: dict[str, Any]
+    platform: DeliveryPlatform
+    peers: list[DroneService]
+    reasons: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class IdentityStep:
+    """What the Azure side concluded (or, on a Kubernetes-only pass, what the last Azure pass did)."""
+
+    client_id: str | None
+    reasons: list[tuple[str, str]]
+    waiting: str | None
+    failed_passes: int
+
+
+async def reconcile(run: Pass) -> None:
+    """One pass at a time per service (see Runtime.locks), timed and counted."""
     started = time.monotonic()
-    neighbours = indexes.neighbourhood(body, indexes_["services"], indexes_["callers"], indexes_["exposers"])
+    neighbours = indexes.neighbourhood(run.body, run.indexes.services, run.indexes.callers, run.indexes.exposers)
     try:
-        async with RUNTIME.lock((KIND, namespace, name)):
+        async with RUNTIME.lock(run.owner):
             # The latest version seen (status included): another pass may have written it while this one waited.
-            body = indexes.one(indexes_["services"], (namespace, name)) or body
-            result = await _reconcile(body, namespace, name, indexes_["platforms"], neighbours, logger, azure, lookup)
+            latest = run.indexes.service(run.namespace, run.name) or run.body
+            result = await _reconcile(replace(run, body=latest), neighbours)
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     RECONCILES.labels(KIND, result).inc()
 
 
-async def _reconcile(
-    body: dict[str, Any],
-    namespace: str,
-    name: str,
-    platforms: kopf.Index[str, dict[str, Any]],
-    neighbours: list[dict[str, Any]],
-    logger: kopf.Logger,
-    azure: bool,
-    lookup: Lookup,
-) -> str:
-    owner = (KIND, namespace, name)
-    generation = int(body["metadata"].get("generation", 0))
-    RUNTIME.policies[owner] = cloud.policy(body, indexes.one(platforms, _platform_name(body)))
+async def _reconcile(run: Pass, neighbours: list[dict[str, Any]]) -> str:
+    """parse → Azure → render → apply → report; a pass that cannot go on reports why and stops there."""
+    RUNTIME.policies[run.owner] = cloud.policy(run.body, run.indexes.platform(_platform_name(run.body)))
+    parsed = _parse(run, neighbours)
+    if isinstance(parsed, LastReconcile):
+        return await _blocked(run.body, run.owner, parsed)
+    identity = await _identity(run, parsed)
+    objects = _render(parsed, identity)
+    policy = RUNTIME.policies[run.owner]
+    await detach.follow_policy(run.body, policy)
+    outcome = LastReconcile(
+        run.generation,
+        [*parsed.reasons, *identity.reasons],
+        False,
+        endpoint(parsed.svc, platform=parsed.platform),
+        waiting=identity.waiting,
+        identity_client_id=identity.client_id,
+        azure_failed_passes=identity.failed_passes,
+    )
+    if policy == cloud.SKIP:
+        return await _observed_only(run.body, run.owner, outcome)
+    applied = await _apply(run, parsed, objects, outcome)
+    deployment_name = f"Deployment {run.namespace}/{run.name}"
+    await _report(run.body, outcome, applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name))
+    if run.azure:
+        await orphans.release_identity(run.body, parsed.svc, parsed.platform, parsed.platform_body)
+    if identity.waiting and run.azure:
+        raise kopf.TemporaryError(identity.waiting, delay=cloud.retry_in(identity.failed_passes))
+    return "applied" if applied.sent else "unchanged"
+
+
+def _parse(run: Pass, neighbours: list[dict[str, Any]]) -> Parsed | LastReconcile:
+    """The spec, its platform and peers, validated; a blocked verdict (the reasons) when the pass cannot go on."""
     try:
-        svc = parse_service(body)
+        svc = parse_service(run.body)
     except ValidationError as error:
         field, message = first_error(error)
-        return await _blocked(body, owner, LastReconcile(generation, [("InvalidSpec", f"{field}: {message}")], True))
-    platform_body = indexes.one(platforms, svc.spec.platform_ref.name)
+        return LastReconcile(run.generation, [("InvalidSpec", f"{field}: {message}")], True)
+    platform_body = run.indexes.platform(svc.spec.platform_ref.name)
     platform = parse_platform(platform_body) if platform_body else None
     peers = peers_of(neighbours)
     problems = validate_drone_service(svc, platform=platform, peers=peers)
     reasons = [(p.reason, str(p)) for p in problems]
-    if platform is None or any(p.fatal for p in problems):
-        return await _blocked(body, owner, LastReconcile(generation, reasons, True))
+    if platform is None or platform_body is None or any(p.fatal for p in problems):
+        return LastReconcile(run.generation, reasons, True)
+    return Parsed(svc, platform_body, platform, peers, reasons)
 
+
+async def _identity(run: Pass, parsed: Parsed) -> IdentityStep:
+    """The service's Azure identity: reconciled on an Azure pass, carried over from the last one otherwise."""
     # The identity's client id as last recorded: by this process (the status in the index may lag behind its own
     # last write, and a pass reading it there would take the client id off the ServiceAccount), else in the status;
     # none once the service or its platform no longer asks for one.
-    previous = RUNTIME.outcomes.get(owner)
+    svc, platform = parsed.svc, parsed.platform
+    previous = RUNTIME.outcomes.get(run.owner)
     remembered = previous.identity_client_id if previous is not None else None
-    client_id = remembered or (body.get("status") or {}).get("identityClientId")
+    client_id = remembered or (run.body.get("status") or {}).get("identityClientId")
     if platform.spec.azure is None or not svc.spec.identity.azure:
         client_id = None
-    waiting = None
-    failed_passes = 0
-    in_azure = (
-        platform.spec.azure is not None and svc.spec.identity.azure and cloud.policy(body, platform_body) != cloud.SKIP
-    )
+    in_azure = platform.spec.azure is not None and svc.spec.identity.azure and RUNTIME.policies[run.owner] != cloud.SKIP
     failed_before = previous.azure_failed_passes if previous is not None else 0
-    if in_azure and azure:
-        client_id, found = await _reconcile_identity(body, svc, platform, client_id, failed_before)
-        reasons, waiting, failed_passes = [*reasons, *found.reasons], found.waiting, found.failed_passes
-    elif in_azure and previous is not None:
+    if in_azure and run.azure:
+        client_id, found = await _reconcile_identity(run.body, svc, platform, client_id, failed_before)
+        return IdentityStep(client_id, found.reasons, found.waiting, found.failed_passes)
+    if in_azure and previous is not None:
         carried, waiting = previous.azure_verdict()
-        reasons, failed_passes = [*reasons, *carried], failed_before
+        return IdentityStep(client_id, carried, waiting, failed_before)
+    return IdentityStep(client_id, [], None, 0)
+
+
+def _render(parsed: Parsed, identity: IdentityStep) -> list[dict[str, Any]]:
+    """The service's children, from its spec, platform and peers and what Azure and the clock say."""
+    svc, platform = parsed.svc, parsed.platform
     facts = ServiceFacts(
-        identity_client_id=client_id,
-        environment=platform_environment(platform_body),
-        azure_endpoints=platform_endpoints(platform_body),
+        identity_client_id=identity.client_id,
+        environment=platform_environment(parsed.platform_body),
+        azure_endpoints=platform_endpoints(parsed.platform_body),
         identity_name=naming.identity_name(platform.name, svc.namespace, svc.name),
         # The clock, read here: off_hours.py re-checks the services when the window opens or closes.
         off_hours=off_hours.active(platform.spec.cost.off_hours, datetime.now(UTC)),
     )
-    objects = render_drone_service(svc, platform=platform, peers=peers, facts=facts)
-    reconcile_policy = RUNTIME.policies[owner]
-    await detach.follow_policy(body, reconcile_policy)
-    outcome = LastReconcile(
-        generation,
-        reasons,
-        False,
-        endpoint(svc, platform=platform),
-        waiting=waiting,
-        identity_client_id=client_id,
-        azure_failed_passes=failed_passes,
-    )
-    if reconcile_policy == cloud.SKIP:
-        return await _observed_only(body, owner, outcome)
-    # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
-    RUNTIME.remember(owner, objects, outcome)
+    return render_drone_service(svc, platform=platform, peers=parsed.peers, facts=facts)
+
+
+async def _apply(run: Pass, parsed: Parsed, objects: list[dict[str, Any]], outcome: LastReconcile) -> ApplyResult:
+    """Sends what changed (remembering the intent first, so the drift watcher never reverts a change being made);
+    a refusal is reported, then retried."""
+    RUNTIME.remember(run.owner, objects, outcome)
     try:
-        await dev_secrets.ensure(svc, platform)
-        applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
+        await dev_secrets.ensure(parsed.svc, parsed.platform)
+        applied = await apply_objects(RUNTIME.kube(), objects, **run.lookup.apply_options())
     except ApplyError as error:
-        refused = LastReconcile(generation, [(error.reason, str(error)), *reasons], True)
-        RUNTIME.outcomes[owner] = refused
-        await _report(body, refused, None)
+        refused = LastReconcile(run.generation, [(error.reason, str(error)), *outcome.reasons], True)
+        RUNTIME.outcomes[run.owner] = refused
+        await _report(run.body, refused, None)
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
+    target = indexes.as_body(run.body)
     if applied.adopted:
-        kopf.event(indexes.as_body(body), type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
+        kopf.event(target, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
     if applied.sent:
-        logger.info("applied %d of %d objects: %s", len(applied.sent), len(objects), ", ".join(applied.sent))
+        run.logger.info("applied %d of %d objects: %s", len(applied.sent), len(objects), ", ".join(applied.sent))
         kopf.event(
-            indexes.as_body(body),
+            target,
             type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
-    deployment_name = f"Deployment {namespace}/{name}"
-    deployment = applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name)
-    await _report(body, outcome, deployment)
-    if azure:
-        await orphans.release_identity(body, svc, platform, platform_body)  # identity.azure turned off
-    if waiting and azure:
-        raise kopf.TemporaryError(waiting, delay=cloud.retry_in(failed_passes))
-    return "applied" if applied.sent else "unchanged"
+    return applied
 
 
 async def _reconcile_identity(
@@ -282,7 +324,8 @@ async def reconcile_policy_changed(
     current = cloud.policy(snapshot, indexes.one(kwargs["platforms"], _platform_name(snapshot)))
     if current != known:
         logger.info("reconcile-policy %s (was %s)", current, known)
-        await _timed(snapshot, namespace or "", name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
+        idx = Indexes.of(kwargs)
+        await reconcile(Pass(snapshot, namespace or "", name, idx, logger, azure=True, lookup=Lookup.CACHED))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -294,19 +337,20 @@ async def service_gone(
     if type == "DELETED":
         RUNTIME.forget((KIND, namespace or "", name))
         parsing.forget(str(body["metadata"]["uid"]))
-        await recheck_neighbours(indexes.snapshot(body), None, logger, kwargs)
-        await _sync_redis_users(indexes.snapshot(body), kwargs)
+        idx = Indexes.of(kwargs)
+        await recheck_neighbours(indexes.snapshot(body), None, logger, idx)
+        await _sync_redis_users(indexes.snapshot(body), idx)
 
 
-async def _sync_redis_users(body: dict[str, Any], indexes_: dict[str, Any]) -> None:
+async def _sync_redis_users(body: dict[str, Any], idx: Indexes) -> None:
     """A team's service appeared, changed or went: its Redis ACL user follows (the bundled ones come with the
     platform's spec)."""
     spec = body.get("spec") or {}
     if spec.get("component", "custom") != "custom":
         return
-    platform_body = indexes.one(indexes_["platforms"], (spec.get("platformRef") or {}).get("name"))
+    platform_body = idx.platform(_platform_name(body))
     try:
-        await redis_acl.sync(platform_body, indexes_["services_by_platform"])
+        await redis_acl.sync(platform_body, idx.services_by_platform)
     except ApplyError as error:
         kopf.warn(indexes.as_body(body), reason=error.reason, message=f"the Redis ACL users: {error}")
 

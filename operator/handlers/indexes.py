@@ -4,6 +4,7 @@ The indexing functions are coroutines: kopf runs a plain function in a thread po
 that cost more than the functions themselves at 1000 services."""
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 from typing import Any, cast
 
 import kopf
@@ -34,6 +35,32 @@ async def services(
 
 
 ServiceKey = tuple[str, str]  # (namespace, name)
+
+
+@dataclass(frozen=True)
+class Indexes:
+    """kopf's in-memory indexes of the operator's own objects (kopf passes them to handlers by name): typed, so a
+    reconcile names what it reads instead of passing kopf's keyword arguments down."""
+
+    platforms: kopf.Index[str, dict[str, Any]]
+    services: kopf.Index[ServiceKey, dict[str, Any]]
+    services_by_platform: kopf.Index[str, dict[str, Any]]
+    callers: kopf.Index[tuple[str, str, str], ServiceKey]
+    exposers: kopf.Index[tuple[str, str], ServiceKey]
+
+    @classmethod
+    def of(cls, handler_kwargs: Mapping[str, Any]) -> "Indexes":
+        """The indexes among a kopf handler's keyword arguments."""
+        return cls(**{f.name: handler_kwargs[f.name] for f in fields(cls)})
+
+    def platform(self, name: str) -> dict[str, Any] | None:
+        return one(self.platforms, name)
+
+    def service(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return one(self.services, (namespace, name))
+
+    def services_of(self, platform: str) -> list[dict[str, Any]]:
+        return list(self.services_by_platform.get(platform, []))
 
 
 def _platform_of(spec: Mapping[str, Any]) -> str:

@@ -55,8 +55,8 @@ async def follow_off_hours(
             if off != was_off and (was_off is not None or spec is not None):
                 reason, message = announcement(spec, now)
                 logger.info("%s: re-checking the platform's services", message)
-                services = list(kwargs["services_by_platform"].get(name, []))
-                await drone_service.resync_each(services, logger, kwargs, azure=False)
+                idx = indexes.Indexes.of(kwargs)
+                await drone_service.resync_each(idx.services_of(name), logger, idx, azure=False)
                 if off or was_off is not None:  # working hours need no word when nothing was scaled down before
                     await cluster_events.post(current, type="Normal", reason=reason, message=message)
             was_off = off

@@ -29,6 +29,7 @@ from fabrikam.operator.handlers import (
 )
 from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
+from fabrikam.operator.handlers.indexes import Indexes
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup
 from fabrikam.operator.handlers.status import write_platform_status
@@ -46,13 +47,13 @@ PLURAL = "deliveryplatforms"
 async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.of(reason))
+    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.of(reason))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
         # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
         # next resync (the bundled ones follow their own spec changes).
         logger.info("the platform's grants to its teams changed: re-checking its services")
-        await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=True)
+        await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=True)
     # What the spec stopped naming in Azure (a store, or spec.azure with all of it) goes as the last handled spec says.
     await orphans.release_platform(snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger)
 
@@ -67,7 +68,7 @@ async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **
     if not RUNTIME.settled((KIND, "", name), body):
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, kwargs, azure=False, lookup=Lookup.CACHED)
+    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=False, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
@@ -75,7 +76,7 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
         snapshot = indexes.snapshot(body)
-        await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
+        await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.CACHED)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
@@ -89,7 +90,7 @@ async def resync_services(*, name: str, logger: kopf.Logger, **kwargs: Any) -> N
     _last_azure_check.setdefault(name, now)
     if azure:
         _last_azure_check[name] = now
-    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=azure)
+    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=azure)
 
 
 _last_azure_check: dict[str, float] = {}
@@ -102,14 +103,14 @@ async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
 
 
 async def _reconcile(
-    body: dict[str, Any], name: str, logger: kopf.Logger, indexes_: dict[str, Any], *, azure: bool, lookup: Lookup
+    body: dict[str, Any], name: str, logger: kopf.Logger, idx: Indexes, *, azure: bool, lookup: Lookup
 ) -> None:
     """One pass at a time per platform: its change handler, its resync and its Azure re-check are separate kopf
-    handlers and timers, which kopf does not serialise (see Runtime.locks). `indexes_`: kopf's, by name."""
+    handlers and timers, which kopf does not serialise (see Runtime.locks)."""
     async with RUNTIME.lock((KIND, "", name)):
         # The latest version seen (status included): another pass may have written it while this one waited.
-        body = indexes.one(indexes_["platforms"], name) or body
-        await _reconcile_now(body, name, logger, indexes_["services_by_platform"], azure=azure, lookup=lookup)
+        body = idx.platform(name) or body
+        await _reconcile_now(body, name, logger, idx.services_by_platform, azure=azure, lookup=lookup)
 
 
 async def _reconcile_now(
@@ -289,8 +290,8 @@ async def reconcile_policy_changed(
     if cloud.policy(snapshot) == known:
         return
     logger.info("reconcile-policy %s (was %s)", cloud.policy(snapshot), known)
-    await _reconcile(snapshot, name, logger, kwargs, azure=True, lookup=Lookup.CACHED)
-    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=True)
+    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.CACHED)
+    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=True)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="endpoints-to-services")
@@ -311,7 +312,7 @@ async def endpoints_reach_services(
         return  # first sight (each service's own start-up handler renders it) or nothing new for the services
     changed = sorted(key for key in environment.keys() | previous.keys() if environment.get(key) != previous.get(key))
     logger.info("Azure endpoints changed (%s): re-checking the platform's services", ", ".join(changed))
-    await drone_service.resync_each(list(kwargs["services_by_platform"].get(name, [])), logger, kwargs, azure=False)
+    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=False)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="detach-children", when=cloud.holds_detach_finalizer)

@@ -18,6 +18,9 @@ from fabrikam.operator.handlers import cluster_events, drone_service, off_hours
 SAMPLE = Path(__file__).resolve().parents[3] / "config" / "samples" / "platform.yaml"
 ALWAYS = {"start": "00:00", "end": "00:00", "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
 
+# The indexes kopf passes that the daemon does not read.
+NO_OTHER_INDEXES: dict[str, dict[str, list[object]]] = {"services": {}, "callers": {}, "exposers": {}}
+
 
 def _platform(generation: int, window: dict[str, Any] | None, uid: str = "0a1b2c3d") -> dict[str, Any]:
     """The sample as staging; parsed models are cached by uid and generation, so each test uses its own uid."""
@@ -71,7 +74,11 @@ async def _until(check: Any) -> None:
 async def test_the_daemon_rechecks_the_services_when_the_window_changes(recorder: Recorder) -> None:
     body = _platform(1, ALWAYS)
     platforms = {"fabrikam": [body]}
-    indexes = {"platforms": platforms, "services_by_platform": {"fabrikam": [{"metadata": {"name": "ingestion"}}]}}
+    indexes = {
+        "platforms": platforms,
+        "services_by_platform": {"fabrikam": [{"metadata": {"name": "ingestion"}}]},
+        **NO_OTHER_INDEXES,
+    }
     stopped = Stopped()
     daemon = asyncio.create_task(
         off_hours.follow_off_hours(
@@ -102,7 +109,7 @@ async def test_working_hours_at_first_sight_need_no_event(recorder: Recorder) ->
     later = datetime.now(UTC) + timedelta(hours=2)
     window = {"start": f"{later:%H:%M}", "end": f"{later + timedelta(hours=1):%H:%M}", "days": ALWAYS["days"]}
     body = _platform(1, window, uid="4e5f6a7b")
-    indexes = {"platforms": {"fabrikam": [body]}, "services_by_platform": {}}
+    indexes = {"platforms": {"fabrikam": [body]}, "services_by_platform": {}, **NO_OTHER_INDEXES}
     daemon = asyncio.create_task(
         off_hours.follow_off_hours(
             name="fabrikam", body=body, stopped=Stopped(), logger=logging.getLogger("test"), **indexes
