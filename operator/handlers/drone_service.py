@@ -75,7 +75,8 @@ async def resync(body: dict[str, Any], logger: kopf.Logger, idx: Indexes, *, azu
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     if not RUNTIME.settled((KIND, namespace, name), body):
         return  # the change handler has not finished this generation yet; it does the work
-    await reconcile(Pass(body, namespace, name, idx, logger, azure=azure, lookup=Lookup.CACHED))
+    lookup = RUNTIME.resync_lookup((KIND, namespace, name))
+    await reconcile(Pass(body, namespace, name, idx, logger, azure=azure, lookup=lookup))
 
 
 @dataclass(frozen=True)

@@ -68,7 +68,8 @@ async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **
     if not RUNTIME.settled((KIND, "", name), body):
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=False, lookup=Lookup.CACHED)
+    lookup = RUNTIME.resync_lookup((KIND, "", name))
+    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=False, lookup=lookup)
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)

@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import time
 import zlib
 from dataclasses import dataclass, field
 from enum import Enum
@@ -53,6 +54,8 @@ class Runtime:
     # The reconcile-policy annotation each owner's last reconcile followed: a change of it alone (an annotation of
     # our group, which kopf leaves out of the diff it triggers handlers on) is acted on when an event shows it.
     policies: dict[OwnerKey, str] = field(default_factory=dict)
+    # When each owner's children were last read in full (monotonic seconds), see resync_lookup.
+    full_reads: dict[OwnerKey, float] = field(default_factory=dict)
     # From the watch streams of the children: their desired-hash annotation, and Deployments' rollout state.
     live_hashes: dict[str, str] = field(default_factory=dict)
     deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -112,6 +115,16 @@ class Runtime:
                 "status": dict(obj.get("status") or {}),
             }
 
+    def resync_lookup(self, owner: OwnerKey) -> Lookup:
+        """How an idle re-check learns the children: from the watches' hashes, except once per
+        `full_resync_seconds`, when it reads every child (what a watch missed while it was down)."""
+        now = time.monotonic()
+        last = self.full_reads.setdefault(owner, now)
+        if now - last < self.settings.full_resync_seconds:
+            return Lookup.CACHED
+        self.full_reads[owner] = now
+        return Lookup.FULL
+
     def lock(self, owner: OwnerKey) -> asyncio.Lock:
         return self.locks.setdefault(owner, asyncio.Lock())
 
@@ -119,6 +132,7 @@ class Runtime:
         self._count(self.desired.pop(owner, {}), -1)
         self.outcomes.pop(owner, None)
         self.policies.pop(owner, None)
+        self.full_reads.pop(owner, None)
         self.locks.pop(owner, None)
 
 

@@ -10,6 +10,9 @@ class OperatorSettings(BaseSettings):
 
     resync_seconds: float = 300.0
     """Period of the idle re-check of every object; it sends nothing when nothing drifted."""
+    full_resync_seconds: float = 3600.0
+    """Period of the re-check that reads every child from the API server instead of trusting what the watches showed:
+    a child deleted while a watch was down (an API server restart) sends no event, and only a read finds it gone."""
     metrics_port: int = 8080
     """Prometheus metrics (0 disables the endpoint)."""
     worker_limit: int = 64

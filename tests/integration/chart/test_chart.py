@@ -26,12 +26,14 @@ def test_config_kustomize_yaml_is_the_chart_rendered() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_defaults_render_one_hardened_recreate_replica(render: Any) -> None:
+def test_defaults_render_two_hardened_replicas_one_active_through_a_lease(render: Any) -> None:
     objects = render()
     assert {kind for kind, _ in objects} == {
         "ServiceAccount",
         "ClusterRole",
         "ClusterRoleBinding",
+        "Role",
+        "RoleBinding",
         "Deployment",
         "PodDisruptionBudget",
         "Secret",
@@ -40,8 +42,26 @@ def test_defaults_render_one_hardened_recreate_replica(render: Any) -> None:
         "ValidatingAdmissionPolicyBinding",
     }
     spec = objects[("Deployment", NAME)]["spec"]
-    assert spec["replicas"] == 1
-    assert spec["strategy"] == {"type": "Recreate"}
+    assert spec["replicas"] == 2
+    # A rolling update never runs two reconcilers: only the holder of the Lease runs kopf.
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
+    env = {e["name"]: e.get("value") for e in spec["template"]["spec"]["containers"][0]["env"]}
+    assert env["FABRIKAM_OPERATOR_LEADER_ELECTION"] == "true"
+    assert env["FABRIKAM_OPERATOR_LEASE_NAME"] == NAME
+    role = objects[("Role", f"{NAME}-leader-election")]
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": [NAME],
+            "verbs": ["get", "update"],
+        },
+    ]
+    affinity = spec["template"]["spec"]["affinity"]["podAntiAffinity"]
+    assert affinity["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]["topologyKey"] == (
+        "kubernetes.io/hostname"
+    )
     pod = spec["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
