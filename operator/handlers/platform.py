@@ -2,13 +2,14 @@
 
 import dataclasses
 import time
+from dataclasses import dataclass, replace
 from typing import Any
 
 import kopf
 from pydantic import ValidationError
 
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
-from fabrikam.operator.apply.applier import ApplyError, adoption_message, apply_objects
+from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message, apply_objects
 from fabrikam.operator.azure import (
     AzureOutcome,
     assess,
@@ -31,7 +32,7 @@ from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
 from fabrikam.operator.handlers.parsing import first_error, parse_platform
-from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, OwnerKey
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import expand_platform, validate_platform
@@ -47,7 +48,7 @@ PLURAL = "deliveryplatforms"
 async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
     snapshot = indexes.snapshot(body)
-    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.of(reason))
+    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.of(reason)))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
         # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
@@ -69,7 +70,7 @@ async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
     lookup = RUNTIME.resync_lookup((KIND, "", name))
-    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=False, lookup=lookup)
+    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=False, lookup=lookup))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
@@ -77,7 +78,7 @@ async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Log
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
         snapshot = indexes.snapshot(body)
-        await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.CACHED)
+        await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.CACHED))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
@@ -103,51 +104,84 @@ async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
     await _report(indexes.snapshot(body), kwargs["services_by_platform"])
 
 
-async def _reconcile(
-    body: dict[str, Any], name: str, logger: kopf.Logger, idx: Indexes, *, azure: bool, lookup: Lookup
-) -> None:
+@dataclass(frozen=True)
+class PlatformPass:
+    """One reconcile of one platform: the platform as this pass started from, where it reads its services, and how
+    far it goes (`azure`: the Azure resources too, which the Kubernetes-only resyncs leave to their own timer)."""
+
+    body: dict[str, Any]
+    name: str
+    indexes: Indexes
+    logger: kopf.Logger
+    azure: bool
+    lookup: Lookup
+
+    @property
+    def owner(self) -> OwnerKey:
+        return (KIND, "", self.name)
+
+    @property
+    def generation(self) -> int:
+        return int(self.body["metadata"].get("generation", 0))
+
+
+async def _reconcile(run: PlatformPass) -> None:
     """One pass at a time per platform: its change handler, its resync and its Azure re-check are separate kopf
     handlers and timers, which kopf does not serialise (see Runtime.locks)."""
-    async with RUNTIME.lock((KIND, "", name)):
+    async with RUNTIME.lock(run.owner):
         # The latest version seen (status included): another pass may have written it while this one waited.
-        body = idx.platform(name) or body
-        await _reconcile_now(body, name, logger, idx.services_by_platform, azure=azure, lookup=lookup)
+        latest = replace(run, body=run.indexes.platform(run.name) or run.body)
+        started = time.monotonic()
+        try:
+            result = await _steps(latest)
+        finally:
+            RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
+        RECONCILES.labels(KIND, result).inc()
 
 
-async def _reconcile_now(
-    body: dict[str, Any], name: str, logger: kopf.Logger, services_by_platform: Any, *, azure: bool, lookup: Lookup
-) -> None:
-    started = time.monotonic()
-    owner = (KIND, "", name)
-    generation = int(body["metadata"].get("generation", 0))
-    RUNTIME.policies[owner] = cloud.policy(body)
+async def _steps(run: PlatformPass) -> str:
+    """parse → validate and render → apply → Azure → report; a pass that cannot go on reports why and stops."""
+    services = run.indexes.services_by_platform
+    RUNTIME.policies[run.owner] = policy = cloud.policy(run.body)
     try:
-        platform = parse_platform(body)
+        platform = parse_platform(run.body)
     except ValidationError as error:
         field, message = first_error(error)
-        RUNTIME.remember(owner, [], LastReconcile(generation, [("InvalidSpec", f"{field}: {message}")], True))
-        await _report(body, services_by_platform)
-        RECONCILES.labels(KIND, "degraded").inc()
-        return
+        RUNTIME.remember(run.owner, [], LastReconcile(run.generation, [("InvalidSpec", f"{field}: {message}")], True))
+        await _report(run.body, services)
+        return "degraded"
     problems = validate_platform(platform)
     objects = expand_platform(platform)
-    previous = RUNTIME.outcomes.get(owner)
+    previous = RUNTIME.outcomes.get(run.owner)  # read before this pass remembers its own intent
+    outcome = _carried(run, platform, [(p.reason, str(p)) for p in problems], previous)
+    if policy == cloud.SKIP:
+        # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
+        RUNTIME.remember(run.owner, [], outcome)
+        await _report(run.body, services)
+        return "skipped"
+    await detach.follow_policy(run.body, policy)
+    applied = await _apply(run, objects, outcome)
+    for problem in problems:
+        await cluster_events.post(run.body, type="Warning", reason=problem.reason, message=str(problem))
+    if run.azure and platform.spec.azure is not None:
+        outcome = await _reconcile_azure(run.body, platform, outcome, previous)
+    RUNTIME.outcomes[run.owner] = outcome
+    await _report(run.body, services)
+    if outcome.waiting and run.azure:
+        raise kopf.TemporaryError(outcome.waiting, delay=cloud.retry_in(outcome.azure_failed_passes))
+    return "applied" if applied.sent else "unchanged"
+
+
+def _carried(
+    run: PlatformPass, platform: DeliveryPlatform, reasons: list[tuple[str, str]], previous: LastReconcile | None
+) -> LastReconcile:
+    """This pass' verdict before it applies: its problems, and what the last Azure pass found, carried over by a
+    Kubernetes-only pass (which knows nothing new of Azure) instead of forgotten until the next Azure pass."""
     # No `spec.azure` (any more): no Azure resources in the status either (orphans.py releases what was there).
     carried_azure = previous.azure if previous is not None and platform.spec.azure is not None else None
     carried_recovery = previous.recovery if previous is not None and platform.spec.recovery is not None else None
-    outcome = LastReconcile(
-        generation, [(p.reason, str(p)) for p in problems], False, azure=carried_azure, recovery=carried_recovery
-    )
-    reconcile_policy = RUNTIME.policies[owner]
-    if reconcile_policy == cloud.SKIP:
-        # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
-        RUNTIME.remember(owner, [], outcome)
-        await _report(body, services_by_platform)
-        RECONCILES.labels(KIND, "skipped").inc()
-        return
-    await detach.follow_policy(body, reconcile_policy)
-    in_azure = platform.spec.azure is not None
-    if in_azure and not azure and previous is not None:
+    outcome = LastReconcile(run.generation, reasons, False, azure=carried_azure, recovery=carried_recovery)
+    if platform.spec.azure is not None and not run.azure and previous is not None:
         carried, waiting = previous.azure_verdict()
         outcome = dataclasses.replace(
             outcome,
@@ -155,43 +189,37 @@ async def _reconcile_now(
             waiting=waiting,
             azure_failed_passes=previous.azure_failed_passes,
         )
-    # Remember the intent before sending it, so the drift watcher never reverts a change we are making.
-    RUNTIME.remember(owner, objects, outcome)
+    return outcome
+
+
+async def _apply(run: PlatformPass, objects: list[dict[str, Any]], outcome: LastReconcile) -> ApplyResult:
+    """Sends what changed (the intent remembered first, so the drift watcher never reverts a change being made) and
+    the in-cluster Redis's ACL users; a refusal is reported, then retried."""
+    RUNTIME.remember(run.owner, objects, outcome)
     try:
-        applied = await apply_objects(RUNTIME.kube(), objects, **lookup.apply_options())
-        acl_sent = await redis_acl.sync(body, services_by_platform)
+        applied = await apply_objects(RUNTIME.kube(), objects, **run.lookup.apply_options())
+        acl_sent = await redis_acl.sync(run.body, run.indexes.services_by_platform)
     except ApplyError as error:
-        RUNTIME.outcomes[owner] = dataclasses.replace(
+        RUNTIME.outcomes[run.owner] = dataclasses.replace(
             outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True
         )
-        await _report(body, services_by_platform)
-        await cluster_events.post(body, type="Warning", reason=error.reason, message=str(error))
+        await _report(run.body, run.indexes.services_by_platform)
+        await cluster_events.post(run.body, type="Warning", reason=error.reason, message=str(error))
         RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=30) from error
-    finally:
-        RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     if applied.adopted:
-        await cluster_events.post(body, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
+        await cluster_events.post(run.body, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
     if acl_sent:
-        logger.info("the in-cluster Redis's ACL users changed")
+        run.logger.info("the in-cluster Redis's ACL users changed")
     if applied.sent:
-        logger.info("applied %d of %d objects", len(applied.sent), len(objects))
+        run.logger.info("applied %d of %d objects", len(applied.sent), len(objects))
         await cluster_events.post(
-            body,
+            run.body,
             type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
         )
-    for problem in problems:
-        await cluster_events.post(body, type="Warning", reason=problem.reason, message=str(problem))
-    if azure and in_azure:
-        outcome = await _reconcile_azure(body, platform, outcome, previous)
-    RUNTIME.outcomes[owner] = outcome
-    await _report(body, services_by_platform)
-    RECONCILES.labels(KIND, "applied" if applied.sent else "unchanged").inc()
-    if outcome.waiting and azure:
-        retry = cloud.retry_in(outcome.azure_failed_passes)
-        raise kopf.TemporaryError(outcome.waiting, delay=retry)
+    return applied
 
 
 async def _reconcile_azure(
@@ -291,7 +319,7 @@ async def reconcile_policy_changed(
     if cloud.policy(snapshot) == known:
         return
     logger.info("reconcile-policy %s (was %s)", cloud.policy(snapshot), known)
-    await _reconcile(snapshot, name, logger, Indexes.of(kwargs), azure=True, lookup=Lookup.CACHED)
+    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.CACHED))
     await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=True)
 
 

@@ -115,11 +115,18 @@ def test_reconcile_policy_skip_pauses_the_azure_side(
     name = platform["metadata"]["name"]
     platform["metadata"]["annotations"] = {"dronedelivery.fabrikam.io/reconcile-policy": "skip"}
     cluster.kubectl("apply", "-f", "-", input=yaml.safe_dump(platform))
-    kit.wait_ready(cluster, f"deliveryplatform/{name}", timeout=240)
+    # Observe only: the operator reports (its first status), and writes nothing else, in Azure or in Kubernetes.
+    eventually(
+        lambda: (_get(cluster, "deliveryplatform", name).get("status") or {}).get("observedGeneration"),
+        what="the platform's first status",
+    )
+    time.sleep(5)
     resource_group = platform["spec"]["azure"]["resourceGroup"].lower()
     assert not [r for r in arm.requests if resource_group in r.path.lower()]
     live = _get(cluster, "deliveryplatform", name)
     assert "dronedelivery.fabrikam.io/azure-resources" not in live["metadata"].get("finalizers", [])
+    team_namespace = platform["spec"]["teams"][0]["namespace"]
+    assert cluster.kubectl("get", "namespace", team_namespace, check=False).returncode != 0
     cluster.kubectl("delete", "deliveryplatform", name, "--wait=false")
 
 
