@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
-from fabrikam.operator.azure import AzureClients, AzureSettings
+from fabrikam.operator.azure import AzureClients, AzureSettings, reconcile_platform
 
 
 def _load_fake_arm() -> Any:
@@ -349,3 +349,14 @@ SECRET_PROVIDER_CLASS_CRD = {
 def secret_provider_classes(cluster: Any) -> None:
     cluster.kubectl("apply", "-f", "-", input=json.dumps(SECRET_PROVIDER_CLASS_CRD))
     cluster.kubectl("wait", "--for=condition=Established", "crd/secretproviderclasses.secrets-store.csi.x-k8s.io")
+
+
+async def converged(platform: DeliveryPlatform, azure: AzureClients, *, passes: int = 30) -> Any:
+    """Reconcile passes until Azure finished what the first ones started (a long-running operation, an alias
+    `Accepted` for a moment); fails naming what is not ready after `passes`."""
+    for _ in range(passes):
+        outcome = await reconcile_platform(platform, azure)
+        if outcome.ready and not outcome.requeue:
+            return outcome
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not converged: {[r for r in outcome.resources if not r.ok]}")

@@ -13,6 +13,8 @@ from fabrikam.operator.azure import Kind, delete_platform, naming, reconcile_pla
 from fabrikam.operator.azure.desired import unnamed_stores
 from fabrikam.operator.azure.provision import delete_resources
 
+from .conftest import converged
+
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"  # conftest's
 RG = "rg-fabrikam-test"
 NETWORK = (
@@ -46,15 +48,6 @@ def _prepared(fake_arm: Any) -> None:
     fake_arm.add_subnet(SUBNET, CIDR)
 
 
-async def _converged(platform: DeliveryPlatform, azure: Any) -> Any:
-    for _ in range(30):
-        outcome = await reconcile_platform(platform, azure)
-        if outcome.ready and not outcome.requeue:
-            return outcome
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not converged: {[r for r in outcome.resources if not r.ok]}")
-
-
 def _stores(fake_arm: Any) -> dict[str, Any]:
     found = {}
     for type_name in (
@@ -79,7 +72,7 @@ async def test_every_store_is_reached_through_its_endpoint_in_the_subnet_and_ref
     _prepared(fake_arm)
     platform = _platform(make_platform, {"subnetId": SUBNET, "subnetCidr": CIDR})
 
-    outcome = await _converged(platform, azure)
+    outcome = await converged(platform, azure)
 
     stores = _stores(fake_arm)
     assert len(stores) == 4
@@ -136,7 +129,7 @@ async def test_a_zone_someone_else_keeps_is_never_overwritten_and_never_deleted(
     platform = _platform(make_platform, {"subnetId": SUBNET, "subnetCidr": CIDR})
     puts = len(fake_arm.calls("PUT", "/privateDnsZones/privatelink.redis.cache.windows.net"))
 
-    await _converged(platform, azure)
+    await converged(platform, azure)
 
     zone_puts = [
         c
@@ -173,7 +166,7 @@ async def test_zones_of_a_hub_are_only_registered_in(fake_arm: Any, azure: Any, 
     )
     zone_writes = len(fake_arm.calls("PUT", "/privateDnsZones/"))
 
-    await _converged(platform, azure)
+    await converged(platform, azure)
 
     assert len(fake_arm.calls("PUT", "/privateDnsZones/")) == zone_writes
     groups = [fake_arm.get(p) for p in fake_arm.paths("Microsoft.Network/privateEndpoints/privateDnsZoneGroups")]
@@ -189,7 +182,7 @@ async def test_turning_private_endpoints_off_opens_the_stores_and_removes_the_en
 ) -> None:
     _prepared(fake_arm)
     private = _platform(make_platform, {"subnetId": SUBNET, "subnetCidr": CIDR})
-    await _converged(private, azure)
+    await converged(private, azure)
     public = _platform(make_platform, None)
 
     gone = unnamed_stores(private, public)
@@ -212,7 +205,7 @@ async def test_turning_private_endpoints_off_opens_the_stores_and_removes_the_en
         } == {"Retain"}
     removed = await delete_resources(gone, azure)
     assert removed.ready, [r for r in removed.resources if not r.ok]
-    await _converged(public, azure)
+    await converged(public, azure)
 
     assert fake_arm.paths("Microsoft.Network/privateEndpoints") == []
     assert len(fake_arm.paths("Microsoft.Network/privateDnsZones")) == 5
@@ -243,7 +236,7 @@ async def test_a_missing_subnet_is_reported_with_its_id_and_a_pending_connection
     assert NETWORK.lower() in link.lower()
 
     fake_arm.add_subnet(SUBNET, CIDR)
-    await _converged(platform, azure)
+    await converged(platform, azure)
     # The store's owner revokes approval (as for a store of another tenant): retried, and says what to do.
     endpoint = fake_arm.paths("Microsoft.Network/privateEndpoints")[0]
     fake_arm.tamper(
@@ -277,7 +270,7 @@ async def test_the_recovery_side_stores_get_endpoints_in_the_recovery_subnet(
         recovery={"rpo": "PT1H", "rto": "PT4H", "secondaryLocation": "westcentralus"},
     )
 
-    await _converged(platform, azure)
+    await converged(platform, azure)
 
     endpoints = [fake_arm.get(p) for p in fake_arm.paths("Microsoft.Network/privateEndpoints")]
     recovery_side = {

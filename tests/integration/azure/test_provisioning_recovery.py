@@ -21,6 +21,8 @@ from fabrikam.operator.azure import (
 from fabrikam.operator.azure.recovery import Store
 from fabrikam.operator.azure.results import HELD
 
+from .conftest import converged
+
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"  # conftest's
 RG = "rg-fabrikam-test"
 RECOVERY = {"rpo": "PT1H", "rto": "PT4H", "secondaryLocation": "westcentralus"}
@@ -44,16 +46,6 @@ def _names() -> dict[str, str]:
     }
 
 
-async def _converged(platform: DeliveryPlatform, azure: Any) -> Any:
-    """Passes until Azure finished what the first ones started (an alias is `Accepted` for a moment)."""
-    for _ in range(20):
-        outcome = await reconcile_platform(platform, azure)
-        if outcome.ready and not outcome.requeue:
-            return outcome
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"not converged: {[r for r in outcome.resources if not r.ok]}")
-
-
 def _kinds(outcome: Any) -> dict[str, Any]:
     return {r.kind: r for r in outcome.resources if r.kind != Kind.SERVICE_BUS_QUEUE}
 
@@ -69,7 +61,7 @@ async def test_a_platform_with_recovery_gets_its_partners_links_and_second_regio
     )
     names = _names()
 
-    outcome = await _converged(platform, azure)
+    outcome = await converged(platform, azure, passes=20)
 
     resources = _kinds(outcome)
     alias = resources[Kind.SERVICE_BUS_ALIAS]
@@ -114,7 +106,7 @@ async def test_a_service_is_granted_its_queues_in_both_namespaces(
     fake_arm: Any, azure: Any, make_platform: Any, make_service: Any
 ) -> None:
     platform = _with(make_platform(), recovery=RECOVERY)
-    await _converged(platform, azure)
+    await converged(platform, azure, passes=20)
     names = _names()
 
     outcome = await reconcile_service_identity(
@@ -133,7 +125,7 @@ async def test_the_operator_follows_a_service_bus_failover_and_pairs_again_only_
     fake_arm: Any, azure: Any, make_platform: Any
 ) -> None:
     platform = _with(make_platform(deletionPolicy="Delete"), recovery=RECOVERY)
-    await _converged(platform, azure)
+    await converged(platform, azure, passes=20)
     names = _names()
     home = (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.ServiceBus/namespaces/{names['home']}"
@@ -172,7 +164,7 @@ async def test_the_operator_follows_a_service_bus_failover_and_pairs_again_only_
     for queue in list(fake_arm.paths("Microsoft.ServiceBus/namespaces/queues")):
         if f"/{names['home']}/" in queue:
             await azure.servicebus.queues.delete(RG, names["home"], queue.rsplit("/", 1)[-1])
-    outcome = await _converged(tuned, azure)
+    outcome = await converged(tuned, azure, passes=20)
 
     [repaired] = [c for c in fake_arm.calls("PUT", "/disasterRecoveryConfigs/")][-1:]
     assert repaired.path.startswith(f"{recovery}/disasterRecoveryConfigs/")
@@ -200,12 +192,12 @@ async def test_what_azure_refuses_or_fixed_at_creation_is_short_of_the_targets_n
 ) -> None:
     # Created before recovery: a zone-redundant cache and a server without geo-redundant backup.
     before = _with(make_platform(), databases={"postgres": {}})
-    await _converged(before, azure)
+    await converged(before, azure, passes=20)
     zoned = fake_arm.calls("PUT", "/Microsoft.Cache/redis/")[0]
     assert zoned.body["zones"] == ["1", "2", "3"]
     platform = _with(before, recovery=RECOVERY)
 
-    outcome = await _converged(platform, azure)
+    outcome = await converged(platform, azure, passes=20)
 
     resources = _kinds(outcome)
     link = resources[Kind.REDIS_LINKED_SERVER]
@@ -227,7 +219,7 @@ async def test_after_a_cosmos_db_failover_the_account_keeps_its_new_write_region
 ) -> None:
     fake_arm.add_vault(SUBSCRIPTION, RG, "kv-fabrikam-cdb")
     platform = _with(make_platform(keyVaultName="kv-fabrikam-cdb"), recovery=RECOVERY, databases={"cosmosDb": {}})
-    await _converged(platform, azure)
+    await converged(platform, azure, passes=20)
     account = naming.cosmos_account_name(SUBSCRIPTION, RG, "prod")
     path = (
         f"/subscriptions/{SUBSCRIPTION}/resourceGroups/{RG}/providers/Microsoft.DocumentDB/databaseAccounts/{account}"
@@ -240,7 +232,7 @@ async def test_after_a_cosmos_db_failover_the_account_keeps_its_new_write_region
     # Azure moved the write region to the secondary location (the fake plays the region outage's failover).
     fake_arm.tamper(path, service_managed_failover)
     writes = len(fake_arm.writes())
-    await _converged(platform, azure)
+    await converged(platform, azure, passes=20)
     assert len(fake_arm.writes()) == writes
 
     # A change of the spec still updates the account, in the order Azure holds: no failback behind anyone's back.
@@ -248,7 +240,7 @@ async def test_after_a_cosmos_db_failover_the_account_keeps_its_new_write_region
         platform,
         azure={**platform.model_dump(mode="json", by_alias=True)["spec"]["azure"], "tags": {"cost-center": "cc-9"}},
     )
-    await _converged(retagged, azure)
+    await converged(retagged, azure, passes=20)
     [update] = [c for c in fake_arm.writes()[writes:] if c.path == path]
     assert [(r["locationName"], r["failoverPriority"]) for r in update.body["properties"]["locations"]] == [
         ("westcentralus", 0),
@@ -273,4 +265,4 @@ async def test_a_pairing_azure_cannot_show_is_left_alone_and_retried(
     [bus] = [a for a in assess(platform, recovery_evidence(outcome)) if a.store is Store.SERVICE_BUS]
     assert (bus.meets_targets, bus.provisioning) == (False, True)
     fake_arm.faults.remove(fault)
-    assert (await _converged(platform, azure)).ready
+    assert (await converged(platform, azure, passes=20)).ready
