@@ -18,6 +18,7 @@ import httpx
 import redis
 
 from fabrikam.devcluster.localstack import RedisServer, Service, Stack, seed_fleet
+from fabrikam.devcluster.machine_reference import Reference, measure
 
 INGESTION_REQUESTS = 20_000
 INGESTION_CONNECTIONS = 16
@@ -78,7 +79,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
-def bench_ingestion(directory: Path) -> None:
+def bench_ingestion(directory: Path, reference: Reference) -> None:
     redis_server = RedisServer(directory / "redis")
     redis_server.start()
     service = Service("ingestion", directory / "logs", {"FABRIKAM_REDIS_URL": redis_server.url, **FAST_ENV})
@@ -98,6 +99,11 @@ def bench_ingestion(directory: Path) -> None:
         print(f"  latency p99     {percentile(latencies, 0.99) * 1000:.2f} ms")
         print(f"  latency mean    {statistics.fmean(latencies) * 1000:.2f} ms")
         print(f"  CPU             {cpu_per_request:.3f} ms per request (ingestion + redis-server)")
+        rps = INGESTION_REQUESTS / seconds
+        print(
+            f"  vs the machine  {rps / reference.bare_requests_per_second:.3f} of the bare endpoint's req/s, "
+            f"{cpu_per_request / reference.bare_cpu_ms_per_request:.1f}x its CPU per request"
+        )
         print(f"  statuses        {dict(sorted({s: statuses.count(s) for s in set(statuses)}.items()))}")
         print(f"  accepted == enqueued: {accepted_total} == {enqueued} -> {accepted_total == enqueued}")
         if accepted_total != enqueued:
@@ -136,7 +142,7 @@ def _scheduled(workflow_url: str) -> float:
     )
 
 
-def bench_pipeline(directory: Path) -> None:
+def bench_pipeline(directory: Path, reference: Reference) -> None:
     stack = Stack(directory, FAST_ENV)
     try:
         stack.start()
@@ -163,6 +169,10 @@ def bench_pipeline(directory: Path) -> None:
         print(f"  accepted        {accepted} in {seconds:.2f} s")
         print(f"  scheduled       {done:.0f} in {elapsed:.2f} s")
         print(f"  throughput      {done / elapsed:,.0f} deliveries/s end to end")
+        print(
+            f"  vs the machine  {done / elapsed * 1000 / reference.redis_set_per_second:.1f} deliveries per 1,000 "
+            f"redis SETs/s, {done / elapsed / reference.bare_requests_per_second:.4f} of the bare endpoint's req/s"
+        )
         print(f"  CPU             {per_delivery:.2f} ms per delivery, summed over {len(pids)} processes")
         print("  CPU by process  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in cpu_spent.items()))
         per_delivery_calls = sum(calls.values()) / max(done, 1)
@@ -175,8 +185,10 @@ def bench_pipeline(directory: Path) -> None:
 def main() -> None:
     print(f"{os.cpu_count()} cores; load average before: {os.getloadavg()[0]:.2f} (other processes share the cores)")
     with tempfile.TemporaryDirectory(prefix="bench-workloads-") as scratch:
-        bench_ingestion(Path(scratch) / "ingestion")
-        bench_pipeline(Path(scratch) / "pipeline")
+        reference = measure(Path(scratch) / "reference", load)
+        reference.print()
+        bench_ingestion(Path(scratch) / "ingestion", reference)
+        bench_pipeline(Path(scratch) / "pipeline", reference)
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
