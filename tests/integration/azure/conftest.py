@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from fabrikam.operator.api import DeliveryPlatform, DroneService
-from fabrikam.operator.azure import AzureClients, AzureSettings, reconcile_platform
+from fabrikam.operator.azure import AzureClients, AzureSettings, delete_platform, reconcile_platform
 
 
 def _load_fake_arm() -> Any:
@@ -360,3 +360,13 @@ async def converged(platform: DeliveryPlatform, azure: AzureClients, *, passes: 
             return outcome
         await asyncio.sleep(0.1)
     raise AssertionError(f"not converged: {[r for r in outcome.resources if not r.ok]}")
+
+
+async def fully_deleted(platform: DeliveryPlatform, azure: AzureClients, *, passes: int = 30) -> Any:
+    """Delete passes until Azure confirmed every deletion (or retention); fails naming what is left."""
+    for _ in range(passes):
+        outcome = await delete_platform(platform, azure)
+        if outcome.ready:
+            return outcome
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"not deleted: {[r for r in outcome.resources if not r.ok]}")

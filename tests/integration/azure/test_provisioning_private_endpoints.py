@@ -9,11 +9,11 @@ import ipaddress
 from typing import Any
 
 from fabrikam.operator.api import DeliveryPlatform
-from fabrikam.operator.azure import Kind, delete_platform, naming, reconcile_platform
+from fabrikam.operator.azure import Kind, naming, reconcile_platform
 from fabrikam.operator.azure.desired import unnamed_stores
 from fabrikam.operator.azure.provision import delete_resources
 
-from .conftest import converged
+from .conftest import converged, fully_deleted
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"  # conftest's
 RG = "rg-fabrikam-test"
@@ -139,13 +139,7 @@ async def test_a_zone_someone_else_keeps_is_never_overwritten_and_never_deleted(
     assert zone_puts == []
     assert fake_arm.get(hub_zone)["tags"] == {"owner": "hub-team"}
 
-    deleted = await delete_platform(platform, azure)
-    for _ in range(30):
-        if deleted.ready:
-            break
-        await asyncio.sleep(0.1)
-        deleted = await delete_platform(platform, azure)
-    assert deleted.ready, [r for r in deleted.resources if not r.ok]
+    deleted = await fully_deleted(platform, azure)
     assert fake_arm.paths("Microsoft.Network/privateEndpoints") == []
     assert fake_arm.paths("Microsoft.Cache/redis") == []
     # Zones and their links stay: other endpoints of the network may resolve through them.

@@ -4,14 +4,12 @@ Azure refuses or fixes at creation is reported against the targets while the pla
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.azure import (
     Kind,
     assess,
-    delete_platform,
     fail_over,
     naming,
     reconcile_platform,
@@ -21,7 +19,7 @@ from fabrikam.operator.azure import (
 from fabrikam.operator.azure.recovery import Store
 from fabrikam.operator.azure.results import HELD
 
-from .conftest import converged
+from .conftest import converged, fully_deleted
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"  # conftest's
 RG = "rg-fabrikam-test"
@@ -176,13 +174,7 @@ async def test_the_operator_follows_a_service_bus_failover_and_pairs_again_only_
     assert f"points at {names['recovery']} (westcentralus), paired with {names['home']} (westus2)" in bus.detail
 
     # Deleting the platform breaks the pairing where it now lives, then deletes every partner.
-    deleted = await delete_platform(tuned, azure)
-    for _ in range(20):
-        if deleted.ready:
-            break
-        await asyncio.sleep(0.1)
-        deleted = await delete_platform(tuned, azure)
-    assert deleted.ready, [r for r in deleted.resources if not r.ok]
+    await fully_deleted(tuned, azure, passes=20)
     assert fake_arm.paths("Microsoft.ServiceBus/namespaces") == []
     assert fake_arm.paths("Microsoft.Cache/redis") == []
 
