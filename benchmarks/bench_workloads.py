@@ -6,7 +6,6 @@ The load generator speaks raw HTTP/1.1 keep-alive so that it costs the server's 
 """
 
 import asyncio
-import json
 import os
 import statistics
 import sys
@@ -17,66 +16,15 @@ from pathlib import Path
 import httpx
 import redis
 
+from fabrikam.devcluster.http_load import closed_loop as load
+from fabrikam.devcluster.http_load import percentile
 from fabrikam.devcluster.localstack import RedisServer, Service, Stack, seed_fleet
-from fabrikam.devcluster.machine_reference import Reference, measure
+from fabrikam.devcluster.machine_reference import Reference, measure, process_cpu_seconds
 
 INGESTION_REQUESTS = 20_000
 INGESTION_CONNECTIONS = 16
 PIPELINE_DELIVERIES = 2_000
 FAST_ENV = {"FABRIKAM_RATE_LIMIT_PER_SECOND": "1000000", "FABRIKAM_RATE_LIMIT_BURST": "1000000"}
-
-
-def request_bytes(index: int) -> bytes:
-    body = json.dumps(
-        {
-            "owner": f"bench-{index % 50}",
-            "pickup": {"latitude": 47.61 + (index % 40) * 0.001, "longitude": -122.33, "address": "1 Pike St"},
-            "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
-            "pickupTime": "2030-01-01T10:00:00Z",
-            "deadline": "2030-01-01T12:00:00Z",
-            "expedited": index % 7 == 0,
-            "confirmationRequired": False,
-            "package": {"size": "small", "weightKg": 1.5, "tag": f"tag-{index % 10}"},
-        }
-    ).encode()
-    head = (
-        "POST /v1/deliveryrequests HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _connection(port: int, requests: list[bytes], latencies: list[float], statuses: list[int]) -> None:
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    for request in requests:
-        started = time.perf_counter()
-        writer.write(request)
-        status = int((await reader.readline()).split()[1])
-        length = 0
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            if name.lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
-        latencies.append(time.perf_counter() - started)
-        statuses.append(status)
-    writer.close()
-
-
-async def load(port: int, total: int, connections: int) -> tuple[float, list[float], list[int]]:
-    """Send `total` POSTs over `connections` keep-alive connections; returns (seconds, latencies, statuses)."""
-    payloads = [request_bytes(index) for index in range(total)]
-    latencies: list[float] = []
-    statuses: list[int] = []
-    shares = [payloads[offset::connections] for offset in range(connections)]
-    started = time.perf_counter()
-    await asyncio.gather(*(_connection(port, share, latencies, statuses) for share in shares))
-    return time.perf_counter() - started, latencies, statuses
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
 
 
 def bench_ingestion(directory: Path, reference: Reference) -> None:
@@ -114,13 +62,8 @@ def bench_ingestion(directory: Path, reference: Reference) -> None:
 
 
 def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time of these processes so far (/proc): the cost of the work, whatever the load."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+    """User + system CPU time of these processes so far: the cost of the work, whatever the load."""
+    return sum(process_cpu_seconds(pid) for pid in pids)
 
 
 def redis_calls(url: str) -> dict[str, int]:
