@@ -12,6 +12,7 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import cast
 
 import redis
 
@@ -197,7 +198,7 @@ def check_queue(redis_url: str, accepted_ids: set[str], stream: str = DELIVERY_R
     client = redis.Redis.from_url(redis_url, decode_responses=True)
     queued: list[str] = []
     cursor = "-"
-    while batch := client.xrange(stream, min=cursor, count=10_000):
+    while batch := cast(list[tuple[str, dict[str, str]]], client.xrange(stream, min=cursor, count=10_000)):
         queued.extend(json.loads(fields["body"])["deliveryId"] for _, fields in batch)
         cursor = "(" + batch[-1][0]
     client.close()

@@ -46,6 +46,8 @@ class Reference:
     redis_set_per_second: float
     bare_requests_per_second: float
     bare_cpu_ms_per_request: float
+    python_loop_ms: float
+    syscall_us: float
 
     def print(self) -> None:
         print("machine reference (same run):")
@@ -56,6 +58,10 @@ class Reference:
         print(
             f"  bare endpoint   {self.bare_requests_per_second:,.0f} req/s, "
             f"{self.bare_cpu_ms_per_request:.3f} ms CPU per request (uvicorn + uvloop + httptools, same client)"
+        )
+        print(
+            f"  core speed      {self.python_loop_ms:.1f} ms CPU for a fixed pure-Python loop, "
+            f"{self.syscall_us:.2f} µs CPU per system call (smaller is faster)"
         )
 
 
@@ -120,8 +126,42 @@ def bare_endpoint(directory: Path, load: Load, requests: int, connections: int) 
         server.stop()
 
 
+def python_loop_ms(rounds: int = 5) -> float:
+    """CPU time of a fixed pure-Python workload (dicts, strings, ints: what a request handler does), best of
+    `rounds`: the speed of one core for our kind of code, whatever else the machine is doing meanwhile."""
+
+    def workload() -> int:
+        total = 0
+        for index in range(200_000):
+            record: dict[str, str | int] = {"id": index, "name": f"drone-{index}", "battery": index % 100}
+            total += len(str(record["name"])) + int(record["battery"])
+        return total
+
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        workload()
+        best = min(best, time.process_time() - started)
+    return best * 1000
+
+
+def syscall_us(calls: int = 200_000, rounds: int = 5) -> float:
+    """CPU time of one system call (os.getppid, a syscall with no work in it: the entry and exit alone), best of
+    `rounds`. Serving a request takes a dozen (epoll, reads, writes to the client and to Redis), and their cost
+    depends on the host: the hypervisor and the CPU's speculative-execution mitigations."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        for _ in range(calls):
+            os.getppid()
+        best = min(best, time.process_time() - started)
+    return best * 1e6 / calls
+
+
 def measure(directory: Path, load: Load, *, requests: int = 20_000, connections: int = 16) -> Reference:
     directory.mkdir(parents=True, exist_ok=True)
     load_average = os.getloadavg()[0]
     rps, cpu_ms = bare_endpoint(directory, load, requests, connections)
-    return Reference(cpu_model(), load_average, redis_set_per_second(directory), rps, cpu_ms)
+    return Reference(
+        cpu_model(), load_average, redis_set_per_second(directory), rps, cpu_ms, python_loop_ms(), syscall_us()
+    )

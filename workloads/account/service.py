@@ -36,7 +36,7 @@ def build(runtime: Runtime, credential: AsyncTokenCredential | None = None) -> S
         credential = None
     elif credential is None:
         credential = owned_credential = DefaultAzureCredential()
-    engine = engine_for(database_url, credential)
+    engine = engine_for(database_url, credential, timeout_seconds=settings.outbound_timeout_seconds)
     sessions = async_sessionmaker(engine, expire_on_commit=False)
     pii_key = require(settings.pii_key(), "pii_key_file")
     cipher = FieldCipher.from_key_file(pii_key.path, create=pii_key.create)

@@ -28,24 +28,37 @@ end
 return redis.call('HGET', KEYS[1], 'status')
 """
 
+# The nearest NEAREST_FIRST drones are looked at first; only when none of them can fly the package (too small,
+# battery too low) is the rest of the radius searched, still nearest first: a capable drone further away must
+# not be missed because more than NEAREST_FIRST unsuitable ones are closer.
+NEAREST_FIRST = 256
+
 _ASSIGN = """
 local existing = redis.call('GET', KEYS[2])
 if existing == ARGV[8] then return false end
 if existing then return redis.call('HGETALL', ARGV[7] .. existing) end
-local nearest = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3], 'BYRADIUS', ARGV[4], 'km',
-  'ASC', 'COUNT', 256)
-for _, id in ipairs(nearest) do
-  local drone = ARGV[7] .. id
-  local rank = tonumber(redis.call('HGET', drone, 'payloadRank') or '0')
-  local battery = tonumber(redis.call('HGET', drone, 'battery') or '0')
-  if rank >= tonumber(ARGV[5]) and battery >= tonumber(ARGV[6]) then
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('HSET', drone, 'status', 'assigned', 'deliveryId', ARGV[1])
-    redis.call('SET', KEYS[2], id)
-    return redis.call('HGETALL', drone)
+local function first_capable(ids)
+  for _, id in ipairs(ids) do
+    local drone = ARGV[7] .. id
+    local rank = tonumber(redis.call('HGET', drone, 'payloadRank') or '0')
+    local battery = tonumber(redis.call('HGET', drone, 'battery') or '0')
+    if rank >= tonumber(ARGV[5]) and battery >= tonumber(ARGV[6]) then return id end
   end
+  return nil
 end
-return false
+local nearest = redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3], 'BYRADIUS', ARGV[4], 'km',
+  'ASC', 'COUNT', ARGV[9])
+local id = first_capable(nearest)
+if (not id) and #nearest >= tonumber(ARGV[9]) then
+  id = first_capable(redis.call('GEOSEARCH', KEYS[1], 'FROMLONLAT', ARGV[2], ARGV[3], 'BYRADIUS', ARGV[4], 'km',
+    'ASC'))
+end
+if not id then return false end
+local drone = ARGV[7] .. id
+redis.call('ZREM', KEYS[1], id)
+redis.call('HSET', drone, 'status', 'assigned', 'deliveryId', ARGV[1])
+redis.call('SET', KEYS[2], id)
+return redis.call('HGETALL', drone)
 """
 
 # Leaves a tombstone so a late duplicate AssignDrone cannot take a drone for a delivery already released.
@@ -142,6 +155,7 @@ class Fleet:
                 self._min_battery,
                 DRONE,
                 RELEASED,
+                NEAREST_FIRST,
             ],
         )
         if not fields:

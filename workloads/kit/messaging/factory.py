@@ -36,7 +36,10 @@ def _servicebus(settings: ServiceSettings) -> Broker:
     """Imported only when chosen: the Azure SDK is a heavy import the local services never need."""
     from fabrikam.workloads.kit.messaging.servicebus import ServiceBusBroker
 
-    return ServiceBusBroker(require(settings.servicebus_namespace, "servicebus_namespace"))
+    return ServiceBusBroker(
+        require(settings.servicebus_namespace, "servicebus_namespace"),
+        try_timeout_seconds=settings.outbound_timeout_seconds,
+    )
 
 
 @contextlib.asynccontextmanager

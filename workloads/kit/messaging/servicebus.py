@@ -67,9 +67,12 @@ def _encode(message: Message, broker_id: str | None = None) -> ServiceBusMessage
 class ServiceBusBroker:
     """One sender and one peek-lock receiver per queue, created on first use and kept open."""
 
-    def __init__(self, namespace: str, credential: Any | None = None) -> None:
+    def __init__(self, namespace: str, credential: Any | None = None, *, try_timeout_seconds: float = 5.0) -> None:
         self._credential = credential or DefaultAzureCredential()
-        self._client = ServiceBusClient(fully_qualified_namespace=namespace, credential=self._credential)
+        # Without `try_timeout` the SDK bounds no attempt of a send, a management call or a link's opening.
+        self._client = ServiceBusClient(
+            fully_qualified_namespace=namespace, credential=self._credential, try_timeout=try_timeout_seconds
+        )
         self._senders: dict[str, ServiceBusSender] = {}
         self._receivers: dict[str, ServiceBusReceiver] = {}
 
