@@ -2,40 +2,28 @@
 spikes"): a 10x spike is served within the pool, its requests waiting for a connection rather than failing; a
 request that cannot get one within `pool_wait_seconds` is answered 503 with Retry-After, never left hanging.
 
-The short variant of benchmarks/bench_workloads_pool.py, whose harness it runs with small numbers: a real delivery
-process and a real redis-server, raw HTTP GETs of the routes that read Redis, and CLIENT LIST sampled every 10 ms for
-the connections the service names itself by. (The ingestion tests check the same 503 in process, with the pool
-held by a blocked command; here it is the delivery process over HTTP, with Redis itself stalled.)
+The short variant of benchmarks/bench_workloads_pool.py, on its harness (fabrikam.devcluster.pool_spike) with small
+numbers: a real delivery process and a real redis-server, raw HTTP GETs of the routes that read Redis, and CLIENT LIST
+sampled every 10 ms for the connections the service names itself by. (The ingestion tests check the same 503 in
+process, with the pool held by a blocked command; here it is the delivery process over HTTP, with Redis itself
+stalled.)
 """
 
 import asyncio
-import importlib.util
 import time
 from pathlib import Path
-from types import ModuleType
 
 import httpx
 from redis.asyncio import Redis
 
+from fabrikam.devcluster import pool_spike
 from fabrikam.devcluster.localstack import RedisServer
 
-BENCH = Path(__file__).resolve().parents[3] / "benchmarks" / "bench_workloads_pool.py"
 POOL_SIZE = 6
 
 
-def bench_module() -> ModuleType:
-    """The benchmark script as a module: benchmarks/ is a directory of scripts, not a package."""
-    spec = importlib.util.spec_from_file_location("bench_workloads_pool", BENCH)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_10x_spike_keeps_the_connections_within_the_pool_and_fails_no_request(tmp_path: Path) -> None:
-    bench = bench_module()
-    run = bench.run_spike(
+    run = pool_spike.run_spike(
         tmp_path,
         pool_size=POOL_SIZE,
         pool_wait_seconds=2.0,
@@ -44,7 +32,7 @@ def test_a_10x_spike_keeps_the_connections_within_the_pool_and_fails_no_request(
         phase_seconds=2.0,
         deliveries=100,
     )
-    bench.report(run)
+    pool_spike.report(run)
     before, spike, after = run.phases
     assert spike.connections == 10 * before.connections == 10 * after.connections
     assert all(run.exchanges_in(phase) for phase in run.phases), "every phase was served"
@@ -60,16 +48,15 @@ async def test_a_request_that_waits_past_pool_wait_seconds_gets_503_with_retry_a
 ) -> None:
     """Redis stalls (CLIENT PAUSE) while requests arrive one after another: the first take the pool's few
     connections and wait for Redis, those after them wait for a connection, then get 503 `overloaded`."""
-    bench = bench_module()
     pool_wait, pause = 0.5, 2.0
     redis_server = RedisServer(tmp_path / "redis")
     redis_server.start()
-    service = bench.delivery_service(tmp_path, redis_server, pool_size=4, pool_wait_seconds=pool_wait)
+    service = pool_spike.delivery_service(tmp_path, redis_server, pool_size=4, pool_wait_seconds=pool_wait)
     admin = Redis.from_url(redis_server.url)
     try:
         service.start()
         service.wait_ready()
-        [delivery_id] = await bench.seed(redis_server.url, 1)
+        [delivery_id] = await pool_spike.seed(redis_server.url, 1)
         async with httpx.AsyncClient(base_url=service.url, timeout=10) as api:
 
             async def events(delay: float) -> tuple[httpx.Response, float]:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.azure import (
     THROTTLED,
     UNAVAILABLE,
     AzureOutcome,
-    AzureProblem,
     ResourceResult,
     lasting_problem,
     next_failed_passes,
@@ -117,7 +117,7 @@ def test_a_permission_to_grant_is_shown_before_throttling_or_an_outage() -> None
         ]
     )
 
-    assert outcome.problem == AzureProblem(
+    assert outcome.problem == Problem(
         "AuthorizationFailed", "RedisCache c: AuthorizationFailed: AuthorizationFailed happened"
     )
 

@@ -12,6 +12,7 @@ import pytest
 from lupa import lua51
 
 from fabrikam.devcluster import toolchain, versions
+from fabrikam.operator.api import Problem
 from fabrikam.operator.handlers.conditions import (
     merge,
     not_reconciled_conditions,
@@ -56,7 +57,7 @@ def _service(generation: int, *, observed: int, waiting: str | None = None, **ve
 
 def _platform(**outcome: Any) -> dict[str, Any]:
     found = platform_conditions(
-        reasons=outcome.get("reasons", []),
+        problems=outcome.get("problems", []),
         blocking=outcome.get("blocking", False),
         waiting=outcome.get("waiting"),
         ready=outcome.get("ready", 8),
@@ -87,35 +88,38 @@ def _deployment(ready: int, desired: int = 2, **status: Any) -> dict[str, Any]:
 
 
 _DEADLINE = [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]
-_REFUSED = ("Forbidden", "Deployment t/x: 403 forbidden")
-_AZURE = ("AzureError", "Identity x: InvalidResourceName")
+_REFUSED = Problem("Forbidden", "Deployment t/x: 403 forbidden")
+_AZURE = Problem("AzureError", "Identity x: InvalidResourceName")
 
 # (statuses the operator writes, what Argo CD shows): every case is also given to kstatus below.
 CASES = {
-    "available": (_service(1, observed=1, reasons=[], blocking=False, deployment=_deployment(2)), "Healthy"),
-    "rolling": (_service(1, observed=1, reasons=[], blocking=False, deployment=_deployment(1)), "Progressing"),
-    "creating": (_service(1, observed=1, reasons=[], blocking=False, deployment=None), "Progressing"),
-    "refused": (_service(1, observed=1, reasons=[_REFUSED], blocking=True, deployment=None), "Degraded"),
+    "available": (_service(1, observed=1, problems=[], blocking=False, deployment=_deployment(2)), "Healthy"),
+    "rolling": (_service(1, observed=1, problems=[], blocking=False, deployment=_deployment(1)), "Progressing"),
+    "creating": (_service(1, observed=1, problems=[], blocking=False, deployment=None), "Progressing"),
+    "refused": (_service(1, observed=1, problems=[_REFUSED], blocking=True, deployment=None), "Degraded"),
     "deadline exceeded": (
-        _service(1, observed=1, reasons=[], blocking=False, deployment=_deployment(1, conditions=_DEADLINE)),
+        _service(1, observed=1, problems=[], blocking=False, deployment=_deployment(1, conditions=_DEADLINE)),
         "Degraded",
     ),
     "azure provisioning": (
-        _service(1, observed=1, reasons=[], blocking=False, deployment=_deployment(2), waiting="identity"),
+        _service(1, observed=1, problems=[], blocking=False, deployment=_deployment(2), waiting="identity"),
         "Progressing",
     ),
-    "azure refused": (_service(1, observed=1, reasons=[_AZURE], blocking=False, deployment=_deployment(2)), "Degraded"),
+    "azure refused": (
+        _service(1, observed=1, problems=[_AZURE], blocking=False, deployment=_deployment(2)),
+        "Degraded",
+    ),
     "warning": (
         _service(
             1,
             observed=1,
-            reasons=[("KeyVaultNotConfigured", "no Key Vault")],
+            problems=[Problem("KeyVaultNotConfigured", "no Key Vault")],
             blocking=False,
             deployment=_deployment(2),
         ),
         "Healthy",
     ),
-    "new generation": (_service(2, observed=1, reasons=[], blocking=False, deployment=_deployment(2)), "Progressing"),
+    "new generation": (_service(2, observed=1, problems=[], blocking=False, deployment=_deployment(2)), "Progressing"),
     "platform ready": (_platform(), "Healthy"),
     "platform rolling": (_platform(ready=7), "Progressing"),
     "platform with a stalled service": (
@@ -165,7 +169,7 @@ def test_a_warning_keeps_a_ready_service_healthy_and_says_so() -> None:
 
 @pytest.mark.parametrize("stale", ["status", "condition"])
 def test_a_ready_left_from_an_older_generation_is_not_healthy(stale: str) -> None:
-    obj = _service(1, observed=1, reasons=[], blocking=False, deployment=_deployment(ready=2))
+    obj = _service(1, observed=1, problems=[], blocking=False, deployment=_deployment(ready=2))
     obj["metadata"]["generation"] = 2
     if stale == "condition":
         obj["status"]["observedGeneration"] = 2

@@ -170,22 +170,22 @@ def test_a_retriable_failure_waits_with_azures_words_then_is_degraded_once_it_la
     """Issue #14 item 6: retried with growing backoff, not Ready meanwhile, Degraded after five passes in a row."""
     after = RUNTIME.settings.azure_problem_after_passes
     first = cloud.verdict(_failing(code, status, retriable=True), 0, "still provisioning")
-    assert first.reasons == []
+    assert first.problems == []
     assert first.waiting is not None
     assert "Azure's own words" in first.waiting
     assert first.failed_passes == 1
     late = cloud.verdict(_failing(code, status, retriable=True), after - 1, "still provisioning")
     assert late.failed_passes == after
-    assert [reason for reason, _ in late.reasons] == [lasting]
-    assert "Azure's own words" in late.reasons[0][1]
+    assert [problem.reason for problem in late.problems] == [lasting]
+    assert "Azure's own words" in late.problems[0].message
     # The backoff grows with the failures and stays under its cap.
     cap = RUNTIME.settings.azure_retry_max_seconds
     assert all(1.0 <= cloud.AzureVerdict([], "w", n).retry_in <= cap for n in range(12))
     healed = cloud.verdict(AzureOutcome.of([]), after, "still provisioning")
-    assert (healed.reasons, healed.waiting, healed.failed_passes) == ([], None, 0)
+    assert (healed.problems, healed.waiting, healed.failed_passes) == ([], None, 0)
 
 
 def test_a_failure_only_a_person_can_fix_is_degraded_at_once() -> None:
     found = cloud.verdict(_failing("NameNotAvailable", 409, retriable=False), 0, "still provisioning")
-    assert [reason for reason, _ in found.reasons] == ["AzureError"]
+    assert [problem.reason for problem in found.problems] == ["AzureError"]
     assert found.waiting is None

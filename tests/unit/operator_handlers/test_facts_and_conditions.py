@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 import yaml
 
-from fabrikam.operator.api import DeliveryPlatform
+from fabrikam.operator.api import DeliveryPlatform, Problem
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 from fabrikam.operator.handlers.facts import platform_environment
@@ -53,12 +53,12 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
         "spec": {"replicas": 2},
         "status": {"observedGeneration": 3, "replicas": 2, "readyReplicas": 2, "updatedReplicas": 2},
     }
-    verdicts, ready, desired = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    verdicts, ready, desired = conditions.service_verdicts(problems=[], blocking=False, deployment=deployment)
     assert (verdicts[0].status, verdicts[0].reason, ready, desired) == (True, "Available", 2, 2)
     stale = {**deployment, "status": {**deployment["status"], "observedGeneration": 2}}
-    assert conditions.service_verdicts(reasons=[], blocking=False, deployment=stale)[0][0].status is False
+    assert conditions.service_verdicts(problems=[], blocking=False, deployment=stale)[0][0].status is False
     blocked, _, _ = conditions.service_verdicts(
-        reasons=[("NamespaceNotInPlatform", "metadata.namespace: ...")], blocking=True, deployment=None
+        problems=[Problem("NamespaceNotInPlatform", "metadata.namespace: ...")], blocking=True, deployment=None
     )
     assert [(v.type, v.status, v.reason) for v in blocked] == [
         ("Ready", False, "NamespaceNotInPlatform"),
@@ -70,23 +70,27 @@ def test_a_service_is_ready_only_when_its_rollout_is_complete() -> None:
 def test_pods_without_their_azure_access_are_not_a_ready_service() -> None:
     """A rolled-out Deployment whose identity or grant Azure refused (issue #14): Ready says why, not Available."""
     deployment = _deployment(2, 2)
-    reasons = [("AzureError", "RoleAssignment sb-receiver: AuthorizationFailed: the operator may not assign roles")]
-    verdicts, ready, desired = conditions.service_verdicts(reasons=reasons, blocking=False, deployment=deployment)
+    problems = [
+        Problem("AzureError", "RoleAssignment sb-receiver: AuthorizationFailed: the operator may not assign roles")
+    ]
+    verdicts, ready, desired = conditions.service_verdicts(problems=problems, blocking=False, deployment=deployment)
     assert [(v.type, v.status, v.reason) for v in verdicts] == [
         ("Ready", False, "AzureError"),
         ("Progressing", False, "RolloutComplete"),
         ("Degraded", True, "AzureError"),
     ]
-    assert verdicts[0].message == reasons[0][1]
+    assert verdicts[0].message == problems[0].message
     assert (ready, desired) == (2, 2)
-    other = [("CallNotAccepted", "spec.calls[0]: ...")]
-    assert conditions.service_verdicts(reasons=other, blocking=False, deployment=deployment)[0][0].status is True
+    other = [Problem("CallNotAccepted", "spec.calls[0]: ...")]
+    assert conditions.service_verdicts(problems=other, blocking=False, deployment=deployment)[0][0].status is True
 
 
 def test_a_kubernetes_only_pass_carries_the_last_azure_verdict() -> None:
     """Between two Azure passes the resync knows nothing new of Azure: its errors and "still provisioning" stand."""
-    last = LastReconcile(3, [("CallNotAccepted", "..."), ("AzureError", "Identity x: Forbidden")], waiting=None)
-    assert last.azure_verdict() == ([("AzureError", "Identity x: Forbidden")], None)
+    last = LastReconcile(
+        3, [Problem("CallNotAccepted", "..."), Problem("AzureError", "Identity x: Forbidden")], waiting=None
+    )
+    assert last.azure_verdict() == ([Problem("AzureError", "Identity x: Forbidden")], None)
     provisioning = LastReconcile(3, [], waiting="the managed identity is still provisioning")
     assert provisioning.azure_verdict() == ([], "the managed identity is still provisioning")
 
@@ -107,7 +111,7 @@ def test_a_drained_pod_keeps_a_rolled_out_service_ready_within_its_disruption_bu
 
     def ready(deployment: dict[str, object], availability: conditions.Availability) -> tuple[bool, str, str]:
         verdicts, _, _ = conditions.service_verdicts(
-            reasons=[], blocking=False, deployment=deployment, availability=availability
+            problems=[], blocking=False, deployment=deployment, availability=availability
         )
         return verdicts[0].status, verdicts[0].reason, verdicts[1].reason
 
@@ -147,7 +151,7 @@ def test_a_rollout_the_api_refuses_says_why_in_degraded() -> None:
             ],
         },
     }
-    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    verdicts, _, _ = conditions.service_verdicts(problems=[], blocking=False, deployment=deployment)
     assert [(v.type, v.status, v.reason) for v in verdicts] == [
         ("Ready", False, "RollingOut"),
         ("Progressing", True, "RollingOut"),
@@ -157,10 +161,10 @@ def test_a_rollout_the_api_refuses_says_why_in_degraded() -> None:
     deployment["status"]["conditions"] = [
         {"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": "timed out"}
     ]
-    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    verdicts, _, _ = conditions.service_verdicts(problems=[], blocking=False, deployment=deployment)
     assert (verdicts[2].status, verdicts[2].reason) == (True, "ProgressDeadlineExceeded")
     deployment["status"]["conditions"] = [{"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable"}]
-    verdicts, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    verdicts, _, _ = conditions.service_verdicts(problems=[], blocking=False, deployment=deployment)
     assert verdicts[2].status is False
 
 
@@ -193,14 +197,14 @@ _AS_EXPECTED = ("Degraded", False, "AsExpected")
         ({}, 7, 8, [], [("Ready", False, "ServicesNotReady"), ("Progressing", True), _AS_EXPECTED]),
         ({}, 0, 0, [], [("Ready", False, "ServicesNotReady"), ("Progressing", True), _AS_EXPECTED]),
         (
-            {"reasons": [("InvalidSpec", "spec.teams: ...")], "blocking": True},
+            {"problems": [Problem("InvalidSpec", "spec.teams: ...")], "blocking": True},
             8,
             8,
             [],
             [("Ready", False, "InvalidSpec"), ("Progressing", False), ("Degraded", True, "InvalidSpec")],
         ),
         (
-            {"reasons": [("QuotaBelowMaxima", "..."), ("AzureError", "refused")]},
+            {"problems": [Problem("QuotaBelowMaxima", "..."), Problem("AzureError", "refused")]},
             8,
             8,
             [],
@@ -228,7 +232,7 @@ def test_the_platform_aggregates_its_own_outcome_and_its_services(
     """Ready only with nothing blocking, Azure settled and every service Ready; Degraded names its own problem
     before its services'; a degraded service does not make a ready platform not Ready."""
     verdicts = conditions.platform_verdicts(
-        reasons=outcome.get("reasons", []),
+        problems=outcome.get("problems", []),
         blocking=outcome.get("blocking", False),
         waiting=outcome.get("waiting"),
         ready=ready,
@@ -267,7 +271,9 @@ def test_with_disaster_recovery_the_services_use_the_names_that_follow_a_failove
 
 def test_a_store_short_of_the_recovery_targets_degrades_the_platform_without_unreadying_it() -> None:
     verdicts = conditions.platform_verdicts(
-        reasons=[(conditions.RECOVERY_TARGET_UNMET, "ServiceBus: Service Bus Standard has no geo-disaster recovery")],
+        problems=[
+            Problem(conditions.RECOVERY_TARGET_UNMET, "ServiceBus: Service Bus Standard has no geo-disaster recovery")
+        ],
         blocking=False,
         waiting=None,
         ready=8,
@@ -278,5 +284,7 @@ def test_a_store_short_of_the_recovery_targets_degrades_the_platform_without_unr
     assert (by_type["Ready"].status, by_type["Ready"].reason) == (True, "AllServicesReady")
     assert (by_type["Degraded"].status, by_type["Degraded"].reason) == (True, "RecoveryTargetUnmet")
     # A Kubernetes-only pass keeps the verdict of the last Azure pass.
-    outcome = LastReconcile(1, reasons=[("RecoveryTargetUnmet", "ServiceBus: ..."), ("InvalidSpec", "x")])
-    assert outcome.azure_verdict() == ([("RecoveryTargetUnmet", "ServiceBus: ...")], None)
+    outcome = LastReconcile(
+        1, problems=[Problem("RecoveryTargetUnmet", "ServiceBus: ..."), Problem("InvalidSpec", "x")]
+    )
+    assert outcome.azure_verdict() == ([Problem("RecoveryTargetUnmet", "ServiceBus: ...")], None)

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import Verdict
 
@@ -29,7 +30,7 @@ def _deployment(ready: int, desired: int = 2, *, updated: int | None = None, **s
 
 def _service(**outcome: Any) -> dict[str, Verdict]:
     found, _, _ = conditions.service_conditions(
-        reasons=outcome.get("reasons", []),
+        problems=outcome.get("problems", []),
         blocking=outcome.get("blocking", False),
         waiting=outcome.get("waiting"),
         deployment=outcome.get("deployment"),
@@ -40,7 +41,7 @@ def _service(**outcome: Any) -> dict[str, Verdict]:
 
 def _platform(**outcome: Any) -> dict[str, Verdict]:
     found = conditions.platform_conditions(
-        reasons=outcome.get("reasons", []),
+        problems=outcome.get("problems", []),
         blocking=outcome.get("blocking", False),
         waiting=outcome.get("waiting"),
         ready=outcome.get("ready", 8),
@@ -69,7 +70,7 @@ _QUOTA = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", 
         # Retrying with Azure, even a lasting failure: the operator is still at work, it may clear by itself.
         ({"deployment": _deployment(2), "waiting": "the identity is provisioning"}, True, False, "AzureProvisioning"),
         (
-            {"deployment": _deployment(2), "reasons": [("AzureThrottled", "429")], "waiting": "throttled"},
+            {"deployment": _deployment(2), "problems": [Problem("AzureThrottled", "429")], "waiting": "throttled"},
             True,
             False,
             "AzureThrottled",
@@ -77,9 +78,14 @@ _QUOTA = {"type": "ReplicaFailure", "status": "True", "reason": "FailedCreate", 
         # The Deployment controller retries pods a quota refused (kstatus says InProgress of the Deployment too).
         ({"deployment": _deployment(2, updated=0, conditions=[_QUOTA])}, True, False, "RollingOut"),
         # Only a change clears these.
-        ({"reasons": [("PlatformNotFound", "spec.platformRef.name: ...")], "blocking": True}, False, True, None),
-        ({"reasons": [("Forbidden", "Deployment t/x: 403")], "blocking": True}, False, True, None),
-        ({"deployment": _deployment(2), "reasons": [("AzureError", "InvalidResourceName")]}, False, True, None),
+        (
+            {"problems": [Problem("PlatformNotFound", "spec.platformRef.name: ...")], "blocking": True},
+            False,
+            True,
+            None,
+        ),
+        ({"problems": [Problem("Forbidden", "Deployment t/x: 403")], "blocking": True}, False, True, None),
+        ({"deployment": _deployment(2), "problems": [Problem("AzureError", "InvalidResourceName")]}, False, True, None),
         ({"deployment": _deployment(1, conditions=[_DEADLINE])}, False, True, None),
     ],
 )
@@ -95,7 +101,7 @@ def test_a_service_is_reconciling_or_stalled_until_it_is_ready(
 
 
 def test_stalled_says_what_to_change() -> None:
-    found = _service(reasons=[("PlatformNotFound", "DeliveryPlatform 'x' does not exist")], blocking=True)
+    found = _service(problems=[Problem("PlatformNotFound", "DeliveryPlatform 'x' does not exist")], blocking=True)
     assert (found["Stalled"].reason, found["Stalled"].message) == (
         "PlatformNotFound",
         "DeliveryPlatform 'x' does not exist",
@@ -103,14 +109,16 @@ def test_stalled_says_what_to_change() -> None:
     assert found["Reconciling"].reason == "PlatformNotFound"
     found = _service(deployment=_deployment(1, conditions=[_DEADLINE]))
     assert (found["Stalled"].reason, found["Stalled"].message) == ("ProgressDeadlineExceeded", "timed out")
-    found = _service(deployment=_deployment(2), reasons=[("CallNotAccepted", "..."), ("AzureError", "name taken")])
+    found = _service(
+        deployment=_deployment(2), problems=[Problem("CallNotAccepted", "..."), Problem("AzureError", "name taken")]
+    )
     assert (found["Stalled"].reason, found["Stalled"].message) == ("AzureError", "name taken")
 
 
 def test_a_ready_service_within_its_disruption_budget_is_not_reconciling() -> None:
     """A drained pod being replaced keeps Ready (issue #13): Flux must keep it Current as Argo CD keeps it Healthy."""
     found, _, _ = conditions.service_conditions(
-        reasons=[],
+        problems=[],
         blocking=False,
         waiting=None,
         deployment=_deployment(1),
@@ -124,7 +132,7 @@ def test_a_ready_service_within_its_disruption_budget_is_not_reconciling() -> No
 def test_the_existing_conditions_do_not_change() -> None:
     """The kstatus pair is added beside them: Ready, Progressing and Degraded are what service_verdicts says."""
     deployment = _deployment(2, updated=0, conditions=[_QUOTA])
-    before, _, _ = conditions.service_verdicts(reasons=[], blocking=False, deployment=deployment)
+    before, _, _ = conditions.service_verdicts(problems=[], blocking=False, deployment=deployment)
     assert list(_service(deployment=deployment).values())[:3] == before
 
 
@@ -134,11 +142,11 @@ def test_the_existing_conditions_do_not_change() -> None:
         ({}, False, False, "AllServicesReady"),
         ({"ready": 7}, True, False, "ServicesNotReady"),
         ({"waiting": "Azure resources are still provisioning"}, True, False, "AzureProvisioning"),
-        ({"reasons": [("AzureUnavailable", "503")], "waiting": "retrying"}, True, False, "AzureUnavailable"),
-        ({"reasons": [("RecoveryTargetUnmet", "ServiceBus: ...")]}, False, False, "AllServicesReady"),
-        ({"reasons": [("InvalidSpec", "spec.teams: ...")], "blocking": True}, False, True, "InvalidSpec"),
-        ({"reasons": [("KindNotServed", "...")], "blocking": True, "ready": 0}, False, True, "KindNotServed"),
-        ({"reasons": [("AzureError", "quota")], "ready": 7}, False, True, "AzureError"),
+        ({"problems": [Problem("AzureUnavailable", "503")], "waiting": "retrying"}, True, False, "AzureUnavailable"),
+        ({"problems": [Problem("RecoveryTargetUnmet", "ServiceBus: ...")]}, False, False, "AllServicesReady"),
+        ({"problems": [Problem("InvalidSpec", "spec.teams: ...")], "blocking": True}, False, True, "InvalidSpec"),
+        ({"problems": [Problem("KindNotServed", "...")], "blocking": True, "ready": 0}, False, True, "KindNotServed"),
+        ({"problems": [Problem("AzureError", "quota")], "ready": 7}, False, True, "AzureError"),
         ({"ready": 7, "stalled_services": ["t/a: ImageNotAllowed", "t/b: Forbidden"]}, False, True, "ServiceStalled"),
         # Azure still provisioning does not hide a service that will not come.
         (
@@ -167,7 +175,9 @@ def test_a_platform_names_its_stalled_services() -> None:
     assert message.startswith("t/s000: ImageNotAllowed; t/s001: ImageNotAllowed;")
     assert message.endswith("t/s009: ImageNotAllowed; and 490 more")
     # Its own problem comes first.
-    found = _platform(reasons=[("InvalidSpec", "spec.teams[0]")], blocking=True, stalled_services=["t/a: Forbidden"])
+    found = _platform(
+        problems=[Problem("InvalidSpec", "spec.teams[0]")], blocking=True, stalled_services=["t/a: Forbidden"]
+    )
     assert (found["Stalled"].reason, found["Stalled"].message) == ("InvalidSpec", "spec.teams[0]")
 
 
