@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from fabrikam.devcluster.http_load import closed_loop
 from fabrikam.devcluster.localstack import RedisServer, Service
+from fabrikam.devcluster.machine_reference import measure, process_cpu_seconds
 from fabrikam.workloads.contracts import (
     DELIVERY_COMMANDS,
     DELIVERY_TELEMETRY,
@@ -72,7 +74,7 @@ async def follow(
         writer.close()
 
 
-async def bench(redis_url: str, port: int) -> None:
+async def bench(redis_url: str, port: int) -> int:
     redis = redis_client(ServiceSettings(redis_url=redis_url))
     broker = RedisStreamsBroker(redis, "bench", lock_seconds=30, max_delivery_count=10, duplicate_window_seconds=600)
     now = datetime.now(UTC)
@@ -141,11 +143,14 @@ async def bench(redis_url: str, port: int) -> None:
     if ordered:
         p99 = ordered[int(len(ordered) * 0.99) - 1]
         print(f"report → client latency: p50 {statistics.median(ordered) * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms")
+    return len(latencies)
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
+        reference = measure(root / "reference", closed_loop)
+        reference.print()
         server = RedisServer(root / "redis")
         server.start()
         env = {"FABRIKAM_REDIS_URL": server.url, "FABRIKAM_LOG_LEVEL": "WARNING", "FABRIKAM_POOL_SIZE": "128"}
@@ -153,7 +158,13 @@ def main() -> None:
         try:
             service.start()
             service.wait_ready()
-            asyncio.run(bench(server.url, service.port))
+            cpu_before = process_cpu_seconds(service.process.pid)
+            delivered = asyncio.run(bench(server.url, service.port))
+            cpu_ms = (process_cpu_seconds(service.process.pid) - cpu_before) * 1000 / max(delivered, 1)
+            print(
+                f"delivery CPU: {cpu_ms:.3f} ms per update delivered (the whole run, connections included) = "
+                f"{cpu_ms / reference.bare_cpu_ms_per_request:.1f}x the bare endpoint's CPU per request"
+            )
         finally:
             service.process.stop()
             server.stop()

@@ -15,7 +15,9 @@ from pathlib import Path
 import httpx
 import redis
 
+from fabrikam.devcluster.http_load import closed_loop
 from fabrikam.devcluster.localstack import RedisServer, Service
+from fabrikam.devcluster.machine_reference import measure, process_cpu_seconds
 
 DRONES = 2_000
 BATCH = 100
@@ -69,6 +71,8 @@ async def load(url: str) -> tuple[int, float]:
 def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         root = Path(directory)
+        reference = measure(root / "reference", closed_loop)
+        reference.print()
         server = RedisServer(root / "redis")
         server.start()
         service = Service(
@@ -77,13 +81,22 @@ def main() -> None:
         try:
             service.start()
             service.wait_ready()
+            cpu_before = process_cpu_seconds(service.process.pid)
             accepted, elapsed = asyncio.run(load(service.url))
+            cpu_ms = (process_cpu_seconds(service.process.pid) - cpu_before) * 1000 / max(accepted, 1)
             published = redis.Redis.from_url(server.url).xlen("queue:delivery-telemetry")
             print(f"load average before/after: {os.getloadavg()[0]:.2f}")
             print(
                 f"telemetry, one process: {accepted:,} reports in {elapsed:.2f}s = {accepted / elapsed:,.0f} reports/s"
             )
             print(f"positions on the stream: {published - BATCH:,} (after the warm-up batch); accepted: {accepted:,}")
+            requests_per_second = accepted / BATCH / elapsed
+            print(
+                f"vs the machine: {requests_per_second:,.0f} requests/s of {BATCH} reports = "
+                f"{requests_per_second / reference.bare_requests_per_second:.4f} of the bare endpoint's req/s; "
+                f"{cpu_ms:.4f} ms CPU per report = {cpu_ms / reference.bare_cpu_ms_per_request:.2f}x the bare "
+                "endpoint's CPU per request"
+            )
         finally:
             service.process.stop()
             server.stop()
