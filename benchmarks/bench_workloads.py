@@ -19,7 +19,7 @@ import redis
 from fabrikam.devcluster.http_load import closed_loop as load
 from fabrikam.devcluster.http_load import percentile
 from fabrikam.devcluster.localstack import RedisServer, Service, Stack, seed_fleet
-from fabrikam.devcluster.machine_reference import Reference, measure, process_cpu_seconds
+from fabrikam.devcluster.machine_reference import Reference, measure, process_cpu_seconds, redis_command_counts
 
 INGESTION_REQUESTS = 20_000
 INGESTION_CONNECTIONS = 16
@@ -66,14 +66,6 @@ def cpu_seconds(pids: list[int]) -> float:
     return sum(process_cpu_seconds(pid) for pid in pids)
 
 
-def redis_calls(url: str) -> dict[str, int]:
-    """Commands Redis has run, per command (INFO commandstats): round trips, whatever the load."""
-    client = redis.Redis.from_url(url)
-    stats = client.info("commandstats")
-    client.close()
-    return {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
-
-
 def _scheduled(workflow_url: str) -> float:
     lines = httpx.get(f"{workflow_url}/metrics", timeout=5).text.splitlines()
     return sum(
@@ -93,7 +85,7 @@ def bench_pipeline(directory: Path, reference: Reference) -> None:
         workflow_url = stack.services["workflow"].url
         pids = stack.pids()
         cpu_before = {name: cpu_seconds([pid]) for name, pid in pids.items()}
-        calls_before = redis_calls(stack.redis.url)
+        calls_before = redis_command_counts(stack.redis.url)
         started = time.perf_counter()
         seconds, _, statuses = asyncio.run(
             load(stack.services["ingestion"].port, PIPELINE_DELIVERIES, INGESTION_CONNECTIONS)
@@ -105,7 +97,7 @@ def bench_pipeline(directory: Path, reference: Reference) -> None:
         elapsed = time.perf_counter() - started
         cpu_spent = {name: cpu_seconds([pid]) - cpu_before[name] for name, pid in pids.items()}
         per_delivery = sum(cpu_spent.values()) * 1000 / max(done, 1)
-        calls_after = redis_calls(stack.redis.url)
+        calls_after = redis_command_counts(stack.redis.url)
         calls = {name: count - calls_before.get(name, 0) for name, count in calls_after.items()}
         calls = {name: count for name, count in sorted(calls.items(), key=lambda item: -item[1]) if count}
         print(f"pipeline: {PIPELINE_DELIVERIES} deliveries, POST -> scheduled (package, drone, delivery)")

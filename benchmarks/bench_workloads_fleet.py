@@ -21,11 +21,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import redis
 from redis.asyncio import Redis
 
+from fabrikam.devcluster.http_load import percentile
 from fabrikam.devcluster.localstack import RedisServer
-from fabrikam.devcluster.machine_reference import cpu_model, redis_set_per_second
+from fabrikam.devcluster.machine_reference import (
+    cpu_model,
+    process_cpu_seconds,
+    redis_command_counts,
+    redis_set_per_second,
+)
 from fabrikam.workloads.contracts import Location, PackageSize
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
@@ -93,24 +98,6 @@ async def fleet_at_rest_problems(client: Redis, fleet: Fleet) -> list[str]:
     return problems
 
 
-def redis_commands(url: str) -> dict[str, int]:
-    """Commands Redis has run, per command, scripts' inner commands included (INFO commandstats)."""
-    client = redis.Redis.from_url(url)
-    stats = client.info("commandstats")
-    client.close()
-    return {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * fraction))]
-
-
 async def bench(server: RedisServer) -> tuple[list[Round], dict[str, int], float, list[str]]:
     client = redis_client(ServiceSettings(redis_url=server.url))
     try:
@@ -125,10 +112,10 @@ async def bench(server: RedisServer) -> tuple[list[Round], dict[str, int], float
             )
             await fleet.register(f"drone-{index:03d}", registration)
         await run_round(fleet, "warm-up")  # loads the scripts, fills the pool; not counted
-        before, cpu_before = redis_commands(server.url), cpu_seconds(server.process.pid)
+        before, cpu_before = redis_command_counts(server.url), process_cpu_seconds(server.process.pid)
         rounds = [await run_round(fleet, f"round-{number}") for number in range(ROUNDS)]
-        cpu = cpu_seconds(server.process.pid) - cpu_before
-        after = redis_commands(server.url)
+        cpu = process_cpu_seconds(server.process.pid) - cpu_before
+        after = redis_command_counts(server.url)
         commands = {name: after[name] - before.get(name, 0) for name in after if after[name] > before.get(name, 0)}
         return rounds, commands, cpu, await fleet_at_rest_problems(client, fleet)
     finally:

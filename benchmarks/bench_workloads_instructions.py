@@ -28,7 +28,7 @@ import httpx
 
 from fabrikam.devcluster.http_load import closed_loop
 from fabrikam.devcluster.localstack import RedisServer, free_port
-from fabrikam.devcluster.machine_reference import BARE_APP, cpu_model, python_loop_ms, syscall_us
+from fabrikam.devcluster.machine_reference import BARE_APP, cpu_model, process_cpu_split, python_loop_ms, syscall_us
 
 COUNTED_REQUESTS = 500
 NATIVE_REQUESTS = 20_000
@@ -115,9 +115,9 @@ def native_cpu_per_request(server: Server, port: int, directory: Path) -> tuple[
     try:
         wait_ready(process, port, log)
         asyncio.run(closed_loop(port, 2_000, CONNECTIONS))
-        user, system = _cpu(process.pid)
+        user, system = process_cpu_split(process.pid)
         seconds, _, _ = asyncio.run(closed_loop(port, NATIVE_REQUESTS, CONNECTIONS))
-        user_after, system_after = _cpu(process.pid)
+        user_after, system_after = process_cpu_split(process.pid)
     finally:
         process.terminate()
         process.wait(60)
@@ -135,12 +135,6 @@ def running(command: list[str] | None) -> Iterator[None]:
         if process is not None:
             process.kill()
             process.wait()
-
-
-def _cpu(pid: int) -> tuple[float, float]:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 def main() -> None:

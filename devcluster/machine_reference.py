@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import redis
 
 from fabrikam.devcluster.localstack import Process, RedisServer, free_port
 
@@ -72,9 +73,24 @@ def cpu_model() -> str:
     return "unknown CPU"
 
 
-def process_cpu_seconds(pid: int) -> float:
+def process_cpu_split(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far (/proc): the cost of its work, whatever the load."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def process_cpu_seconds(pid: int) -> float:
+    return sum(process_cpu_split(pid))
+
+
+def redis_command_counts(url: str) -> dict[str, int]:
+    """Commands a Redis server has run, per command, scripts' inner commands included (INFO commandstats): the
+    round trips and the work, whatever the load."""
+    client = redis.Redis.from_url(url)
+    stats = client.info("commandstats")
+    client.close()
+    return {name.removeprefix("cmdstat_"): int(fields["calls"]) for name, fields in stats.items()}
 
 
 def redis_set_per_second(directory: Path, requests: int = 100_000) -> float:
