@@ -7,6 +7,7 @@ constraint written here ends up in the apiserver's validation too (see `crd.py`)
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -159,6 +160,16 @@ class Condition(Model):
         None, ge=0, description="metadata.generation of the spec this condition was computed from."
     )
     last_transition_time: datetime = Field(description="When status last changed.")
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What a Degraded condition, and the Event beside it, says went wrong: `reason` CamelCase for machines, `message`
+    naming what to fix for people. Every layer reports its problems so (a spec check, a refusal of the API server, a
+    failure in Azure), and the status is built from them."""
+
+    reason: str
+    message: str
 
 
 class Conditions(Model):

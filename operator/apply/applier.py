@@ -6,23 +6,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.apply.client import FIELD_MANAGER, INITIAL_REPLICAS_MANAGER, ApiError, KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION, desired_hash, needs_apply, with_hash
-from fabrikam.operator.apply.resources import APPLY_ORDER, describe
+from fabrikam.operator.apply.resources import APPLY_ORDER, ChildKey, describe
 from fabrikam.operator.metrics import APPLY_WRITES
 from fabrikam.operator.render.labels import INITIAL_REPLICAS
 
 
 @dataclass
 class ApplyResult:
-    """What one pass did: objects sent (with the live result) and objects left alone."""
+    """What one pass did: objects sent and objects left alone, named as people read them (`str(ChildKey)`, the
+    words of the Events and logs that report them), and the live result of each, by its key."""
 
     sent: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    live: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live: dict[ChildKey, dict[str, Any]] = field(default_factory=dict)
     # Objects that existed before the operator first applied them (made by hand, by Helm, by kubectl): taken over
     # through server-side apply, with who else still manages some of their fields.
     adopted: dict[str, list[str]] = field(default_factory=dict)
+
+    def live_of(self, key: ChildKey) -> dict[str, Any] | None:
+        """The object as the API server answered its apply; None when it was not sent."""
+        return self.live.get(key)
 
 
 _OURS = frozenset({FIELD_MANAGER, INITIAL_REPLICAS_MANAGER})
@@ -73,6 +79,10 @@ class ApplyError(RuntimeError):
             detail = f"{error.status} {_api_message(error)}"
         super().__init__(f"{self.object}: {detail}")
 
+    @property
+    def problem(self) -> Problem:
+        return Problem(self.reason, str(self))
+
 
 _REASONS = {403: "Forbidden", 409: "Conflict", 422: "Invalid"}
 _PROVIDERS = {
@@ -120,7 +130,7 @@ async def apply_objects(
     objects: list[dict[str, Any]],
     *,
     concurrency: int = 8,
-    known_hashes: Mapping[str, str] | None = None,
+    known_hashes: Mapping[ChildKey, str] | None = None,
     assume_new: bool = False,
 ) -> ApplyResult:
     """Applies kinds in dependency order (objects of one kind concurrently); skips unchanged ones.
@@ -137,9 +147,10 @@ async def apply_objects(
 
     async def one(obj: dict[str, Any]) -> None:
         async with limit:
-            name = describe(obj)
-            if name in known:
-                if known[name] == desired_hash(obj):
+            key = ChildKey.of(obj)
+            name = str(key)
+            if key in known:
+                if known[key] == desired_hash(obj):
                     APPLY_WRITES.labels(obj["kind"], "skipped").inc()
                     result.skipped.append(name)
                     return
@@ -151,12 +162,12 @@ async def apply_objects(
             else:
                 actual = await api.get(obj)
                 live, sent = await apply_if_needed(api, obj, actual, absent=actual is None)
-            managers = _adopted(actual, live, assumed_new=assume_new and name not in known)
+            managers = _adopted(actual, live, assumed_new=assume_new and key not in known)
             if managers is not None:
                 result.adopted[name] = managers
             (result.sent if sent else result.skipped).append(name)
             if live is not None:
-                result.live[name] = live
+                result.live[key] = live
 
     for _, batch in sorted(by_order.items()):
         await asyncio.gather(*(one(obj) for obj in batch))

@@ -1,7 +1,7 @@
 """Where each kind we manage lives in the REST API: the fixed mapping instead of a discovery round-trip."""
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,25 @@ def resource_of(obj: dict[str, Any]) -> Resource:
     return RESOURCES[key]
 
 
+class ChildKey(NamedTuple):
+    """Which object the operator manages: the one key of a child in what it remembers (its desired state, the hash
+    and rollout state the watches showed) and in what the applier is told; `str()` is how people read it."""
+
+    api_version: str
+    kind: str
+    namespace: str  # "" for a cluster-scoped object
+    name: str
+
+    @classmethod
+    def of(cls, obj: dict[str, Any]) -> "ChildKey":
+        meta = obj["metadata"]
+        return cls(obj["apiVersion"], obj["kind"], meta.get("namespace") or "", meta["name"])
+
+    def __str__(self) -> str:
+        """`Kind namespace/name`, for events, logs and error messages."""
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
 def describe(obj: dict[str, Any]) -> str:
     """`Kind namespace/name`, for events, logs and error messages."""
-    meta = obj["metadata"]
-    where = f"{meta['namespace']}/" if meta.get("namespace") else ""
-    return f"{obj['kind']} {where}{meta['name']}"
+    return str(ChildKey.of(obj))

@@ -29,7 +29,6 @@ from fabrikam.operator.azure.ratelimit import RateLimits
 from fabrikam.operator.azure.recovery import StoreRecovery, assess, shortfall
 from fabrikam.operator.azure.results import (
     AzureOutcome,
-    AzureProblem,
     IdentityOutcome,
     ResourceResult,
     lasting_problem,
@@ -41,7 +40,6 @@ __all__ = [
     "UNAVAILABLE",
     "AzureClients",
     "AzureOutcome",
-    "AzureProblem",
     "AzureSettings",
     "DesiredResource",
     "IdentityOutcome",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.api.platform import AzureResourceStatus
 from fabrikam.operator.azure.codes import THROTTLED, UNAVAILABLE, symptom
 
@@ -61,12 +62,14 @@ class ResourceResult:
         return f"{self.kind} {self.name}: {self.error_code}: {self.error_message}"
 
     @property
-    def problem(self) -> AzureProblem | None:
-        """A retriable failure as a person should read it if it lasts (None when not failed, or not retriable)."""
+    def problem(self) -> Problem | None:
+        """A retriable failure as a person should read it if it lasts (None when not failed, or not retriable):
+        `reason` is AzureThrottled, AzureUnavailable or Azure's own code (e.g. AuthorizationFailed: a missing
+        permission stays visible while it is retried), `message` says which resource."""
         if self.error_code is None or not self.retriable:
             return None
         reason = symptom(self.error_code, self.error_status)
-        return AzureProblem(reason, f"{_PREFIX.get(reason, '')}{self.describe_failure()}")
+        return Problem(reason, f"{_PREFIX.get(reason, '')}{self.describe_failure()}")
 
     def as_status(self) -> AzureResourceStatus:
         """The entry of the owner's `status.azureResources`."""
@@ -85,15 +88,6 @@ _PREFIX = {
     THROTTLED: "Azure Resource Manager throttles the operator's requests; retrying with backoff. ",
     UNAVAILABLE: "Azure is failing or unreachable; retrying with backoff. ",
 }
-
-
-@dataclass(frozen=True)
-class AzureProblem:
-    """A retriable failure that may last: `reason` is AzureThrottled, AzureUnavailable or Azure's own code (e.g.
-    AuthorizationFailed: a missing permission stays visible while it is retried), `message` says which resource."""
-
-    reason: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +119,7 @@ class AzureOutcome:
         return any(not r.ok and (r.retriable or not r.failed) for r in self.resources)
 
     @property
-    def problem(self) -> AzureProblem | None:
+    def problem(self) -> Problem | None:
         """The retriable failure to show if it lasts; one a person can act on (a permission, a registration) comes
         before throttling and outages, which only time fixes."""
         problems = [p for p in (r.problem for r in self.resources) if p is not None]
@@ -151,7 +145,7 @@ class IdentityOutcome(AzureOutcome):
     principal_id: str | None = None
 
 
-def lasting_problem(outcome: AzureOutcome, failed_passes: int, *, after_passes: int) -> AzureProblem | None:
+def lasting_problem(outcome: AzureOutcome, failed_passes: int, *, after_passes: int) -> Problem | None:
     """The problem to report as a condition once `failed_passes` consecutive Azure passes (this one included) ended
     in a retriable failure: one throttled or failed call is routine, a run of them is what a person must see."""
     problem = outcome.problem

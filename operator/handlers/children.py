@@ -5,9 +5,9 @@ from typing import Any
 import kopf
 
 from fabrikam.operator.apply.applier import ApplyError, apply_if_needed
-from fabrikam.operator.apply.resources import WATCHED, describe
+from fabrikam.operator.apply.resources import WATCHED, ChildKey, describe
 from fabrikam.operator.handlers import cloud, indexes, rollout
-from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey, child_key
+from fabrikam.operator.handlers.runtime import RUNTIME, OwnerKey
 from fabrikam.operator.render.labels import MANAGED_BY
 
 MANAGED = {"app.kubernetes.io/managed-by": MANAGED_BY}
@@ -31,17 +31,18 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
     """Re-applies a child whose fields we set were changed or which was deleted; follows Deployments.
 
     `platforms` and `services` are kopf indexes (see indexes.py), passed by name."""
-    platforms, services = kwargs["platforms"], kwargs["services"]
+    runtime, platforms, services = RUNTIME, kwargs["platforms"], kwargs["services"]
     snapshot = indexes.snapshot(body)
-    RUNTIME.observe(describe(snapshot), None if type == "DELETED" else snapshot)
+    key = ChildKey.of(snapshot)
+    runtime.observe(key, None if type == "DELETED" else snapshot)
     owner = _owner(snapshot)
     if owner is None or not _owner_alive(owner, platforms, services) or _skipped(owner, platforms, services):
         return
-    desired = RUNTIME.desired_child(owner, child_key(snapshot))
+    desired = runtime.desired_child(owner, key)
     if desired is not None:
         actual = None if type == "DELETED" else snapshot
         try:
-            live, sent = await apply_if_needed(RUNTIME.kube(), desired, actual, absent=actual is None)
+            live, sent = await apply_if_needed(runtime.kube(), desired, actual, absent=actual is None)
         except ApplyError as error:
             logger.warning("could not revert %s: %s", describe(desired), error)
             return
@@ -52,10 +53,10 @@ async def repair(*, type: str, body: kopf.Body, logger: kopf.Logger, **kwargs: A
             if owner_body is not None:
                 kopf.event(indexes.as_body(owner_body), type="Normal", reason="DriftReverted", message=message)
         if live is not None:
-            RUNTIME.observe(describe(live), live)
+            runtime.observe(ChildKey.of(live), live)
             snapshot = live
     if snapshot["kind"] == "Deployment" and owner[0] == "DroneService":
-        rollout.follow(owner, services)
+        rollout.follow(runtime, owner, services)
 
 
 def _skipped(owner: OwnerKey, platforms: kopf.Index[str, Any], services: kopf.Index[Any, Any]) -> bool:

@@ -5,16 +5,14 @@ Azure confirmed the deletion (or the resources are retained); `reconcile-policy:
 `detach-on-delete` leaves the resources in Azure when the object goes.
 """
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 from azure.core.credentials_async import AsyncTokenCredential
 
-from fabrikam.operator.api import GROUP, DeliveryPlatform
-from fabrikam.operator.apply.client import ApiError
+from fabrikam.operator.api import GROUP, DeliveryPlatform, Problem
+from fabrikam.operator.apply.client import ApiError, KubeApi
 from fabrikam.operator.azure import (
     AzureClients,
     AzureOutcome,
@@ -27,7 +25,7 @@ from fabrikam.operator.azure import (
     retry_delay,
 )
 from fabrikam.operator.handlers.conditions import AZURE_ERROR, AZURE_REASONS
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.settings import OperatorSettings
 
 FINALIZER = f"{GROUP}/azure-resources"
 # Held while `reconcile-policy: detach-on-delete` asks the operator to unlink the children before the owner goes.
@@ -45,13 +43,12 @@ def policy(*bodies: dict[str, Any] | None) -> str:
     return "manage"
 
 
-def _credential() -> AsyncTokenCredential:
-    token_file = RUNTIME.settings.azure_token_file
+def _credential(settings: OperatorSettings) -> AsyncTokenCredential:
+    token_file = settings.azure_token_file
     return TokenFileCredential(token_file) if token_file else default_credential()
 
 
-def _azure_settings() -> AzureSettings:
-    settings = RUNTIME.settings
+def _azure_settings(settings: OperatorSettings) -> AzureSettings:
     return AzureSettings(
         base_url=settings.azure_base_url,
         connection_verify=settings.azure_ca_bundle or True,
@@ -66,12 +63,13 @@ def _azure_settings() -> AzureSettings:
     )
 
 
-class _Clients:
+class AzureClientPool:
     """The operator's one credential and the clients of each subscription it reached, for the process lifetime:
     a token request and new TLS sessions per reconcile cost Entra and ARM calls for nothing, and the subscription's
     rate limiter only paces what goes through it."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: OperatorSettings) -> None:
+        self.settings = settings
         self.credential: AsyncTokenCredential | None = None
         self.by_subscription: dict[str, AzureClients] = {}
 
@@ -79,34 +77,25 @@ class _Clients:
         clients = self.by_subscription.get(subscription_id)
         if clients is None:
             if self.credential is None:
-                self.credential = _credential()
-            clients = AzureClients(self.credential, subscription_id, _azure_settings())
+                self.credential = _credential(self.settings)
+            clients = AzureClients(self.credential, subscription_id, _azure_settings(self.settings))
             self.by_subscription[subscription_id] = clients
         return clients
 
+    def for_platform(self, platform: DeliveryPlatform) -> AzureClients:
+        """The clients of the platform's subscription (a platform with `spec.azure`)."""
+        azure = platform.spec.azure
+        assert azure is not None
+        return self.of(azure.subscription_id)
+
     async def close(self) -> None:
+        """Closes every subscription's clients and the credential: at operator shutdown."""
         clients, self.by_subscription = list(self.by_subscription.values()), {}
         credential, self.credential = self.credential, None
         for each in clients:
             await each.close()
         if credential is not None:
             await credential.close()
-
-
-_CLIENTS = _Clients()
-
-
-@asynccontextmanager
-async def clients_for(platform: DeliveryPlatform) -> AsyncIterator[AzureClients]:
-    """The clients of the platform's subscription, kept open after the block (see `close_clients`)."""
-    azure = platform.spec.azure
-    assert azure is not None
-    yield _CLIENTS.of(azure.subscription_id)
-
-
-async def close_clients() -> None:
-    """Closes every subscription's clients and the credential: at operator shutdown."""
-    await _CLIENTS.close()
 
 
 def holds_finalizer(body: kopf.Body, **_: Any) -> bool:
@@ -119,7 +108,7 @@ def holds_detach_finalizer(body: kopf.Body, **_: Any) -> bool:
     return DETACH_FINALIZER in (body.get("metadata") or {}).get("finalizers", [])
 
 
-async def ensure_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> None:
+async def ensure_finalizer(api: KubeApi, body: dict[str, Any], finalizer: str = FINALIZER) -> None:
     """Puts our finalizer on before anything exists in Azure, so a deletion can never orphan a resource.
 
     The patch first tests the finalizers as read (a `null` test passes only while the list is absent, as the API
@@ -141,7 +130,7 @@ async def ensure_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> 
             {"op": "add", "path": "/metadata/finalizers", "value": [finalizer]},
         ]
     try:
-        await RUNTIME.kube().json_patch(body, operations)
+        await api.json_patch(body, operations)
     except ApiError as error:
         if error.status != 422:
             raise
@@ -149,13 +138,11 @@ async def ensure_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> 
     metadata["finalizers"] = [*finalizers, finalizer]
 
 
-async def remove_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> None:
+async def remove_finalizer(api: KubeApi, body: dict[str, Any], finalizer: str = FINALIZER) -> None:
     finalizers = list(body["metadata"].get("finalizers", []))
     if finalizer in finalizers:
         path = f"/metadata/finalizers/{finalizers.index(finalizer)}"
-        await RUNTIME.kube().json_patch(
-            body, [{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}]
-        )
+        await api.json_patch(body, [{"op": "test", "path": path, "value": finalizer}, {"op": "remove", "path": path}])
         body["metadata"]["finalizers"] = [f for f in finalizers if f != finalizer]
 
 
@@ -163,34 +150,29 @@ async def remove_finalizer(body: dict[str, Any], finalizer: str = FINALIZER) -> 
 class AzureVerdict:
     """What one Azure pass means for an owner's conditions and its next attempt."""
 
-    reasons: list[tuple[str, str]]  # Degraded: a failure a person must fix, or a retriable one that lasted
+    problems: list[Problem]  # Degraded: a failure a person must fix, or a retriable one that lasted
     waiting: str | None  # not Ready yet: still provisioning, or failing in a way that may clear by itself
     failed_passes: int  # consecutive passes with a retriable failure, this one included
 
-    @property
-    def retry_in(self) -> float:
-        return retry_in(self.failed_passes)
 
-
-def retry_in(failed_passes: int) -> float:
+def retry_in(failed_passes: int, settings: OperatorSettings) -> float:
     """Seconds to the next Azure attempt: exponential with full jitter over consecutive failures, so a throttled or
     failing subscription is not hammered every few seconds."""
-    settings = RUNTIME.settings
     return retry_delay(failed_passes, base=settings.azure_retry_seconds, cap=settings.azure_retry_max_seconds)
 
 
-def verdict(result: AzureOutcome, previous_failed_passes: int, still: str) -> AzureVerdict:
+def verdict(result: AzureOutcome, previous_failed_passes: int, still: str, *, after_passes: int) -> AzureVerdict:
     """`result` of an Azure pass as conditions: a failure only a person can fix is `AzureError` at once; a retriable
     one (throttling, an outage, a permission or a parent not there yet) is "waiting" with Azure's words, and becomes
-    Degraded (`AzureThrottled`, `AzureUnavailable`, else `AzureError`) once it lasted several passes."""
+    Degraded (`AzureThrottled`, `AzureUnavailable`, else `AzureError`) once it lasted `after_passes` passes."""
     passes = next_failed_passes(previous_failed_passes, result)
     if result.degraded is not None:
-        return AzureVerdict([(AZURE_ERROR, result.degraded.describe_failure())], None, passes)
-    reasons: list[tuple[str, str]] = []
-    lasting = lasting_problem(result, passes, after_passes=RUNTIME.settings.azure_problem_after_passes)
+        return AzureVerdict([Problem(AZURE_ERROR, result.degraded.describe_failure())], None, passes)
+    problems: list[Problem] = []
+    lasting = lasting_problem(result, passes, after_passes=after_passes)
     if lasting is not None:
-        reasons.append((lasting.reason if lasting.reason in AZURE_REASONS else AZURE_ERROR, lasting.message))
+        problems.append(lasting if lasting.reason in AZURE_REASONS else Problem(AZURE_ERROR, lasting.message))
     waiting = None
     if result.requeue:
         waiting = result.problem.message if result.problem is not None else still
-    return AzureVerdict(reasons, waiting, passes)
+    return AzureVerdict(problems, waiting, passes)

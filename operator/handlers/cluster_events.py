@@ -9,8 +9,7 @@ import logging
 from typing import Any
 
 from fabrikam.operator.api import OPERATOR_NAME
-from fabrikam.operator.apply.client import ApiError
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.apply.client import ApiError, KubeApi
 
 COMPONENT = OPERATOR_NAME
 MESSAGE_LIMIT = 1024
@@ -41,9 +40,9 @@ def event_for(body: dict[str, Any], *, type: str, reason: str, message: str) -> 
     }
 
 
-async def post(body: dict[str, Any], *, type: str, reason: str, message: str) -> None:
+async def post(api: KubeApi, body: dict[str, Any], *, type: str, reason: str, message: str) -> None:
     """Best effort, like kopf's own Events: a refused Event is logged, never a failed reconcile."""
     try:
-        await RUNTIME.kube().create(event_for(body, type=type, reason=reason, message=message))
+        await api.create(event_for(body, type=type, reason=reason, message=message))
     except ApiError as error:
         logger.warning("could not post the Event %s about %s: %s", reason, body["metadata"]["name"], error)

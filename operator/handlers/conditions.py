@@ -9,6 +9,7 @@ import datetime
 from dataclasses import dataclass
 from typing import Any
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.azure.codes import THROTTLED, UNAVAILABLE
 
 # The reason of a failure only a change of spec or permissions in Azure can fix (or a retriable one that lasted).
@@ -31,6 +32,15 @@ class Verdict:
     status: bool | None  # None: Unknown, not judged yet
     reason: str
     message: str
+
+    @classmethod
+    def of(cls, type: str, status: bool | None, problem: Problem) -> "Verdict":
+        """The condition `type` saying what `problem` says."""
+        return cls(type, status, problem.reason, problem.message)
+
+
+# The Degraded condition's words while nothing is wrong.
+AS_EXPECTED = Problem("AsExpected", "")
 
 
 _STATUS = {True: "True", False: "False", None: "Unknown"}
@@ -65,16 +75,16 @@ def changed(previous: dict[str, Any] | None, new: dict[str, Any]) -> bool:
     return any(previous.get(key) != value for key, value in new.items())
 
 
-def rollout_failure(status: dict[str, Any]) -> tuple[str, str] | None:
+def rollout_failure(status: dict[str, Any]) -> Problem | None:
     """Why a rollout cannot go on, from the Deployment's own conditions: pods the API refuses to create (quota,
     admission), or no progress within its deadline. Without this the service showed only "RollingOut"."""
     found = {c.get("type"): c for c in status.get("conditions") or []}
     refused = found.get("ReplicaFailure")
     if refused is not None and refused.get("status") == "True":
-        return "PodsRefused", str(refused.get("message", ""))
+        return Problem("PodsRefused", str(refused.get("message", "")))
     stalled = found.get("Progressing")
     if stalled is not None and stalled.get("status") == "False" and stalled.get("reason") == "ProgressDeadlineExceeded":
-        return "ProgressDeadlineExceeded", str(stalled.get("message", ""))
+        return Problem("ProgressDeadlineExceeded", str(stalled.get("message", "")))
     return None
 
 
@@ -93,17 +103,17 @@ class Availability:
 
 def service_verdicts(
     *,
-    reasons: list[tuple[str, str]],
+    problems: list[Problem],
     blocking: bool,
     deployment: dict[str, Any] | None,
     availability: Availability | None = None,
 ) -> tuple[list[Verdict], int | None, int | None]:
     """Conditions of a DroneService from the reconcile outcome and its Deployment; also ready/desired replicas."""
-    degraded = Verdict("Degraded", bool(reasons), *(reasons[0] if reasons else ("AsExpected", "")))
+    degraded = Verdict.of("Degraded", bool(problems), problems[0] if problems else AS_EXPECTED)
     if blocking:
-        reason, message = reasons[0]
+        first = problems[0]
         return (
-            [Verdict("Ready", False, reason, message), Verdict("Progressing", False, reason, ""), degraded],
+            [Verdict.of("Ready", False, first), Verdict("Progressing", False, first.reason, ""), degraded],
             None,
             None,
         )
@@ -117,8 +127,8 @@ def service_verdicts(
     availability = availability or Availability()
     spec, status = deployment.get("spec", {}), deployment.get("status", {})
     failure = rollout_failure(status)
-    if failure is not None and not reasons:
-        degraded = Verdict("Degraded", True, *failure)
+    if failure is not None and not problems:
+        degraded = Verdict.of("Degraded", True, failure)
     desired = int(spec.get("replicas", 1))
     ready = int(status.get("readyReplicas", 0))
     updated = int(status.get("updatedReplicas", 0))
@@ -148,16 +158,20 @@ def service_verdicts(
     else:
         ready_verdict = Verdict("Ready", False, "RollingOut", progress)
         progressing = Verdict("Progressing", True, "RollingOut", progress)
-    azure_error = next((r for r in reasons if r[0] in AZURE_REASONS), None)
+    azure_error = _azure_error(problems)
     if azure_error is not None:
         # Pods that run without the Azure access they need (an identity, a grant) are not a working service.
-        ready_verdict = Verdict("Ready", False, *azure_error)
+        ready_verdict = Verdict.of("Ready", False, azure_error)
     return [ready_verdict, progressing, degraded], ready, desired
+
+
+def _azure_error(problems: list[Problem]) -> Problem | None:
+    return next((p for p in problems if p.reason in AZURE_REASONS), None)
 
 
 def platform_verdicts(
     *,
-    reasons: list[tuple[str, str]],
+    problems: list[Problem],
     blocking: bool,
     waiting: str | None,
     ready: int,
@@ -167,14 +181,14 @@ def platform_verdicts(
     """The platform's conditions from its own reconcile outcome and its services: Ready only when nothing blocks,
     Azure neither failed nor is still provisioning, and every service is Ready; Degraded names the first problem,
     its own before its services'."""
-    all_reasons = reasons + [("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
+    all_problems = problems + [Problem("ServiceDegraded", "; ".join(degraded_services))] * bool(degraded_services)
     all_ready = not blocking and total > 0 and ready == total
     summary = f"{ready}/{total} services ready"
-    azure_error = next((r for r in reasons if r[0] in AZURE_REASONS), None)
+    azure_error = _azure_error(problems)
     if blocking:
-        ready_verdict = Verdict("Ready", False, *reasons[0])
+        ready_verdict = Verdict.of("Ready", False, problems[0])
     elif azure_error is not None:
-        ready_verdict = Verdict("Ready", False, *azure_error)
+        ready_verdict = Verdict.of("Ready", False, azure_error)
     elif waiting:
         ready_verdict = Verdict("Ready", False, "AzureProvisioning", waiting)
     else:
@@ -182,11 +196,11 @@ def platform_verdicts(
     return [
         ready_verdict,
         Verdict("Progressing", (not all_ready or bool(waiting)) and not blocking, "Reconciling", summary),
-        Verdict("Degraded", bool(all_reasons), *(all_reasons[0] if all_reasons else ("AsExpected", ""))),
+        Verdict.of("Degraded", bool(all_problems), all_problems[0] if all_problems else AS_EXPECTED),
     ]
 
 
-def kstatus_verdicts(ready: Verdict, stall: tuple[str, str] | None) -> list[Verdict]:
+def kstatus_verdicts(ready: Verdict, stall: Problem | None) -> list[Verdict]:
     """Reconciling and Stalled from the final Ready and what, if anything, keeps it from coming: exactly one is True
     until Ready is, so kstatus says Current when Ready is True, Failed when stalled and InProgress otherwise."""
     if ready.status is None:
@@ -194,24 +208,24 @@ def kstatus_verdicts(ready: Verdict, stall: tuple[str, str] | None) -> list[Verd
     if ready.status:
         return [Verdict(RECONCILING, False, ready.reason, ""), Verdict(STALLED, False, ready.reason, "")]
     if stall is not None:
-        return [Verdict(RECONCILING, False, stall[0], ""), Verdict(STALLED, True, *stall)]
+        return [Verdict(RECONCILING, False, stall.reason, ""), Verdict.of(STALLED, True, stall)]
     return [Verdict(RECONCILING, True, ready.reason, ready.message), Verdict(STALLED, False, ready.reason, "")]
 
 
-def _stall(reasons: list[tuple[str, str]], *, blocking: bool, waiting: str | None) -> tuple[str, str] | None:
+def _stall(problems: list[Problem], *, blocking: bool, waiting: str | None) -> Problem | None:
     """What only a change can clear: a blocking problem (an invalid spec, a bad reference, an object the API server
     refused) or a failure Azure will not get past on a retry. A retriable one, even a lasting one, comes with
     `waiting`: the operator is still retrying and it may clear by itself."""
     if blocking:
-        return reasons[0]
+        return problems[0]
     if waiting is None:
-        return next((r for r in reasons if r[0] in AZURE_REASONS), None)
+        return _azure_error(problems)
     return None
 
 
 def service_conditions(
     *,
-    reasons: list[tuple[str, str]],
+    problems: list[Problem],
     blocking: bool,
     waiting: str | None,
     deployment: dict[str, Any] | None,
@@ -220,14 +234,14 @@ def service_conditions(
     """Every condition of a DroneService's status, in the order written; also ready/desired replicas. `waiting`: an
     Azure pass still provisioning or retrying."""
     verdicts, ready, desired = service_verdicts(
-        reasons=reasons, blocking=blocking, deployment=deployment, availability=availability
+        problems=problems, blocking=blocking, deployment=deployment, availability=availability
     )
     if waiting and not blocking and verdicts[0].reason not in AZURE_REASONS:
         # Still provisioning, or retrying what may clear by itself; a retry that lasted says so itself.
         verdicts = [Verdict("Ready", False, "AzureProvisioning", waiting), *verdicts[1:]]
-    stall = _stall(reasons, blocking=blocking, waiting=waiting)
+    stall = _stall(problems, blocking=blocking, waiting=waiting)
     failure = rollout_failure((deployment or {}).get("status") or {})
-    if stall is None and failure is not None and failure[0] == "ProgressDeadlineExceeded":
+    if stall is None and failure is not None and failure.reason == "ProgressDeadlineExceeded":
         # The Deployment controller gave up on this rollout (kstatus calls the Deployment itself Failed); a quota
         # refusal is retried by it, so that one stays in progress, as kstatus says of the Deployment too.
         stall = failure
@@ -236,7 +250,7 @@ def service_conditions(
 
 def platform_conditions(
     *,
-    reasons: list[tuple[str, str]],
+    problems: list[Problem],
     blocking: bool,
     waiting: str | None,
     ready: int,
@@ -247,19 +261,19 @@ def platform_conditions(
     """Every condition of a platform's status, in the order written. A stalled service stalls the platform too:
     its Ready waits for every service, so it cannot come without that service changing."""
     verdicts = platform_verdicts(
-        reasons=reasons,
+        problems=problems,
         blocking=blocking,
         waiting=waiting,
         ready=ready,
         total=total,
         degraded_services=degraded_services,
     )
-    stall = _stall(reasons, blocking=blocking, waiting=waiting)
+    stall = _stall(problems, blocking=blocking, waiting=waiting)
     if stall is None and stalled_services:
         # The first few by name: a message holds 32 KiB, and a registry taken off the allowed list stalls them all.
         named = stalled_services[:_NAMED_SERVICES]
         more = len(stalled_services) - len(named)
-        stall = ("ServiceStalled", "; ".join(named) + (f"; and {more} more" if more else ""))
+        stall = Problem("ServiceStalled", "; ".join(named) + (f"; and {more} more" if more else ""))
     return [*verdicts, *kstatus_verdicts(verdicts[0], stall)]
 
 

@@ -10,10 +10,10 @@ from typing import Any
 from tenacity import retry, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from fabrikam.operator.api import OPERATOR_NAME
-from fabrikam.operator.apply.client import ApiError
+from fabrikam.operator.apply.client import ApiError, KubeApi
 from fabrikam.operator.apply.resources import CHILD_RESOURCES, describe
 from fabrikam.operator.handlers import cloud
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.runtime import Runtime
 
 MANAGED_BY_SELECTOR = f"app.kubernetes.io/managed-by={OPERATOR_NAME}"
 
@@ -28,10 +28,9 @@ def unlinking(child: dict[str, Any], owner_uid: str) -> list[dict[str, Any]]:
     return operations
 
 
-async def detach_children(owner: dict[str, Any]) -> list[str]:
+async def detach_children(api: KubeApi, owner: dict[str, Any]) -> list[str]:
     """Removes the owner's references from all its children; returns what was detached."""
     uid = owner["metadata"]["uid"]
-    api = RUNTIME.kube()
     detached = []
     for resource in CHILD_RESOURCES:
         for child in await api.list_all(resource, label_selector=MANAGED_BY_SELECTOR):
@@ -48,12 +47,12 @@ async def detach_children(owner: dict[str, Any]) -> list[str]:
     return detached
 
 
-async def follow_policy(body: dict[str, Any], policy: str) -> None:
+async def follow_policy(api: KubeApi, body: dict[str, Any], policy: str) -> None:
     """Holds the detach finalizer exactly while the policy is detach-on-delete, so a deletion waits for the detach."""
     if policy == cloud.DETACH_ON_DELETE:
-        await cloud.ensure_finalizer(body, cloud.DETACH_FINALIZER)
+        await cloud.ensure_finalizer(api, body, cloud.DETACH_FINALIZER)
     else:
-        await cloud.remove_finalizer(body, cloud.DETACH_FINALIZER)
+        await cloud.remove_finalizer(api, body, cloud.DETACH_FINALIZER)
 
 
 @retry(
@@ -62,11 +61,12 @@ async def follow_policy(body: dict[str, Any], policy: str) -> None:
     stop=stop_after_attempt(8),
     reraise=True,
 )
-async def on_delete(body: dict[str, Any], policy: str) -> list[str]:
+async def on_delete(runtime: Runtime, body: dict[str, Any], policy: str) -> list[str]:
     """The owner is going: its children are detached if the policy (still) says so; then the finalizer goes.
-    Retried here (about 2 minutes): an event handler is not retried by kopf, and no other event may come."""
-    detached = await detach_children(body) if policy == cloud.DETACH_ON_DELETE else []
-    fresh = await RUNTIME.kube().get(body)  # as it is now: kopf's own finalizer may have moved ours in the list
+    Retried here (about 2 minutes): an event handler is not retried by kopf, and no other event may come. Each
+    attempt takes the API connection anew from `runtime`: a re-login in between replaces it."""
+    detached = await detach_children(runtime.kube(), body) if policy == cloud.DETACH_ON_DELETE else []
+    fresh = await runtime.kube().get(body)  # as it is now: kopf's own finalizer may have moved ours in the list
     if fresh is not None:
-        await cloud.remove_finalizer(fresh, cloud.DETACH_FINALIZER)
+        await cloud.remove_finalizer(runtime.kube(), fresh, cloud.DETACH_FINALIZER)
     return detached

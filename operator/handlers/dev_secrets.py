@@ -15,7 +15,7 @@ from fabrikam.operator.api import DeliveryPlatform, DroneService
 from fabrikam.operator.apply.applier import ApplyError
 from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.handlers import operator_key
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.runtime import Runtime
 from fabrikam.operator.render import backing, redis_acl
 from fabrikam.operator.render.labels import Obj
 from fabrikam.operator.render.service import render_dev_secret, render_redis_secret
@@ -40,25 +40,25 @@ def generate(key: str) -> str:
 _ensured: set[tuple[str, str, str, str | None]] = set()
 
 
-async def ensure(svc: DroneService, platform: DeliveryPlatform) -> None:
+async def ensure(runtime: Runtime, svc: DroneService, platform: DeliveryPlatform) -> None:
     """Creates the service's development Secret and its in-cluster Redis password if it needs them and they do
     not exist yet."""
     keys = backing.dev_secret_keys(svc, platform)
     if keys:
         values = {key: generate(key) for key in keys}
-        await _create_once("dev", svc, render_dev_secret(svc, platform=platform, values=values))
+        await _create_once(runtime, "dev", svc, render_dev_secret(svc, platform=platform, values=values))
     if backing.uses_redis(svc, platform):
-        key = operator_key.load(RUNTIME.settings.key_file)
+        key = operator_key.load(runtime.settings.key_file)
         password = redis_acl.password(key, platform.name, svc.namespace, svc.name)
-        await _create_once("redis", svc, render_redis_secret(svc, platform=platform, password=password))
+        await _create_once(runtime, "redis", svc, render_redis_secret(svc, platform=platform, password=password))
 
 
-async def _create_once(kind: str, svc: DroneService, secret: Obj) -> None:
+async def _create_once(runtime: Runtime, kind: str, svc: DroneService, secret: Obj) -> None:
     identity = (kind, svc.namespace, svc.name, svc.metadata.uid)
     if identity in _ensured:
         return
     try:
-        await RUNTIME.kube().create(secret)
+        await runtime.kube().create(secret)
     except ApiError as error:
         raise ApplyError(secret, error) from error
     _ensured.add(identity)

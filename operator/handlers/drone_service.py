@@ -4,19 +4,20 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import kopf
 from pydantic import ValidationError
 
-from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService
-from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message, apply_objects
+from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService, Problem
+from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message
 from fabrikam.operator.azure import delete_service_identity, naming, reconcile_service_identity
 from fabrikam.operator.handlers import cloud, detach, dev_secrets, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.handlers.context import Context, OwnerPass
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
-from fabrikam.operator.handlers.parsing import first_error, parse_platform, parse_service, peers_of
-from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, OwnerKey
+from fabrikam.operator.handlers.parsing import invalid_spec, parse_platform, parse_service, peers_of
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, deployment_key
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import ServiceFacts, endpoint, off_hours, render_drone_service, validate_drone_service
@@ -29,18 +30,16 @@ RETRY_AFTER_REFUSAL = 30.0
 @kopf.on.resume(GROUP, VERSION, PLURAL)
 @kopf.on.create(GROUP, VERSION, PLURAL)
 @kopf.on.update(GROUP, VERSION, PLURAL)
-async def service_changed(
-    *, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, reason: str, **kwargs: Any
-) -> None:
+async def service_changed(*, body: kopf.Body, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and the Azure identity."""
-    idx = Indexes.of(kwargs)
+    context = Context(RUNTIME, Indexes.of(kwargs), logger)
     snapshot = indexes.snapshot(body)
-    await reconcile(Pass(snapshot, namespace or "", name, idx, logger, azure=True, lookup=Lookup.of(reason)))
+    await reconcile(ServicePass.of(context, snapshot, azure=True, lookup=Lookup.of(reason)))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason in ("create", "update"):
-        await _sync_redis_users(snapshot, idx)
+        await _sync_redis_users(context, snapshot)
     if reason == "create" or (reason == "update" and _graph_of(old_spec) != _graph_of(snapshot.get("spec") or {})):
-        await recheck_neighbours(snapshot, old_spec, logger, idx)
+        await recheck_neighbours(context, snapshot, old_spec)
 
 
 def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -48,57 +47,41 @@ def _graph_of(spec: dict[str, Any]) -> tuple[Any, ...]:
     return (spec.get("platformRef"), spec.get("calls"), spec.get("allowedCallers"))
 
 
-async def recheck_neighbours(
-    body: dict[str, Any], old_spec: dict[str, Any] | None, logger: kopf.Logger, idx: Indexes
-) -> None:
+async def recheck_neighbours(context: Context, body: dict[str, Any], old_spec: dict[str, Any] | None) -> None:
     """A service that appears, goes or changes whom it calls opens or closes paths on the other side too (a callee's
     ingress, a caller's missing dependency): those services are re-checked now, not at their next resync."""
-    peers = [indexes.one(idx.services, key) for key in indexes.graph_neighbours(body, old_spec, idx.callers)]
+    services, callers = context.indexes.services, context.indexes.callers
+    peers = [indexes.one(services, key) for key in indexes.graph_neighbours(body, old_spec, callers)]
     # A peer gone, or going with its namespace or platform, has nothing to open or close.
-    await resync_each([p for p in peers if p and not p["metadata"].get("deletionTimestamp")], logger, idx, azure=False)
+    await resync_each(context, [p for p in peers if p and not p["metadata"].get("deletionTimestamp")], azure=False)
 
 
-async def resync_each(services: Iterable[dict[str, Any]], logger: kopf.Logger, idx: Indexes, *, azure: bool) -> None:
+async def resync_each(context: Context, services: Iterable[dict[str, Any]], *, azure: bool) -> None:
     """Re-checks services one after the other; one that fails is reported and does not stop the others (nor fail
     the handler that asked)."""
     for service in services:
         try:
-            await resync(service, logger, idx, azure=azure)
+            await resync(context, service, azure=azure)
         except Exception as error:
             meta = service["metadata"]
-            logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
+            context.logger.warning("re-check of DroneService %s/%s failed: %s", meta["namespace"], meta["name"], error)
 
 
-async def resync(body: dict[str, Any], logger: kopf.Logger, idx: Indexes, *, azure: bool) -> None:
+async def resync(context: Context, body: dict[str, Any], *, azure: bool) -> None:
     """One idle re-check of a service (sends nothing when nothing drifted), run by its platform's resync loop:
     one loop per platform instead of a kopf timer per object, which cost memory per service at scale."""
-    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
-    if not RUNTIME.settled((KIND, namespace, name), body):
+    owner = (KIND, body["metadata"]["namespace"], body["metadata"]["name"])
+    if not context.runtime.settled(owner, body):
         return  # the change handler has not finished this generation yet; it does the work
-    lookup = RUNTIME.resync_lookup((KIND, namespace, name))
-    await reconcile(Pass(body, namespace, name, idx, logger, azure=azure, lookup=lookup))
+    lookup = context.runtime.resync_lookup(owner)
+    await reconcile(ServicePass.of(context, body, azure=azure, lookup=lookup))
 
 
 @dataclass(frozen=True)
-class Pass:
-    """One reconcile of one DroneService: the service as this pass started from, where it reads the rest, and how
-    far it goes (`azure`: the Azure identity too, which the Kubernetes-only resyncs leave to their own timer)."""
+class ServicePass(OwnerPass):
+    """One reconcile of one DroneService (`azure`: its Azure identity too)."""
 
-    body: dict[str, Any]
-    namespace: str
-    name: str
-    indexes: Indexes
-    logger: kopf.Logger
-    azure: bool
-    lookup: Lookup
-
-    @property
-    def owner(self) -> OwnerKey:
-        return (KIND, self.namespace, self.name)
-
-    @property
-    def generation(self) -> int:
-        return int(self.body["metadata"].get("generation", 0))
+    KIND: ClassVar[str] = KIND
 
 
 @dataclass(frozen=True)
@@ -109,7 +92,7 @@ class Parsed:
     platform_body: dict[str, Any]
     platform: DeliveryPlatform
     peers: list[DroneService]
-    reasons: list[tuple[str, str]]
+    problems: list[Problem]
 
 
 @dataclass(frozen=True)
@@ -117,17 +100,17 @@ class IdentityStep:
     """What the Azure side concluded (or, on a Kubernetes-only pass, what the last Azure pass did)."""
 
     client_id: str | None
-    reasons: list[tuple[str, str]]
+    problems: list[Problem]
     waiting: str | None
     failed_passes: int
 
 
-async def reconcile(run: Pass) -> None:
+async def reconcile(run: ServicePass) -> None:
     """One pass at a time per service (see Runtime.locks), timed and counted."""
     started = time.monotonic()
     neighbours = indexes.neighbourhood(run.body, run.indexes.services, run.indexes.callers, run.indexes.exposers)
     try:
-        async with RUNTIME.lock(run.owner):
+        async with run.runtime.lock(run.owner):
             # The latest version seen (status included): another pass may have written it while this one waited.
             latest = run.indexes.service(run.namespace, run.name) or run.body
             result = await _reconcile(replace(run, body=latest), neighbours)
@@ -136,19 +119,20 @@ async def reconcile(run: Pass) -> None:
     RECONCILES.labels(KIND, result).inc()
 
 
-async def _reconcile(run: Pass, neighbours: list[dict[str, Any]]) -> str:
+async def _reconcile(run: ServicePass, neighbours: list[dict[str, Any]]) -> str:
     """parse → Azure → render → apply → report; a pass that cannot go on reports why and stops there."""
-    RUNTIME.policies[run.owner] = cloud.policy(run.body, run.indexes.platform(_platform_name(run.body)))
+    runtime = run.runtime
+    runtime.policies[run.owner] = cloud.policy(run.body, run.indexes.platform(_platform_name(run.body)))
     parsed = _parse(run, neighbours)
     if isinstance(parsed, LastReconcile):
-        return await _blocked(run.body, run.owner, parsed)
+        return await _blocked(run, parsed)
     identity = await _identity(run, parsed)
     objects = _render(parsed, identity)
-    policy = RUNTIME.policies[run.owner]
-    await detach.follow_policy(run.body, policy)
+    policy = runtime.policies[run.owner]
+    await detach.follow_policy(runtime.kube(), run.body, policy)
     outcome = LastReconcile(
         run.generation,
-        [*parsed.reasons, *identity.reasons],
+        [*parsed.problems, *identity.problems],
         False,
         endpoint(parsed.svc, platform=parsed.platform),
         waiting=identity.waiting,
@@ -156,50 +140,50 @@ async def _reconcile(run: Pass, neighbours: list[dict[str, Any]]) -> str:
         azure_failed_passes=identity.failed_passes,
     )
     if policy == cloud.SKIP:
-        return await _observed_only(run.body, run.owner, outcome)
+        return await _observed_only(run, outcome)
     applied = await _apply(run, parsed, objects, outcome)
-    deployment_name = f"Deployment {run.namespace}/{run.name}"
-    await _report(run.body, outcome, applied.live.get(deployment_name) or RUNTIME.deployments.get(deployment_name))
+    deployment = deployment_key(run.owner)
+    await _report(run, outcome, applied.live_of(deployment) or runtime.deployments.get(deployment))
     if run.azure:
-        await orphans.release_identity(run.body, parsed.svc, parsed.platform, parsed.platform_body)
+        await orphans.release_identity(runtime, run.body, parsed.svc, parsed.platform, parsed.platform_body)
     if identity.waiting and run.azure:
-        raise kopf.TemporaryError(identity.waiting, delay=cloud.retry_in(identity.failed_passes))
+        raise kopf.TemporaryError(identity.waiting, delay=cloud.retry_in(identity.failed_passes, runtime.settings))
     return "applied" if applied.sent else "unchanged"
 
 
-def _parse(run: Pass, neighbours: list[dict[str, Any]]) -> Parsed | LastReconcile:
-    """The spec, its platform and peers, validated; a blocked verdict (the reasons) when the pass cannot go on."""
+def _parse(run: ServicePass, neighbours: list[dict[str, Any]]) -> Parsed | LastReconcile:
+    """The spec, its platform and peers, validated; a blocked verdict (the problems) when the pass cannot go on."""
     try:
         svc = parse_service(run.body)
     except ValidationError as error:
-        field, message = first_error(error)
-        return LastReconcile(run.generation, [("InvalidSpec", f"{field}: {message}")], True)
+        return LastReconcile(run.generation, [invalid_spec(error)], True)
     platform_body = run.indexes.platform(svc.spec.platform_ref.name)
     platform = parse_platform(platform_body) if platform_body else None
     peers = peers_of(neighbours)
-    problems = validate_drone_service(svc, platform=platform, peers=peers)
-    reasons = [(p.reason, str(p)) for p in problems]
-    if platform is None or platform_body is None or any(p.fatal for p in problems):
-        return LastReconcile(run.generation, reasons, True)
-    return Parsed(svc, platform_body, platform, peers, reasons)
+    found = validate_drone_service(svc, platform=platform, peers=peers)
+    problems = [p.problem for p in found]
+    if platform is None or platform_body is None or any(p.fatal for p in found):
+        return LastReconcile(run.generation, problems, True)
+    return Parsed(svc, platform_body, platform, peers, problems)
 
 
-async def _identity(run: Pass, parsed: Parsed) -> IdentityStep:
+async def _identity(run: ServicePass, parsed: Parsed) -> IdentityStep:
     """The service's Azure identity: reconciled on an Azure pass, carried over from the last one otherwise."""
     # The identity's client id as last recorded: by this process (the status in the index may lag behind its own
     # last write, and a pass reading it there would take the client id off the ServiceAccount), else in the status;
     # none once the service or its platform no longer asks for one.
     svc, platform = parsed.svc, parsed.platform
-    previous = RUNTIME.outcomes.get(run.owner)
+    previous = run.runtime.outcomes.get(run.owner)
     remembered = previous.identity_client_id if previous is not None else None
     client_id = remembered or (run.body.get("status") or {}).get("identityClientId")
     if platform.spec.azure is None or not svc.spec.identity.azure:
         client_id = None
-    in_azure = platform.spec.azure is not None and svc.spec.identity.azure and RUNTIME.policies[run.owner] != cloud.SKIP
+    skipped = run.runtime.policies[run.owner] == cloud.SKIP
+    in_azure = platform.spec.azure is not None and svc.spec.identity.azure and not skipped
     failed_before = previous.azure_failed_passes if previous is not None else 0
     if in_azure and run.azure:
-        client_id, found = await _reconcile_identity(run.body, svc, platform, client_id, failed_before)
-        return IdentityStep(client_id, found.reasons, found.waiting, found.failed_passes)
+        client_id, found = await _reconcile_identity(run, svc, platform, client_id, failed_before)
+        return IdentityStep(client_id, found.problems, found.waiting, found.failed_passes)
     if in_azure and previous is not None:
         carried, waiting = previous.azure_verdict()
         return IdentityStep(client_id, carried, waiting, failed_before)
@@ -220,17 +204,19 @@ def _render(parsed: Parsed, identity: IdentityStep) -> list[dict[str, Any]]:
     return render_drone_service(svc, platform=platform, peers=parsed.peers, facts=facts)
 
 
-async def _apply(run: Pass, parsed: Parsed, objects: list[dict[str, Any]], outcome: LastReconcile) -> ApplyResult:
+async def _apply(
+    run: ServicePass, parsed: Parsed, objects: list[dict[str, Any]], outcome: LastReconcile
+) -> ApplyResult:
     """Sends what changed (remembering the intent first, so the drift watcher never reverts a change being made);
     a refusal is reported, then retried."""
-    RUNTIME.remember(run.owner, objects, outcome)
+    run.runtime.remember(run.owner, objects, outcome)
     try:
-        await dev_secrets.ensure(parsed.svc, parsed.platform)
-        applied = await apply_objects(RUNTIME.kube(), objects, **run.lookup.apply_options())
+        await dev_secrets.ensure(run.runtime, parsed.svc, parsed.platform)
+        applied = await run.apply(objects)
     except ApplyError as error:
-        refused = LastReconcile(run.generation, [(error.reason, str(error)), *outcome.reasons], True)
-        RUNTIME.outcomes[run.owner] = refused
-        await _report(run.body, refused, None)
+        refused = LastReconcile(run.generation, [error.problem, *outcome.problems], True)
+        run.runtime.outcomes[run.owner] = refused
+        await _report(run, refused, None)
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
     target = indexes.as_body(run.body)
     if applied.adopted:
@@ -247,29 +233,30 @@ async def _apply(run: Pass, parsed: Parsed, objects: list[dict[str, Any]], outco
 
 
 async def _reconcile_identity(
-    body: dict[str, Any],
-    svc: DroneService,
-    platform: DeliveryPlatform,
-    client_id: str | None,
-    failed_before: int,
+    run: ServicePass, svc: DroneService, platform: DeliveryPlatform, client_id: str | None, failed_before: int
 ) -> tuple[str | None, cloud.AzureVerdict]:
     """The managed identity, its federated credential and data-role grants: (client id, what it means)."""
-    await cloud.ensure_finalizer(body)
-    async with cloud.clients_for(platform) as clients:
-        identity = await reconcile_service_identity(svc, platform, clients)
-    found = cloud.verdict(identity, failed_before, "the managed identity is still provisioning")
+    runtime = run.runtime
+    await cloud.ensure_finalizer(runtime.kube(), run.body)
+    identity = await reconcile_service_identity(svc, platform, runtime.azure.for_platform(platform))
+    found = cloud.verdict(
+        identity,
+        failed_before,
+        "the managed identity is still provisioning",
+        after_passes=runtime.settings.azure_problem_after_passes,
+    )
     if identity.degraded is not None:
         return identity.client_id or client_id, found
     if identity.removed:
         kopf.event(
-            indexes.as_body(body),
+            indexes.as_body(run.body),
             type="Normal",
             reason="AzureAccessRevoked",
             message="revoked grants spec.uses no longer needs: " + ", ".join(r.id for r in identity.removed),
         )
     if identity.changed:
         kopf.event(
-            indexes.as_body(body),
+            indexes.as_body(run.body),
             type="Normal",
             reason="IdentityProvisioned",
             message=f"managed identity {identity.client_id}",
@@ -277,28 +264,27 @@ async def _reconcile_identity(
     return identity.client_id or client_id, found
 
 
-async def _observed_only(body: dict[str, Any], owner: tuple[str, str, str], outcome: LastReconcile) -> str:
+async def _observed_only(run: ServicePass, outcome: LastReconcile) -> str:
     """`reconcile-policy: skip`: nothing is applied (nor reverted: no intent is remembered for the drift watcher),
     the status follows the Deployment as it is."""
-    RUNTIME.remember(owner, [], outcome)
-    namespace, name = owner[1], owner[2]
-    await _report(body, outcome, RUNTIME.deployments.get(f"Deployment {namespace}/{name}"))
+    run.runtime.remember(run.owner, [], outcome)
+    await _report(run, outcome, run.runtime.deployments.get(deployment_key(run.owner)))
     return "skipped"
 
 
-async def _blocked(body: dict[str, Any], owner: tuple[str, str, str], outcome: LastReconcile) -> str:
-    RUNTIME.remember(owner, [], outcome)
-    await _report(body, outcome, None)
+async def _blocked(run: ServicePass, outcome: LastReconcile) -> str:
+    run.runtime.remember(run.owner, [], outcome)
+    await _report(run, outcome, None)
     return "degraded"
 
 
-async def _report(body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None) -> None:
+async def _report(run: ServicePass, outcome: LastReconcile, deployment: dict[str, Any] | None) -> None:
     """Writes the status when it changed, with an Event when a problem appears or changes."""
-    before = _degraded_reason(body)
-    if await write_service_status(body, outcome, deployment) and outcome.reasons:
-        reason, message = outcome.reasons[0]
-        if reason != before:
-            kopf.warn(indexes.as_body(body), reason=reason, message=message)
+    before = _degraded_reason(run.body)
+    if await write_service_status(run.runtime.kube(), run.body, outcome, deployment) and outcome.problems:
+        first = outcome.problems[0]
+        if first.reason != before:
+            kopf.warn(indexes.as_body(run.body), reason=first.reason, message=first.message)
 
 
 def _degraded_reason(body: dict[str, Any]) -> str | None:
@@ -317,16 +303,15 @@ async def reconcile_policy_changed(
     *, type: str, body: kopf.Body, namespace: str | None, name: str, logger: kopf.Logger, **kwargs: Any
 ) -> None:
     """The reconcile-policy annotation changed (to skip, back to manage, ...): reconciled now under the new one."""
-    owner = (KIND, namespace or "", name)
-    known = RUNTIME.policies.get(owner)
+    known = RUNTIME.policies.get((KIND, namespace or "", name))
     if type == "DELETED" or known is None:
         return
     snapshot = indexes.snapshot(body)
     current = cloud.policy(snapshot, indexes.one(kwargs["platforms"], _platform_name(snapshot)))
     if current != known:
         logger.info("reconcile-policy %s (was %s)", current, known)
-        idx = Indexes.of(kwargs)
-        await reconcile(Pass(snapshot, namespace or "", name, idx, logger, azure=True, lookup=Lookup.CACHED))
+        context = Context(RUNTIME, Indexes.of(kwargs), logger)
+        await reconcile(ServicePass.of(context, snapshot, azure=True, lookup=Lookup.CACHED))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -338,20 +323,20 @@ async def service_gone(
     if type == "DELETED":
         RUNTIME.forget((KIND, namespace or "", name))
         parsing.forget(str(body["metadata"]["uid"]))
-        idx = Indexes.of(kwargs)
-        await recheck_neighbours(indexes.snapshot(body), None, logger, idx)
-        await _sync_redis_users(indexes.snapshot(body), idx)
+        context = Context(RUNTIME, Indexes.of(kwargs), logger)
+        await recheck_neighbours(context, indexes.snapshot(body), None)
+        await _sync_redis_users(context, indexes.snapshot(body))
 
 
-async def _sync_redis_users(body: dict[str, Any], idx: Indexes) -> None:
+async def _sync_redis_users(context: Context, body: dict[str, Any]) -> None:
     """A team's service appeared, changed or went: its Redis ACL user follows (the bundled ones come with the
     platform's spec)."""
     spec = body.get("spec") or {}
     if spec.get("component", "custom") != "custom":
         return
-    platform_body = idx.platform(_platform_name(body))
+    platform_body = context.indexes.platform(_platform_name(body))
     try:
-        await redis_acl.sync(platform_body, idx.services_by_platform)
+        await redis_acl.sync(context.runtime, platform_body, context.indexes.services_by_platform)
     except ApplyError as error:
         kopf.warn(indexes.as_body(body), reason=error.reason, message=f"the Redis ACL users: {error}")
 
@@ -366,7 +351,7 @@ async def detach_children(*, type: str, body: kopf.Body, **kwargs: Any) -> None:
         return
     snapshot = indexes.snapshot(body)
     policy = cloud.policy(snapshot, indexes.one(kwargs["platforms"], _platform_name(snapshot)))
-    detached = await detach.on_delete(snapshot, policy)
+    detached = await detach.on_delete(RUNTIME, snapshot, policy)
     if detached:
         kopf.event(
             body,
@@ -381,6 +366,7 @@ async def detach_children(*, type: str, body: kopf.Body, **kwargs: Any) -> None:
 async def release_identity(*, body: kopf.Body, **kwargs: Any) -> None:
     """Children go with their owner (owner references); the Azure identity by the platform's policy, then our
     finalizer. Registered only for services holding it, so kopf guards just those with its own."""
+    runtime = RUNTIME
     snapshot = indexes.snapshot(body)
     svc = parse_service(snapshot)
     platform_body = indexes.one(kwargs["platforms"], svc.spec.platform_ref.name)
@@ -389,13 +375,12 @@ async def release_identity(*, body: kopf.Body, **kwargs: Any) -> None:
         kopf.warn(body, reason="PlatformGone", message="its platform is gone: the Azure identity may be left behind")
     elif orphans.platform_releases(platform, platform_body):
         raise kopf.TemporaryError(
-            "waiting for the platform to release the identity", delay=RUNTIME.settings.azure_retry_seconds
+            "waiting for the platform to release the identity", delay=runtime.settings.azure_retry_seconds
         )
     elif platform.spec.azure is not None and cloud.policy(snapshot, platform_body) != cloud.DETACH_ON_DELETE:
-        async with cloud.clients_for(platform) as clients:
-            result = await delete_service_identity(svc, platform, clients)
+        result = await delete_service_identity(svc, platform, runtime.azure.for_platform(platform))
         if not result.ready:
             raise kopf.TemporaryError(
-                "Azure has not confirmed the deletion of the identity yet", delay=RUNTIME.settings.azure_retry_seconds
+                "Azure has not confirmed the deletion of the identity yet", delay=runtime.settings.azure_retry_seconds
             )
-    await cloud.remove_finalizer(snapshot)
+    await cloud.remove_finalizer(runtime.kube(), snapshot)

@@ -22,6 +22,7 @@ from prometheus_client import Gauge, start_http_server
 
 from fabrikam.operator.apply.lease import LeaseElector, LeaseTiming
 from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.handlers.startup import connect
 
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
@@ -36,8 +37,7 @@ def identity() -> str:
     return f"{os.environ.get('POD_ID') or socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
 
-def lease_namespace() -> str:
-    settings = RUNTIME.settings
+def lease_namespace(settings: OperatorSettings) -> str:
     if settings.lease_namespace:
         return settings.lease_namespace
     try:
@@ -67,18 +67,19 @@ async def _standby_health(liveness: str | None) -> web.AppRunner | None:
 
 
 async def run(*, liveness: str | None) -> None:
-    """Elect, then run kopf until it stops or the Lease is lost."""
+    """Elect, then run kopf until it stops or the Lease is lost. The process's entry point with leader election: the
+    one place here that reads the process's settings."""
     settings = RUNTIME.settings
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     LEADER.set(0)
-    _, api = connect(kopf.OperatorSettings())
+    _, api = connect(settings, kopf.OperatorSettings())
     timing = LeaseTiming(
         duration=settings.lease_duration_seconds,
         renew_deadline=settings.lease_renew_deadline_seconds,
         retry_period=settings.lease_retry_seconds,
     )
-    elector = LeaseElector(api, lease_namespace(), settings.lease_name, identity(), timing)
+    elector = LeaseElector(api, lease_namespace(settings), settings.lease_name, identity(), timing)
     health = await _standby_health(liveness)
     log.info("leader election: %s waits for lease %s", elector.identity, settings.lease_name)
     try:

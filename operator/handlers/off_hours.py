@@ -15,7 +15,9 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION
 from fabrikam.operator.api.platform import OffHours
 from fabrikam.operator.handlers import cluster_events, drone_service, indexes
+from fabrikam.operator.handlers.context import Context
 from fabrikam.operator.handlers.parsing import parse_platform
+from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.render.off_hours import UnknownTimeZone, active, next_change, time_zone
 
 PLURAL = "deliveryplatforms"
@@ -42,6 +44,7 @@ async def follow_off_hours(
     """Sleeps until the next boundary of the window (or a change of it), then re-checks the platform's services if
     the answer flipped. On its first look (a new platform, an operator start) it re-checks them whenever a window is
     set: a service rendered a moment before a boundary would otherwise wait for its resync."""
+    context = Context(RUNTIME, indexes.Indexes.of(kwargs), logger)
     watch = _watches[name] = _Watch()
     was_off: bool | None = None
     try:
@@ -55,10 +58,11 @@ async def follow_off_hours(
             if off != was_off and (was_off is not None or spec is not None):
                 reason, message = announcement(spec, now)
                 logger.info("%s: re-checking the platform's services", message)
-                idx = indexes.Indexes.of(kwargs)
-                await drone_service.resync_each(idx.services_of(name), logger, idx, azure=False)
+                await drone_service.resync_each(context, context.indexes.services_of(name), azure=False)
                 if off or was_off is not None:  # working hours need no word when nothing was scaled down before
-                    await cluster_events.post(current, type="Normal", reason=reason, message=message)
+                    await cluster_events.post(
+                        context.runtime.kube(), current, type="Normal", reason=reason, message=message
+                    )
             was_off = off
             await _sleep(watch.wake, stopped, _seconds_to_next_change(spec, now))
     finally:

@@ -30,14 +30,16 @@ from fabrikam.operator.azure.provision import delete_resources
 from fabrikam.operator.handlers import cloud, indexes
 from fabrikam.operator.handlers.conditions import AZURE_ERROR
 from fabrikam.operator.handlers.parsing import parse_platform, parse_service
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.runtime import Runtime
 
 
 def _holds(body: dict[str, Any]) -> bool:
     return cloud.FINALIZER in (body["metadata"].get("finalizers") or [])
 
 
-def _unconfirmed(body: dict[str, Any], results: Sequence[ResourceResult], what: str) -> kopf.TemporaryError:
+def _unconfirmed(
+    runtime: Runtime, body: dict[str, Any], results: Sequence[ResourceResult], what: str
+) -> kopf.TemporaryError:
     """What to retry with: Azure's words for the first resource not released yet (an Event when a person must act)."""
     outcome = AzureOutcome.of(results)
     waiting = outcome.degraded or next(r for r in results if not r.ok)
@@ -45,7 +47,7 @@ def _unconfirmed(body: dict[str, Any], results: Sequence[ResourceResult], what: 
         kopf.warn(indexes.as_body(body), reason=AZURE_ERROR, message=outcome.degraded.describe_failure())
     detail = f"{waiting.kind} {waiting.name}: {waiting.error_message or waiting.provisioning_state}"
     return kopf.TemporaryError(
-        f"Azure has not confirmed the release of {what} yet: {detail}", delay=RUNTIME.settings.azure_retry_seconds
+        f"Azure has not confirmed the release of {what} yet: {detail}", delay=runtime.settings.azure_retry_seconds
     )
 
 
@@ -57,13 +59,12 @@ def _released(body: dict[str, Any], results: Iterable[ResourceResult], what: str
         )
 
 
-async def _delete_identity(svc: DroneService, platform: DeliveryPlatform) -> AzureOutcome:
-    async with cloud.clients_for(platform) as clients:
-        return await delete_service_identity(svc, platform, clients)
-
-
 async def release_identity(
-    body: dict[str, Any], svc: DroneService, platform: DeliveryPlatform, platform_body: dict[str, Any] | None
+    runtime: Runtime,
+    body: dict[str, Any],
+    svc: DroneService,
+    platform: DeliveryPlatform,
+    platform_body: dict[str, Any] | None,
 ) -> None:
     """A service whose spec no longer asks for an Azure identity: the one it still holds (and the grants) go, then
     the finalizer; raises kopf.TemporaryError until Azure confirmed. With its platform's `spec.azure` gone the
@@ -71,11 +72,11 @@ async def release_identity(
     if svc.spec.identity.azure or not _holds(body) or platform.spec.azure is None:
         return
     if cloud.policy(body, platform_body) != cloud.DETACH_ON_DELETE:
-        result = await _delete_identity(svc, platform)
+        result = await delete_service_identity(svc, platform, runtime.azure.for_platform(platform))
         if not result.ready:
-            raise _unconfirmed(body, result.resources, "the identity spec.identity.azure no longer asks for")
+            raise _unconfirmed(runtime, body, result.resources, "the identity spec.identity.azure no longer asks for")
         _released(body, result.resources, "spec.identity.azure is false; deleted the service's identity")
-    await cloud.remove_finalizer(body)
+    await cloud.remove_finalizer(runtime.kube(), body)
 
 
 def platform_releases(platform: DeliveryPlatform, platform_body: dict[str, Any] | None) -> bool:
@@ -101,7 +102,12 @@ def _coordinates(platform: DeliveryPlatform) -> tuple[str, str] | None:
 
 
 async def _release_identities(
-    previous: DeliveryPlatform, services: Iterable[dict[str, Any]], platform_body: dict[str, Any], *, unhold: bool
+    runtime: Runtime,
+    previous: DeliveryPlatform,
+    services: Iterable[dict[str, Any]],
+    platform_body: dict[str, Any],
+    *,
+    unhold: bool,
 ) -> list[ResourceResult]:
     """The identities the platform's services hold where `previous` put them, concurrently (the subscription's rate
     limits pace the calls); `unhold`: their finalizers too, once Azure confirmed."""
@@ -109,9 +115,10 @@ async def _release_identities(
     async def release(service: dict[str, Any]) -> list[ResourceResult]:
         results: list[ResourceResult] = []
         if cloud.policy(service, platform_body) != cloud.DETACH_ON_DELETE:
-            results = list((await _delete_identity(parse_service(service), previous)).resources)
+            clients = runtime.azure.for_platform(previous)
+            results = list((await delete_service_identity(parse_service(service), previous, clients)).resources)
         if unhold and all(r.ok for r in results):
-            await cloud.remove_finalizer(service)
+            await cloud.remove_finalizer(runtime.kube(), service)
         return results
 
     released = await asyncio.gather(*(release(s) for s in services if _holds(s)))
@@ -119,7 +126,11 @@ async def _release_identities(
 
 
 async def release_platform(
-    body: dict[str, Any], old: dict[str, Any] | None, services: Iterable[dict[str, Any]], logger: kopf.Logger
+    runtime: Runtime,
+    body: dict[str, Any],
+    old: dict[str, Any] | None,
+    services: Iterable[dict[str, Any]],
+    logger: kopf.Logger,
 ) -> bool:
     """What the platform's last handled spec (`old`) had in Azure and its spec no longer names: the services'
     identities when `spec.azure` went (or moved), then the dropped stores. Raises kopf.TemporaryError until Azure
@@ -132,36 +143,35 @@ async def release_platform(
         return False  # reported by the reconcile; nothing is decided on a spec that does not parse
     previous = _last_handled(body, old)
     if previous is None:
-        return current.spec.azure is None and await _unknown(body, logger)
+        return current.spec.azure is None and await _unknown(runtime, body, logger)
     detach = cloud.policy(body) == cloud.DETACH_ON_DELETE
     gone = current.spec.azure is None
     results: list[ResourceResult] = []
     if _coordinates(previous) != _coordinates(current):
-        results = await _release_identities(previous, services, body, unhold=gone)
+        results = await _release_identities(runtime, previous, services, body, unhold=gone)
         if not all(r.ok for r in results):
-            raise _unconfirmed(body, results, "the identities of the platform's services")
+            raise _unconfirmed(runtime, body, results, "the identities of the platform's services")
     stores = unnamed_stores(previous, current)
     if stores and not detach:
-        async with cloud.clients_for(previous) as clients:
-            deleted = await delete_resources(stores, clients)
+        deleted = await delete_resources(stores, runtime.azure.for_platform(previous))
         if not deleted.ready:
-            raise _unconfirmed(body, deleted.resources, "the Azure resources the spec no longer names")
+            raise _unconfirmed(runtime, body, deleted.resources, "the Azure resources the spec no longer names")
         results += deleted.resources
     _released(body, results, "released what the spec no longer names")
     if not gone:
         return False
-    await cloud.remove_finalizer(body)
+    await cloud.remove_finalizer(runtime.kube(), body)
     logger.info("spec.azure removed: its Azure resources are deleted or retained per deletionPolicy")
     return True
 
 
-async def _unknown(body: dict[str, Any], logger: kopf.Logger) -> bool:
+async def _unknown(runtime: Runtime, body: dict[str, Any], logger: kopf.Logger) -> bool:
     """Holding the finalizer without `spec.azure` in the spec last handled either (kopf's record lost, or the
     spec dropped by an operator before this one): nothing says where the resources live nor what the deletionPolicy
     was, so they are left, as Retain would, and named for a person to decide."""
     left = [r.get("id") or r.get("name") for r in (body.get("status") or {}).get("azureResources", [])]
     message = "spec.azure is gone and its last coordinates are unknown: Azure resources are left in place"
     kopf.warn(indexes.as_body(body), reason="AzureResourcesLeft", message=f"{message}: {', '.join(map(str, left))}")
-    await cloud.remove_finalizer(body)
+    await cloud.remove_finalizer(runtime.kube(), body)
     logger.warning(message)
     return True

@@ -4,7 +4,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.api import DeliveryPlatform, DroneService, Problem
 
 M = TypeVar("M", bound=BaseModel)
 # uid → (fingerprint, model): one entry per object, replaced when its spec or labels change. Status updates
@@ -56,8 +56,8 @@ def peers_of(bodies: list[dict[str, Any]]) -> list[DroneService]:
     return peers
 
 
-def first_error(error: ValidationError) -> tuple[str, str]:
-    """(field path, message) of a validation error, for the Degraded condition."""
+def invalid_spec(error: ValidationError) -> Problem:
+    """A spec that does not parse, as the Degraded condition says it: the first error's field path and words."""
     details = error.errors()[0] if error.errors() else {"loc": (), "msg": str(error)}
     path = ".".join(str(part) for part in details["loc"])
-    return path, str(details["msg"])
+    return Problem("InvalidSpec", f"{path}: {details['msg']}")

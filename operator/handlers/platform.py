@@ -1,15 +1,14 @@
 """DeliveryPlatform: team namespaces and guard rails, the bundled DroneServices, Azure resources, the status."""
 
-import dataclasses
 import time
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, ClassVar
 
 import kopf
 from pydantic import ValidationError
 
-from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform
-from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message, apply_objects
+from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, Problem
+from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message
 from fabrikam.operator.azure import (
     AzureOutcome,
     assess,
@@ -29,10 +28,11 @@ from fabrikam.operator.handlers import (
     redis_acl,
 )
 from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
+from fabrikam.operator.handlers.context import Context, OwnerPass
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
-from fabrikam.operator.handlers.parsing import first_error, parse_platform
-from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, OwnerKey
+from fabrikam.operator.handlers.parsing import invalid_spec, parse_platform
+from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, Runtime
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
 from fabrikam.operator.render import expand_platform, validate_platform
@@ -47,16 +47,18 @@ PLURAL = "deliveryplatforms"
 @kopf.on.update(GROUP, VERSION, PLURAL)
 async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, reason: str, **kwargs: Any) -> None:
     """A new or changed spec (or an operator start): Kubernetes objects and Azure resources."""
+    context = Context(RUNTIME, Indexes.of(kwargs), logger)
     snapshot = indexes.snapshot(body)
-    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.of(reason)))
+    await _reconcile(PlatformPass.of(context, snapshot, azure=True, lookup=Lookup.of(reason)))
     old_spec = (kwargs.get("old") or {}).get("spec") or {}
     if reason == "update" and _grants_of(old_spec) != _grants_of(snapshot.get("spec") or {}):
         # A queue granted (or revoked) or a registry allowed: the teams' services are re-checked now, not at the
         # next resync (the bundled ones follow their own spec changes).
         logger.info("the platform's grants to its teams changed: re-checking its services")
-        await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=True)
+        await drone_service.resync_each(context, context.indexes.services_of(name), azure=True)
     # What the spec stopped naming in Azure (a store, or spec.azure with all of it) goes as the last handled spec says.
-    await orphans.release_platform(snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger)
+    services = kwargs["services_by_platform"].get(name, [])
+    await orphans.release_platform(context.runtime, snapshot, kwargs.get("old"), services, logger)
 
 
 def _grants_of(spec: dict[str, Any]) -> tuple[Any, ...]:
@@ -66,19 +68,22 @@ def _grants_of(spec: dict[str, Any]) -> tuple[Any, ...]:
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, idle=10)
 async def platform_resync(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
     """The idle re-check of the Kubernetes side; sends nothing when nothing drifted."""
-    if not RUNTIME.settled((KIND, "", name), body):
+    runtime = RUNTIME
+    if not runtime.settled((KIND, "", name), body):
         return  # the change handler has not finished this generation yet; it does the work
     snapshot = indexes.snapshot(body)
-    lookup = RUNTIME.resync_lookup((KIND, "", name))
-    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=False, lookup=lookup))
+    lookup = runtime.resync_lookup((KIND, "", name))
+    await _reconcile(
+        PlatformPass.of(Context(runtime, Indexes.of(kwargs), logger), snapshot, azure=False, lookup=lookup)
+    )
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.azure_recheck_seconds, initial_delay=60)
-async def platform_azure_recheck(*, body: kopf.Body, name: str, logger: kopf.Logger, **kwargs: Any) -> None:
+async def platform_azure_recheck(*, body: kopf.Body, logger: kopf.Logger, **kwargs: Any) -> None:
     """The periodic re-check of Azure: re-PUTs desired state where Azure drifted (costs GETs otherwise)."""
     if (body.get("spec") or {}).get("azure"):
-        snapshot = indexes.snapshot(body)
-        await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.CACHED))
+        context = Context(RUNTIME, Indexes.of(kwargs), logger)
+        await _reconcile(PlatformPass.of(context, indexes.snapshot(body), azure=True, lookup=Lookup.CACHED))
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=RUNTIME.settings.resync_seconds, initial_delay=5)
@@ -87,12 +92,13 @@ async def resync_services(*, name: str, logger: kopf.Logger, **kwargs: Any) -> N
     re-check period): one timer per platform instead of one per service, which cost memory at scale. A service
     that fails is reported and does not stop the others. (A timer, not a daemon: kopf touches objects with
     daemons on every start, which would be writes on an idle restart.)"""
+    context = Context(RUNTIME, Indexes.of(kwargs), logger)
     now = time.monotonic()
-    azure = now - _last_azure_check.get(name, now) >= RUNTIME.settings.azure_recheck_seconds
+    azure = now - _last_azure_check.get(name, now) >= context.runtime.settings.azure_recheck_seconds
     _last_azure_check.setdefault(name, now)
     if azure:
         _last_azure_check[name] = now
-    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=azure)
+    await drone_service.resync_each(context, context.indexes.services_of(name), azure=azure)
 
 
 _last_azure_check: dict[str, float] = {}
@@ -101,34 +107,20 @@ _last_azure_check: dict[str, float] = {}
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)
 async def refresh_platform_status(*, body: kopf.Body, **kwargs: Any) -> None:
     """Keeps "8/8" and Ready current as the DroneServices progress; reads the index, writes only on change."""
-    await _report(indexes.snapshot(body), kwargs["services_by_platform"])
+    await _report(RUNTIME, indexes.snapshot(body), kwargs["services_by_platform"])
 
 
 @dataclass(frozen=True)
-class PlatformPass:
-    """One reconcile of one platform: the platform as this pass started from, where it reads its services, and how
-    far it goes (`azure`: the Azure resources too, which the Kubernetes-only resyncs leave to their own timer)."""
+class PlatformPass(OwnerPass):
+    """One reconcile of one platform (`azure`: its Azure resources too)."""
 
-    body: dict[str, Any]
-    name: str
-    indexes: Indexes
-    logger: kopf.Logger
-    azure: bool
-    lookup: Lookup
-
-    @property
-    def owner(self) -> OwnerKey:
-        return (KIND, "", self.name)
-
-    @property
-    def generation(self) -> int:
-        return int(self.body["metadata"].get("generation", 0))
+    KIND: ClassVar[str] = KIND
 
 
 async def _reconcile(run: PlatformPass) -> None:
     """One pass at a time per platform: its change handler, its resync and its Azure re-check are separate kopf
     handlers and timers, which kopf does not serialise (see Runtime.locks)."""
-    async with RUNTIME.lock(run.owner):
+    async with run.runtime.lock(run.owner):
         # The latest version seen (status included): another pass may have written it while this one waited.
         latest = replace(run, body=run.indexes.platform(run.name) or run.body)
         started = time.monotonic()
@@ -141,51 +133,50 @@ async def _reconcile(run: PlatformPass) -> None:
 
 async def _steps(run: PlatformPass) -> str:
     """parse → validate and render → apply → Azure → report; a pass that cannot go on reports why and stops."""
-    services = run.indexes.services_by_platform
-    RUNTIME.policies[run.owner] = policy = cloud.policy(run.body)
+    runtime, services = run.runtime, run.indexes.services_by_platform
+    runtime.policies[run.owner] = policy = cloud.policy(run.body)
     try:
         platform = parse_platform(run.body)
     except ValidationError as error:
-        field, message = first_error(error)
-        RUNTIME.remember(run.owner, [], LastReconcile(run.generation, [("InvalidSpec", f"{field}: {message}")], True))
-        await _report(run.body, services)
+        runtime.remember(run.owner, [], LastReconcile(run.generation, [invalid_spec(error)], True))
+        await _report(runtime, run.body, services)
         return "degraded"
-    problems = validate_platform(platform)
+    problems = [p.problem for p in validate_platform(platform)]
     objects = expand_platform(platform)
-    previous = RUNTIME.outcomes.get(run.owner)  # read before this pass remembers its own intent
-    outcome = _carried(run, platform, [(p.reason, str(p)) for p in problems], previous)
+    previous = runtime.outcomes.get(run.owner)  # read before this pass remembers its own intent
+    outcome = _carried(run, platform, problems, previous)
     if policy == cloud.SKIP:
         # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
-        RUNTIME.remember(run.owner, [], outcome)
-        await _report(run.body, services)
+        runtime.remember(run.owner, [], outcome)
+        await _report(runtime, run.body, services)
         return "skipped"
-    await detach.follow_policy(run.body, policy)
+    await detach.follow_policy(runtime.kube(), run.body, policy)
     applied = await _apply(run, objects, outcome)
     for problem in problems:
-        await cluster_events.post(run.body, type="Warning", reason=problem.reason, message=str(problem))
+        await _post(run, type="Warning", reason=problem.reason, message=problem.message)
     if run.azure and platform.spec.azure is not None:
-        outcome = await _reconcile_azure(run.body, platform, outcome, previous)
-    RUNTIME.outcomes[run.owner] = outcome
-    await _report(run.body, services)
+        outcome = await _reconcile_azure(run, platform, outcome, previous)
+    runtime.outcomes[run.owner] = outcome
+    await _report(runtime, run.body, services)
     if outcome.waiting and run.azure:
-        raise kopf.TemporaryError(outcome.waiting, delay=cloud.retry_in(outcome.azure_failed_passes))
+        raise kopf.TemporaryError(outcome.waiting, delay=cloud.retry_in(outcome.azure_failed_passes, runtime.settings))
     return "applied" if applied.sent else "unchanged"
 
 
 def _carried(
-    run: PlatformPass, platform: DeliveryPlatform, reasons: list[tuple[str, str]], previous: LastReconcile | None
+    run: PlatformPass, platform: DeliveryPlatform, problems: list[Problem], previous: LastReconcile | None
 ) -> LastReconcile:
     """This pass' verdict before it applies: its problems, and what the last Azure pass found, carried over by a
     Kubernetes-only pass (which knows nothing new of Azure) instead of forgotten until the next Azure pass."""
     # No `spec.azure` (any more): no Azure resources in the status either (orphans.py releases what was there).
     carried_azure = previous.azure if previous is not None and platform.spec.azure is not None else None
     carried_recovery = previous.recovery if previous is not None and platform.spec.recovery is not None else None
-    outcome = LastReconcile(run.generation, reasons, False, azure=carried_azure, recovery=carried_recovery)
+    outcome = LastReconcile(run.generation, problems, False, azure=carried_azure, recovery=carried_recovery)
     if platform.spec.azure is not None and not run.azure and previous is not None:
         carried, waiting = previous.azure_verdict()
-        outcome = dataclasses.replace(
+        outcome = replace(
             outcome,
-            reasons=[*outcome.reasons, *carried],
+            problems=[*outcome.problems, *carried],
             waiting=waiting,
             azure_failed_passes=previous.azure_failed_passes,
         )
@@ -195,26 +186,24 @@ def _carried(
 async def _apply(run: PlatformPass, objects: list[dict[str, Any]], outcome: LastReconcile) -> ApplyResult:
     """Sends what changed (the intent remembered first, so the drift watcher never reverts a change being made) and
     the in-cluster Redis's ACL users; a refusal is reported, then retried."""
-    RUNTIME.remember(run.owner, objects, outcome)
+    run.runtime.remember(run.owner, objects, outcome)
     try:
-        applied = await apply_objects(RUNTIME.kube(), objects, **run.lookup.apply_options())
-        acl_sent = await redis_acl.sync(run.body, run.indexes.services_by_platform)
+        applied = await run.apply(objects)
+        acl_sent = await redis_acl.sync(run.runtime, run.body, run.indexes.services_by_platform)
     except ApplyError as error:
-        RUNTIME.outcomes[run.owner] = dataclasses.replace(
-            outcome, reasons=[(error.reason, str(error)), *outcome.reasons], blocking=True
-        )
-        await _report(run.body, run.indexes.services_by_platform)
-        await cluster_events.post(run.body, type="Warning", reason=error.reason, message=str(error))
+        run.runtime.outcomes[run.owner] = replace(outcome, problems=[error.problem, *outcome.problems], blocking=True)
+        await _report(run.runtime, run.body, run.indexes.services_by_platform)
+        await _post(run, type="Warning", reason=error.reason, message=str(error))
         RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=30) from error
     if applied.adopted:
-        await cluster_events.post(run.body, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
+        await _post(run, type="Normal", reason="Adopted", message=adoption_message(applied.adopted))
     if acl_sent:
         run.logger.info("the in-cluster Redis's ACL users changed")
     if applied.sent:
         run.logger.info("applied %d of %d objects", len(applied.sent), len(objects))
-        await cluster_events.post(
-            run.body,
+        await _post(
+            run,
             type="Normal",
             reason="Applied",
             message=f"applied {len(applied.sent)} changed objects of {len(objects)}",
@@ -223,36 +212,39 @@ async def _apply(run: PlatformPass, objects: list[dict[str, Any]], outcome: Last
 
 
 async def _reconcile_azure(
-    body: dict[str, Any], platform: DeliveryPlatform, outcome: LastReconcile, previous: LastReconcile | None
+    run: PlatformPass, platform: DeliveryPlatform, outcome: LastReconcile, previous: LastReconcile | None
 ) -> LastReconcile:
     """`previous`: what the last pass concluded (read before this pass remembered its own intent)."""
-    await cloud.ensure_finalizer(body)
-    async with cloud.clients_for(platform) as clients:
-        result = await reconcile_platform(platform, clients)
+    runtime = run.runtime
+    await cloud.ensure_finalizer(runtime.kube(), run.body)
+    result = await reconcile_platform(platform, runtime.azure.for_platform(platform))
     statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
     found = cloud.verdict(
-        result, previous.azure_failed_passes if previous else 0, "Azure resources are still provisioning"
+        result,
+        previous.azure_failed_passes if previous else 0,
+        "Azure resources are still provisioning",
+        after_passes=runtime.settings.azure_problem_after_passes,
     )
-    for reason, message in found.reasons:
-        await cluster_events.post(body, type="Warning", reason=reason, message=message)
+    for problem in found.problems:
+        await _post(run, type="Warning", reason=problem.reason, message=problem.message)
     if result.changed and result.degraded is None:
-        await cluster_events.post(
-            body,
+        await _post(
+            run,
             type="Normal",
             reason="AzureProvisioned",
             message="Azure resources created or brought back to the spec",
         )
     if result.removed:
-        await cluster_events.post(
-            body,
+        await _post(
+            run,
             type="Normal",
             reason="AzureRemoved",
             message="deleted what the spec no longer lists: " + ", ".join(r.id for r in result.removed),
         )
-    recovery, short = await _recovery(body, platform, result, previous)
-    return dataclasses.replace(
+    recovery, short = await _recovery(run, platform, result, previous)
+    return replace(
         outcome,
-        reasons=[*outcome.reasons, *found.reasons, *short],
+        problems=[*outcome.problems, *found.problems, *short],
         azure=statuses,
         recovery=recovery,
         waiting=found.waiting,
@@ -261,8 +253,8 @@ async def _reconcile_azure(
 
 
 async def _recovery(
-    body: dict[str, Any], platform: DeliveryPlatform, result: AzureOutcome, previous: LastReconcile | None
-) -> tuple[list[dict[str, Any]] | None, list[tuple[str, str]]]:
+    run: PlatformPass, platform: DeliveryPlatform, result: AzureOutcome, previous: LastReconcile | None
+) -> tuple[list[dict[str, Any]] | None, list[Problem]]:
     """status.recovery from recovery.assess, and Degraded RecoveryTargetUnmet while a store falls short for a reason
     a person must act on (not while it is still being provisioned); an Event when that changes."""
     if platform.spec.recovery is None:
@@ -270,28 +262,33 @@ async def _recovery(
     assessed = assess(platform, recovery_evidence(result))
     statuses = [s.as_status().model_dump(mode="json", by_alias=True, exclude_none=True) for s in assessed]
     short = shortfall(assessed)
-    reasons = [(RECOVERY_TARGET_UNMET, short.message)] if short is not None else []
-    before = [r for r in (previous.reasons if previous else []) if r[0] == RECOVERY_TARGET_UNMET]
+    problems = [Problem(RECOVERY_TARGET_UNMET, short.message)] if short is not None else []
+    before = [p for p in (previous.problems if previous else []) if p.reason == RECOVERY_TARGET_UNMET]
     targets = f"RPO {platform.spec.recovery.rpo}, RTO {platform.spec.recovery.rto}"
-    if short is not None and reasons != before:
+    if short is not None and problems != before:
         stores = ", ".join(short.stores)
         message = f"{stores} short of the recovery targets ({targets}): see status.recovery"
-        await cluster_events.post(body, type="Warning", reason=RECOVERY_TARGET_UNMET, message=message)
+        await _post(run, type="Warning", reason=RECOVERY_TARGET_UNMET, message=message)
     elif short is None and before:
-        await cluster_events.post(
-            body,
+        await _post(
+            run,
             type="Normal",
             reason="RecoveryTargetsMet",
             message=f"no store falls short of the recovery targets ({targets}) any more",
         )
-    return statuses, reasons
+    return statuses, problems
 
 
-async def _report(body: dict[str, Any], services_by_platform: Any) -> None:
+async def _post(run: PlatformPass, *, type: str, reason: str, message: str) -> None:
+    """An Event about the platform that `kubectl describe` shows (see cluster_events)."""
+    await cluster_events.post(run.runtime.kube(), run.body, type=type, reason=reason, message=message)
+
+
+async def _report(runtime: Runtime, body: dict[str, Any], services_by_platform: Any) -> None:
     name = body["metadata"]["name"]
     teams = [(t["name"], t["namespace"]) for t in body.get("spec", {}).get("teams", [])]
     services = list(services_by_platform.get(name, []))
-    await write_platform_status(body, RUNTIME.outcomes.get((KIND, "", name)), services, teams)
+    await write_platform_status(runtime.kube(), body, runtime.outcomes.get((KIND, "", name)), services, teams)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
@@ -319,8 +316,9 @@ async def reconcile_policy_changed(
     if cloud.policy(snapshot) == known:
         return
     logger.info("reconcile-policy %s (was %s)", cloud.policy(snapshot), known)
-    await _reconcile(PlatformPass(snapshot, name, Indexes.of(kwargs), logger, azure=True, lookup=Lookup.CACHED))
-    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=True)
+    context = Context(RUNTIME, Indexes.of(kwargs), logger)
+    await _reconcile(PlatformPass.of(context, snapshot, azure=True, lookup=Lookup.CACHED))
+    await drone_service.resync_each(context, context.indexes.services_of(name), azure=True)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="endpoints-to-services")
@@ -341,7 +339,8 @@ async def endpoints_reach_services(
         return  # first sight (each service's own start-up handler renders it) or nothing new for the services
     changed = sorted(key for key in environment.keys() | previous.keys() if environment.get(key) != previous.get(key))
     logger.info("Azure endpoints changed (%s): re-checking the platform's services", ", ".join(changed))
-    await drone_service.resync_each(Indexes.of(kwargs).services_of(name), logger, Indexes.of(kwargs), azure=False)
+    context = Context(RUNTIME, Indexes.of(kwargs), logger)
+    await drone_service.resync_each(context, context.indexes.services_of(name), azure=False)
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="detach-children", when=cloud.holds_detach_finalizer)
@@ -351,9 +350,10 @@ async def detach_children(*, type: str, body: kopf.Body, **_: Any) -> None:
     if type == "DELETED" or not body["metadata"].get("deletionTimestamp"):
         return
     snapshot = indexes.snapshot(body)
-    detached = await detach.on_delete(snapshot, cloud.policy(snapshot))
+    detached = await detach.on_delete(RUNTIME, snapshot, cloud.policy(snapshot))
     if detached:
         await cluster_events.post(
+            RUNTIME.kube(),
             snapshot,
             type="Normal",
             reason="Detached",
@@ -368,13 +368,14 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
 
     Services holding Azure identities are deleted (those the platform owns) and awaited first: their cleanup
     needs the platform's Azure coordinates, so the platform goes last."""
+    runtime = RUNTIME
     snapshot = indexes.snapshot(body)
     if cloud.policy(snapshot) == cloud.DETACH_ON_DELETE:
         # Everything in Azure stays, and the services are not deleted first (detach_children leaves them).
-        await cloud.remove_finalizer(snapshot)
+        await cloud.remove_finalizer(runtime.kube(), snapshot)
         return
     if await orphans.release_platform(
-        snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger
+        runtime, snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger
     ):
         return  # spec.azure had been dropped: released with the coordinates of the last handled spec
     holding = [
@@ -385,17 +386,16 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
     for service in holding:
         owned = any(r.get("uid") == snapshot["metadata"]["uid"] for r in service["metadata"].get("ownerReferences", []))
         if owned and not service["metadata"].get("deletionTimestamp"):
-            await RUNTIME.kube().delete(service)
+            await runtime.kube().delete(service)
     if holding:
         names = ", ".join(f"{s['metadata']['namespace']}/{s['metadata']['name']}" for s in holding)
         raise kopf.TemporaryError(
             f"waiting for DroneServices to release their Azure identities first: {names}",
-            delay=RUNTIME.settings.azure_retry_seconds,
+            delay=runtime.settings.azure_retry_seconds,
         )
     if snapshot.get("spec", {}).get("azure") and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
         platform = parse_platform(snapshot)
-        async with cloud.clients_for(platform) as clients:
-            result = await delete_platform(platform, clients)
+        result = await delete_platform(platform, runtime.azure.for_platform(platform))
         if not result.ready:
             waiting = result.degraded or next((r for r in result.resources if not r.ok), None)
             detail = (
@@ -404,7 +404,7 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
                 else ""
             )
             raise kopf.TemporaryError(
-                f"Azure has not confirmed the deletion yet: {detail}", delay=RUNTIME.settings.azure_retry_seconds
+                f"Azure has not confirmed the deletion yet: {detail}", delay=runtime.settings.azure_retry_seconds
             )
         logger.info("Azure resources deleted or retained per deletionPolicy")
-    await cloud.remove_finalizer(snapshot)
+    await cloud.remove_finalizer(runtime.kube(), snapshot)

@@ -13,14 +13,14 @@ from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.handlers import operator_key
 from fabrikam.operator.handlers.parsing import parse_platform, peers_of
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.runtime import Runtime
 from fabrikam.operator.render.redis_acl import render_admin_secret, render_redis_acl
 
 _locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 _admin_created: set[tuple[str, str | None]] = set()
 
 
-async def sync(platform_body: dict[str, Any] | None, services_by_platform: Any) -> bool:
+async def sync(runtime: Runtime, platform_body: dict[str, Any] | None, services_by_platform: Any) -> bool:
     """Applies the platform's ACL ConfigMap if it changed (True when it was sent); nothing without in-cluster
     backing. The drift watcher keeps it as the platform's child."""
     if platform_body is None or not ((platform_body.get("spec") or {}).get("backing") or {}).get("inCluster"):
@@ -32,18 +32,18 @@ async def sync(platform_body: dict[str, Any] | None, services_by_platform: Any) 
         except ValidationError:
             return False  # the platform's own reconcile reports it
         services = peers_of(list(services_by_platform.get(name, [])))
-        key = operator_key.load(RUNTIME.settings.key_file)
+        key = operator_key.load(runtime.settings.key_file)
         acl, admin = render_redis_acl(platform, services, key), render_admin_secret(platform, key)
         if acl is None or admin is None:
             return False
         if (name, platform.metadata.uid) not in _admin_created:
             try:
-                await RUNTIME.kube().create(admin)  # an existing one is left as it is: the value never changes
+                await runtime.kube().create(admin)  # an existing one is left as it is: the value never changes
             except ApiError as error:
                 raise ApplyError(admin, error) from error
             _admin_created.add((name, platform.metadata.uid))
-        RUNTIME.remember_child(("DeliveryPlatform", "", name), acl)
-        applied = await apply_objects(RUNTIME.kube(), [acl], known_hashes=RUNTIME.live_hashes)
+        runtime.remember_child(("DeliveryPlatform", "", name), acl)
+        applied = await apply_objects(runtime.kube(), [acl], known_hashes=runtime.live_hashes)
         return bool(applied.sent)
 
 

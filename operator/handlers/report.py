@@ -5,6 +5,7 @@
 from dataclasses import dataclass, field
 from typing import Any
 
+from fabrikam.operator.api import Problem
 from fabrikam.operator.handlers import conditions
 from fabrikam.operator.handlers.conditions import AZURE_REASONS, RECOVERY_TARGET_UNMET, Availability
 from fabrikam.operator.render.backing import description as describe_backing
@@ -15,7 +16,7 @@ class LastReconcile:
     """What the last reconcile of an owner concluded; the status writers combine it with live children."""
 
     generation: int
-    reasons: list[tuple[str, str]] = field(default_factory=list)  # (reason, message) of problems found
+    problems: list[Problem] = field(default_factory=list)
     blocking: bool = False  # nothing could be applied (fatal problem or a refused object)
     endpoint: str | None = None
     waiting: str | None = None  # Azure resources still provisioning: not Ready yet, but nothing is wrong
@@ -24,10 +25,11 @@ class LastReconcile:
     identity_client_id: str | None = None  # a service's managed identity
     azure_failed_passes: int = 0  # consecutive Azure passes that ended in a retriable failure (backoff, lasting)
 
-    def azure_verdict(self) -> tuple[list[tuple[str, str]], str | None]:
+    def azure_verdict(self) -> tuple[list[Problem], str | None]:
         """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
         knows nothing new of Azure, so it carries this over instead of forgetting it until the next Azure pass."""
-        return [r for r in self.reasons if r[0] in AZURE_REASONS or r[0] == RECOVERY_TARGET_UNMET], self.waiting
+        carried = [p for p in self.problems if p.reason in AZURE_REASONS or p.reason == RECOVERY_TARGET_UNMET]
+        return carried, self.waiting
 
 
 def service_status(
@@ -36,7 +38,7 @@ def service_status(
     """A DroneService's status after a reconcile, given its Deployment as last seen."""
     previous = body.get("status") or {}
     verdicts, ready, desired = conditions.service_conditions(
-        reasons=outcome.reasons,
+        problems=outcome.problems,
         blocking=outcome.blocking,
         waiting=outcome.waiting,
         deployment=deployment,
@@ -105,7 +107,7 @@ def platform_status(
         verdicts = conditions.not_reconciled_conditions("the operator has not reconciled this platform yet")
     else:
         verdicts = conditions.platform_conditions(
-            reasons=outcome.reasons,
+            problems=outcome.problems,
             blocking=outcome.blocking,
             waiting=outcome.waiting,
             ready=len(ready),

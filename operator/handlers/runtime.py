@@ -1,26 +1,31 @@
-"""Process-wide state the handlers share: the API connection and what the last reconciles decided."""
+"""What the operator process holds for all its reconciles: its settings, its API connection and Azure clients, and
+what the last reconciles decided. One instance, `RUNTIME`, read by the kopf handlers at their entry and handed down
+from there (`context.Context`): nothing below them reaches for it."""
 
 import asyncio
 import json
 import time
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
+from fabrikam.operator.apply.resources import ChildKey
+from fabrikam.operator.handlers.cloud import AzureClientPool
 from fabrikam.operator.handlers.report import LastReconcile as LastReconcile
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
 
 OwnerKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for the cluster-scoped platform
-ChildKey = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name)
 
 
-def child_key(obj: dict[str, Any]) -> ChildKey:
-    meta = obj["metadata"]
-    return (obj["apiVersion"], obj["kind"], meta.get("namespace") or "", meta["name"])
+def deployment_key(service: OwnerKey) -> ChildKey:
+    """The Deployment whose rollout a DroneService's status follows: its namesake in its namespace."""
+    _, namespace, name = service
+    return ChildKey("apps/v1", "Deployment", namespace, name)
 
 
 class Lookup(Enum):
@@ -34,19 +39,23 @@ class Lookup(Enum):
     def of(cls, reason: str) -> "Lookup":
         return {"create": cls.NEW, "resume": cls.FULL}.get(reason, cls.CACHED)
 
-    def apply_options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"concurrency": RUNTIME.settings.apply_concurrency}
+    def apply_options(self, *, concurrency: int, known_hashes: Mapping[ChildKey, str]) -> dict[str, Any]:
+        """`apply_objects`' keyword arguments for this lookup; `known_hashes` (what the watches showed) serve only
+        the cached one."""
+        options: dict[str, Any] = {"concurrency": concurrency}
         if self is Lookup.NEW:
             options["assume_new"] = True
         elif self is Lookup.CACHED:
-            options["known_hashes"] = RUNTIME.live_hashes
+            options["known_hashes"] = known_hashes
         return options
 
 
 @dataclass
 class Runtime:
     settings: OperatorSettings
-    api: KubeApi | None = None
+    api: KubeApi | None = None  # replaced on a re-login: taken with kube() where a call is made, not kept
+    # The Azure clients of each subscription reached, for the process lifetime (closed at shutdown).
+    azure: AzureClientPool = field(init=False)
     # What the last reconcile of each owner applied, per child, as compressed JSON: the drift watcher needs it on
     # every child event, but as dicts it cost ~26 KB per service (26 MB at 1000 services); compressed it is ~3 KB.
     desired: dict[OwnerKey, dict[ChildKey, bytes]] = field(default_factory=dict)
@@ -57,12 +66,15 @@ class Runtime:
     # When each owner's children were last read in full (monotonic seconds), see resync_lookup.
     full_reads: dict[OwnerKey, float] = field(default_factory=dict)
     # From the watch streams of the children: their desired-hash annotation, and Deployments' rollout state.
-    live_hashes: dict[str, str] = field(default_factory=dict)
-    deployments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    live_hashes: dict[ChildKey, str] = field(default_factory=dict)
+    deployments: dict[ChildKey, dict[str, Any]] = field(default_factory=dict)
     # One reconcile of an owner at a time: kopf serialises its own handlers per object, but the resync loops and the
     # re-checks of neighbours call the same reconcile. Two at once each carried the Azure verdict they had read
     # at their start; the later write put back a stale one (seen: a lasting Azure error flickering off, issue #14).
     locks: dict[OwnerKey, asyncio.Lock] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.azure = AzureClientPool(self.settings)
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -72,7 +84,7 @@ class Runtime:
     def remember(self, owner: OwnerKey, objects: list[dict[str, Any]], outcome: LastReconcile) -> None:
         self._count(self.desired.get(owner, {}), -1)
         self.desired[owner] = {
-            child_key(obj): zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1) for obj in objects
+            ChildKey.of(obj): zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1) for obj in objects
         }
         self._count(self.desired[owner], +1)
         self.outcomes[owner] = outcome
@@ -81,7 +93,7 @@ class Runtime:
         """Adds or replaces one child of an owner applied outside its own reconcile (the Redis ACL file)."""
         children = self.desired.setdefault(owner, {})
         self._count(children, -1)
-        children[child_key(obj)] = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
+        children[ChildKey.of(obj)] = zlib.compress(json.dumps(obj, separators=(",", ":")).encode(), 1)
         self._count(children, +1)
 
     def desired_child(self, owner: OwnerKey, key: ChildKey) -> dict[str, Any] | None:
@@ -91,25 +103,25 @@ class Runtime:
 
     @staticmethod
     def _count(children: dict[ChildKey, bytes], sign: int) -> None:
-        for _, kind, _, _ in children:
-            MANAGED_OBJECTS.labels(kind).inc(sign)
+        for key in children:
+            MANAGED_OBJECTS.labels(key.kind).inc(sign)
 
     def settled(self, owner: OwnerKey, body: Any) -> bool:
         """Whether a change handler has reconciled the owner's current generation (timers wait for that)."""
         outcome = self.outcomes.get(owner)
         return outcome is not None and outcome.generation == body["metadata"].get("generation")
 
-    def observe(self, name: str, obj: dict[str, Any] | None) -> None:
+    def observe(self, key: ChildKey, obj: dict[str, Any] | None) -> None:
         """Records what a watch event showed of a child (None: it was deleted); small summaries only."""
         if obj is None:
-            self.live_hashes.pop(name, None)
-            self.deployments.pop(name, None)
+            self.live_hashes.pop(key, None)
+            self.deployments.pop(key, None)
             return
         applied_hash = obj["metadata"].get("annotations", {}).get(HASH_ANNOTATION)
         if applied_hash:
-            self.live_hashes[name] = applied_hash
+            self.live_hashes[key] = applied_hash
         if obj["kind"] == "Deployment":
-            self.deployments[name] = {
+            self.deployments[key] = {
                 "metadata": {"generation": obj["metadata"].get("generation", 0)},
                 "spec": {"replicas": obj.get("spec", {}).get("replicas", 1)},
                 "status": dict(obj.get("status") or {}),

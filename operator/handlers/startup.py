@@ -9,8 +9,8 @@ from prometheus_client import start_http_server
 
 from fabrikam.operator.api import GROUP
 from fabrikam.operator.apply.client import KubeApi
-from fabrikam.operator.handlers import cloud
 from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.handlers.storage import LeanDiffBaseStorage
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
@@ -57,10 +57,11 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
         logger.info("metrics on :%d/metrics", RUNTIME.settings.metrics_port)
 
 
-def connect(settings: kopf.OperatorSettings) -> tuple[kopf.ConnectionInfo, KubeApi]:
-    """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere, and our API client on it."""
-    if RUNTIME.settings.kubeconfig:
-        os.environ["KUBECONFIG"] = RUNTIME.settings.kubeconfig
+def connect(ours: OperatorSettings, settings: kopf.OperatorSettings) -> tuple[kopf.ConnectionInfo, KubeApi]:
+    """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere (`ours.kubeconfig`, else $KUBECONFIG), and
+    our API client on it."""
+    if ours.kubeconfig:
+        os.environ["KUBECONFIG"] = ours.kubeconfig
     info = kopf.login_with_service_account(settings=settings)
     token_file = SERVICE_ACCOUNT_TOKEN if info is not None else None
     if info is None:
@@ -75,7 +76,7 @@ async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInf
     """The pod's ServiceAccount in the cluster, the kubeconfig elsewhere; our own API client shares the result.
 
     kopf calls this again when the API server answers 401 (a rotated token), so the client is replaced too."""
-    info, api = connect(settings)
+    info, api = connect(RUNTIME.settings, settings)
     previous, RUNTIME.api = RUNTIME.api, api
     if previous is not None:
         await previous.close()
@@ -84,7 +85,7 @@ async def login(settings: kopf.OperatorSettings, **_: Any) -> kopf.ConnectionInf
 
 @kopf.on.cleanup()
 async def close(**_: Any) -> None:
-    await cloud.close_clients()
+    await RUNTIME.azure.close()
     if RUNTIME.api is not None:
         await RUNTIME.api.close()
         RUNTIME.api = None

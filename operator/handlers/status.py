@@ -5,28 +5,34 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.handlers import report
 from fabrikam.operator.handlers.conditions import Availability, changed
 from fabrikam.operator.handlers.parsing import parse_service
 from fabrikam.operator.handlers.report import LastReconcile
-from fabrikam.operator.handlers.runtime import RUNTIME
 
 
-async def write_service_status(body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None) -> bool:
+async def write_service_status(
+    api: KubeApi, body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None
+) -> bool:
     status = report.service_status(body, outcome, deployment, _availability(body, outcome.generation))
-    return await _write(body, status)
+    return await _write(api, body, status)
 
 
 async def write_platform_status(
-    body: dict[str, Any], outcome: LastReconcile | None, services: list[dict[str, Any]], teams: list[tuple[str, str]]
+    api: KubeApi,
+    body: dict[str, Any],
+    outcome: LastReconcile | None,
+    services: list[dict[str, Any]],
+    teams: list[tuple[str, str]],
 ) -> bool:
-    return await _write(body, report.platform_status(body, outcome, services, teams))
+    return await _write(api, body, report.platform_status(body, outcome, services, teams))
 
 
-async def _write(body: dict[str, Any], status: dict[str, Any] | None) -> bool:
+async def _write(api: KubeApi, body: dict[str, Any], status: dict[str, Any] | None) -> bool:
     if status is None or not changed(body.get("status") or {}, status):
         return False
-    await RUNTIME.kube().patch_status(body, status)
+    await api.patch_status(body, status)
     return True
 
 

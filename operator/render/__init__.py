@@ -4,13 +4,13 @@ from fabrikam.operator.render.graph import ServiceRef, callers_of
 from fabrikam.operator.render.platform import bundled_services, expand_platform
 from fabrikam.operator.render.service import ServiceFacts, endpoint, render_drone_service
 from fabrikam.operator.render.team import render_team
-from fabrikam.operator.render.validation import InvalidSpec, Problem, validate_drone_service, validate_platform
+from fabrikam.operator.render.validation import InvalidSpec, SpecProblem, validate_drone_service, validate_platform
 
 __all__ = [
     "InvalidSpec",
-    "Problem",
     "ServiceFacts",
     "ServiceRef",
+    "SpecProblem",
     "bundled_services",
     "callers_of",
     "endpoint",

@@ -18,7 +18,7 @@ from fabrikam.operator.api.service import KIND as SERVICE_KIND
 from fabrikam.operator.render.labels import Obj
 from fabrikam.operator.render.platform import bundled_services, expand_platform
 from fabrikam.operator.render.service import render_drone_service
-from fabrikam.operator.render.validation import Problem, validate_drone_service, validate_platform
+from fabrikam.operator.render.validation import SpecProblem, validate_drone_service, validate_platform
 
 
 class DocumentError(ValueError):
@@ -71,10 +71,10 @@ class Rendered:
     """The objects the operator would apply, and what it would report as Degraded."""
 
     objects: list[Obj] = field(default_factory=list)
-    problems: list[tuple[str, Problem]] = field(default_factory=list)
+    problems: list[tuple[str, SpecProblem]] = field(default_factory=list)
 
     @property
-    def fatal(self) -> list[tuple[str, Problem]]:
+    def fatal(self) -> list[tuple[str, SpecProblem]]:
         return [(what, p) for what, p in self.problems if p.fatal]
 
 

@@ -13,7 +13,7 @@ from fabrikam.operator.render.catalog import PII_KEY, SENDGRID_API_KEY
 from fabrikam.operator.render.graph import callees
 from fabrikam.operator.render.labels import Obj, common, owner_reference
 from fabrikam.operator.render.network import service_policy
-from fabrikam.operator.render.validation import InvalidSpec, Problem, validate_drone_service
+from fabrikam.operator.render.validation import InvalidSpec, SpecProblem, validate_drone_service
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,9 @@ def render_dev_secret(svc: DroneService, *, platform: DeliveryPlatform, values: 
     children, so it goes away with the DroneService."""
     team = platform.spec.team_of_namespace(svc.namespace)
     if team is None:
-        raise InvalidSpec([Problem("NamespaceNotInPlatform", "metadata.namespace", f"{svc.namespace!r}", fatal=True)])
+        raise InvalidSpec(
+            [SpecProblem("NamespaceNotInPlatform", "metadata.namespace", f"{svc.namespace!r}", fatal=True)]
+        )
     labels = common(name=svc.name, component=svc.spec.component.value, team=team, platform=platform.name)
     owners = owner_reference(api_version=API_VERSION, kind=KIND, name=svc.name, uid=svc.metadata.uid)
     return backing.dev_secret(svc, values, labels=labels, owners=owners)

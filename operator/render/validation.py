@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, parse_quantity
+from fabrikam.operator.api import Component, DeliveryPlatform, DependencyKind, DroneService, Problem, parse_quantity
 from fabrikam.operator.api.platform import bundled_field
 from fabrikam.operator.render import databases, tenancy
 from fabrikam.operator.render.graph import ServiceRef, callee
@@ -17,7 +17,7 @@ from fabrikam.operator.render.platform import bundled_services
 
 
 @dataclass(frozen=True)
-class Problem:
+class SpecProblem:
     """Why a spec cannot be (fully) realised; `reason` is CamelCase for the condition, `field` the spec path."""
 
     reason: str
@@ -29,27 +29,34 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.field}: {self.message} ({self.reason})"
 
+    @property
+    def problem(self) -> Problem:
+        """As the Degraded condition and its Event say it: the field to fix in the message."""
+        return Problem(self.reason, str(self))
+
 
 class InvalidSpec(ValueError):
     """Raised by the renderers when a fatal problem leaves nothing sensible to render."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[SpecProblem]) -> None:
         super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems
 
 
 def validate_drone_service(
     svc: DroneService, *, platform: DeliveryPlatform | None, peers: Iterable[DroneService] = ()
-) -> list[Problem]:
+) -> list[SpecProblem]:
     """Problems of one DroneService in the context of its platform and the other services of that platform."""
     ref = svc.spec.platform_ref.name
     if platform is None:
         return [
-            Problem("PlatformNotFound", "spec.platformRef.name", f"DeliveryPlatform {ref!r} does not exist", fatal=True)
+            SpecProblem(
+                "PlatformNotFound", "spec.platformRef.name", f"DeliveryPlatform {ref!r} does not exist", fatal=True
+            )
         ]
     if platform.name != ref:
         return [
-            Problem(
+            SpecProblem(
                 "PlatformMismatch",
                 "spec.platformRef.name",
                 f"references {ref!r} but was checked against platform {platform.name!r}",
@@ -59,7 +66,7 @@ def validate_drone_service(
     if platform.spec.team_of_namespace(svc.namespace) is None:
         owned = ", ".join(t.namespace for t in platform.spec.teams)
         return [
-            Problem(
+            SpecProblem(
                 "NamespaceNotInPlatform",
                 "metadata.namespace",
                 f"namespace {svc.namespace!r} belongs to no team of platform {platform.name!r} "
@@ -77,7 +84,7 @@ def validate_drone_service(
         target = callee(svc, call)
         if target not in known:
             problems.append(
-                Problem(
+                SpecProblem(
                     "UnknownDependency",
                     f"spec.calls[{i}]",
                     f"calls DroneService {target.namespace}/{target.name}, which does not exist in platform {ref!r}",
@@ -85,7 +92,7 @@ def validate_drone_service(
             )
     if svc.spec.expose is not None and platform.spec.ingress.host is None:
         problems.append(
-            Problem(
+            SpecProblem(
                 "IngressHostMissing", "spec.expose", "the platform has no spec.ingress.host to publish this service on"
             )
         )
@@ -94,7 +101,7 @@ def validate_drone_service(
     in_cluster = platform.spec.backing.in_cluster is not None
     if svc.spec.secrets and (azure is None or azure.key_vault_name is None) and not in_cluster:
         problems.append(
-            Problem(
+            SpecProblem(
                 "KeyVaultNotConfigured",
                 "spec.secrets",
                 "the platform has no spec.azure.keyVaultName (nor spec.backing.inCluster for development), "
@@ -111,7 +118,7 @@ def validate_drone_service(
                 and other.path == svc.spec.expose.path
             ):
                 problems.append(
-                    Problem(
+                    SpecProblem(
                         "IngressPathConflict",
                         "spec.expose.path",
                         f"path {other.path!r} is already exposed by {peer.namespace}/{peer.name}",
@@ -120,13 +127,13 @@ def validate_drone_service(
     return problems
 
 
-def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[DroneService]) -> list[Problem]:
+def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[DroneService]) -> list[SpecProblem]:
     """What a team's service declared that the owner of the other side did not allow (see tenancy.py)."""
     problems = []
     component = svc.spec.component
     if component is not Component.CUSTOM and not tenancy.is_platform_own(svc, platform):
         problems.append(
-            Problem(
+            SpecProblem(
                 "ComponentReserved",
                 "spec.component",
                 f"{component.value!r} is a bundled component: the DeliveryPlatform {platform.name!r} deploys it "
@@ -137,7 +144,7 @@ def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[
         )
     if not tenancy.image_allowed(svc, platform):
         problems.append(
-            Problem(
+            SpecProblem(
                 "ImageNotAllowed",
                 "spec.image.repository",
                 f"{svc.spec.image.repository!r} is not in a registry platform {platform.name!r} allows "
@@ -150,7 +157,7 @@ def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[
         where = f"{target.namespace}/{target.name}"
         bundled = _consent_field(target, peers, platform)
         problems.append(
-            Problem(
+            SpecProblem(
                 "CallNotAccepted",
                 f"spec.calls[{i}]",
                 f"{where} does not accept calls from {svc.namespace}/{svc.name}: its owner must list this service, "
@@ -159,7 +166,7 @@ def tenancy_problems(svc: DroneService, platform: DeliveryPlatform, peers: list[
         )
     for i, queue, lacking in tenancy.ungranted_queues(svc, platform):
         problems.append(
-            Problem(
+            SpecProblem(
                 "QueueNotGranted",
                 f"spec.uses[{i}].name",
                 f"team {team.name if team else '?'!r} is not granted {'/'.join(a.value for a in lacking)} on queue "
@@ -219,7 +226,7 @@ def _azure_has(platform: DeliveryPlatform, kind: DependencyKind) -> bool:
     return kind is DependencyKind.SQL and platform.spec.databases.postgres is not None
 
 
-def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Problem]:
+def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[SpecProblem]:
     """A store the service needs that the platform does not provide: the service would never become ready, so
     say which setting provides it instead of letting it fall back to anything."""
     problems = []
@@ -233,7 +240,7 @@ def missing_stores(svc: DroneService, platform: DeliveryPlatform) -> list[Proble
             if svc.spec.component is Component.CUSTOM and kind in _TEAM_FIXES and _azure_has(platform, kind):
                 fixes = _TEAM_FIXES
             problems.append(
-                Problem(
+                SpecProblem(
                     "StoreNotProvided",
                     field,
                     f"needs a {_STORE_NAMES[kind]} ({kind.value} {name!r}) that platform {platform.name!r} "
@@ -270,7 +277,7 @@ def _at_maxima(services: list[DroneService], resource: str) -> Decimal:
     )
 
 
-def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
+def validate_platform(platform: DeliveryPlatform) -> list[SpecProblem]:
     """Problems of the platform as a whole: a team quota too small to run its services at their minimum, or to let
     their autoscalers reach their maxima (at peak the HPA would ask for pods the quota refuses); an off-hours time
     zone the IANA database does not know (the apiserver checks its shape only)."""
@@ -283,7 +290,7 @@ def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
             peak = _at_maxima(mine, resource)
             if needed <= allowed < peak:
                 problems.append(
-                    Problem(
+                    SpecProblem(
                         "QuotaBelowMaxima",
                         f"spec.teams[{i}].quota.{resource}",
                         f"team {team.name!r} needs {peak.normalize():f} {resource} for its bundled services at their "
@@ -293,7 +300,7 @@ def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
                 )
             if needed > allowed:
                 problems.append(
-                    Problem(
+                    SpecProblem(
                         "QuotaTooSmall",
                         f"spec.teams[{i}].quota.{resource}",
                         f"team {team.name!r} needs {needed.normalize():f} {resource} (limits x minReplicas of its "
@@ -304,7 +311,7 @@ def validate_platform(platform: DeliveryPlatform) -> list[Problem]:
     return problems
 
 
-def _off_hours_problems(platform: DeliveryPlatform) -> list[Problem]:
+def _off_hours_problems(platform: DeliveryPlatform) -> list[SpecProblem]:
     off_hours = platform.spec.cost.off_hours
     if off_hours is None:
         return []
@@ -312,5 +319,5 @@ def _off_hours_problems(platform: DeliveryPlatform) -> list[Problem]:
         time_zone(off_hours)
     except UnknownTimeZone as error:
         message = f"{error}; the services keep their own minimums until it is fixed"
-        return [Problem("UnknownTimeZone", "spec.cost.offHours.timeZone", message)]
+        return [SpecProblem("UnknownTimeZone", "spec.cost.offHours.timeZone", message)]
     return []

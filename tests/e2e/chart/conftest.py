@@ -5,7 +5,6 @@ with admin credentials cluster-wide, and any of them would reconcile our platfor
 chart's RBAC. With $KUBECONFIG set, that cluster is used instead (as every cluster-facing test does).
 """
 
-import base64
 import os
 import signal
 import subprocess
@@ -19,9 +18,9 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from fabrikam.devcluster import toolchain
+from fabrikam.devcluster.kubeconfig import write_service_account
 from fabrikam.devcluster.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -94,31 +93,8 @@ def release(admin: Kube) -> Iterator[Release]:
 @pytest.fixture(scope="module")
 def operator_kubeconfig(admin: Kube, release: Release, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A kubeconfig with only a TokenRequest token of the chart's ServiceAccount: the pod's identity, off-cluster."""
-    token = admin.kubectl(
-        "create", "token", release.service_account, "-n", release.namespace, "--duration=1h"
-    ).stdout.strip()
-    config = yaml.safe_load(admin.kubeconfig.read_text())
-    current = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
-    cluster = next(c for c in config["clusters"] if c["name"] == current["cluster"])["cluster"]
-    if "certificate-authority" in cluster:
-        ca = Path(cluster["certificate-authority"]).read_bytes()
-        cluster = {"server": cluster["server"], "certificate-authority-data": base64.b64encode(ca).decode()}
-    user = f"system:serviceaccount:{release.namespace}:{release.service_account}"
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "target", "cluster": cluster}],
-        "users": [{"name": user, "user": {"token": token}}],
-        # As in the pod: cluster-scoped objects' Events go to the operator's own namespace.
-        "contexts": [
-            {"name": "operator", "context": {"cluster": "target", "user": user, "namespace": release.namespace}}
-        ],
-        "current-context": "operator",
-    }
     path = tmp_path_factory.mktemp("operator-identity") / "kubeconfig"
-    path.write_text(yaml.safe_dump(document))
-    path.chmod(0o600)
-    return path
+    return write_service_account(path, admin.kubeconfig, release.namespace, release.service_account)
 
 
 @dataclass

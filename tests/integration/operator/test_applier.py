@@ -9,6 +9,7 @@ import pytest
 
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.apply.client import FIELD_MANAGER, KubeApi
+from fabrikam.operator.apply.resources import ChildKey
 
 pytestmark = pytest.mark.cluster
 
@@ -77,7 +78,8 @@ async def test_applies_then_skips_unchanged_objects_then_reverts_drift(
     )  # fmt: skip
     reverted = await apply_objects(api, _objects(namespace))
     assert reverted.sent == [f"Deployment {namespace}/probe"]
-    live = reverted.live[f"Deployment {namespace}/probe"]
+    live = reverted.live_of(ChildKey("apps/v1", "Deployment", namespace, "probe"))
+    assert live is not None
     assert live["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] == {
         "cpu": "1",
         "memory": "256Mi",

@@ -2,7 +2,6 @@
 writes nothing (the API server's audit log, by ServiceAccount), and after the holder is SIGKILLed the standby takes
 over within the lease duration plus one retry. Each replica runs as its own ServiceAccount, as pods do."""
 
-import base64
 import json
 import time
 import uuid
@@ -15,6 +14,7 @@ import pytest
 import yaml
 
 from fabrikam.devcluster.cluster import audit_log
+from fabrikam.devcluster.kubeconfig import write_service_account
 from fabrikam.devcluster.paths import state_dir
 
 from ..conftest import OperatorProcess
@@ -22,29 +22,6 @@ from ..conftest import OperatorProcess
 pytestmark = pytest.mark.cluster
 
 LEASE_SECONDS, RETRY_SECONDS = 8, 1
-
-
-def _token_kubeconfig(cluster: Any, namespace: str, account: str, directory: Path) -> Path:
-    """A kubeconfig holding only a TokenRequest token of `namespace/account`."""
-    token = cluster.kubectl("create", "token", account, "-n", namespace, "--duration=1h").stdout.strip()
-    config = yaml.safe_load(Path(cluster.kubeconfig).read_text())
-    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
-    server = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
-    if "certificate-authority" in server:
-        ca = Path(server["certificate-authority"]).read_bytes()
-        server = {"server": server["server"], "certificate-authority-data": base64.b64encode(ca).decode()}
-    user = f"system:serviceaccount:{namespace}:{account}"
-    document = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "local", "cluster": server}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": account, "context": {"cluster": "local", "user": user, "namespace": namespace}}],
-        "current-context": account,
-    }
-    path = directory / f"{account}.kubeconfig"
-    path.write_text(yaml.safe_dump(document))
-    return path
 
 
 def _writes_by(user: str, since: float) -> list[dict[str, Any]]:
@@ -90,7 +67,7 @@ def test_one_replica_reconciles_the_standby_writes_nothing_and_takes_over_after_
             "FABRIKAM_OPERATOR_LEASE_RETRY_SECONDS": str(RETRY_SECONDS),
             "POD_ID": name,
         }
-        kubeconfig = _token_kubeconfig(cluster, namespace, name, tmp_path)
+        kubeconfig = write_service_account(tmp_path / f"{name}.kubeconfig", Path(cluster.kubeconfig), namespace, name)
         replicas[name] = OperatorProcess(kubeconfig, tmp_path / f"{name}.log", env)
     started = time.time()
     platform = kit.sample_platform()

@@ -1,5 +1,6 @@
 """Certificates chain to one CA with the right identities; nodes carry the zone and spot layout of AKS."""
 
+import base64
 from pathlib import Path
 
 from cryptography import x509
@@ -37,6 +38,23 @@ def test_kubeconfig_points_at_the_server_with_client_certificates(tmp_path: Path
         "certificate-authority": str(certs.ca.cert),
     }
     assert document["users"][0]["user"]["client-certificate"] == str(certs.admin.cert)
+
+
+def test_a_service_account_kubeconfig_holds_its_token_and_the_ca_inline(tmp_path: Path) -> None:
+    """The operator run with a pod's identity off-cluster: nothing of the admin's but the server and its CA."""
+    certs = pki.generate(tmp_path)
+    admin = kubeconfig.write(tmp_path / "admin.kubeconfig", "https://127.0.0.1:6443", certs.ca.cert, certs.admin, "a")
+
+    document = kubeconfig.for_service_account(admin, "fabrikam-system", "fabrikam-operator", "t0ken")
+
+    assert document["clusters"][0]["cluster"] == {
+        "server": "https://127.0.0.1:6443",
+        "certificate-authority-data": base64.b64encode(certs.ca.cert.read_bytes()).decode(),
+    }
+    user = "system:serviceaccount:fabrikam-system:fabrikam-operator"
+    assert document["users"] == [{"name": user, "user": {"token": "t0ken"}}]
+    context = next(c for c in document["contexts"] if c["name"] == document["current-context"])["context"]
+    assert context == {"cluster": "cluster", "user": user, "namespace": "fabrikam-system"}
 
 
 def test_three_zonal_nodes_and_one_spot_node_with_the_aks_taint() -> None:

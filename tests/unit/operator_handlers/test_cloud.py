@@ -14,8 +14,9 @@ from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.azure import AzureOutcome, ResourceResult, TokenFileCredential
 from fabrikam.operator.azure.results import FAILED, SUCCEEDED
 from fabrikam.operator.handlers import cloud
-from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.settings import OperatorSettings
+
+SETTINGS = OperatorSettings()
 
 
 class RecordingApi:
@@ -32,10 +33,8 @@ class RecordingApi:
 
 
 @pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> RecordingApi:
-    recording = RecordingApi()
-    monkeypatch.setattr(RUNTIME, "api", recording)
-    return recording
+def api() -> RecordingApi:
+    return RecordingApi()
 
 
 def _body(finalizers: list[str] | None) -> dict[str, Any]:
@@ -48,7 +47,7 @@ def _body(finalizers: list[str] | None) -> dict[str, Any]:
 async def test_the_first_finalizer_is_added_only_while_there_is_none(api: RecordingApi) -> None:
     body = _body(None)
 
-    await cloud.ensure_finalizer(body)
+    await cloud.ensure_finalizer(api, body)
 
     # A `null` test passes only while the list is absent: a list someone created meanwhile is not replaced.
     assert api.patches == [
@@ -63,7 +62,7 @@ async def test_the_first_finalizer_is_added_only_while_there_is_none(api: Record
 async def test_a_finalizer_is_appended_to_the_list_as_read(api: RecordingApi) -> None:
     body = _body(["kopf.zalando.org/KopfFinalizerMarker"])
 
-    await cloud.ensure_finalizer(body)
+    await cloud.ensure_finalizer(api, body)
 
     assert api.patches == [
         [
@@ -75,7 +74,7 @@ async def test_a_finalizer_is_appended_to_the_list_as_read(api: RecordingApi) ->
 
 
 async def test_a_finalizer_already_there_sends_nothing(api: RecordingApi) -> None:
-    await cloud.ensure_finalizer(_body([cloud.FINALIZER]))
+    await cloud.ensure_finalizer(api, _body([cloud.FINALIZER]))
 
     assert api.patches == []
 
@@ -85,7 +84,7 @@ async def test_finalizers_changed_meanwhile_retry_the_handler_instead_of_overwri
     body = _body(None)
 
     with pytest.raises(kopf.TemporaryError, match="finalizers changed"):
-        await cloud.ensure_finalizer(body)
+        await cloud.ensure_finalizer(api, body)
 
     assert "finalizers" not in body["metadata"]
 
@@ -94,11 +93,11 @@ async def test_other_api_errors_are_not_mistaken_for_a_race(api: RecordingApi) -
     api.error = ApiError(403, "Forbidden", "{}")
 
     with pytest.raises(ApiError):
-        await cloud.ensure_finalizer(_body(None))
+        await cloud.ensure_finalizer(api, _body(None))
 
 
 def _platform(subscription: str) -> Any:
-    """All `clients_for` reads of a platform: its subscription."""
+    """All `AzureClientPool.for_platform` reads of a platform: its subscription."""
     return SimpleNamespace(spec=SimpleNamespace(azure=SimpleNamespace(subscription_id=subscription)))
 
 
@@ -108,19 +107,16 @@ async def test_clients_are_built_once_per_subscription_and_closed_at_shutdown(
     token = tmp_path / "token"
     token.write_text("t")
     settings = OperatorSettings(azure_token_file=str(token), azure_write_burst=7, azure_writes_per_second=3)
-    monkeypatch.setattr(RUNTIME, "settings", settings)
+    pool = cloud.AzureClientPool(settings)
     first_sub, second_sub = "00000000-0000-0000-0000-0000000000a1", "00000000-0000-0000-0000-0000000000b2"
 
-    async with cloud.clients_for(_platform(first_sub)) as first:
-        pass
-    async with cloud.clients_for(_platform(first_sub)) as again:
-        pass
-    async with cloud.clients_for(_platform(second_sub)) as other:
-        pass
+    first = pool.for_platform(_platform(first_sub))
+    again = pool.for_platform(_platform(first_sub))
+    other = pool.for_platform(_platform(second_sub))
     closed: list[str] = []
     for clients in (first, other):
         monkeypatch.setattr(clients, "close", lambda c=clients: _record_close(closed, c.subscription_id))
-    await cloud.close_clients()
+    await pool.close()
 
     assert again is first
     assert other is not first
@@ -129,9 +125,8 @@ async def test_clients_are_built_once_per_subscription_and_closed_at_shutdown(
     assert isinstance(first.credential, TokenFileCredential)
     assert (first.limiter.limits.write_burst, first.limiter.limits.writes_per_second) == (7, 3)
     assert sorted(closed) == [first_sub, second_sub]
-    async with cloud.clients_for(_platform(first_sub)) as after_restart:
-        assert after_restart is not first
-    await cloud.close_clients()
+    assert pool.for_platform(_platform(first_sub)) is not first
+    await pool.close()
 
 
 async def _record_close(closed: list[str], subscription_id: str) -> None:
@@ -168,24 +163,24 @@ def test_a_retriable_failure_waits_with_azures_words_then_is_degraded_once_it_la
     code: str, status: int, lasting: str
 ) -> None:
     """Issue #14 item 6: retried with growing backoff, not Ready meanwhile, Degraded after five passes in a row."""
-    after = RUNTIME.settings.azure_problem_after_passes
-    first = cloud.verdict(_failing(code, status, retriable=True), 0, "still provisioning")
+    after = SETTINGS.azure_problem_after_passes
+    first = cloud.verdict(_failing(code, status, retriable=True), 0, "still provisioning", after_passes=after)
     assert first.problems == []
     assert first.waiting is not None
     assert "Azure's own words" in first.waiting
     assert first.failed_passes == 1
-    late = cloud.verdict(_failing(code, status, retriable=True), after - 1, "still provisioning")
+    late = cloud.verdict(_failing(code, status, retriable=True), after - 1, "still provisioning", after_passes=after)
     assert late.failed_passes == after
     assert [problem.reason for problem in late.problems] == [lasting]
     assert "Azure's own words" in late.problems[0].message
     # The backoff grows with the failures and stays under its cap.
-    cap = RUNTIME.settings.azure_retry_max_seconds
-    assert all(1.0 <= cloud.AzureVerdict([], "w", n).retry_in <= cap for n in range(12))
-    healed = cloud.verdict(AzureOutcome.of([]), after, "still provisioning")
+    cap = SETTINGS.azure_retry_max_seconds
+    assert all(1.0 <= cloud.retry_in(n, SETTINGS) <= cap for n in range(12))
+    healed = cloud.verdict(AzureOutcome.of([]), after, "still provisioning", after_passes=after)
     assert (healed.problems, healed.waiting, healed.failed_passes) == ([], None, 0)
 
 
 def test_a_failure_only_a_person_can_fix_is_degraded_at_once() -> None:
-    found = cloud.verdict(_failing("NameNotAvailable", 409, retriable=False), 0, "still provisioning")
+    found = cloud.verdict(_failing("NameNotAvailable", 409, retriable=False), 0, "still provisioning", after_passes=5)
     assert [problem.reason for problem in found.problems] == ["AzureError"]
     assert found.waiting is None

@@ -14,6 +14,7 @@ import yaml
 
 from fabrikam.operator.api.platform import OffHours
 from fabrikam.operator.handlers import cluster_events, drone_service, off_hours
+from fabrikam.operator.handlers.runtime import RUNTIME
 
 SAMPLE = Path(__file__).resolve().parents[3] / "config" / "samples" / "platform.yaml"
 ALWAYS = {"start": "00:00", "end": "00:00", "days": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
@@ -35,10 +36,10 @@ class Recorder:
         self.rechecks: list[list[str]] = []
         self.events: list[tuple[str, str]] = []
 
-    async def resync_each(self, services: list[dict[str, Any]], *_: Any, **__: Any) -> None:
+    async def resync_each(self, _context: Any, services: list[dict[str, Any]], **__: Any) -> None:
         self.rechecks.append([s["metadata"]["name"] for s in services])
 
-    async def post(self, _: Any, *, type: str, reason: str, message: str) -> None:
+    async def post(self, _api: Any, _body: Any, *, type: str, reason: str, message: str) -> None:
         self.events.append((reason, message))
 
 
@@ -58,6 +59,7 @@ class Stopped:
 @pytest.fixture
 def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
     recording = Recorder()
+    monkeypatch.setattr(RUNTIME, "api", object())  # an open connection, for the Events the recorder takes instead
     monkeypatch.setattr(drone_service, "resync_each", recording.resync_each)
     monkeypatch.setattr(cluster_events, "post", recording.post)
     return recording
