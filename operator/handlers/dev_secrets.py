@@ -36,10 +36,6 @@ def generate(key: str) -> str:
     return secrets.token_urlsafe(32)
 
 
-# (which Secret, namespace, name, uid) of the services whose Secrets this process has already created or found.
-_ensured: set[tuple[str, str, str, str | None]] = set()
-
-
 async def ensure(runtime: Runtime, svc: DroneService, platform: DeliveryPlatform) -> None:
     """Creates the service's development Secret and its in-cluster Redis password if it needs them and they do
     not exist yet."""
@@ -55,10 +51,10 @@ async def ensure(runtime: Runtime, svc: DroneService, platform: DeliveryPlatform
 
 async def _create_once(runtime: Runtime, kind: str, svc: DroneService, secret: Obj) -> None:
     identity = (kind, svc.namespace, svc.name, svc.metadata.uid)
-    if identity in _ensured:
+    if identity in runtime.dev_secrets:
         return
     try:
         await runtime.kube().create(secret)
     except ApiError as error:
         raise ApplyError(secret, error) from error
-    _ensured.add(identity)
+    runtime.dev_secrets.add(identity)

@@ -12,11 +12,11 @@ from pydantic import ValidationError
 from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, DroneService, Problem
 from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message
 from fabrikam.operator.azure import delete_service_identity, naming, reconcile_service_identity
-from fabrikam.operator.handlers import cloud, detach, dev_secrets, indexes, orphans, parsing, redis_acl
+from fabrikam.operator.handlers import cloud, detach, dev_secrets, indexes, orphans, redis_acl
 from fabrikam.operator.handlers.context import Context, OwnerPass
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
-from fabrikam.operator.handlers.parsing import invalid_spec, parse_platform, parse_service, peers_of
+from fabrikam.operator.handlers.parsing import invalid_spec
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, deployment_key
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
@@ -154,12 +154,12 @@ async def _reconcile(run: ServicePass, neighbours: list[dict[str, Any]]) -> str:
 def _parse(run: ServicePass, neighbours: list[dict[str, Any]]) -> Parsed | LastReconcile:
     """The spec, its platform and peers, validated; a blocked verdict (the problems) when the pass cannot go on."""
     try:
-        svc = parse_service(run.body)
+        svc = run.runtime.models.service(run.body)
     except ValidationError as error:
         return LastReconcile(run.generation, [invalid_spec(error)], True)
     platform_body = run.indexes.platform(svc.spec.platform_ref.name)
-    platform = parse_platform(platform_body) if platform_body else None
-    peers = peers_of(neighbours)
+    platform = run.runtime.models.platform(platform_body) if platform_body else None
+    peers = run.runtime.models.peers(neighbours)
     found = validate_drone_service(svc, platform=platform, peers=peers)
     problems = [p.problem for p in found]
     if platform is None or platform_body is None or any(p.fatal for p in found):
@@ -281,7 +281,10 @@ async def _blocked(run: ServicePass, outcome: LastReconcile) -> str:
 async def _report(run: ServicePass, outcome: LastReconcile, deployment: dict[str, Any] | None) -> None:
     """Writes the status when it changed, with an Event when a problem appears or changes."""
     before = _degraded_reason(run.body)
-    if await write_service_status(run.runtime.kube(), run.body, outcome, deployment) and outcome.problems:
+    if (
+        await write_service_status(run.runtime.kube(), run.body, outcome, deployment, run.runtime.models)
+        and outcome.problems
+    ):
         first = outcome.problems[0]
         if first.reason != before:
             kopf.warn(indexes.as_body(run.body), reason=first.reason, message=first.message)
@@ -322,7 +325,7 @@ async def service_gone(
     DELETED event comes with or without finalizers."""
     if type == "DELETED":
         RUNTIME.forget((KIND, namespace or "", name))
-        parsing.forget(str(body["metadata"]["uid"]))
+        RUNTIME.models.forget(str(body["metadata"]["uid"]))
         context = Context(RUNTIME, Indexes.of(kwargs), logger)
         await recheck_neighbours(context, indexes.snapshot(body), None)
         await _sync_redis_users(context, indexes.snapshot(body))
@@ -368,9 +371,9 @@ async def release_identity(*, body: kopf.Body, **kwargs: Any) -> None:
     finalizer. Registered only for services holding it, so kopf guards just those with its own."""
     runtime = RUNTIME
     snapshot = indexes.snapshot(body)
-    svc = parse_service(snapshot)
+    svc = runtime.models.service(snapshot)
     platform_body = indexes.one(kwargs["platforms"], svc.spec.platform_ref.name)
-    platform = parse_platform(platform_body) if platform_body else None
+    platform = runtime.models.platform(platform_body) if platform_body else None
     if platform is None:
         kopf.warn(body, reason="PlatformGone", message="its platform is gone: the Azure identity may be left behind")
     elif orphans.platform_releases(platform, platform_body):

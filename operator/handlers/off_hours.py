@@ -5,7 +5,6 @@ The services decide for themselves from the spec and the clock (drone_service bu
 this only makes them look again at the right time. Nothing is stored: a restarted operator recomputes it all."""
 
 import asyncio
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,25 +15,14 @@ from fabrikam.operator.api import GROUP, VERSION
 from fabrikam.operator.api.platform import OffHours
 from fabrikam.operator.handlers import cluster_events, drone_service, indexes
 from fabrikam.operator.handlers.context import Context
-from fabrikam.operator.handlers.parsing import parse_platform
-from fabrikam.operator.handlers.runtime import RUNTIME
+from fabrikam.operator.handlers.parsing import ParsedModels
+from fabrikam.operator.handlers.runtime import RUNTIME, OffHoursWatch
 from fabrikam.operator.render.off_hours import UnknownTimeZone, active, next_change, time_zone
 
 PLURAL = "deliveryplatforms"
 # The daemon sleeps on the monotonic clock toward a wall-clock instant: it looks at the clock again at least this
 # often, so a wall clock set meanwhile (NTP, a resumed VM) delays a boundary by this much at most.
 LONGEST_SLEEP = 600.0
-
-
-@dataclass
-class _Watch:
-    """One platform's daemon: the window it last read, and how to wake it when the spec changes that."""
-
-    window: Any = None
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-
-
-_watches: dict[str, _Watch] = {}
 
 
 @kopf.daemon(GROUP, VERSION, PLURAL, id="off-hours", cancellation_timeout=5.0)
@@ -45,14 +33,14 @@ async def follow_off_hours(
     the answer flipped. On its first look (a new platform, an operator start) it re-checks them whenever a window is
     set: a service rendered a moment before a boundary would otherwise wait for its resync."""
     context = Context(RUNTIME, indexes.Indexes.of(kwargs), logger)
-    watch = _watches[name] = _Watch()
+    watch = context.runtime.off_hours[name] = OffHoursWatch()
     was_off: bool | None = None
     try:
         while not stopped:
             watch.wake.clear()  # before reading: a change arriving from here on wakes the sleep below
             current = indexes.one(kwargs["platforms"], name) or indexes.snapshot(body)
             watch.window = _window(current)
-            spec = _off_hours(current)
+            spec = _off_hours(context.runtime.models, current)
             now = datetime.now(UTC)
             off = active(spec, now)
             if off != was_off and (was_off is not None or spec is not None):
@@ -66,15 +54,15 @@ async def follow_off_hours(
             was_off = off
             await _sleep(watch.wake, stopped, _seconds_to_next_change(spec, now))
     finally:
-        if _watches.get(name) is watch:
-            del _watches[name]
+        if context.runtime.off_hours.get(name) is watch:
+            del context.runtime.off_hours[name]
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="off-hours-window")
 async def window_changed(*, type: str, name: str, body: kopf.Body, **_: Any) -> None:
     """A changed `spec.cost.offHours` wakes its platform's daemon now, instead of at the boundary of the old window
     it sleeps toward. (kopf updates the `platforms` index, which the daemon reads, before handlers run.)"""
-    watch = _watches.get(name)
+    watch = RUNTIME.off_hours.get(name)
     if type != "DELETED" and watch is not None and _window(indexes.snapshot(body)) != watch.window:
         watch.wake.set()
 
@@ -102,10 +90,10 @@ def _window(body: dict[str, Any]) -> Any:
     return ((body.get("spec") or {}).get("cost") or {}).get("offHours")
 
 
-def _off_hours(body: dict[str, Any]) -> OffHours | None:
+def _off_hours(models: ParsedModels, body: dict[str, Any]) -> OffHours | None:
     """The platform's window; none when its spec does not parse (its reconcile reports why)."""
     try:
-        return parse_platform(body).spec.cost.off_hours
+        return models.platform(body).spec.cost.off_hours
     except ValidationError:
         return None
 

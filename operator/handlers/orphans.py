@@ -29,7 +29,6 @@ from fabrikam.operator.azure.desired import unnamed_stores
 from fabrikam.operator.azure.provision import delete_resources
 from fabrikam.operator.handlers import cloud, indexes
 from fabrikam.operator.handlers.conditions import AZURE_ERROR
-from fabrikam.operator.handlers.parsing import parse_platform, parse_service
 from fabrikam.operator.handlers.runtime import Runtime
 
 
@@ -116,7 +115,9 @@ async def _release_identities(
         results: list[ResourceResult] = []
         if cloud.policy(service, platform_body) != cloud.DETACH_ON_DELETE:
             clients = runtime.azure.for_platform(previous)
-            results = list((await delete_service_identity(parse_service(service), previous, clients)).resources)
+            results = list(
+                (await delete_service_identity(runtime.models.service(service), previous, clients)).resources
+            )
         if unhold and all(r.ok for r in results):
             await cloud.remove_finalizer(runtime.kube(), service)
         return results
@@ -138,7 +139,7 @@ async def release_platform(
     if not _holds(body):
         return False
     try:
-        current = parse_platform(body)
+        current = runtime.models.platform(body)
     except ValidationError:
         return False  # reported by the reconcile; nothing is decided on a spec that does not parse
     previous = _last_handled(body, old)

@@ -1,4 +1,4 @@
-"""Bodies to API models, memoised by resourceVersion: a reconcile sees every peer, parsing each once."""
+"""Bodies to API models: `parse` validates one; `ParsedModels` memoises them per object for the process."""
 
 from typing import Any, TypeVar
 
@@ -7,9 +7,6 @@ from pydantic import BaseModel, ValidationError
 from fabrikam.operator.api import DeliveryPlatform, DroneService, Problem
 
 M = TypeVar("M", bound=BaseModel)
-# uid → (fingerprint, model): one entry per object, replaced when its spec or labels change. Status updates
-# (a new resourceVersion every few seconds at scale) keep the entry, so peers are not parsed again and again.
-_CACHE: dict[tuple[str, str], tuple[tuple[Any, ...], Any]] = {}
 
 
 def _fingerprint(meta: dict[str, Any]) -> tuple[Any, ...]:
@@ -19,41 +16,49 @@ def _fingerprint(meta: dict[str, Any]) -> tuple[Any, ...]:
 def parse(model: type[M], body: dict[str, Any]) -> M:
     """The model of an object's spec (status and kopf's fields are the operator's own and not validated)."""
     meta = body.get("metadata", {})
-    key, fingerprint = (model.__name__, str(meta.get("uid"))), _fingerprint(meta)
-    cached = _CACHE.get(key)
-    if cached is not None and cached[0] == fingerprint:
-        result: M = cached[1]
-        return result
-    parsed = model.model_validate(
+    return model.model_validate(
         {"apiVersion": body.get("apiVersion"), "kind": body.get("kind"), "metadata": meta, "spec": body["spec"]}
     )
-    _CACHE[key] = (fingerprint, parsed)
-    return parsed
 
 
-def forget(uid: str) -> None:
-    """Drops a deleted object's entry."""
-    for model in (DeliveryPlatform, DroneService):
-        _CACHE.pop((model.__name__, uid), None)
+class ParsedModels:
+    """Bodies to API models, memoised per object: a reconcile sees every peer and parses each once. One entry per
+    object (its uid), replaced when its spec or labels change; status updates (a new resourceVersion every few
+    seconds at scale) keep it. The process keeps one, on its Runtime."""
 
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[tuple[Any, ...], BaseModel]] = {}
 
-def parse_platform(body: dict[str, Any]) -> DeliveryPlatform:
-    return parse(DeliveryPlatform, body)
+    def parse(self, model: type[M], body: dict[str, Any]) -> M:
+        meta = body.get("metadata", {})
+        key, fingerprint = (model.__name__, str(meta.get("uid"))), _fingerprint(meta)
+        cached = self._entries.get(key)
+        if cached is not None and cached[0] == fingerprint and isinstance(cached[1], model):
+            return cached[1]
+        parsed = parse(model, body)
+        self._entries[key] = (fingerprint, parsed)
+        return parsed
 
+    def platform(self, body: dict[str, Any]) -> DeliveryPlatform:
+        return self.parse(DeliveryPlatform, body)
 
-def parse_service(body: dict[str, Any]) -> DroneService:
-    return parse(DroneService, body)
+    def service(self, body: dict[str, Any]) -> DroneService:
+        return self.parse(DroneService, body)
 
+    def peers(self, bodies: list[dict[str, Any]]) -> list[DroneService]:
+        """Parsable DroneServices among the bodies; one broken peer must not stop its neighbours' reconciles."""
+        peers = []
+        for body in bodies:
+            try:
+                peers.append(self.service(body))
+            except ValidationError:
+                continue
+        return peers
 
-def peers_of(bodies: list[dict[str, Any]]) -> list[DroneService]:
-    """Parsable DroneServices among the bodies; one broken peer must not stop its neighbours' reconciles."""
-    peers = []
-    for body in bodies:
-        try:
-            peers.append(parse_service(body))
-        except ValidationError:
-            continue
-    return peers
+    def forget(self, uid: str) -> None:
+        """Drops a deleted object's entry."""
+        for model in (DeliveryPlatform, DroneService):
+            self._entries.pop((model.__name__, uid), None)
 
 
 def invalid_spec(error: ValidationError) -> Problem:

@@ -24,14 +24,13 @@ from fabrikam.operator.handlers import (
     drone_service,
     indexes,
     orphans,
-    parsing,
     redis_acl,
 )
 from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.context import Context, OwnerPass
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
-from fabrikam.operator.handlers.parsing import invalid_spec, parse_platform
+from fabrikam.operator.handlers.parsing import invalid_spec
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, Runtime
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
@@ -94,14 +93,12 @@ async def resync_services(*, name: str, logger: kopf.Logger, **kwargs: Any) -> N
     daemons on every start, which would be writes on an idle restart.)"""
     context = Context(RUNTIME, Indexes.of(kwargs), logger)
     now = time.monotonic()
-    azure = now - _last_azure_check.get(name, now) >= context.runtime.settings.azure_recheck_seconds
-    _last_azure_check.setdefault(name, now)
+    rechecks = context.runtime.azure_rechecks
+    azure = now - rechecks.get(name, now) >= context.runtime.settings.azure_recheck_seconds
+    rechecks.setdefault(name, now)
     if azure:
-        _last_azure_check[name] = now
+        rechecks[name] = now
     await drone_service.resync_each(context, context.indexes.services_of(name), azure=azure)
-
-
-_last_azure_check: dict[str, float] = {}
 
 
 @kopf.timer(GROUP, VERSION, PLURAL, interval=STATUS_INTERVAL)
@@ -136,7 +133,7 @@ async def _steps(run: PlatformPass) -> str:
     runtime, services = run.runtime, run.indexes.services_by_platform
     runtime.policies[run.owner] = policy = cloud.policy(run.body)
     try:
-        platform = parse_platform(run.body)
+        platform = run.runtime.models.platform(run.body)
     except ValidationError as error:
         runtime.remember(run.owner, [], LastReconcile(run.generation, [invalid_spec(error)], True))
         await _report(runtime, run.body, services)
@@ -295,13 +292,7 @@ async def _report(runtime: Runtime, body: dict[str, Any], services_by_platform: 
 async def platform_gone(*, type: str, body: kopf.Body, name: str, **_: Any) -> None:
     """Drops the in-memory state of a deleted platform; the DELETED event comes with or without finalizers."""
     if type == "DELETED":
-        RUNTIME.forget((KIND, "", name))
-        parsing.forget(str(body["metadata"]["uid"]))
-        _service_environments.pop(name, None)
-        redis_acl.forget(name)
-
-
-_service_environments: dict[str, dict[str, str]] = {}
+        RUNTIME.forget_platform(name, str(body["metadata"]["uid"]))
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL, id="reconcile-policy")
@@ -333,8 +324,8 @@ async def endpoints_reach_services(
         return
     snapshot = indexes.snapshot(body)
     environment = platform_environment(snapshot) | platform_endpoints(snapshot)
-    previous = _service_environments.get(name)
-    _service_environments[name] = environment
+    previous = RUNTIME.service_environments.get(name)
+    RUNTIME.service_environments[name] = environment
     if previous is None or previous == environment:
         return  # first sight (each service's own start-up handler renders it) or nothing new for the services
     changed = sorted(key for key in environment.keys() | previous.keys() if environment.get(key) != previous.get(key))
@@ -394,7 +385,7 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
             delay=runtime.settings.azure_retry_seconds,
         )
     if snapshot.get("spec", {}).get("azure") and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
-        platform = parse_platform(snapshot)
+        platform = runtime.models.platform(snapshot)
         result = await delete_platform(platform, runtime.azure.for_platform(platform))
         if not result.ready:
             waiting = result.degraded or next((r for r in result.resources if not r.ok), None)

@@ -4,7 +4,6 @@ is rendered from the index of the platform's services, under one lock per platfo
 the latest index, and no concurrent reconcile can put back a user a deleted service had."""
 
 import asyncio
-from collections import defaultdict
 from typing import Any
 
 from pydantic import ValidationError
@@ -12,12 +11,8 @@ from pydantic import ValidationError
 from fabrikam.operator.apply.applier import ApplyError, apply_objects
 from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.handlers import operator_key
-from fabrikam.operator.handlers.parsing import parse_platform, peers_of
 from fabrikam.operator.handlers.runtime import Runtime
 from fabrikam.operator.render.redis_acl import render_admin_secret, render_redis_acl
-
-_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-_admin_created: set[tuple[str, str | None]] = set()
 
 
 async def sync(runtime: Runtime, platform_body: dict[str, Any] | None, services_by_platform: Any) -> bool:
@@ -26,28 +21,22 @@ async def sync(runtime: Runtime, platform_body: dict[str, Any] | None, services_
     if platform_body is None or not ((platform_body.get("spec") or {}).get("backing") or {}).get("inCluster"):
         return False
     name = platform_body["metadata"]["name"]
-    async with _locks[name]:
+    async with runtime.acl_locks.setdefault(name, asyncio.Lock()):
         try:
-            platform = parse_platform(platform_body)
+            platform = runtime.models.platform(platform_body)
         except ValidationError:
             return False  # the platform's own reconcile reports it
-        services = peers_of(list(services_by_platform.get(name, [])))
+        services = runtime.models.peers(list(services_by_platform.get(name, [])))
         key = operator_key.load(runtime.settings.key_file)
         acl, admin = render_redis_acl(platform, services, key), render_admin_secret(platform, key)
         if acl is None or admin is None:
             return False
-        if (name, platform.metadata.uid) not in _admin_created:
+        if (name, platform.metadata.uid) not in runtime.acl_admins:
             try:
                 await runtime.kube().create(admin)  # an existing one is left as it is: the value never changes
             except ApiError as error:
                 raise ApplyError(admin, error) from error
-            _admin_created.add((name, platform.metadata.uid))
+            runtime.acl_admins.add((name, platform.metadata.uid))
         runtime.remember_child(("DeliveryPlatform", "", name), acl)
         applied = await apply_objects(runtime.kube(), [acl], known_hashes=runtime.live_hashes)
         return bool(applied.sent)
-
-
-def forget(platform: str) -> None:
-    _locks.pop(platform, None)
-    for created in [c for c in _admin_created if c[0] == platform]:
-        _admin_created.discard(created)

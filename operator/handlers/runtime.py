@@ -15,6 +15,7 @@ from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
 from fabrikam.operator.apply.resources import ChildKey
 from fabrikam.operator.handlers.cloud import AzureClientPool
+from fabrikam.operator.handlers.parsing import ParsedModels
 from fabrikam.operator.handlers.report import LastReconcile as LastReconcile
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.metrics import MANAGED_OBJECTS
@@ -51,6 +52,14 @@ class Lookup(Enum):
 
 
 @dataclass
+class OffHoursWatch:
+    """One platform's off-hours daemon: the window it last read, and how to wake it when the spec changes that."""
+
+    window: Any = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
 class Runtime:
     settings: OperatorSettings
     api: KubeApi | None = None  # replaced on a re-login: taken with kube() where a call is made, not kept
@@ -72,6 +81,21 @@ class Runtime:
     # re-checks of neighbours call the same reconcile. Two at once each carried the Azure verdict they had read
     # at their start; the later write put back a stale one (seen: a lasting Azure error flickering off, issue #14).
     locks: dict[OwnerKey, asyncio.Lock] = field(default_factory=dict)
+    # The bodies of the operator's own objects parsed into API models, memoised per object.
+    models: ParsedModels = field(default_factory=ParsedModels)
+    # Per platform: when its resync last re-checked the services' Azure side (monotonic seconds), and the
+    # environment its services were last rendered with (a change of it re-renders them at once).
+    azure_rechecks: dict[str, float] = field(default_factory=dict)
+    service_environments: dict[str, dict[str, str]] = field(default_factory=dict)
+    # Services' status refreshes waiting out their coalescing delay (rollout.follow): one per service at a time.
+    status_refreshes: dict[OwnerKey, asyncio.Task[None]] = field(default_factory=dict)
+    # Per platform: its Redis ACL synced one at a time; (platform, uid) whose admin Secret exists.
+    acl_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    acl_admins: set[tuple[str, str | None]] = field(default_factory=set)
+    # (which Secret, namespace, name, uid) of the services' development Secrets created or found.
+    dev_secrets: set[tuple[str, str, str, str | None]] = field(default_factory=set)
+    # Each platform's off-hours daemon, to wake it when the window changes.
+    off_hours: dict[str, OffHoursWatch] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.azure = AzureClientPool(self.settings)
@@ -146,6 +170,15 @@ class Runtime:
         self.policies.pop(owner, None)
         self.full_reads.pop(owner, None)
         self.locks.pop(owner, None)
+
+    def forget_platform(self, name: str, uid: str) -> None:
+        """Drops what was kept of a deleted platform beyond its reconciles."""
+        self.forget(("DeliveryPlatform", "", name))
+        self.models.forget(uid)
+        self.service_environments.pop(name, None)
+        self.azure_rechecks.pop(name, None)
+        self.acl_locks.pop(name, None)
+        self.acl_admins -= {created for created in self.acl_admins if created[0] == name}
 
 
 RUNTIME = Runtime(settings=OperatorSettings())

@@ -8,14 +8,18 @@ from pydantic import ValidationError
 from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.handlers import report
 from fabrikam.operator.handlers.conditions import Availability, changed
-from fabrikam.operator.handlers.parsing import parse_service
+from fabrikam.operator.handlers.parsing import ParsedModels
 from fabrikam.operator.handlers.report import LastReconcile
 
 
 async def write_service_status(
-    api: KubeApi, body: dict[str, Any], outcome: LastReconcile, deployment: dict[str, Any] | None
+    api: KubeApi,
+    body: dict[str, Any],
+    outcome: LastReconcile,
+    deployment: dict[str, Any] | None,
+    models: ParsedModels,
 ) -> bool:
-    status = report.service_status(body, outcome, deployment, _availability(body, outcome.generation))
+    status = report.service_status(body, outcome, deployment, _availability(models, body, outcome.generation))
     return await _write(api, body, status)
 
 
@@ -36,10 +40,10 @@ async def _write(api: KubeApi, body: dict[str, Any], status: dict[str, Any] | No
     return True
 
 
-def _availability(body: dict[str, Any], generation: int) -> Availability:
+def _availability(models: ParsedModels, body: dict[str, Any], generation: int) -> Availability:
     """The service's disruption floor, and whether it was Ready for this generation already."""
     try:
-        spec = parse_service(body).spec
+        spec = models.service(body).spec
     except ValidationError:
         return Availability()
     previous = body.get("status") or {}

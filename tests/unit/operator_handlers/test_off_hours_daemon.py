@@ -104,7 +104,7 @@ async def test_the_daemon_rechecks_the_services_when_the_window_changes(recorder
 
     stopped.flag.set()  # the platform or the operator goes: the daemon returns at once
     await asyncio.wait_for(daemon, 1)
-    assert "fabrikam" not in off_hours._watches
+    assert "fabrikam" not in RUNTIME.off_hours
 
 
 async def test_working_hours_at_first_sight_need_no_event(recorder: Recorder) -> None:
@@ -121,7 +121,7 @@ async def test_working_hours_at_first_sight_need_no_event(recorder: Recorder) ->
     daemon.cancel()  # kopf's fallback when a daemon does not return in time
     with pytest.raises(asyncio.CancelledError):
         await daemon
-    assert "fabrikam" not in off_hours._watches
+    assert "fabrikam" not in RUNTIME.off_hours
     assert recorder.events == []
 
 

@@ -8,11 +8,11 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from fabrikam.operator.api import Problem
+from fabrikam.operator.api import DroneService, Problem
 from fabrikam.operator.apply.applier import ApplyError
 from fabrikam.operator.apply.client import ApiError
 from fabrikam.operator.handlers import conditions
-from fabrikam.operator.handlers.parsing import invalid_spec, parse_service
+from fabrikam.operator.handlers.parsing import invalid_spec, parse
 from fabrikam.operator.render import SpecProblem
 
 SAMPLE = Path(__file__).resolve().parents[3] / "config" / "samples" / "team-service.yaml"
@@ -23,7 +23,7 @@ def test_a_spec_that_does_not_parse_is_invalid_at_its_first_field() -> None:
     doc["metadata"]["uid"] = "problems-invalid-spec"
     doc["spec"]["autoscaling"] = {"minReplicas": "many"}
     with pytest.raises(ValidationError) as error:
-        parse_service(doc)
+        parse(DroneService, doc)
 
     problem = invalid_spec(error.value)
 

@@ -1,10 +1,13 @@
 """One reconcile context: what a pass works with comes in with it (the runtime, the indexes, the logger), a child has
 one key wherever it is remembered, and the applier is told what the watches showed in those keys."""
 
+import asyncio
 import logging
+from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION, desired_hash
 from fabrikam.operator.apply.resources import ChildKey, describe
@@ -117,3 +120,39 @@ async def test_a_cached_pass_sends_only_what_the_watches_show_out_of_date() -> N
     assert result.skipped == ["ConfigMap ship/a"]
     assert result.live_of(ChildKey.of(changed)) is not None
     assert result.live_of(ChildKey.of(unchanged)) is None
+
+
+def _sample_platform() -> dict[str, Any]:
+    """config/samples/platform.yaml as the API server would hand it over (a uid, a generation)."""
+    body: dict[str, Any] = yaml.safe_load((Path(__file__).parents[3] / "config/samples/platform.yaml").read_text())
+    body["metadata"] |= {"uid": "uid-1", "generation": 1, "resourceVersion": "10"}
+    return body
+
+
+def test_a_body_is_parsed_once_until_its_spec_or_labels_change_and_forgotten_with_its_object() -> None:
+    runtime = Runtime(OperatorSettings())
+    body = _sample_platform()
+    first = runtime.models.platform(body)
+    status_update = body | {"metadata": body["metadata"] | {"resourceVersion": "11"}, "status": {"x": 1}}
+    assert runtime.models.platform(status_update) is first, "a status update keeps the parsed model"
+    new_generation = body | {"metadata": body["metadata"] | {"generation": 2}}
+    second = runtime.models.platform(new_generation)
+    assert second is not first
+    assert runtime.models.platform(new_generation) is second
+    runtime.models.forget("uid-1")
+    assert runtime.models.platform(new_generation) is not second
+
+
+def test_forgetting_a_platform_drops_everything_the_process_kept_of_it() -> None:
+    runtime = Runtime(OperatorSettings())
+    body = _sample_platform()
+    parsed = runtime.models.platform(body)
+    name = body["metadata"]["name"]
+    runtime.azure_rechecks[name] = 1.0
+    runtime.service_environments[name] = {"FABRIKAM_BROKER": "redis"}
+    runtime.acl_locks[name] = asyncio.Lock()
+    runtime.acl_admins |= {(name, "uid-1"), ("other", "uid-2")}
+    runtime.forget_platform(name, "uid-1")
+    assert runtime.models.platform(body) is not parsed
+    assert (runtime.azure_rechecks, runtime.service_environments, runtime.acl_locks) == ({}, {}, {})
+    assert runtime.acl_admins == {("other", "uid-2")}
