@@ -5,6 +5,8 @@ from importlib.metadata import version
 import typer
 
 from fabrikam.cli import cluster, demo, dlq, image, operator_run, platform, services, simulate
+from fabrikam.cli.adopt.command import adopt_command
+from fabrikam.cli.audit import command as audit
 
 app = typer.Typer(
     help="Fabrikam Drone Delivery: local control plane, operator, services and demo.",
@@ -20,6 +22,8 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(dlq.app, name="dlq")
 platform.register(app)
 app.command(name="demo")(demo.demo)
+app.command(name="audit")(audit.audit)
+app.command(name="adopt")(adopt_command)
 
 
 def _print_version(value: bool) -> None:
