@@ -41,7 +41,11 @@ metadata:
 def test_a_folder_is_read_recursively_and_lists_are_opened(tmp_path: Path) -> None:
     (tmp_path / "charts" / "fleet").mkdir(parents=True)
     (tmp_path / "delivery.yaml").write_text(HELM_TEMPLATE)
-    listing = {"apiVersion": "v1", "kind": "List", "items": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fleet"}}]}
+    listing = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "fleet"}}],
+    }
     (tmp_path / "charts" / "fleet" / "fleet.json").write_text(json.dumps(listing))
     (tmp_path / "charts" / "README.md").write_text("not a manifest")
     objects = read_manifests([str(tmp_path)])
