@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
     CancelDelivery,
+    DeliveryStageChanged,
     DronePositionReported,
     RescheduleDelivery,
     ScheduleDelivery,
@@ -30,6 +31,7 @@ from fabrikam.workloads.kit.messaging import outbox
 from fabrikam.workloads.kit.messaging.message import Message
 from fabrikam.workloads.kit.messaging.outbox import OutboxRelay
 from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.metrics import DELIVERY_STAGE_TRANSITIONS
 from fabrikam.workloads.kit.worker import Handler
 
 
@@ -54,7 +56,12 @@ class DeliveryHandlers:
         """Push the new state to live clients, then send what the write put in the outbox.
 
         Stage changes go to the notification service's own queue, so a slow or failing email provider never
-        holds delivery up."""
+        holds delivery up. Each one announced is counted: the outbox holds exactly the transitions the write
+        made, so a redelivered command that changes nothing counts nothing."""
+        for entry in written.values():
+            _, message = outbox.parse(entry)
+            if message.type == DeliveryStageChanged.__name__:
+                DELIVERY_STAGE_TRANSITIONS.labels(message.body["stage"]).inc()
         await self.live.publish(tracked.id, view(tracked).model_dump_json(by_alias=True))
         await self.relay.send(written)
 

@@ -12,10 +12,12 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fabrikam.workloads.kit import health, logs, openapi, requirements, tracing
+from fabrikam.workloads.kit import health, logs, openapi, requirements, telemetry
 from fabrikam.workloads.kit.messaging import factory
 from fabrikam.workloads.kit.messaging.port import Broker
+from fabrikam.workloads.kit.metrics import REDIS_POOLS
 from fabrikam.workloads.kit.middleware import CorrelationAndMetrics
 from fabrikam.workloads.kit.requirements import Need
 from fabrikam.workloads.kit.resilience import Overloaded, is_pool_full, redis_client, when_reachable
@@ -40,6 +42,7 @@ class Runtime:
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> "Runtime":
         redis = redis_client(settings)
+        REDIS_POOLS.watch(redis.connection_pool)
         return cls(settings, redis, factory.broker(settings, redis))
 
     async def close(self) -> None:
@@ -122,12 +125,19 @@ def create_app(runtime: Runtime, build: ServiceBuilder) -> FastAPI:
 
     checks = {"redis": redis_ready, "broker": runtime.broker.ping, **parts.readiness}
     # FastAPI's native telemetry gives the HTTP server span (joining an incoming traceparent); its per-step
-    # operation spans cost more than they tell on the hot path.
+    # operation spans cost more than they tell on the hot path. Exporters are the kit's (`kit/telemetry.py`),
+    # never FastAPI's own from the environment, which would send every span twice.
     app = FastAPI(
         title=parts.title,
         version="1.0.0",
         lifespan=lifespan,
-        telemetry={"tracing": True, "operation_spans": False, "metrics": False, "logs": False},
+        telemetry={
+            "tracing": True,
+            "operation_spans": False,
+            "metrics": False,
+            "logs": False,
+            "auto_configure": False,
+        },
     )
     app.include_router(health.router(checks))
     for router in parts.routers:
@@ -164,13 +174,32 @@ def app_for(settings: ServiceSettings, build: ServiceBuilder, needs: Sequence[Ne
     return create_app(Runtime.from_settings(settings), build)
 
 
+def flushing_at_stop(app: ASGIApp, exporting: telemetry.Telemetry) -> ASGIApp:
+    """The app, sending what telemetry is left once its lifespan has stopped. uvicorn raises SIGTERM again after
+    the server stops, so nothing after `uvicorn.run` would run on a pod's stop."""
+
+    async def served(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await app(scope, receive, send)
+            return
+
+        async def send_after_flush(message: Message) -> None:
+            if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await asyncio.to_thread(exporting.shutdown)
+            await send(message)
+
+        await app(scope, receive, send_after_flush)
+
+    return served
+
+
 def run(settings: ServiceSettings, build: ServiceBuilder, needs: Sequence[Need] = ()) -> None:
     """Serve one workload with uvicorn on uvloop/httptools; SIGTERM triggers the graceful lifespan exit."""
     import uvicorn
 
     logs.configure(settings.service, settings.log_level)
-    tracing.configure(settings.service, settings.otlp_endpoint)
-    app = app_for(settings, build, needs)
+    exporting = telemetry.configure(settings)
+    app = flushing_at_stop(app_for(settings, build, needs), exporting)
     # Long-lived objects built at start-up leave the collector's view, and young collections run less often:
     # fewer, shorter pauses in the latency tail of a request-per-millisecond service.
     gc.collect()

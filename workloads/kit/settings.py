@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -91,7 +91,9 @@ class KeyVaultFiles(PydanticBaseSettingsSource):
 class ServiceSettings(BaseSettings):
     """Every knob a workload reads; the operator injects them as `FABRIKAM_*` variables."""
 
-    model_config = SettingsConfigDict(env_prefix="FABRIKAM_", extra="ignore")
+    # populate_by_name: the telemetry settings also read the standard variables (aliases), and a field's own
+    # name must still set it.
+    model_config = SettingsConfigDict(env_prefix="FABRIKAM_", extra="ignore", populate_by_name=True)
 
     @classmethod
     def settings_customise_sources(
@@ -152,7 +154,23 @@ class ServiceSettings(BaseSettings):
     workflow_step_timeout_seconds: float = Field(default=60.0, gt=0)
     workflow_step_attempts: int = Field(default=3, ge=1)
 
-    otlp_endpoint: str | None = None
+    # Where traces and metrics go (`kit/telemetry.py`): `auto` (the default) sends them to Azure Monitor when an
+    # Application Insights connection string is set, else to an OTLP/HTTP collector when its endpoint is set,
+    # else nowhere (/metrics is scraped either way). The standard variables are read as well.
+    telemetry: Literal["auto", "otlp", "azure-monitor", "none"] = "auto"
+    # The collector's base URL (http://collector:4318); traces go to <base>/v1/traces, metrics to /v1/metrics.
+    otlp_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("FABRIKAM_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+    )
+    applicationinsights_connection_string: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "FABRIKAM_APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_CONNECTION_STRING"
+        ),
+    )
+    telemetry_export_interval_seconds: float = Field(default=60.0, gt=0)
+    # Bounds each export (with its retries): a collector that is down or silent never holds up a start or a stop.
+    telemetry_timeout_seconds: float = Field(default=5.0, gt=0)
     # Where the CSI driver mounts the Key Vault objects (`SECRET_FILES`); unset locally.
     secrets_dir: str | None = None
 

@@ -1,7 +1,6 @@
 """OpenTelemetry tracing whose context travels inside message headers, so a trace spans the whole saga."""
 
 import functools
-import logging
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
@@ -12,39 +11,23 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased
 from opentelemetry.trace import Span, SpanKind
 
-log = logging.getLogger(__name__)
+
+def provider(resource: Resource, *, exporting: bool) -> TracerProvider:
+    """The process's tracer provider; `kit/telemetry.py` decides whether spans are exported, and installs it.
+
+    Without export nothing would ever read a recorded span, so the process starts no sampled trace of its own:
+    its spans are non-recording but carry real trace and span ids, so traceparent still flows through the
+    messages and every log line still has its trace id. A caller's sampled traceparent is still honoured.
+    The provider is shut down by its owner (a bounded flush), not at interpreter exit."""
+    if not exporting:
+        return TracerProvider(resource=resource, sampler=ParentBased(root=ALWAYS_OFF), shutdown_on_exit=False)
+    return TracerProvider(resource=resource, shutdown_on_exit=False)
 
 
-def configure(service: str, otlp_endpoint: str | None) -> None:
-    """Install the process's tracer provider (see `provider`)."""
-    trace.set_tracer_provider(provider(service, otlp_endpoint))
-
-
-def provider(service: str, otlp_endpoint: str | None) -> TracerProvider:
-    """Spans are exported over OTLP/HTTP when an endpoint is configured and the exporter is installed.
-
-    Without an exporter nothing would ever read a recorded span, so the process starts no sampled trace of its
-    own: its spans are non-recording but carry real trace and span ids, so traceparent still flows through the
-    messages and every log line still has its trace id. A caller's sampled traceparent is still honoured."""
-    exporter = _otlp_exporter(otlp_endpoint) if otlp_endpoint else None
-    resource = Resource.create({"service.name": f"fabrikam-{service}"})
-    if exporter is None:
-        return TracerProvider(resource=resource, sampler=ParentBased(root=ALWAYS_OFF))
-    traced = TracerProvider(resource=resource)
-    traced.add_span_processor(BatchSpanProcessor(exporter))
-    return traced
-
-
-def _otlp_exporter(endpoint: str) -> SpanExporter | None:
-    try:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-            OTLPSpanExporter,
-        )
-    except ImportError:
-        log.warning("OTLP exporter not installed; spans stay in process", extra={"fields": {}})
-        return None
-    exporter: SpanExporter = OTLPSpanExporter(endpoint=endpoint)
-    return exporter
+def export(provider: TracerProvider, exporter: SpanExporter, *, timeout_seconds: float) -> None:
+    """Spans leave in batches on the SDK's own thread, each export bounded by `timeout_seconds` with its
+    retries, so a destination that is down costs the request path nothing."""
+    provider.add_span_processor(BatchSpanProcessor(exporter, export_timeout_millis=timeout_seconds * 1000))
 
 
 def inject(headers: dict[str, str]) -> dict[str, str]:

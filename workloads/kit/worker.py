@@ -8,10 +8,18 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from pydantic import ValidationError
 
-from fabrikam.workloads.kit import correlation, tracing
+from fabrikam.workloads.kit import correlation, sampling, tracing
 from fabrikam.workloads.kit.messaging.message import Message, Received
 from fabrikam.workloads.kit.messaging.port import Broker
-from fabrikam.workloads.kit.metrics import MESSAGE_LATENCY, MESSAGES
+from fabrikam.workloads.kit.metrics import (
+    HANDLERS_IN_FLIGHT,
+    HANDLERS_LIMIT,
+    MESSAGE_LATENCY,
+    MESSAGES,
+    QUEUE_DEAD_LETTERS,
+    QUEUE_MESSAGES,
+    QUEUE_OLDEST_AGE,
+)
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +49,7 @@ class QueueWorker:
         lock_seconds: float,
         grace_seconds: float,
         handler_timeout_seconds: float = 60.0,
+        backlog_seconds: float = sampling.SAMPLE_SECONDS,
     ) -> None:
         self._broker = broker
         self._queue = queue
@@ -55,15 +64,32 @@ class QueueWorker:
         self._receiving_done = asyncio.Event()
         self._in_flight: dict[asyncio.Task[None], Received] = {}
         self._started: dict[asyncio.Task[None], float] = {}
+        self._backlog_seconds = backlog_seconds
+        self._busy = HANDLERS_IN_FLIGHT.labels(service, queue)  # the labelled child, looked up once
+        HANDLERS_LIMIT.labels(service, queue).set(concurrency)
 
     async def run(self) -> None:
-        """Receive until asked to stop; broker outages are waited out with backoff, never fatal."""
+        """Receive until asked to stop; broker outages are waited out with backoff, never fatal. The queue's
+        backlog is sampled meanwhile: the consumer is the one that knows its queue is falling behind."""
         renewer = asyncio.create_task(self._renew_locks())
+        backlog = asyncio.create_task(
+            sampling.every(self._backlog_seconds, self._sample_backlog, f"{self._queue} backlog")
+        )
         try:
             await self._receive_until_stopped()
         finally:
             self._receiving_done.set()
             renewer.cancel()
+            backlog.cancel()
+
+    async def _sample_backlog(self) -> None:
+        backlog = await self._broker.backlog(self._queue)
+        for state, count in (("waiting", backlog.waiting), ("in_flight", backlog.in_flight)):
+            if count is not None:
+                QUEUE_MESSAGES.labels(self._queue, state).set(count)
+        if backlog.dead_lettered is not None:
+            QUEUE_DEAD_LETTERS.labels(self._queue).set(backlog.dead_lettered)
+        QUEUE_OLDEST_AGE.labels(self._queue).set(backlog.oldest_age_seconds)
 
     async def _receive_until_stopped(self) -> None:
         backoff = 0.1
@@ -93,12 +119,14 @@ class QueueWorker:
                 task = asyncio.create_task(self._process(received))
                 self._in_flight[task] = received
                 self._started[task] = time.monotonic()
+                self._busy.inc()
                 task.add_done_callback(self._finished)
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(task, None)
         self._started.pop(task, None)
         self._slots.release()
+        self._busy.dec()
 
     async def _renew_locks(self) -> None:
         """One loop renews every message held longer than a third of the lock: no task per message. A handler

@@ -5,6 +5,7 @@ from collections.abc import Iterable, Mapping
 
 from fabrikam.workloads.contracts import DeliveryStageChanged
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
+from fabrikam.workloads.kit.metrics import NOTIFICATIONS
 from fabrikam.workloads.kit.resilience import TransientError
 from fabrikam.workloads.kit.worker import Handler
 from fabrikam.workloads.notification.channels import Channel, PermanentFailure
@@ -68,18 +69,22 @@ class NotificationHandlers:
             channel = self._channels.get(subscription.channel)
             if channel is None:
                 await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "skipped")
+                NOTIFICATIONS.labels(subscription.channel, "skipped").inc()
                 continue
             try:
                 await channel.send(subscription.recipient, subject, text)
             except PermanentFailure as error:
                 log.warning("notification refused", extra={"fields": {"channel": channel.name, "error": str(error)}})
                 await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "failed")
+                NOTIFICATIONS.labels(channel.name, "failed").inc()
                 continue
             except Exception as error:
                 await self._subscriptions.unclaim(sent_id, subscription)
+                NOTIFICATIONS.labels(channel.name, "deferred").inc()
                 failing.append(f"{channel.name}: {error!r}")
                 continue
             await self._subscriptions.record(sent_id, event.delivery_id, subscription, event.stage, "sent")
+            NOTIFICATIONS.labels(channel.name, "sent").inc()
         if failing:
             raise TransientError(f"notifications not sent yet: {'; '.join(failing)}")
 

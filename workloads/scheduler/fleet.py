@@ -186,3 +186,11 @@ class Fleet:
 
     async def available_count(self) -> int:
         return int(await self._redis.zcard(AVAILABLE))
+
+    async def by_status(self) -> dict[str, int]:
+        """How many drones are available and how many assigned (flying a delivery), read in one step."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.scard(ALL)
+            pipe.zcard(AVAILABLE)
+            registered, available = await pipe.execute()
+        return {"available": available, "assigned": registered - available}

@@ -2,7 +2,9 @@
 
 from fabrikam.workloads.contracts import SCHEDULER_COMMANDS
 from fabrikam.workloads.kit.auth import Auth, TokenVerifier, protected
+from fabrikam.workloads.kit.metrics import DRONES
 from fabrikam.workloads.kit.resilience import circuit_breakers
+from fabrikam.workloads.kit.sampling import Sampler
 from fabrikam.workloads.kit.service import Runtime, ServiceParts
 from fabrikam.workloads.scheduler import api
 from fabrikam.workloads.scheduler.fleet import Fleet
@@ -20,9 +22,16 @@ def build(runtime: Runtime) -> ServiceParts:
         breakers=circuit_breakers(),
     )
     auth = Auth(TokenVerifier.from_settings(settings))
+
+    async def count_drones() -> None:
+        for status, count in (await fleet.by_status()).items():
+            DRONES.labels(status).set(count)
+
+    drones = Sampler("drones by status", count_drones)
     return ServiceParts(
         title="Fabrikam drone scheduler",
         routers=[protected(auth, api.router(fleet, auth))],
         consumers={SCHEDULER_COMMANDS: SchedulerHandlers(fleet, weather, runtime.broker).handlers()},
-        on_stop=[weather.close, auth.close],
+        on_start=[drones.start],
+        on_stop=[drones.stop, weather.close, auth.close],
     )

@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 
 from fabrikam.devcluster.localstack import FerretDB, PostgreSQL, RedisServer, free_port
-from fabrikam.workloads.kit import tracing
+from fabrikam.workloads.kit import telemetry
 from fabrikam.workloads.kit.messaging.redis_streams import RedisStreamsBroker
 from fabrikam.workloads.kit.resilience import redis_client
 from fabrikam.workloads.kit.settings import ServiceSettings
@@ -22,7 +22,7 @@ from fabrikam.workloads.kit.settings import ServiceSettings
 @pytest.fixture(scope="session", autouse=True)
 def tracing_provider() -> None:
     """The SDK tracer provider the services install, so trace context really propagates."""
-    tracing.configure("integration-tests", None)
+    telemetry.configure(ServiceSettings(service="integration-tests", telemetry="none"))
 
 
 @pytest.fixture(scope="session")

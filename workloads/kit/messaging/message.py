@@ -58,3 +58,17 @@ class DeadLetter:
     description: str
     delivery_count: int
     enqueued_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """How far behind a queue's consumers are, as the broker tells it; None where the broker does not say.
+
+    `waiting`: not yet delivered to a consumer; `in_flight`: delivered and locked, not settled yet;
+    `oldest_age_seconds`: how long the oldest message still in the queue (waiting or in flight) has been there,
+    0 when it is empty."""
+
+    waiting: int | None
+    in_flight: int | None
+    dead_lettered: int | None
+    oldest_age_seconds: float

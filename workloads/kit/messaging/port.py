@@ -2,7 +2,7 @@
 
 from typing import Protocol
 
-from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
+from fabrikam.workloads.kit.messaging.message import Backlog, DeadLetter, Message, Received
 
 
 class Broker(Protocol):
@@ -36,6 +36,9 @@ class Broker(Protocol):
         """Move up to `limit` dead letters back to the queue, oldest first, only those of `message_id` when it is
         given: same message id, type, body and headers, a fresh delivery count, the dead-letter reason dropped.
         Returns how many moved; one moved already is not moved again."""
+
+    async def backlog(self, queue: str) -> Backlog:
+        """The queue's depth and the age of its oldest message, for the consumer's gauges."""
 
     async def ping(self) -> None:
         """Raise when the broker cannot be reached (readiness)."""

@@ -16,7 +16,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from fabrikam.workloads.kit import turn_pipeline
-from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
+from fabrikam.workloads.kit.messaging.message import Backlog, DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import DUPLICATES, PUBLISHED
 
 GROUP = "consumers"
@@ -303,6 +303,28 @@ class RedisStreamsBroker:
             if len(entries) < page:
                 return
             start = f"({entries[-1][0]}"
+
+    async def backlog(self, queue: str) -> Backlog:
+        """Read in one transaction. The stream holds only unsettled entries (completed and dead-lettered ones are
+        deleted), so those not pending in the group are waiting, and the first is the oldest; its id is the time
+        it was added on Redis's clock, which TIME reads in the same step."""
+        await self._ensure_group(queue)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.time()
+            pipe.xlen(_stream(queue))
+            pipe.xpending(_stream(queue), GROUP)
+            pipe.xrange(_stream(queue), count=1)
+            pipe.xlen(_dead_letter_stream(queue))
+            (seconds, micros), length, pending, first, dead = await pipe.execute()
+        oldest_ms = int(first[0][0].split("-", 1)[0]) if first else None
+        now_ms = seconds * 1000 + micros // 1000
+        in_flight = int(pending["pending"])
+        return Backlog(
+            waiting=max(0, length - in_flight),
+            in_flight=in_flight,
+            dead_lettered=dead,
+            oldest_age_seconds=max(0, now_ms - oldest_ms) / 1000 if oldest_ms is not None else 0.0,
+        )
 
     async def ping(self) -> None:
         await self._redis.ping()

@@ -6,6 +6,7 @@ broker itself redelivers and dead-letters; this adapter maps the port onto the S
 
 import contextlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.identity.aio import DefaultAzureCredential
@@ -13,7 +14,7 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from azure.servicebus.aio import ServiceBusClient, ServiceBusReceiver, ServiceBusSender
 from azure.servicebus.exceptions import ServiceBusError
 
-from fabrikam.workloads.kit.messaging.message import DeadLetter, Message, Received
+from fabrikam.workloads.kit.messaging.message import Backlog, DeadLetter, Message, Received
 from fabrikam.workloads.kit.metrics import PUBLISHED
 
 # A redriven message carries its own id here: its MessageId must differ from the original's, which the
@@ -75,6 +76,7 @@ class ServiceBusBroker:
         )
         self._senders: dict[str, ServiceBusSender] = {}
         self._receivers: dict[str, ServiceBusReceiver] = {}
+        self._peekers: dict[str, ServiceBusReceiver] = {}  # a link of their own: peeks never wait on a receive
 
     def _sender(self, queue: str) -> ServiceBusSender:
         if queue not in self._senders:
@@ -175,12 +177,25 @@ class ServiceBusBroker:
                         await receiver.abandon_message(dead)
         return moved
 
+    async def backlog(self, queue: str) -> Backlog:
+        """The oldest message's age, from a peek at the queue's first sequence number (the Data Receiver role the
+        services have is enough). On a partitioned queue the broker answers with the oldest message of whichever
+        partition answers first, so the age is that partition's: a lower bound. The counts would take the runtime
+        properties, which need the Manage right the services are not given: Azure Monitor's own Service Bus
+        metrics (ActiveMessages, DeadletteredMessages, per queue) carry them."""
+        if queue not in self._peekers:
+            self._peekers[queue] = self._client.get_queue_receiver(queue_name=queue, prefetch_count=0)
+        oldest = await self._peekers[queue].peek_messages(max_message_count=1, sequence_number=1)
+        enqueued = oldest[0].enqueued_time_utc if oldest else None
+        age = (datetime.now(UTC) - enqueued).total_seconds() if enqueued is not None else 0.0
+        return Backlog(waiting=None, in_flight=None, dead_lettered=None, oldest_age_seconds=max(0.0, age))
+
     async def ping(self) -> None:
         """Opening the sender authenticates and reaches the namespace."""
         await self._sender("delivery-requests")._open()
 
     async def close(self) -> None:
-        for handler in [*self._senders.values(), *self._receivers.values()]:
+        for handler in [*self._senders.values(), *self._receivers.values(), *self._peekers.values()]:
             await handler.close()
         await self._client.close()
         await self._credential.close()
