@@ -10,8 +10,9 @@ BIN := $(VENV)/bin
 setup:  ## Create .venv, install the package and dev tools, and the Debian servers the tests run (idempotent)
 	@hack/setup.sh
 
-toolchain: setup  ## Build/fetch the pinned control-plane binaries into ~/.cache/fabrikam (once per machine)
+toolchain: setup  ## Build/fetch the pinned control-plane binaries and promtool into ~/.cache/fabrikam (once per machine)
 	@$(BIN)/fabrikam cluster build
+	@$(PY) -c 'from fabrikam.devcluster import toolchain, versions; toolchain.go_binary(versions.PROMTOOL_BINARY)'
 
 image: toolchain  ## Build both Dockerfile targets with buildah into the local registry; print them by digest
 	@$(BIN)/fabrikam image build

@@ -25,6 +25,9 @@ FERRETDB = "v1.24.2"
 # kstatus, the health library Flux's kustomize-controller (and kpt) computes with: the operator's tests read live
 # objects through a small checker built on it (toolchain/kstatus), not through a copy of its rules.
 CLI_UTILS = "v0.37.2"
+# Prometheus' promtool, which checks and unit-tests the alerting rules the operator renders (tests/integration/
+# monitoring). Prometheus 3.x.y is tagged v0.3xx.y as a Go module: v0.316.0 is Prometheus 3.16.0.
+PROMETHEUS = "v0.316.0"
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,12 @@ def _kubernetes_ldflags() -> str:
     )
 
 
+def _prometheus_release() -> str:
+    """The Prometheus release of the pinned module version: v0.316.0 -> 3.16.0."""
+    minor, patch = PROMETHEUS.removeprefix("v0.").split(".")
+    return f"{int(minor) // 100}.{int(minor) % 100}.{patch}"
+
+
 GO_BINARIES = (
     GoBinary("etcd", ETCD, "etcd", "go.etcd.io/etcd/server/v3"),
     *(
@@ -101,3 +110,11 @@ FERRETDB_BINARY = GoBinary(
 # suffix is the checker's own revision: the cache keeps binaries by version, so bump it when toolchain/kstatus/main.go
 # changes.
 KSTATUS_BINARY = GoBinary("kstatus", f"{CLI_UTILS}-1", "kstatus", "fabrikam.local/toolchain/kstatus")
+# Built by `make toolchain` and by the tests that run it (tests/integration/monitoring/test_promtool.py).
+PROMTOOL_BINARY = GoBinary(
+    "promtool",
+    PROMETHEUS,
+    "promtool",
+    "github.com/prometheus/prometheus/cmd/promtool",
+    ldflags=f"-X github.com/prometheus/common/version.Version={_prometheus_release()}",
+)

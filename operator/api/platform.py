@@ -12,13 +12,17 @@ from pydantic.config import JsonDict
 from fabrikam.operator.api.base import (
     API_VERSION,
     CIDR_PATTERN,
-    GUID_PATTERN,
+    LABEL_KEY_PATTERN,
     Autoscaling,
     Conditions,
     ConfigEntry,
     DnsLabel,
+    Guid,
     Hostname,
+    HttpsUrl,
     ImageRef,
+    LabelKey,
+    LabelValue,
     Model,
     ObjectMeta,
     Placement,
@@ -30,6 +34,7 @@ from fabrikam.operator.api.base import (
     rules,
     unique,
 )
+from fabrikam.operator.api.observability import Observability
 from fabrikam.operator.api.profiles import Profile, chosen_by_profile, fill
 from fabrikam.operator.api.service import BUNDLED_COMPONENTS, Caller, Component, DependencyKind, QueueAccess
 
@@ -37,7 +42,6 @@ KIND: Final = "DeliveryPlatform"
 PLURAL = "deliveryplatforms"
 RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 
-Guid = Annotated[str, StringConstraints(pattern=GUID_PATTERN, max_length=36)]
 Zone = Literal["1", "2", "3"]
 IsoDuration = Annotated[str, StringConstraints(pattern=r"^P(\d+D)?(T(\d+H)?(\d+M)?(\d+S)?)?$", max_length=32)]
 
@@ -623,25 +627,6 @@ class IngressSpec(Model):
     rate_limit: RateLimit = defaulted(RateLimit, "Rate limit per client IP.")
 
 
-class Metrics(Model):
-    """Prometheus scraping of /metrics."""
-
-    enabled: bool = Field(True)
-    scraper_namespace: DnsLabel | None = Field(None, description="Namespace of the scraper, allowed in.")
-
-
-class Observability(Model):
-    """Traces, metrics and logs."""
-
-    otlp_endpoint: Annotated[str, StringConstraints(pattern=r"^https?://[^\s]+$", max_length=512)] | None = Field(
-        None, description="OTLP endpoint for traces and metrics, set as OTEL_EXPORTER_OTLP_ENDPOINT."
-    )
-    collector_namespace: DnsLabel | None = Field(
-        None, description="Namespace of an in-cluster OpenTelemetry collector, allowed out on 4317/4318."
-    )
-    metrics: Metrics = defaulted(Metrics)
-
-
 class EgressKind(StrEnum):
     """What an egress rule is for: a dependency kind, the Entra token endpoint, or telemetry export."""
 
@@ -738,12 +723,6 @@ class InClusterBacking(Model):
         return self
 
 
-_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
-_LABEL_KEY = rf"^([a-z0-9.-]+/)?{_NAME}$"
-LabelKey = Annotated[str, StringConstraints(pattern=_LABEL_KEY, max_length=316)]
-LabelValue = Annotated[str, StringConstraints(pattern=rf"^({_NAME})?$", max_length=63)]
-
-
 class Toleration(Model):
     """A taint the platform's pods tolerate (a dedicated node pool)."""
 
@@ -763,7 +742,7 @@ class NodePlacement(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    f"self.all(k, k.matches('{_LABEL_KEY}'))",
+                    f"self.all(k, k.matches('{LABEL_KEY_PATTERN}'))",
                     "spec.nodePlacement.nodeSelector: keys must be label keys ([prefix/]name)",
                     reason="FieldValueInvalid",
                 )
@@ -774,16 +753,13 @@ class NodePlacement(Model):
     @model_validator(mode="after")
     def _label_keys(self) -> NodePlacement:
         for key in self.node_selector:
-            if not re.fullmatch(_LABEL_KEY, key) or len(key) > 316:
+            if not re.fullmatch(LABEL_KEY_PATTERN, key) or len(key) > 316:
                 raise ValueError(f"spec.nodePlacement.nodeSelector: {key!r} is not a label key ([prefix/]name)")
         return self
 
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=16, description="Taints every pod tolerates (the pool's taint)."
     )
-
-
-HttpsUrl = Annotated[str, StringConstraints(pattern=r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[^\s]*)?$", max_length=512)]
 
 
 class EmailProvider(Model):
@@ -913,6 +889,11 @@ RegistryPrefix = Annotated[
 ]
 
 
+_ON_CALL_NEEDS_VAULT = (
+    "spec.observability.onCall needs spec.azure.keyVaultName: the PagerDuty or Opsgenie key is read from there"
+)
+
+
 class DeliveryPlatformSpec(Model):
     """Desired state of one environment of the drone delivery platform."""
 
@@ -950,6 +931,13 @@ class DeliveryPlatformSpec(Model):
             "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account key) "
             "is kept there",
             field_path=".databases.cosmosDb",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            "!has(self.observability) || !has(self.observability.onCall)"
+            " || (has(self.azure) && has(self.azure.keyVaultName))",
+            _ON_CALL_NEEDS_VAULT,
+            field_path=".observability.onCall",
             reason="FieldValueRequired",
         ),
         cel(
@@ -1000,7 +988,7 @@ class DeliveryPlatformSpec(Model):
     )
     services: BundledServices = defaulted(BundledServices, "Overrides of the eight bundled services.")
     ingress: IngressSpec = defaulted(IngressSpec, "Ingress for exposed services.")
-    observability: Observability = defaulted(Observability, "Telemetry.")
+    observability: Observability = defaulted(Observability, "Telemetry, alerts, dashboards and on-call.")
     auth: AuthSpec | None = Field(
         None, description="Token issuer the services trust; absent: services run without token checks (local only)."
     )
@@ -1038,6 +1026,8 @@ class DeliveryPlatformSpec(Model):
                 "spec.databases.cosmosDb needs spec.azure.keyVaultName: the connection string (it holds the account "
                 "key) is kept there"
             )
+        if self.observability.on_call is not None and (self.azure is None or self.azure.key_vault_name is None):
+            raise ValueError(_ON_CALL_NEEDS_VAULT)
         self._private_endpoints_possible()
         unique(self.teams, "name", "spec.teams")
         unique(self.teams, "namespace", "spec.teams")
@@ -1132,6 +1122,11 @@ class DeliveryPlatformStatus(Conditions):
     )
     backing: Annotated[str, StringConstraints(max_length=128)] | None = Field(
         None, description='Where the stores come from, e.g. "in-cluster (fabrikam-backing)" or "azure".'
+    )
+    monitoring: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None,
+        description="What the operator created to watch the platform (dashboards, on-call routing), or what is "
+        'missing for it, e.g. "AlertmanagerConfig CRD not installed: no on-call routing".',
     )
 
 

@@ -17,6 +17,7 @@ from fabrikam.operator.api.base import (
     ConfigEntry,
     DnsLabel,
     ImageRef,
+    KeyVaultObjectName,
     Model,
     ObjectMeta,
     Placement,
@@ -28,6 +29,7 @@ from fabrikam.operator.api.base import (
     rules,
     unique,
 )
+from fabrikam.operator.api.observability import ServiceLevelObjectives
 
 KIND: Final = "DroneService"
 PLURAL = "droneservices"
@@ -201,9 +203,7 @@ class SecretType(StrEnum):
 class KeyVaultSecret(Model):
     """A Key Vault object mounted read-only as a file by the Secrets Store CSI driver, never a Kubernetes Secret."""
 
-    name: Annotated[str, StringConstraints(pattern=r"^[0-9a-zA-Z-]+$", max_length=127)] = Field(
-        description="Key Vault object name; mounted at /mnt/secrets/<name>."
-    )
+    name: KeyVaultObjectName = Field(description="Key Vault object name; mounted at /mnt/secrets/<name>.")
     type: SecretType = Field(SecretType.SECRET, description="Key Vault object type: secret, key or cert.")
 
 
@@ -283,6 +283,9 @@ class DroneServiceSpec(Model):
     placement: Placement = defaulted(Placement, "Scheduling preferences.")
     probes: Probes = defaulted(Probes, "Probe timing overrides.")
     config: list[ConfigEntry] = config_field("Non-secret environment variables, delivered through a ConfigMap.")
+    slo: ServiceLevelObjectives = defaulted(
+        ServiceLevelObjectives, "Availability and latency objectives, alerted on by error-budget burn rate."
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> DroneServiceSpec:
@@ -306,6 +309,11 @@ class DroneServiceStatus(Conditions):
     )
     endpoint: Annotated[str, StringConstraints(max_length=2048)] | None = Field(
         None, description="In-cluster URL, or the public URL when exposed."
+    )
+    monitoring: Annotated[str, StringConstraints(max_length=1024)] | None = Field(
+        None,
+        description="What watches the service (its alerts, scraping and dashboard), or what is missing for it, e.g. "
+        '"PrometheusRule CRD not installed: no alerts".',
     )
 
 
@@ -363,5 +371,6 @@ __all__ = [
     "Probes",
     "ResourceList",
     "SecretType",
+    "ServiceLevelObjectives",
     "Use",
 ]

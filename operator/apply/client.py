@@ -144,6 +144,18 @@ class KubeApi:
             body={"status": status},
         )
 
+    async def served_kinds(self, api_version: str) -> frozenset[str]:
+        """The kinds the API server serves in a group version (its discovery document); none when it serves none of
+        them (their CRDs are not installed)."""
+        path = f"/apis/{api_version}" if "/" in api_version else f"/api/{api_version}"
+        try:
+            found = await self._call("GET", path)
+        except ApiError as error:
+            if error.status == 404:
+                return frozenset()
+            raise
+        return frozenset(r["kind"] for r in found.get("resources", []) if "/" not in r["name"])
+
     async def list_all(self, resource: Resource, *, label_selector: str) -> list[dict[str, Any]]:
         """Every object of `resource`, in all namespaces, matching the selector; each with its apiVersion and kind."""
         found = await self._call("GET", f"{resource.base}/{resource.plural}", params={"labelSelector": label_selector})

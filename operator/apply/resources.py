@@ -12,6 +12,8 @@ class Resource:
     namespaced: bool
     watched: bool = False
     applied: bool = True
+    # Served only when its CustomResourceDefinition is installed, which the operator does not require.
+    optional: bool = False
 
     @property
     def group(self) -> str:
@@ -55,6 +57,12 @@ _KNOWN = (
     Resource("policy/v1", "PodDisruptionBudget", "poddisruptionbudgets", True, watched=True),
     Resource("networking.k8s.io/v1", "Ingress", "ingresses", True, watched=True),
     Resource("dronedelivery.fabrikam.io/v1alpha1", "DroneService", "droneservices", True, watched=True),
+    # The Prometheus Operator's kinds, applied only where the API server serves them (handlers/discovery.py).
+    Resource("monitoring.coreos.com/v1", "PodMonitor", "podmonitors", True, watched=True, optional=True),
+    Resource("monitoring.coreos.com/v1", "PrometheusRule", "prometheusrules", True, watched=True, optional=True),
+    Resource(
+        "monitoring.coreos.com/v1alpha1", "AlertmanagerConfig", "alertmanagerconfigs", True, watched=True, optional=True
+    ),
     # Read or written, never applied as a rendered child.
     Resource("v1", "Secret", "secrets", True, applied=False),
     Resource("v1", "Event", "events", True, applied=False),
@@ -66,6 +74,7 @@ APPLY_ORDER = {r.kind: position for position, r in enumerate(r for r in _KNOWN i
 # The children the operator watches (and reverts when they drift), and as kopf names them: (group, version, plural).
 CHILD_RESOURCES = tuple(r for r in _KNOWN if r.watched)
 WATCHED = tuple((r.group, r.version, r.plural) for r in CHILD_RESOURCES)
+OPTIONAL = tuple(r for r in _KNOWN if r.optional)
 
 
 def resource_of(obj: dict[str, Any]) -> Resource:

@@ -33,7 +33,13 @@ async def detach_children(api: KubeApi, owner: dict[str, Any]) -> list[str]:
     uid = owner["metadata"]["uid"]
     detached = []
     for resource in CHILD_RESOURCES:
-        for child in await api.list_all(resource, label_selector=MANAGED_BY_SELECTOR):
+        try:
+            children = await api.list_all(resource, label_selector=MANAGED_BY_SELECTOR)
+        except ApiError as error:
+            if resource.optional and error.status == 404:
+                continue  # its CRD is not installed (the Prometheus Operator's): no child of that kind exists
+            raise
+        for child in children:
             operations = unlinking(child, uid)
             if not operations:
                 continue

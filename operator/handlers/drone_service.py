@@ -20,7 +20,16 @@ from fabrikam.operator.handlers.parsing import invalid_spec
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, deployment_key
 from fabrikam.operator.handlers.status import write_service_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
-from fabrikam.operator.render import ServiceFacts, endpoint, off_hours, render_drone_service, validate_drone_service
+from fabrikam.operator.render import (
+    MonitoringApis,
+    ServiceFacts,
+    endpoint,
+    off_hours,
+    render_drone_service,
+    render_service_monitoring,
+    service_monitoring_status,
+    validate_drone_service,
+)
 
 KIND = "DroneService"
 PLURAL = "droneservices"
@@ -114,6 +123,11 @@ async def reconcile(run: ServicePass) -> None:
             # The latest version seen (status included): another pass may have written it while this one waited.
             latest = run.indexes.service(run.namespace, run.name) or run.body
             result = await _reconcile(replace(run, body=latest), neighbours)
+    except kopf.TemporaryError:
+        raise  # waiting for Azure, or an object refused (counted as degraded)
+    except Exception:
+        RECONCILES.labels(KIND, "error").inc()
+        raise
     finally:
         RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
     RECONCILES.labels(KIND, result).inc()
@@ -127,7 +141,8 @@ async def _reconcile(run: ServicePass, neighbours: list[dict[str, Any]]) -> str:
     if isinstance(parsed, LastReconcile):
         return await _blocked(run, parsed)
     identity = await _identity(run, parsed)
-    objects = _render(parsed, identity)
+    apis = await runtime.discovery.monitoring(runtime.kube())
+    objects = _render(parsed, identity, apis)
     policy = runtime.policies[run.owner]
     await detach.follow_policy(runtime.kube(), run.body, policy)
     outcome = LastReconcile(
@@ -138,6 +153,7 @@ async def _reconcile(run: ServicePass, neighbours: list[dict[str, Any]]) -> str:
         waiting=identity.waiting,
         identity_client_id=identity.client_id,
         azure_failed_passes=identity.failed_passes,
+        monitoring=service_monitoring_status(parsed.svc, platform=parsed.platform, apis=apis),
     )
     if policy == cloud.SKIP:
         return await _observed_only(run, outcome)
@@ -190,8 +206,9 @@ async def _identity(run: ServicePass, parsed: Parsed) -> IdentityStep:
     return IdentityStep(client_id, [], None, 0)
 
 
-def _render(parsed: Parsed, identity: IdentityStep) -> list[dict[str, Any]]:
-    """The service's children, from its spec, platform and peers and what Azure and the clock say."""
+def _render(parsed: Parsed, identity: IdentityStep, apis: MonitoringApis) -> list[dict[str, Any]]:
+    """The service's children, from its spec, platform and peers and what Azure, the clock and the API server's
+    discovery say; what watches it (its alerts, scraping and dashboard) last."""
     svc, platform = parsed.svc, parsed.platform
     facts = ServiceFacts(
         identity_client_id=identity.client_id,
@@ -201,7 +218,8 @@ def _render(parsed: Parsed, identity: IdentityStep) -> list[dict[str, Any]]:
         # The clock, read here: off_hours.py re-checks the services when the window opens or closes.
         off_hours=off_hours.active(platform.spec.cost.off_hours, datetime.now(UTC)),
     )
-    return render_drone_service(svc, platform=platform, peers=parsed.peers, facts=facts)
+    objects = render_drone_service(svc, platform=platform, peers=parsed.peers, facts=facts)
+    return objects + render_service_monitoring(svc, platform=platform, apis=apis)
 
 
 async def _apply(
@@ -214,9 +232,12 @@ async def _apply(
         await dev_secrets.ensure(run.runtime, parsed.svc, parsed.platform)
         applied = await run.apply(objects)
     except ApplyError as error:
+        if error.reason == "KindNotServed":
+            run.runtime.discovery.forget()  # a CRD removed meanwhile: the retry renders without its kind
         refused = LastReconcile(run.generation, [error.problem, *outcome.problems], True)
         run.runtime.outcomes[run.owner] = refused
         await _report(run, refused, None)
+        RECONCILES.labels(KIND, "degraded").inc()
         raise kopf.TemporaryError(str(error), delay=RETRY_AFTER_REFUSAL) from error
     target = indexes.as_body(run.body)
     if applied.adopted:

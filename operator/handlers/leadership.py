@@ -18,15 +18,15 @@ from urllib.parse import urlparse
 
 import kopf
 from aiohttp import web
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import start_http_server
 
 from fabrikam.operator.apply.lease import LeaseElector, LeaseTiming
 from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.handlers.startup import connect
+from fabrikam.operator.metrics import LEADER
 
 NAMESPACE_FILE = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
-LEADER = Gauge("fabrikam_operator_leader", "1 while this replica holds the operator's Lease and reconciles.")
 log = logging.getLogger(__name__)
 
 

@@ -34,7 +34,12 @@ from fabrikam.operator.handlers.parsing import invalid_spec
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, Runtime
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
-from fabrikam.operator.render import expand_platform, validate_platform
+from fabrikam.operator.render import (
+    expand_platform,
+    platform_monitoring_status,
+    render_platform_monitoring,
+    validate_platform,
+)
 
 KIND = "DeliveryPlatform"
 STATUS_INTERVAL = 3.0
@@ -123,6 +128,11 @@ async def _reconcile(run: PlatformPass) -> None:
         started = time.monotonic()
         try:
             result = await _steps(latest)
+        except kopf.TemporaryError:
+            raise  # waiting for Azure, or an object refused (counted as degraded)
+        except Exception:
+            RECONCILES.labels(KIND, "error").inc()
+            raise
         finally:
             RECONCILE_SECONDS.labels(KIND).observe(time.monotonic() - started)
         RECONCILES.labels(KIND, result).inc()
@@ -139,9 +149,12 @@ async def _steps(run: PlatformPass) -> str:
         await _report(runtime, run.body, services)
         return "degraded"
     problems = [p.problem for p in validate_platform(platform)]
-    objects = expand_platform(platform)
+    apis = await runtime.discovery.monitoring(runtime.kube())
+    objects = expand_platform(platform) + render_platform_monitoring(platform, apis=apis)
     previous = runtime.outcomes.get(run.owner)  # read before this pass remembers its own intent
-    outcome = _carried(run, platform, problems, previous)
+    outcome = replace(
+        _carried(run, platform, problems, previous), monitoring=platform_monitoring_status(platform, apis=apis)
+    )
     if policy == cloud.SKIP:
         # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
         runtime.remember(run.owner, [], outcome)
@@ -188,6 +201,8 @@ async def _apply(run: PlatformPass, objects: list[dict[str, Any]], outcome: Last
         applied = await run.apply(objects)
         acl_sent = await redis_acl.sync(run.runtime, run.body, run.indexes.services_by_platform)
     except ApplyError as error:
+        if error.reason == "KindNotServed":
+            run.runtime.discovery.forget()  # a CRD removed meanwhile: the retry renders without its kind
         run.runtime.outcomes[run.owner] = replace(outcome, problems=[error.problem, *outcome.problems], blocking=True)
         await _report(run.runtime, run.body, run.indexes.services_by_platform)
         await _post(run, type="Warning", reason=error.reason, message=str(error))

@@ -24,6 +24,7 @@ class LastReconcile:
     recovery: list[dict[str, Any]] | None = None  # status.recovery of a platform with spec.recovery
     identity_client_id: str | None = None  # a service's managed identity
     azure_failed_passes: int = 0  # consecutive Azure passes that ended in a retriable failure (backoff, lasting)
+    monitoring: str | None = None  # status.monitoring: what watches the owner, or what is missing for it
 
     def azure_verdict(self) -> tuple[list[Problem], str | None]:
         """What the last Azure pass concluded (its errors, or what is still provisioning): a Kubernetes-only pass
@@ -56,7 +57,17 @@ def service_status(
             if outcome.blocking
             else outcome.identity_client_id
         ),
+        # Nor of what watches the service: that stays as the last pass that rendered it found it.
+        "monitoring": outcome.monitoring or previous.get("monitoring") if outcome.blocking else outcome.monitoring,
     }
+
+
+def health(status: dict[str, Any]) -> str:
+    """ready, stalled or progressing, as the status' conditions say (fabrikam_operator_objects)."""
+    true = {c["type"] for c in status.get("conditions") or [] if c.get("status") == "True"}
+    if "Ready" in true:
+        return "ready"
+    return "stalled" if conditions.STALLED in true else "progressing"
 
 
 def is_ready(body: dict[str, Any]) -> bool:
@@ -124,6 +135,8 @@ def platform_status(
     }
     if backing := describe_backing(body.get("spec") or {}):
         status["backing"] = backing
+    if outcome is not None and outcome.monitoring is not None:
+        status["monitoring"] = outcome.monitoring
     spec = body.get("spec") or {}
     if outcome is not None and outcome.azure is not None:
         status["azureResources"] = outcome.azure

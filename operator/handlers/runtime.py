@@ -15,10 +15,11 @@ from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.apply.comparison import HASH_ANNOTATION
 from fabrikam.operator.apply.resources import ChildKey
 from fabrikam.operator.handlers.cloud import AzureClientPool
+from fabrikam.operator.handlers.discovery import Discovery
 from fabrikam.operator.handlers.parsing import ParsedModels
 from fabrikam.operator.handlers.report import LastReconcile as LastReconcile
 from fabrikam.operator.handlers.settings import OperatorSettings
-from fabrikam.operator.metrics import MANAGED_OBJECTS
+from fabrikam.operator.metrics import HEALTH, MANAGED_OBJECTS
 
 OwnerKey = tuple[str, str, str]  # (kind, namespace, name); namespace "" for the cluster-scoped platform
 
@@ -65,6 +66,8 @@ class Runtime:
     api: KubeApi | None = None  # replaced on a re-login: taken with kube() where a call is made, not kept
     # The Azure clients of each subscription reached, for the process lifetime (closed at shutdown).
     azure: AzureClientPool = field(init=False)
+    # Which optional kinds (the Prometheus Operator's) the API server serves, read again now and then.
+    discovery: Discovery = field(init=False)
     # What the last reconcile of each owner applied, per child, as compressed JSON: the drift watcher needs it on
     # every child event, but as dicts it cost ~26 KB per service (26 MB at 1000 services); compressed it is ~3 KB.
     desired: dict[OwnerKey, dict[ChildKey, bytes]] = field(default_factory=dict)
@@ -99,6 +102,7 @@ class Runtime:
 
     def __post_init__(self) -> None:
         self.azure = AzureClientPool(self.settings)
+        self.discovery = Discovery(self.settings.discovery_seconds)
 
     def kube(self) -> KubeApi:
         if self.api is None:
@@ -166,6 +170,7 @@ class Runtime:
 
     def forget(self, owner: OwnerKey) -> None:
         self._count(self.desired.pop(owner, {}), -1)
+        HEALTH.forget(*owner)
         self.outcomes.pop(owner, None)
         self.policies.pop(owner, None)
         self.full_reads.pop(owner, None)

@@ -54,6 +54,9 @@ class OperatorSettings(BaseSettings):
     """The operator's own secret key (the chart mounts it from a Secret): the in-cluster Redis's passwords are
     derived from it. None: `$XDG_STATE_HOME/fabrikam/operator.key`, created on first use (a process outside the
     cluster keeps the same passwords across restarts)."""
+    discovery_seconds: float = 60.0
+    """How long what the API server serves of the optional kinds (the Prometheus Operator's PrometheusRule, PodMonitor
+    and AlertmanagerConfig) is trusted before it is read again: a CRD installed or removed is followed within it."""
     status_coalesce_seconds: float = 1.0
     """How long a DroneService's status waits after its Deployment moved, so that a rollout's many small steps
     (pods created, ready, available) become one status write instead of one each."""

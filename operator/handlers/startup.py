@@ -12,6 +12,7 @@ from fabrikam.operator.apply.client import KubeApi
 from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.handlers.storage import LeanDiffBaseStorage
+from fabrikam.operator.metrics import LEADER
 
 SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 # azure-core logs every request and response (URL, headers) at INFO, thousands of lines per re-check at scale; what
@@ -51,6 +52,8 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     # reconciles at once cost memory quadratically and CPU in contention, not throughput.
     settings.queueing.worker_limit = RUNTIME.settings.worker_limit
     settings.networking.request_timeout = 60
+    if not RUNTIME.settings.leader_election:
+        LEADER.set(1)  # the only process: it reconciles (leadership.py sets it for elected replicas)
     if RUNTIME.settings.metrics_port and not RUNTIME.settings.leader_election:
         # With leader election the process serves its metrics from the start, standby included (leadership.py).
         start_http_server(RUNTIME.settings.metrics_port)

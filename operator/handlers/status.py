@@ -10,6 +10,7 @@ from fabrikam.operator.handlers import report
 from fabrikam.operator.handlers.conditions import Availability, changed
 from fabrikam.operator.handlers.parsing import ParsedModels
 from fabrikam.operator.handlers.report import LastReconcile
+from fabrikam.operator.metrics import HEALTH
 
 
 async def write_service_status(
@@ -20,6 +21,8 @@ async def write_service_status(
     models: ParsedModels,
 ) -> bool:
     status = report.service_status(body, outcome, deployment, _availability(models, body, outcome.generation))
+    meta = body["metadata"]
+    HEALTH.record("DroneService", meta["namespace"], meta["name"], report.health(status))
     return await _write(api, body, status)
 
 
@@ -30,7 +33,10 @@ async def write_platform_status(
     services: list[dict[str, Any]],
     teams: list[tuple[str, str]],
 ) -> bool:
-    return await _write(api, body, report.platform_status(body, outcome, services, teams))
+    status = report.platform_status(body, outcome, services, teams)
+    if status is not None:
+        HEALTH.record("DeliveryPlatform", "", body["metadata"]["name"], report.health(status))
+    return await _write(api, body, status)
 
 
 async def _write(api: KubeApi, body: dict[str, Any], status: dict[str, Any] | None) -> bool:
