@@ -6,6 +6,7 @@ pytest-kind-ng where a Docker engine and kind exist, else the project's local co
 
 import os
 import shutil
+import socket
 import subprocess
 import time
 import uuid
@@ -108,3 +109,21 @@ def wait_for(check: Callable[[], Any], *, timeout: float = 60.0, interval: float
 def eventually() -> Callable[..., Any]:
     """The polling helper as a fixture (test modules cannot import each other under importlib mode)."""
     return wait_for
+
+
+@pytest.fixture
+def silent_port() -> Iterator[int]:
+    """A port that accepts connections (the kernel completes the handshake) and never says a word: a dependency
+    that hangs, for the timeouts that must fire."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(128)
+        yield int(listener.getsockname()[1])
+
+
+@pytest.fixture
+def closed_port() -> int:
+    """A port nothing listens on: a dependency that refuses."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

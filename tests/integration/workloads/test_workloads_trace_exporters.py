@@ -4,7 +4,6 @@ request and no stop more than the export timeout."""
 
 import gzip
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -202,22 +201,6 @@ def test_what_is_still_in_the_process_at_its_stop_is_sent_before_it_exits(
         receiver.stop()
     assert spans == {"POST /v1/deliveryrequests", "delivery-requests publish"}
     assert counted == [1]
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts connections (the kernel completes the handshake) and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        yield int(listener.getsockname()[1])
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 EXPORT_TIMEOUT = 1.0

@@ -10,7 +10,6 @@ settings', and against a server that accepts connections but never answers each 
 import ast
 import importlib
 import inspect
-import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -419,15 +418,6 @@ async def talk(host, loop):
 
 TIMEOUT = 0.3  # seconds: small, so that giving up within it cannot be confused with the 5 s default
 SLACK = 1.0  # a loaded 2-core machine's scheduling delays; still far below any library's own default
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """A port that accepts connections (the kernel completes the handshake) and never says a word."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        yield listener.getsockname()[1]
 
 
 def owner(bound_method: object) -> Any:

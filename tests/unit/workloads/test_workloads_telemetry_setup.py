@@ -1,9 +1,7 @@
 """Where a service's traces and metrics go, from its settings alone; and that a destination that is down or silent
 holds up neither a start nor a stop."""
 
-import socket
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -131,22 +129,6 @@ def test_with_a_destination_spans_are_recorded_and_carry_the_service_name() -> N
 
 TIMEOUT = 0.5
 SLACK = 1.5  # a loaded 2-core machine
-
-
-@pytest.fixture
-def silent_port() -> Iterator[int]:
-    """Accepts connections (the kernel completes the handshake) and never answers."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(128)
-        yield int(listener.getsockname()[1])
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.mark.parametrize("destination", ["otlp", "azure-monitor"])
