@@ -11,6 +11,7 @@ import yaml
 
 from fabrikam.operator.api.crd import generated_files
 from fabrikam.operator.render.documents import DocumentError, render_documents
+from fabrikam.operator.render.monitoring import MonitoringApis
 
 # The chart installs its copy; config/crd/ is the kustomize base for GitOps repositories without Helm.
 CRD_DIRS = (Path("crds"), Path("charts/operator/crds"), Path("config/crd"))
@@ -52,11 +53,21 @@ def render(
     filenames: list[str] = typer.Option(
         ..., "-f", "--filename", help="Manifest file (multi-document YAML), repeatable; - for stdin."
     ),
+    without_monitoring_crds: bool = typer.Option(
+        False,
+        "--without-monitoring-crds",
+        help="As in a cluster without the Prometheus Operator's CRDs: no PodMonitor, PrometheusRule or "
+        "AlertmanagerConfig (the dashboards stay).",
+    ),
 ) -> None:
-    """Print, as multi-document YAML, every object the operator would create for the objects in the files."""
+    """Print, as multi-document YAML, every object the operator would create for the objects in the files, their
+    monitoring included (in a cluster with the Prometheus Operator's CRDs, unless told otherwise)."""
     documents = [d for filename in filenames for d in _documents(filename)]
+    apis = MonitoringApis()
+    if without_monitoring_crds:
+        apis = MonitoringApis(prometheus_rule=False, pod_monitor=False, alertmanager_config=False)
     try:
-        rendered = render_documents(documents)
+        rendered = render_documents(documents, apis=apis)
     except DocumentError as error:
         for line in str(error).splitlines():
             typer.echo(f"error: {line}", err=True)

@@ -1,4 +1,5 @@
-"""Fixtures shared by every tier: a Kubernetes cluster for the session and a fresh namespace per test.
+"""Fixtures shared by every tier: a Kubernetes cluster for the session and a fresh namespace per test; and what
+tests import from here (`from ...conftest import wait_for_value`): the polling helpers and a delivery request.
 
 The cluster is, in order of preference: the one `$KUBECONFIG` points at (kind, AKS, ...), a kind cluster through
 pytest-kind-ng where a Docker engine and kind exist, else the project's local control plane.
@@ -13,7 +14,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes import client as k8s
@@ -22,6 +23,8 @@ from kubernetes.client.exceptions import ApiException
 
 from fabrikam.devcluster import cluster as local_cluster
 from fabrikam.devcluster import kubectl
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -90,19 +93,46 @@ def namespace(cluster: Cluster) -> Iterator[str]:
             raise
 
 
-def wait_for(check: Callable[[], Any], *, timeout: float = 60.0, interval: float = 0.25, what: str = "") -> Any:
-    """Polls until `check` returns something truthy; fails with the last value or error after the deadline."""
+def wait_for(
+    check: Callable[[], Any],
+    *,
+    timeout: float = 60.0,
+    interval: float = 0.25,
+    what: str = "",
+    until: Callable[[Any], bool] = bool,
+) -> Any:
+    """Polls until `until` accepts what `check` returns (by default: until it is truthy) and returns that; fails
+    with the last value or error after the deadline."""
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
         try:
             last = check()
-            if last:
+            if until(last):
                 return last
         except ApiException as error:
             last = error
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what or check}; last: {last!r}")
+
+
+def wait_for_value(check: Callable[[], T | None], what: str, *, timeout: float = 30.0, interval: float = 0.2) -> T:
+    """`wait_for` of a check that answers None until it holds, then what it found: 0, [] or False too."""
+    found: T = wait_for(check, timeout=timeout, interval=interval, what=what, until=lambda value: value is not None)
+    return found
+
+
+def delivery_body(index: int = 0) -> dict[str, Any]:
+    """A delivery request the services accept; `index` moves the pickup and names the address and the package's
+    tag, so that requests differ."""
+    return {
+        "owner": "owner-1",
+        "pickup": {"latitude": 47.606 + index * 0.001, "longitude": -122.332, "address": f"{index} Pike St"},
+        "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
+        "pickupTime": "2030-01-01T10:00:00Z",
+        "deadline": "2030-01-01T12:00:00Z",
+        "package": {"size": "small", "weightKg": 1.0, "tag": f"tag-{index}"},
+    }
 
 
 @pytest.fixture

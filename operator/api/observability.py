@@ -161,9 +161,11 @@ class OnCall(Model):
 
     pager_duty: PagerDuty | None = Field(None, description="Alerts go to PagerDuty.")
     opsgenie: Opsgenie | None = Field(None, description="Alerts go to Opsgenie.")
-    identity_client_id: Guid = Field(
-        description="Client id of the managed identity that reads the key: Key Vault Secrets User on it, federated "
-        "with the ServiceAccount fabrikam-oncall-keys of each team namespace."
+    identity_client_id: Guid | None = Field(
+        None,
+        description="Client id of a managed identity of your own that reads the key: Key Vault Secrets User on it, "
+        "federated with the ServiceAccount fabrikam-oncall-keys of each team namespace. Absent: the operator creates "
+        "that identity (needs spec.azure.oidcIssuerUrl), and removes it with the platform.",
     )
     severities: list[SeverityRoute] = Field(
         default_factory=_default_severities,
@@ -193,6 +195,28 @@ class OnCall(Model):
         return self.opsgenie.api_key_secret
 
 
+class Tracing(Model):
+    """Which of the services' traces are kept (workloads/kit/trace_sampling.py): a share of the new ones, each whole.
+
+    One in ten by default. Every drone reports its position every second or so, and each report is a trace (its
+    batch, then delivery's handling of the position), so a fleet's reports outnumber the spans of its deliveries'
+    sagas hundreds to one, and keeping every trace costs ten times the Application Insights ingestion (or the
+    collector's storage) of keeping one in ten. Little is lost at that share: the alerts, objectives and dashboards
+    read the metrics, which are never sampled; Application Insights scales the counts of the kept traces back up
+    (each span carries the rate it was kept at); and one delivery in ten is still plenty of whole traces an hour
+    to read. 1 keeps them all (a development cluster, a hunt for one delivery), 0 none.
+    """
+
+    sampling_ratio: float = Field(
+        0.1,
+        ge=0,
+        le=1,
+        description="Share of new traces the services keep, from 0 (none) to 1 (all); set as OTEL_TRACES_SAMPLER_ARG "
+        "with OTEL_TRACES_SAMPLER=parentbased_traceidratio. A trace is kept or dropped whole: a span whose caller or "
+        "message carries a trace context follows its sampled flag, so a delivery's trace is kept across the queues.",
+    )
+
+
 class Observability(Model):
     """Traces, metrics, alerts, dashboards and on-call."""
 
@@ -202,6 +226,7 @@ class Observability(Model):
     collector_namespace: DnsLabel | None = Field(
         None, description="Namespace of an in-cluster OpenTelemetry collector, allowed out on 4317/4318."
     )
+    tracing: Tracing = defaulted(Tracing, "Which of the services' traces are kept.")
     metrics: Metrics = defaulted(Metrics)
     prometheus_labels: dict[str, LabelValue] = Field(
         default_factory=dict,
@@ -249,5 +274,6 @@ __all__ = [
     "PagerDuty",
     "ServiceLevelObjectives",
     "SeverityRoute",
+    "Tracing",
     "Urgency",
 ]

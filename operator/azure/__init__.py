@@ -1,7 +1,8 @@
 """Azure provisioning: desired resources (pure), and their reconciliation through the azure-mgmt `.aio` clients.
 
-The handlers call `reconcile_platform` / `delete_platform` and `reconcile_service_identity` /
-`delete_service_identity` with an `AzureClients` for the platform's subscription, and read the returned outcome:
+The handlers call `reconcile_platform` / `delete_platform`, `reconcile_on_call_reader` / `delete_on_call_reader`
+(the identity reading the platform's on-call key) and `reconcile_service_identity` / `delete_service_identity` with
+an `AzureClients` for the platform's subscription, and read the returned outcome:
 `degraded` (needs a person now), `problem` (retried, shown once `lasting_problem` says it lasted), `requeue` (come
 back after `retry_delay`). With `spec.recovery`, `assess` judges a platform pass' `recovery_evidence` against the
 targets; `fail_over` is the Service Bus failover a person runs (docs/runbooks/disaster-recovery.md).
@@ -19,8 +20,10 @@ from fabrikam.operator.azure.desired import (
     platform_resources,
 )
 from fabrikam.operator.azure.provision import (
+    delete_on_call_reader,
     delete_platform,
     delete_service_identity,
+    reconcile_on_call_reader,
     reconcile_platform,
     reconcile_service_identity,
     recovery_evidence,
@@ -51,6 +54,7 @@ __all__ = [
     "access_resources",
     "assess",
     "default_credential",
+    "delete_on_call_reader",
     "delete_platform",
     "delete_service_identity",
     "fail_over",
@@ -58,6 +62,7 @@ __all__ = [
     "lasting_problem",
     "next_failed_passes",
     "platform_resources",
+    "reconcile_on_call_reader",
     "reconcile_platform",
     "reconcile_service_identity",
     "recovery_evidence",

@@ -437,6 +437,12 @@ async def list_role_assignments(clients: AzureClients, scope: str, principal_id:
     return [_listed(item) async for item in pager]
 
 
+async def list_federated_credentials(clients: AzureClients, resource_group: str, identity: str) -> list[Json]:
+    """Every federated credential of the user-assigned identity, as ARM JSON."""
+    pager = clients.msi.federated_identity_credentials.list(resource_group, identity)
+    return [_listed(item) async for item in pager]
+
+
 async def list_queues(clients: AzureClients, resource_group: str, namespace: str) -> list[Json]:
     """Every queue of the Service Bus namespace, as ARM JSON."""
     pager = clients.servicebus.queues.list_by_namespace(resource_group, namespace)

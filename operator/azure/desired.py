@@ -1,4 +1,5 @@
-"""The Azure resources a DeliveryPlatform or a DroneService should have, as ARM request bodies.
+"""The Azure resources a DeliveryPlatform or a DroneService should have, as ARM request bodies: the platform's
+stores and the identity reading its on-call key, a service's identity and grants.
 
 Pure: spec (plus observed facts such as an identity's principal id) in, resource descriptions out. The bodies are
 exactly what is PUT to Azure Resource Manager, so they are what tests compare and what the drift check compares
@@ -23,6 +24,7 @@ from fabrikam.operator.azure.resource import group_resource_id as group_resource
 from fabrikam.operator.azure.resource import tags as tags
 from fabrikam.operator.render.catalog import MONGO_COLLECTIONS, bundled_uses, platform_queues
 from fabrikam.operator.render.databases import mongo_secret_name, serves_mongo, serves_sql
+from fabrikam.operator.render.oncall import KEYS
 from fabrikam.operator.render.tenancy import TEAM_REDIS_COMMANDS, ungranted_queues
 
 WORKLOAD_IDENTITY_AUDIENCE = "api://AzureADTokenExchange"
@@ -510,9 +512,30 @@ def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> lis
     ]
 
 
-def service_account_subject(svc: DroneService) -> str:
-    """The token subject the AKS OIDC issuer puts in the ServiceAccount tokens of the service's pods."""
-    return f"system:serviceaccount:{svc.namespace}:{svc.name}"
+def service_account_subject(namespace: str, service_account: str) -> str:
+    """The token subject the AKS OIDC issuer puts in the tokens of a ServiceAccount's pods."""
+    return f"system:serviceaccount:{namespace}:{service_account}"
+
+
+def _federated_credential(
+    identity: DesiredResource, issuer: str, *, namespace: str, service_account: str
+) -> DesiredResource:
+    """`identity` trusting the tokens of one ServiceAccount, as the cluster's OIDC issuer signs them."""
+    name = naming.federated_credential_name(namespace, service_account)
+    return DesiredResource(
+        kind=Kind.FEDERATED_CREDENTIAL,
+        name=name,
+        id=f"{identity.id}/federatedIdentityCredentials/{name}",
+        resource_group=identity.resource_group,
+        body={
+            "properties": {
+                "issuer": issuer,
+                "subject": service_account_subject(namespace, service_account),
+                "audiences": [WORKLOAD_IDENTITY_AUDIENCE],
+            }
+        },
+        parent=identity.name,
+    )
 
 
 def identity_resources(svc: DroneService, platform: DeliveryPlatform) -> list[DesiredResource]:
@@ -543,27 +566,16 @@ def identity_resources(svc: DroneService, platform: DeliveryPlatform) -> list[De
     )
     if azure.oidc_issuer_url is None:
         return [identity]
-    credential = naming.federated_credential_name(svc.namespace, svc.name)
-    federated = DesiredResource(
-        kind=Kind.FEDERATED_CREDENTIAL,
-        name=credential,
-        id=f"{identity.id}/federatedIdentityCredentials/{credential}",
-        resource_group=azure.resource_group,
-        body={
-            "properties": {
-                "issuer": azure.oidc_issuer_url,
-                "subject": service_account_subject(svc),
-                "audiences": [WORKLOAD_IDENTITY_AUDIENCE],
-            }
-        },
-        parent=name,
-    )
-    return [identity, federated]
+    return [
+        identity,
+        _federated_credential(identity, azure.oidc_issuer_url, namespace=svc.namespace, service_account=svc.name),
+    ]
 
 
 def _role_assignment(
-    svc: DroneService, azure: AzureSpec, *, scope: str, role: str, principal_id: str, what: str
+    who: str, azure: AzureSpec, *, scope: str, role: str, principal_id: str, what: str
 ) -> DesiredResource:
+    """`role` at `scope` for `principal_id`; `who` and `what` say in its description whose grant it is and why."""
     name = naming.assignment_name(scope, principal_id, role)
     return DesiredResource(
         kind=Kind.ROLE_ASSIGNMENT,
@@ -576,7 +588,7 @@ def _role_assignment(
                 "principalId": principal_id,
                 # Skips the Entra lookup that fails while a new identity is still replicating.
                 "principalType": "ServicePrincipal",
-                "description": f"{MANAGED_BY}: {svc.namespace}/{svc.name} {what}",
+                "description": f"{MANAGED_BY}: {who} {what}",
             }
         },
         scope=scope,
@@ -618,7 +630,7 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
         for access in sorted(accesses):
             grants += [
                 _role_assignment(
-                    svc,
+                    f"{svc.namespace}/{svc.name}",
                     azure,
                     scope=f"{namespace_id}/queues/{use}",
                     role=_ROLE_OF_ACCESS[access],
@@ -633,7 +645,7 @@ def access_resources(svc: DroneService, platform: DeliveryPlatform, *, principal
     if vault is not None and reads_key_vault(svc, platform):
         grants.append(
             _role_assignment(
-                svc,
+                f"{svc.namespace}/{svc.name}",
                 azure,
                 scope=vault,
                 role=KEY_VAULT_SECRETS_USER,
@@ -804,4 +816,122 @@ def stale_grants(
     for item in redis_policies:
         if str(item["name"]).casefold() == own_policy.casefold() and not wants_policy:
             stale.append(_found(Kind.REDIS_ACCESS_POLICY, item, azure, parent=cache))
+    return stale
+
+
+# The identity reading a platform's on-call key (render/oncall.py) when the spec names none of its own: like a
+# service's identity, user-assigned and federated with the ServiceAccount that mounts the key, here in every team
+# namespace, and allowed to read that one secret of the platform's Key Vault.
+
+
+def wants_on_call_reader(platform: DeliveryPlatform) -> bool:
+    """Whether the operator keeps the identity reading the on-call key: spec.observability.onCall without an
+    identityClientId of the user's, whose identity then wins."""
+    on_call = platform.spec.observability.on_call
+    return platform.spec.azure is not None and on_call is not None and on_call.identity_client_id is None
+
+
+def on_call_reader(platform: DeliveryPlatform) -> DesiredResource | None:
+    """The reader's user-assigned identity, where it lives whether the spec wants it or not (to be deleted from
+    there); None without spec.azure."""
+    azure = platform.spec.azure
+    if azure is None:
+        return None
+    name = naming.on_call_reader_name(platform.name)
+    return DesiredResource(
+        kind=Kind.IDENTITY,
+        name=name,
+        id=identity_id(azure, name),
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="oncall", cost_center=None),
+        },
+    )
+
+
+def moved_on_call_reader(previous: DeliveryPlatform, current: DeliveryPlatform) -> bool:
+    """Whether the reader `previous` wanted lives where `current` no longer looks: spec.azure gone, or moved to
+    another subscription or resource group. Only `previous` says where it is; at the same place, a pass of
+    `current` finds it itself."""
+    before, now = on_call_reader(previous), on_call_reader(current)
+    if before is None or not wants_on_call_reader(previous):
+        return False
+    return now is None or now.id.casefold() != before.id.casefold()
+
+
+def on_call_reader_resources(platform: DeliveryPlatform) -> list[DesiredResource]:
+    """The reader's identity and its federated credential for the ServiceAccount of the keys pod in each team
+    namespace; empty unless `wants_on_call_reader`. Without spec.azure.oidcIssuerUrl only the identity is described:
+    no token could be federated."""
+    identity = on_call_reader(platform)
+    azure = platform.spec.azure
+    if identity is None or azure is None or not wants_on_call_reader(platform):
+        return []
+    if azure.oidc_issuer_url is None:
+        return [identity]
+    return [
+        identity,
+        *(
+            _federated_credential(identity, azure.oidc_issuer_url, namespace=team.namespace, service_account=KEYS)
+            for team in platform.spec.teams
+        ),
+    ]
+
+
+def on_call_grant(platform: DeliveryPlatform, *, principal_id: str) -> DesiredResource | None:
+    """Key Vault Secrets User for the reader on the one secret holding the provider's key, not on the vault (which
+    holds the services' secrets too); None unless `wants_on_call_reader`."""
+    azure, on_call = platform.spec.azure, platform.spec.observability.on_call
+    vault = key_vault_id(azure) if azure is not None else None
+    if azure is None or on_call is None or vault is None or not wants_on_call_reader(platform):
+        return None
+    return _role_assignment(
+        f"on-call of platform {platform.name}",
+        azure,
+        scope=f"{vault}/secrets/{on_call.key_secret}",
+        role=KEY_VAULT_SECRETS_USER,
+        principal_id=principal_id,
+        what="reads the PagerDuty or Opsgenie key",
+    )
+
+
+def stale_on_call_credentials(platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]]) -> list[DesiredResource]:
+    """Federated credentials the reader holds that the spec no longer wants: a team (or its namespace) gone, or all
+    of them once the reader goes. The identity is the operator's (deterministic name), so every credential on it is
+    the spec's to decide; without spec.azure.oidcIssuerUrl none is decided (the spec says nothing of the cluster)."""
+    identity, azure = on_call_reader(platform), platform.spec.azure
+    if identity is None or azure is None or (wants_on_call_reader(platform) and azure.oidc_issuer_url is None):
+        return []
+    wanted = {r.id.casefold() for r in on_call_reader_resources(platform) if r.kind is Kind.FEDERATED_CREDENTIAL}
+    return [
+        _found(Kind.FEDERATED_CREDENTIAL, item, azure, parent=identity.name)
+        for item in listed
+        if str(item["id"]).casefold() not in wanted
+    ]
+
+
+def stale_on_call_grants(
+    platform: DeliveryPlatform, *, principal_id: str, role_assignments: Sequence[Mapping[str, Any]]
+) -> list[DesiredResource]:
+    """The operator's Key Vault Secrets User grants to the reader that the spec no longer wants: on a secret that no
+    longer holds the key (another provider, a renamed secret), in another vault, or all of them once the reader
+    goes. Matched by what they grant, as `stale_grants` does; a grant a person made by hand is left alone."""
+    azure = platform.spec.azure
+    if azure is None:
+        return []
+    wanted = on_call_grant(platform, principal_id=principal_id)
+    wanted_scope = (wanted.scope or "").casefold() if wanted is not None else None
+    role = naming.role_definition_id(azure.subscription_id, KEY_VAULT_SECRETS_USER).casefold()
+    stale: list[DesiredResource] = []
+    for item in role_assignments:
+        properties = item.get("properties", {})
+        scope = str(properties.get("scope", ""))
+        ours = (
+            str(properties.get("principalId", "")) == principal_id
+            and str(properties.get("roleDefinitionId", "")).casefold() == role
+            and str(properties.get("description") or "").startswith(f"{MANAGED_BY}:")
+        )
+        if ours and scope.casefold() != wanted_scope:
+            stale.append(_found(Kind.ROLE_ASSIGNMENT, item, azure, scope=scope))
     return stale

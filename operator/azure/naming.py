@@ -87,6 +87,11 @@ def identity_name(platform: str, namespace: str, service: str) -> str:
     return bounded(f"id-{_slug(platform)}-{namespace}-{service}", 128)
 
 
+def on_call_reader_name(platform: str) -> str:
+    """The identity reading the platform's on-call key, one per platform in its resource group."""
+    return bounded(f"id-oncall-{_slug(platform)}", 128)
+
+
 def federated_credential_name(namespace: str, service_account: str) -> str:
     return bounded(f"{namespace}-{service_account}", 120)
 

@@ -20,6 +20,7 @@ from fabrikam.operator.azure import desired, naming, recovery
 from fabrikam.operator.azure.adapters import (
     Json,
     adapter,
+    list_federated_credentials,
     list_queues,
     list_redis_access_assignments,
     list_redis_access_policies,
@@ -344,21 +345,22 @@ async def delete_resources(resources: Sequence[DesiredResource], clients: AzureC
     return AzureOutcome.of(await _delete_tree(Reconciler(clients), resources))
 
 
+def _issuer_missing(name: str, what: str) -> ResourceResult:
+    return ResourceResult(
+        kind=Kind.FEDERATED_CREDENTIAL,
+        name=name,
+        id="",
+        provisioning_state=FAILED,
+        error_code="OidcIssuerUrlMissing",
+        error_message=f"spec.azure.oidcIssuerUrl of the DeliveryPlatform is required to federate {what}",
+    )
+
+
 def _missing_issuer(svc: DroneService, platform: DeliveryPlatform) -> list[ResourceResult]:
     azure = platform.spec.azure
     if azure is None or azure.oidc_issuer_url is not None or not svc.spec.identity.azure:
         return []
-    return [
-        ResourceResult(
-            kind=Kind.FEDERATED_CREDENTIAL,
-            name=f"{svc.namespace}-{svc.name}",
-            id="",
-            provisioning_state=FAILED,
-            error_code="OidcIssuerUrlMissing",
-            error_message="spec.azure.oidcIssuerUrl of the DeliveryPlatform is required to federate the "
-            "service's ServiceAccount with its managed identity",
-        )
-    ]
+    return [_issuer_missing(f"{svc.namespace}-{svc.name}", "the service's ServiceAccount with its managed identity")]
 
 
 async def reconcile_service_identity(
@@ -488,3 +490,117 @@ async def delete_service_identity(svc: DroneService, platform: DeliveryPlatform,
         if not all(r.ok for r in results):
             return AzureOutcome.of([*results, *(_pending(r, waiting_for="grants to be deleted") for r in resources)])
     return AzureOutcome.of([*results, *await _delete_tree(reconciler, resources)])
+
+
+async def reconcile_on_call_reader(platform: DeliveryPlatform, clients: AzureClients) -> IdentityOutcome:
+    """The identity reading the platform's on-call key, federated with the keys pod's ServiceAccount of each team
+    namespace (a team gone loses its credential) and allowed to read that one secret. `client_id` is set as soon as
+    the identity exists, even if the grant is still pending.
+
+    When the spec wants none (no onCall, or an identity of the user's) one the operator made earlier goes, as on
+    `delete_on_call_reader`; that costs a GET when there is none, and needs no memory of an earlier spec, which a
+    change made while the previous one was still being handled would not leave."""
+    if platform.spec.azure is None:
+        return IdentityOutcome()
+    if not desired.wants_on_call_reader(platform):
+        released = await delete_on_call_reader(platform, clients)
+        gone = [r for r in released.resources if r.provisioning_state == DELETED]
+        return IdentityOutcome(
+            resources=tuple(r for r in released.resources if r not in gone),
+            removed=tuple(r for r in gone if r.changed),
+        )
+    azure, on_call = platform.spec.azure, platform.spec.observability.on_call
+    assert azure is not None
+    assert on_call is not None
+    reconciler = Reconciler(clients)
+    results = await _ensure_tree(reconciler, desired.on_call_reader_resources(platform))
+    if azure.oidc_issuer_url is None:
+        name = naming.on_call_reader_name(platform.name)
+        results.append(_issuer_missing(name, "the on-call keys' ServiceAccount with the identity reading the key"))
+    identity = next((r for r in results if r.kind == Kind.IDENTITY and r.ok), None)
+    if identity is None:
+        return IdentityOutcome(resources=tuple(results))
+    principal_id = identity.outputs.get("principalId")
+    revoked: list[ResourceResult] = []
+    stale = await _stale_on_call(reconciler, platform, identity.name, principal_id)
+    if isinstance(stale, ResourceResult):
+        results.append(stale)
+    else:
+        deleted = await _delete_tree(reconciler, stale)
+        revoked = [r for r in deleted if r.ok]
+        results += [r for r in deleted if not r.ok]
+    grant = desired.on_call_grant(platform, principal_id=principal_id) if principal_id else None
+    if grant is not None:
+        results.append(_key_missing(await reconciler.ensure(grant), on_call.key_secret))
+    return IdentityOutcome(
+        resources=tuple(results),
+        client_id=identity.outputs.get("clientId"),
+        principal_id=principal_id,
+        removed=tuple(revoked),
+    )
+
+
+def _key_missing(grant: ResourceResult, secret: str) -> ResourceResult:
+    """A grant on a secret the vault does not hold yet waits for the one step left to a person."""
+    if grant.error_code != "ResourceNotFound":
+        return grant
+    why = f"put the PagerDuty or Opsgenie key into the Key Vault secret {secret} ({grant.error_message})"
+    return dataclasses.replace(grant, error_message=why)
+
+
+async def _stale_on_call(
+    reconciler: Reconciler, platform: DeliveryPlatform, identity: str, principal_id: str | None
+) -> list[DesiredResource] | ResourceResult:
+    """What the reader holds that the spec no longer wants (desired.stale_on_call_grants and
+    stale_on_call_credentials), found by listing what Azure holds: its credentials, and its grants anywhere in the
+    resource group (a vault renamed in the spec leaves its grant on the old one)."""
+    azure = platform.spec.azure
+    assert azure is not None
+    credentials = await reconciler.list(
+        Kind.FEDERATED_CREDENTIAL, list_federated_credentials(reconciler.clients, azure.resource_group, identity)
+    )
+    if isinstance(credentials, AzureFailure):
+        where = desired.identity_id(azure, identity)
+        return _listing_failed(Kind.FEDERATED_CREDENTIAL, where, credentials, "credentials the spec no longer needs")
+    stale = desired.stale_on_call_credentials(platform, credentials or [])
+    if not principal_id:
+        return stale
+    group = naming.resource_group_id(azure.subscription_id, azure.resource_group)
+    grants = await reconciler.list(Kind.ROLE_ASSIGNMENT, list_role_assignments(reconciler.clients, group, principal_id))
+    if isinstance(grants, AzureFailure):
+        return _listing_failed(Kind.ROLE_ASSIGNMENT, group, grants, "grants the spec no longer needs")
+    return [
+        *desired.stale_on_call_grants(platform, principal_id=principal_id, role_assignments=grants or []),
+        *stale,
+    ]
+
+
+def _without_on_call(platform: DeliveryPlatform) -> DeliveryPlatform:
+    """The platform wanting no on-call reader: everything the reader holds is stale."""
+    observability = platform.spec.observability.model_copy(update={"on_call": None})
+    return platform.model_copy(update={"spec": platform.spec.model_copy(update={"observability": observability})})
+
+
+async def delete_on_call_reader(platform: DeliveryPlatform, clients: AzureClients) -> AzureOutcome:
+    """The on-call reader of the platform, whether its spec still wants one or not: its grants first (they would
+    outlive the identity as orphans), then its credentials and the identity. `ready` once Azure confirmed; one GET
+    when there is none."""
+    identity = desired.on_call_reader(platform)
+    if identity is None:
+        return AzureOutcome()
+    reconciler = Reconciler(clients)
+    current = await reconciler.observe(identity)
+    if current is None:
+        return AzureOutcome()
+    if current.failed:
+        return AzureOutcome.of([current])
+    stale = await _stale_on_call(
+        reconciler, _without_on_call(platform), identity.name, current.outputs.get("principalId")
+    )
+    if isinstance(stale, ResourceResult):
+        return AzureOutcome.of([stale])
+    revoked = await _delete_tree(reconciler, [r for r in stale if r.kind == Kind.ROLE_ASSIGNMENT])
+    if not all(r.ok for r in revoked):
+        return AzureOutcome.of([*revoked, _pending(identity, waiting_for="its grants to be deleted")])
+    credentials = [r for r in stale if r.kind == Kind.FEDERATED_CREDENTIAL]
+    return AzureOutcome.of([*revoked, *await _delete_tree(reconciler, [*credentials, identity])])

@@ -1,4 +1,5 @@
-"""DeliveryPlatform: team namespaces and guard rails, the bundled DroneServices, Azure resources, the status."""
+"""DeliveryPlatform: team namespaces and guard rails, the bundled DroneServices, Azure resources (the identity
+reading the on-call key among them), the status."""
 
 import time
 from dataclasses import dataclass, replace
@@ -11,12 +12,16 @@ from fabrikam.operator.api import GROUP, VERSION, DeliveryPlatform, Problem
 from fabrikam.operator.apply.applier import ApplyError, ApplyResult, adoption_message
 from fabrikam.operator.azure import (
     AzureOutcome,
+    IdentityOutcome,
     assess,
+    delete_on_call_reader,
     delete_platform,
+    reconcile_on_call_reader,
     reconcile_platform,
     recovery_evidence,
     shortfall,
 )
+from fabrikam.operator.azure.desired import moved_on_call_reader, wants_on_call_reader
 from fabrikam.operator.handlers import (
     cloud,
     cluster_events,
@@ -30,7 +35,7 @@ from fabrikam.operator.handlers.conditions import RECOVERY_TARGET_UNMET
 from fabrikam.operator.handlers.context import Context, OwnerPass
 from fabrikam.operator.handlers.facts import platform_endpoints, platform_environment
 from fabrikam.operator.handlers.indexes import Indexes
-from fabrikam.operator.handlers.parsing import invalid_spec
+from fabrikam.operator.handlers.parsing import invalid_spec, parse
 from fabrikam.operator.handlers.runtime import RUNTIME, LastReconcile, Lookup, Runtime
 from fabrikam.operator.handlers.status import write_platform_status
 from fabrikam.operator.metrics import RECONCILE_SECONDS, RECONCILES
@@ -40,6 +45,7 @@ from fabrikam.operator.render import (
     render_platform_monitoring,
     validate_platform,
 )
+from fabrikam.operator.render.oncall import read_by
 
 KIND = "DeliveryPlatform"
 STATUS_INTERVAL = 3.0
@@ -62,6 +68,7 @@ async def platform_changed(*, body: kopf.Body, name: str, logger: kopf.Logger, r
         await drone_service.resync_each(context, context.indexes.services_of(name), azure=True)
     # What the spec stopped naming in Azure (a store, or spec.azure with all of it) goes as the last handled spec says.
     services = kwargs["services_by_platform"].get(name, [])
+    await _release_on_call_reader(context.runtime, snapshot, kwargs.get("old"))
     await orphans.release_platform(context.runtime, snapshot, kwargs.get("old"), services, logger)
 
 
@@ -149,11 +156,14 @@ async def _steps(run: PlatformPass) -> str:
         await _report(runtime, run.body, services)
         return "degraded"
     problems = [p.problem for p in validate_platform(platform)]
-    apis = await runtime.discovery.monitoring(runtime.kube())
-    objects = expand_platform(platform) + render_platform_monitoring(platform, apis=apis)
     previous = runtime.outcomes.get(run.owner)  # read before this pass remembers its own intent
+    reader = await _on_call_reader(run, platform, previous, policy)
+    apis = await runtime.discovery.monitoring(runtime.kube())
+    objects = expand_platform(platform) + render_platform_monitoring(read_by(platform, reader.client_id), apis=apis)
     outcome = replace(
-        _carried(run, platform, problems, previous), monitoring=platform_monitoring_status(platform, apis=apis)
+        _carried(run, platform, problems, previous),
+        monitoring=platform_monitoring_status(platform, apis=apis),
+        identity_client_id=reader.client_id,
     )
     if policy == cloud.SKIP:
         # Observe only: nothing applied, nothing reverted (no intent remembered), the status as things are.
@@ -165,12 +175,29 @@ async def _steps(run: PlatformPass) -> str:
     for problem in problems:
         await _post(run, type="Warning", reason=problem.reason, message=problem.message)
     if run.azure and platform.spec.azure is not None:
-        outcome = await _reconcile_azure(run, platform, outcome, previous)
+        outcome = await _reconcile_azure(run, platform, outcome, previous, reader)
     runtime.outcomes[run.owner] = outcome
     await _report(runtime, run.body, services)
     if outcome.waiting and run.azure:
         raise kopf.TemporaryError(outcome.waiting, delay=cloud.retry_in(outcome.azure_failed_passes, runtime.settings))
     return "applied" if applied.sent else "unchanged"
+
+
+async def _on_call_reader(
+    run: PlatformPass, platform: DeliveryPlatform, previous: LastReconcile | None, policy: str
+) -> IdentityOutcome:
+    """The identity the operator keeps to read the on-call key, before rendering: its client id goes into the keys
+    pods' ServiceAccount and SecretProviderClass. Reconciled on an Azure pass (the finalizer on first), which also
+    deletes one the spec no longer wants (an identity of the user's named, onCall removed); otherwise, or when Azure
+    did not answer, the client id the last pass found."""
+    wanted = wants_on_call_reader(platform)
+    remembered = previous.identity_client_id if previous is not None and wanted else None
+    if platform.spec.azure is None or not run.azure or policy == cloud.SKIP:
+        return IdentityOutcome(client_id=remembered)
+    if wanted:
+        await cloud.ensure_finalizer(run.runtime.kube(), run.body)
+    reader = await reconcile_on_call_reader(platform, run.runtime.azure.for_platform(platform))
+    return reader if reader.client_id is not None else replace(reader, client_id=remembered)
 
 
 def _carried(
@@ -224,12 +251,18 @@ async def _apply(run: PlatformPass, objects: list[dict[str, Any]], outcome: Last
 
 
 async def _reconcile_azure(
-    run: PlatformPass, platform: DeliveryPlatform, outcome: LastReconcile, previous: LastReconcile | None
+    run: PlatformPass,
+    platform: DeliveryPlatform,
+    outcome: LastReconcile,
+    previous: LastReconcile | None,
+    reader: IdentityOutcome,
 ) -> LastReconcile:
-    """`previous`: what the last pass concluded (read before this pass remembered its own intent)."""
+    """`previous`: what the last pass concluded (read before this pass remembered its own intent); `reader`: this
+    pass' on-call reader, reported and judged with the stores."""
     runtime = run.runtime
     await cloud.ensure_finalizer(runtime.kube(), run.body)
-    result = await reconcile_platform(platform, runtime.azure.for_platform(platform))
+    stores = await reconcile_platform(platform, runtime.azure.for_platform(platform))
+    result = AzureOutcome(stores.resources + reader.resources, removed=stores.removed + reader.removed)
     statuses = [s.model_dump(mode="json", by_alias=True, exclude_none=True) for s in result.statuses()]
     found = cloud.verdict(
         result,
@@ -380,6 +413,7 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
         # Everything in Azure stays, and the services are not deleted first (detach_children leaves them).
         await cloud.remove_finalizer(runtime.kube(), snapshot)
         return
+    await _release_on_call_reader(runtime, snapshot, kwargs.get("old"))
     if await orphans.release_platform(
         runtime, snapshot, kwargs.get("old"), kwargs["services_by_platform"].get(name, []), logger
     ):
@@ -401,7 +435,10 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
         )
     if snapshot.get("spec", {}).get("azure") and cloud.policy(snapshot) != cloud.DETACH_ON_DELETE:
         platform = runtime.models.platform(snapshot)
-        result = await delete_platform(platform, runtime.azure.for_platform(platform))
+        clients = runtime.azure.for_platform(platform)
+        reader = await delete_on_call_reader(platform, clients)
+        stores = await delete_platform(platform, clients)
+        result = AzureOutcome(reader.resources + stores.resources)
         if not result.ready:
             waiting = result.degraded or next((r for r in result.resources if not r.ok), None)
             detail = (
@@ -414,3 +451,32 @@ async def release_azure_resources(*, body: kopf.Body, name: str, logger: kopf.Lo
             )
         logger.info("Azure resources deleted or retained per deletionPolicy")
     await cloud.remove_finalizer(runtime.kube(), snapshot)
+
+
+async def _release_on_call_reader(runtime: Runtime, body: dict[str, Any], old: dict[str, Any] | None) -> None:
+    """The on-call reader the last handled spec (`old`) had where the spec no longer looks (spec.azure gone or
+    moved) goes as on the platform's deletion, unless `reconcile-policy: detach-on-delete`. Raises
+    kopf.TemporaryError until Azure confirmed, so kopf keeps `old` (see orphans.py, which releases the stores the
+    same way)."""
+    old_spec = (old or {}).get("spec") or {}
+    if not old_spec.get("azure") or cloud.policy(body) == cloud.DETACH_ON_DELETE:
+        return
+    try:
+        previous = parse(DeliveryPlatform, {**body, "spec": old_spec})
+        current = runtime.models.platform(body)
+    except ValidationError:
+        return  # reported by the reconcile; nothing is decided on a spec that does not parse
+    if not moved_on_call_reader(previous, current):
+        return
+    result = await delete_on_call_reader(previous, runtime.azure.for_platform(previous))
+    if not result.ready:
+        waiting = result.degraded or next(r for r in result.resources if not r.ok)
+        raise kopf.TemporaryError(
+            f"Azure has not confirmed the release of the on-call reader yet: {waiting.kind} {waiting.name}: "
+            f"{waiting.error_message or waiting.provisioning_state}",
+            delay=runtime.settings.azure_retry_seconds,
+        )
+    deleted = [r.id for r in result.resources if r.changed]
+    if deleted:
+        message = "the on-call reader where spec.azure no longer points; deleted " + ", ".join(deleted)
+        await cluster_events.post(runtime.kube(), body, type="Normal", reason="AzureReleased", message=message[:1000])

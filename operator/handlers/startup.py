@@ -9,6 +9,7 @@ from prometheus_client import start_http_server
 
 from fabrikam.operator.api import GROUP
 from fabrikam.operator.apply.client import KubeApi
+from fabrikam.operator.handlers.discovery import outlive_removed_crds
 from fabrikam.operator.handlers.runtime import RUNTIME
 from fabrikam.operator.handlers.settings import OperatorSettings
 from fabrikam.operator.handlers.storage import LeanDiffBaseStorage
@@ -48,6 +49,9 @@ async def configure(settings: kopf.OperatorSettings, logger: kopf.Logger, **_: A
     settings.watching.client_timeout = 330
     settings.watching.connect_timeout = 15
     settings.watching.reconnect_backoff = 1.0
+    # The Prometheus Operator's CRDs may be removed while the operator runs: a watch that finds its kind gone waits
+    # for it to come back instead of stopping the operator (discovery.py).
+    outlive_removed_crds(RUNTIME.discovery)
     # Bounded concurrency per resource kind: each reconcile holds its platform's peer list, so a thousand
     # reconciles at once cost memory quadratically and CPU in contention, not throughput.
     settings.queueing.worker_limit = RUNTIME.settings.worker_limit

@@ -5,21 +5,23 @@ The Prometheus Operator routes to an AlertmanagerConfig only the alerts whose `n
 namespace, and reads the keys it references from Secrets of that namespace: so each team namespace gets one, and a
 Secret with the key. The Secret is the Secrets Store CSI driver's sync of a SecretProviderClass (`secretObjects`);
 the driver writes it only while a pod mounts that class, so a one-replica Deployment that does nothing else holds
-the mount, reading the vault with a workload identity (spec.observability.onCall.identityClientId). The key never
-passes through the operator, which reads no Secret.
+the mount, reading the vault with a workload identity: spec.observability.onCall.identityClientId, or else the one
+the operator provisions (azure/desired.py, `on_call_reader_resources`), whose client id comes in through
+`read_by`. The key never passes through the operator, which reads no Secret.
 """
 
 from __future__ import annotations
 
 from fabrikam.operator.api import DeliveryPlatform, Team
 from fabrikam.operator.api.observability import OnCall, Urgency
-from fabrikam.operator.render.labels import Obj, common, metadata, owner_reference, selector
+from fabrikam.operator.render.labels import CONFIG_HASH, Obj, common, metadata, owner_reference, selector
 from fabrikam.operator.render.workload import (
     HARDENED_CONTAINER,
     RUN_AS,
     SECRETS_DIR,
     WORKLOAD_IDENTITY_CLIENT_ID,
     WORKLOAD_IDENTITY_USE,
+    config_hash,
     node_placement,
 )
 
@@ -46,6 +48,24 @@ def _owners(platform: DeliveryPlatform) -> list[Obj]:
     return owner_reference(
         api_version=platform.api_version, kind=platform.kind, name=platform.name, uid=platform.metadata.uid
     )
+
+
+def read_by(platform: DeliveryPlatform, client_id: str | None) -> DeliveryPlatform:
+    """The platform as its on-call objects are rendered: the key read by the identity of client id `client_id` (the
+    one the operator provisioned; None while unknown) unless the spec names one of its own, which wins."""
+    on_call = platform.spec.observability.on_call
+    if on_call is None or on_call.identity_client_id is not None:
+        return platform
+    observability = platform.spec.observability.model_copy(
+        update={"on_call": on_call.model_copy(update={"identity_client_id": client_id})}
+    )
+    return platform.model_copy(update={"spec": platform.spec.model_copy(update={"observability": observability})})
+
+
+def _client_id(on_call: OnCall) -> str:
+    if on_call.identity_client_id is None:
+        raise ValueError("the identity reading the on-call key is not known yet")
+    return on_call.identity_client_id
 
 
 def _secret_key(on_call: OnCall) -> str:
@@ -124,7 +144,7 @@ def secret_provider_class(platform: DeliveryPlatform, team: Team) -> Obj:
     labels = _labels(platform, team, ON_CALL)
     parameters = {
         "usePodIdentity": "false",
-        "clientID": on_call.identity_client_id,
+        "clientID": _client_id(on_call),
         "keyvaultName": azure.key_vault_name,
         "tenantId": azure.tenant_id,
         "objects": f"array:\n  - |\n    objectName: {on_call.key_secret}\n    objectType: secret\n",
@@ -159,15 +179,17 @@ def service_account(platform: DeliveryPlatform, team: Team) -> Obj:
             namespace=team.namespace,
             labels=_labels(platform, team, KEYS),
             owners=_owners(platform),
-            annotations={WORKLOAD_IDENTITY_CLIENT_ID: on_call.identity_client_id},
+            annotations={WORKLOAD_IDENTITY_CLIENT_ID: _client_id(on_call)},
         ),
         "automountServiceAccountToken": False,
     }
 
 
 def keys_deployment(platform: DeliveryPlatform, team: Team) -> Obj:
-    """One idle pod holding the key's CSI mount (the platform image, waiting for a signal)."""
+    """One idle pod holding the key's CSI mount (the platform image, waiting for a signal); a new class (another
+    identity, secret or vault) rolls it, so the key is mounted again with it."""
     labels = _labels(platform, team, KEYS)
+    mounted = config_hash(secret_provider_class(platform, team)["spec"])
     container: Obj = {
         "name": "keys",
         "image": platform.spec.image.reference,
@@ -208,13 +230,25 @@ def keys_deployment(platform: DeliveryPlatform, team: Team) -> Obj:
             "replicas": 1,
             "revisionHistoryLimit": 2,
             "selector": {"matchLabels": selector(KEYS)},
-            "template": {"metadata": {"labels": {**labels, WORKLOAD_IDENTITY_USE: "true"}}, "spec": pod},
+            "template": {
+                "metadata": {
+                    "labels": {**labels, WORKLOAD_IDENTITY_USE: "true"},
+                    "annotations": {CONFIG_HASH: mounted},
+                },
+                "spec": pod,
+            },
         },
     }
 
 
 def render_on_call(platform: DeliveryPlatform, team: Team) -> list[Obj]:
-    """The team namespace's on-call objects, in apply order."""
+    """The team namespace's on-call objects, in apply order. While the identity reading the key is not known (the
+    operator's, before Azure first answered), the routing only: a pod mounting the key without it would fail, and
+    the objects an earlier pass applied stay as they are (nothing unrendered is deleted)."""
+    on_call = platform.spec.observability.on_call
+    assert on_call is not None
+    if on_call.identity_client_id is None:
+        return [alertmanager_config(platform, team)]
     return [
         service_account(platform, team),
         secret_provider_class(platform, team),

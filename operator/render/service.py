@@ -58,6 +58,10 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
         "FABRIKAM_BROKER": "servicebus" if platform.spec.messaging.service_bus is not None else "redis",
         "OTEL_SERVICE_NAME": svc.name,
         "OTEL_RESOURCE_ATTRIBUTES": f"service.namespace={svc.namespace},team={team.name if team else ''}",
+        # The standard variables, which a team's service on any OpenTelemetry SDK reads too: every service keeps the
+        # same share of traces, and follows the sampled flag of the trace context it is handed.
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": f"{platform.spec.observability.tracing.sampling_ratio:g}",
     }
     auth = platform.spec.auth
     if auth is not None:

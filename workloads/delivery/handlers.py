@@ -4,6 +4,8 @@ what it announces to other services into the outbox in the same step."""
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
+from opentelemetry import trace
+from opentelemetry.trace import Span
 from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
@@ -17,6 +19,7 @@ from fabrikam.workloads.delivery import announcements
 from fabrikam.workloads.delivery.live import LiveUpdates
 from fabrikam.workloads.delivery.model import (
     ACTIVE,
+    TRANSITIONS,
     DeliveryStage,
     Position,
     TrackedDelivery,
@@ -25,7 +28,7 @@ from fabrikam.workloads.delivery.model import (
     recorded,
     view,
 )
-from fabrikam.workloads.kit import turn_pipeline
+from fabrikam.workloads.kit import tracing, turn_pipeline
 from fabrikam.workloads.kit.documents import Decision, Versioned, VersionedDocuments, Write
 from fabrikam.workloads.kit.messaging import outbox
 from fabrikam.workloads.kit.messaging.message import Message
@@ -41,6 +44,26 @@ def _events(events: list[TrackingEvent]) -> list[str]:
 
 def drone_key(drone_id: str) -> str:
     return f"delivery:by-drone:{drone_id}"
+
+
+def _announced(
+    before: TrackedDelivery, after: TrackedDelivery, events: list[TrackingEvent], changes: list[Span]
+) -> list[announcements.Outgoing]:
+    """What the stage changes of a drone's position announce, each change in a span of its own that it appends to
+    `changes`: in the report's trace (the current one), linked to the trace that scheduled the delivery, and the
+    parent of the messages announcing it, so that the notification it causes is in the report's trace too."""
+    announced: list[announcements.Outgoing] = []
+    for event in events:
+        if event.kind not in TRANSITIONS:
+            continue
+        attributes = {"delivery.id": after.id, "delivery.stage": event.stage.value, "drone.id": after.drone_id or ""}
+        span = tracing.linked_span(f"delivery {event.kind}", before.trace, attributes)
+        changes.append(span)
+        with trace.use_span(span):
+            if event.stage == DeliveryStage.completed:
+                announced += announcements.completion(before, after)
+            announced += announcements.stage_changes(after, [event])
+    return announced
 
 
 class DeliveryHandlers:
@@ -89,6 +112,7 @@ class DeliveryHandlers:
                 confirmation_required=command.confirmation_required,
                 scheduled_at=now,
                 last_location=Position(latitude=drone.latitude, longitude=drone.longitude, reported_at=now),
+                trace=tracing.inject({}),
             )
             created = TrackingEvent(stage=DeliveryStage.created, kind="created", at=now)
             scheduled = TrackingEvent(stage=DeliveryStage.scheduled, kind="scheduled", at=now, detail=drone.drone_id)
@@ -153,10 +177,12 @@ class DeliveryHandlers:
         position = Position(latitude=report.latitude, longitude=report.longitude, reported_at=report.reported_at)
         applied: list[TrackingEvent] = []
         written: dict[str, str] = {}
+        changes: list[Span] = []
 
         def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
             applied.clear()
             written.clear()
+            changes.clear()  # a decision taken again drops the spans of the one before, unended and unsent
             if current is None or current.document.stage not in ACTIVE:
                 return None
             scheduled_at = current.document.scheduled_at
@@ -164,22 +190,19 @@ class DeliveryHandlers:
                 return None  # the drone's previous flight, reported late: not this delivery's
             updated, events = recorded(*advance(current.document, position, report.speed_mps))
             applied.extend(events)
-            written.update(
-                outbox.entries(
-                    [
-                        *announcements.completion(current.document, updated),
-                        *announcements.stage_changes(updated, events),
-                    ]
-                )
-            )
+            written.update(outbox.entries(_announced(current.document, updated, events, changes)))
             return Write(updated, _events(events), written)
 
         tracked = await self._deliveries.update(str(delivery_id), decide)
-        if tracked is None or not applied:
-            return
-        if tracked.stage == DeliveryStage.completed:
-            await self.release_drone(tracked)
-        await self.changed(tracked, written)
+        try:
+            if tracked is None or not applied:
+                return
+            if tracked.stage == DeliveryStage.completed:
+                await self.release_drone(tracked)
+            await self.changed(tracked, written)
+        finally:
+            for span in changes:
+                span.end()
 
     async def release_drone(self, tracked: TrackedDelivery) -> None:
         """Positions of this drone no longer belong to the finished delivery."""

@@ -4,6 +4,7 @@ from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import AwareDatetime, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from fabrikam.workloads.contracts import Contract, Location
 from fabrikam.workloads.delivery.eta import arrival, distance_m
@@ -54,6 +55,11 @@ class TrackedDelivery(Contract):
     events: int = Field(
         default=0, description="How many tracking events the delivery recorded: the number of its last one"
     )
+    trace: dict[str, str] = Field(
+        default_factory=dict,
+        description="The trace context (traceparent) of the delivery's scheduling: a stage change that a drone's "
+        "report causes is in the report's trace, linked to this one",
+    )
 
 
 class TrackingEvent(Contract):
@@ -77,8 +83,9 @@ def recorded(delivery: TrackedDelivery, events: Sequence[TrackingEvent]) -> tupl
 
 
 class DeliveryView(TrackedDelivery):
-    """`GET /v1/deliveries/{id}`: the stored state plus ETAs computed now."""
+    """`GET /v1/deliveries/{id}`: the stored state plus ETAs computed now; the trace context is the services' own."""
 
+    trace: SkipJsonSchema[dict[str, str]] = Field(default_factory=dict, exclude=True)
     pickup_eta: AwareDatetime | None = None
     delivery_eta: AwareDatetime | None = None
 

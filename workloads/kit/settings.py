@@ -169,6 +169,14 @@ class ServiceSettings(BaseSettings):
         ),
     )
     telemetry_export_interval_seconds: float = Field(default=60.0, gt=0)
+    # The share of the traces this service starts that are kept, from 0 to 1 (all by default); a span whose parent
+    # came with a request or a message follows the parent's decision (`kit/trace_sampling.py`). Read from the
+    # standard variables only, which the operator sets: the one sampler the kit knows is the one that keeps a
+    # delivery's trace whole across the queues, and another named in OTEL_TRACES_SAMPLER stops the start.
+    trace_sampling_ratio: float = Field(default=1.0, ge=0, le=1, validation_alias="OTEL_TRACES_SAMPLER_ARG")
+    traces_sampler: Literal["parentbased_traceidratio"] = Field(
+        default="parentbased_traceidratio", validation_alias="OTEL_TRACES_SAMPLER"
+    )
     # Bounds each export (with its retries): a collector that is down or silent never holds up a start or a stop.
     telemetry_timeout_seconds: float = Field(default=5.0, gt=0)
     # Where the CSI driver mounts the Key Vault objects (`SECRET_FILES`); unset locally.

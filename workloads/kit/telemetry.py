@@ -3,8 +3,9 @@
 The destination comes from the settings alone (`choose`, a pure function), so all eight services behave alike:
 Application Insights in Azure, an OpenTelemetry collector elsewhere. Traces follow a delivery across the queues
 (`kit/tracing.py`); metrics are the Prometheus registry that `/metrics` serves, pushed as well
-(`kit/registry_export.py`). Exports run on the SDK's threads with a bounded timeout: a destination that is down
-or silent delays neither a start, nor a request, nor a stop by more than that.
+(`kit/registry_export.py`). A share of the traces is kept, each whole (`kit/trace_sampling.py`). Exports run on
+the SDK's threads with a bounded timeout: a destination that is down or silent delays neither a start, nor a
+request, nor a stop by more than that.
 """
 
 import logging
@@ -21,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from fabrikam.workloads.kit import tracing
+from fabrikam.workloads.kit import trace_sampling, tracing
 from fabrikam.workloads.kit.registry_export import RegistryReader
 from fabrikam.workloads.kit.settings import ServiceSettings
 
@@ -161,7 +162,10 @@ def build(settings: ServiceSettings, registry: CollectorRegistry = REGISTRY) -> 
     choice = choose(settings)
     timeout = settings.telemetry_timeout_seconds
     described = resource(settings.service)
-    provider = tracing.provider(described, exporting=choice.destination is not Destination.NONE)
+    kept = trace_sampling.sampler(
+        settings.trace_sampling_ratio, application_insights=choice.destination is Destination.AZURE_MONITOR
+    )
+    provider = tracing.provider(described, exporting=choice.destination is not Destination.NONE, sampler=kept)
     chosen = exporters(choice, settings, provider)
     if chosen is None:
         return Telemetry(choice, provider, None, timeout)

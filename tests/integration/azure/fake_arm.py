@@ -907,8 +907,8 @@ class FakeArm:
     def _list(self, method: str, path: str, query_filter: str) -> web.Response | None:
         """The collection GETs the operator uses: role assignments for a scope (at, above and below it, filtered by
         principal as ARM does), a cache's access policies (built-in ones too) and their assignments, a
-        namespace's queues, and the children of Cosmos DB accounts, flexible servers and vaults (secrets without
-        their values). None when `path` is no such collection."""
+        namespace's queues, an identity's federated credentials, and the children of Cosmos DB accounts, flexible
+        servers and vaults (secrets without their values). None when `path` is no such collection."""
         if method != "GET":
             return None
         key = path.lower()
@@ -927,7 +927,8 @@ class FakeArm:
             r"/providers/microsoft\."
             r"(cache/redis/[^/]+/accesspolic(ies|yassignments)|servicebus/namespaces/[^/]+/queues"
             r"|documentdb/databaseaccounts/[^/]+/mongodbdatabases(/[^/]+/collections)?"
-            r"|dbforpostgresql/flexibleservers/[^/]+/(databases|administrators)|keyvault/vaults/[^/]+/secrets)$",
+            r"|dbforpostgresql/flexibleservers/[^/]+/(databases|administrators)|keyvault/vaults/[^/]+/secrets"
+            r"|managedidentity/userassignedidentities/[^/]+/federatedidentitycredentials)$",
             key,
         ):
             parent = key.rsplit("/", 1)[0]

@@ -11,9 +11,8 @@ from __future__ import annotations
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -26,33 +25,14 @@ from fabrikam.operator.render import bundled_services
 from fabrikam.operator.render.dashboards import platform_dashboard, service_dashboard
 from fabrikam.operator.render.monitoring import rule_groups
 
+from ...conftest import delivery_body, wait_for_value
+
 SAMPLES = Path(__file__).resolve().parents[3] / "config" / "samples"
 DELIVERIES = 3
 DRONES = 5
 # Labels the scraper puts on every series (a PodMonitor or the prometheus.io annotations), not the services.
 TARGET_LABELS = {"namespace", "pod"}
 Exposed = dict[str, set[str]]  # metric sample name -> the label names its series carry
-T = TypeVar("T")
-
-
-def eventually(check: Callable[[], T | None], what: str, within: float = 60.0) -> T:
-    deadline = time.monotonic() + within
-    while (result := check()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within:.0f} s")
-        time.sleep(0.5)
-    return result
-
-
-def delivery_body(index: int) -> dict[str, Any]:
-    return {
-        "owner": "owner-1",
-        "pickup": {"latitude": 47.606 + index * 0.001, "longitude": -122.332, "address": f"{index} Pike St"},
-        "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
-        "pickupTime": "2030-01-01T10:00:00Z",
-        "deadline": "2030-01-01T12:00:00Z",
-        "package": {"size": "small", "weightKg": 1.0, "tag": f"tag-{index}"},
-    }
 
 
 def _scrape(url: str) -> Exposed:
@@ -92,7 +72,7 @@ def exposed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Expo
                         return None
                 return True
 
-            eventually(notified, "every customer told of a stage of the delivery")
+            wait_for_value(notified, "every customer told of a stage of the delivery", timeout=60, interval=0.5)
         time.sleep(6)  # the consumers sample their queues and the scheduler its fleet every few seconds
         yield {name: _scrape(url) for name, url in urls.items()}
     finally:

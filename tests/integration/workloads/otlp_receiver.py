@@ -28,6 +28,7 @@ class ReceivedSpan:
     span_id: str
     parent_id: str
     attributes: Mapping[str, Any]
+    links: tuple[tuple[str, str], ...] = ()  # the (trace id, span id) of each span it links to
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,7 @@ class OtlpReceiver:
                             span.span_id.hex(),
                             span.parent_span_id.hex(),
                             _attributes(span.attributes),
+                            tuple((link.trace_id.hex(), link.span_id.hex()) for link in span.links),
                         )
                     )
         with self._lock:

@@ -6,45 +6,26 @@ import gzip
 import json
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
 
 from fabrikam.devcluster.localstack import RedisServer, Service
 
+from ...conftest import delivery_body, wait_for_value
 from .otlp_receiver import OtlpReceiver
 
-T = TypeVar("T")
 # Nothing may call Microsoft from a test (the kit turns these off too: this guards against that changing).
 AZURE_SDK_OFF = {
     "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
     "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
 }
 INSTRUMENTATION_KEY = "00000000-0000-0000-0000-000000000000"
-
-
-def eventually(check: Callable[[], T | None], what: str, within: float = 30.0) -> T:
-    deadline = time.monotonic() + within
-    while (result := check()) is None:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {within:.0f} s")
-        time.sleep(0.2)
-    return result
-
-
-def delivery() -> dict[str, Any]:
-    return {
-        "owner": "owner-1",
-        "pickup": {"latitude": 47.606, "longitude": -122.332, "address": "1 Pike St"},
-        "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
-        "pickupTime": "2030-01-01T10:00:00Z",
-        "deadline": "2030-01-01T12:00:00Z",
-        "package": {"size": "small", "weightKg": 1.0, "tag": "tag-1"},
-    }
 
 
 class ApplicationInsights:
@@ -133,7 +114,7 @@ def test_azure_monitor_gets_the_request_and_its_publish_in_one_operation_and_the
     with httpx.Client(base_url=service.url, timeout=10) as client:
         for index in range(3):
             headers = {"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"} if index == 0 else {}
-            assert client.post("/v1/deliveryrequests", json=delivery(), headers=headers).status_code == 202
+            assert client.post("/v1/deliveryrequests", json=delivery_body(1), headers=headers).status_code == 202
 
     def operation() -> dict[str, list[dict[str, Any]]] | None:
         found = {
@@ -142,7 +123,7 @@ def test_azure_monitor_gets_the_request_and_its_publish_in_one_operation_and_the
         }
         return found if all(found.values()) else None
 
-    found = eventually(operation, "the request and its publish in Application Insights")
+    found = wait_for_value(operation, "the request and its publish in Application Insights")
     [request] = found["RequestData"]
     [publish] = found["RemoteDependencyData"]
     assert request["data"]["baseData"]["name"] == "POST /v1/deliveryrequests"
@@ -167,9 +148,43 @@ def test_azure_monitor_gets_the_request_and_its_publish_in_one_operation_and_the
         )
         return total if total >= 3 else None
 
-    assert eventually(counted, "the three requests counted in Application Insights") == 3
+    assert wait_for_value(counted, "the three requests counted in Application Insights") == 3
     time.sleep(1.5)  # three more exports: a count that did not move is not sent again
     assert counted() == 3
+
+
+def test_application_insights_is_told_the_rate_each_kept_item_stands_for(
+    ingestion: Callable[[dict[str, str]], Service], application_insights: ApplicationInsights
+) -> None:
+    """One trace in two kept, as the operator sets it: each kept request and its publish say they stand for two, so
+    Application Insights counts them twice; a caller's sampled trace is kept whatever the ratio says."""
+    service = ingestion(
+        {
+            "APPLICATIONINSIGHTS_CONNECTION_STRING": application_insights.connection_string,
+            "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+            "OTEL_TRACES_SAMPLER_ARG": "0.5",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+        }
+    )
+    requests = 40
+    last = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with httpx.Client(base_url=service.url, timeout=10) as client:
+        for index in range(requests):
+            assert client.post("/v1/deliveryrequests", json=delivery_body(index)).status_code == 202
+        traced = {"traceparent": f"00-{last}-00f067aa0ba902b7-01"}
+        assert client.post("/v1/deliveryrequests", json=delivery_body(requests), headers=traced).status_code == 202
+
+    def items() -> list[dict[str, Any]] | None:
+        found = [*application_insights.received("RequestData"), *application_insights.received("RemoteDependencyData")]
+        # Spans leave in the order they ended: once the last request's are in, every kept one before it is.
+        return found if sum(item["tags"]["ai.operation.id"] == last for item in found) == 2 else None
+
+    found = wait_for_value(items, "the caller's sampled request and its publish in Application Insights")
+    assert {item.get("sampleRate") for item in found} == {50.0}
+    operations = Counter(item["tags"]["ai.operation.id"] for item in found if item["tags"]["ai.operation.id"] != last)
+    print(f"\none trace in two: {len(operations)} of {requests} requests kept")
+    assert set(operations.values()) == {2}  # each kept request with its publish
+    assert 0 < len(operations) < requests
 
 
 def test_what_is_still_in_the_process_at_its_stop_is_sent_before_it_exits(
@@ -187,7 +202,7 @@ def test_what_is_still_in_the_process_at_its_stop_is_sent_before_it_exits(
         )
         trace_id = "0af7651916cd43dd8448eb211c80319c"
         headers = {"traceparent": f"00-{trace_id}-b7ad6b7169203331-01"}
-        accepted = httpx.post(f"{service.url}/v1/deliveryrequests", json=delivery(), headers=headers, timeout=10)
+        accepted = httpx.post(f"{service.url}/v1/deliveryrequests", json=delivery_body(1), headers=headers, timeout=10)
         assert accepted.status_code == 202
         assert (receiver.spans(), receiver.points()) == ([], [])
         service.process.stop()
@@ -235,7 +250,7 @@ def test_a_destination_that_is_down_delays_no_start_no_request_and_no_stop_beyon
         for index in range(100):  # sampled, so every request's spans wait for the exporter
             sent = time.monotonic()
             headers = {"traceparent": f"00-{index + 1:032x}-00f067aa0ba902b7-01"}
-            assert client.post("/v1/deliveryrequests", json=delivery(), headers=headers).status_code == 202
+            assert client.post("/v1/deliveryrequests", json=delivery_body(1), headers=headers).status_code == 202
             slowest = max(slowest, time.monotonic() - sent)
     stopping = time.monotonic()
     service.process.stop()

@@ -10,7 +10,13 @@ from pydantic import ValidationError
 
 from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.render import MonitoringApis, platform_monitoring_status, render_platform_monitoring
-from fabrikam.operator.render.oncall import alertmanager_config, keys_deployment, secret_provider_class
+from fabrikam.operator.render.oncall import (
+    alertmanager_config,
+    keys_deployment,
+    read_by,
+    secret_provider_class,
+    service_account,
+)
 
 CLIENT_ID = "6b1d3f5a-7c9e-4b2d-8f4a-1c3e5a7b9d0f"
 
@@ -110,6 +116,55 @@ def test_the_key_comes_from_key_vault_through_the_csi_driver_with_its_own_identi
     assert deployment["spec"]["replicas"] == 1
 
 
+OPERATORS_READER = "0f6e2a4c-1b3d-4e5f-8a7b-9c0d1e2f3a4b"
+
+
+def _kinds(objects: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(o["metadata"]["namespace"], o["kind"]) for o in objects if o["kind"] != "ConfigMap"]
+
+
+def test_without_an_identity_of_the_users_the_key_is_read_by_the_one_the_operator_provisions(
+    on_call_doc: dict[str, Any],
+) -> None:
+    del on_call_doc["spec"]["observability"]["onCall"]["identityClientId"]
+    platform = read_by(_platform(on_call_doc), OPERATORS_READER)
+    team = platform.spec.teams[0]
+    assert secret_provider_class(platform, team)["spec"]["parameters"]["clientID"] == OPERATORS_READER
+    annotations = service_account(platform, team)["metadata"]["annotations"]
+    assert annotations == {"azure.workload.identity/client-id": OPERATORS_READER}
+
+
+def test_until_the_operators_reader_is_known_only_the_routing_is_rendered(on_call_doc: dict[str, Any]) -> None:
+    """Nothing unrendered is deleted: the keys objects an earlier pass applied stay as they were."""
+    del on_call_doc["spec"]["observability"]["onCall"]["identityClientId"]
+    objects = render_platform_monitoring(read_by(_platform(on_call_doc), None), apis=MonitoringApis())
+    assert _kinds(objects) == [
+        ("fabrikam-shipping", "AlertmanagerConfig"),
+        ("fabrikam-fleet", "AlertmanagerConfig"),
+        ("fabrikam-customer", "AlertmanagerConfig"),
+    ]
+
+
+def test_an_identity_the_user_names_wins_over_the_operators(on_call_doc: dict[str, Any]) -> None:
+    platform = read_by(_platform(on_call_doc), OPERATORS_READER)
+    assert platform.spec.observability.on_call is not None
+    assert platform.spec.observability.on_call.identity_client_id == CLIENT_ID
+    provider = secret_provider_class(platform, platform.spec.teams[0])
+    assert provider["spec"]["parameters"]["clientID"] == CLIENT_ID
+
+
+def test_another_reader_rolls_the_keys_pod_so_it_mounts_the_key_again(on_call_doc: dict[str, Any]) -> None:
+    del on_call_doc["spec"]["observability"]["onCall"]["identityClientId"]
+    platform = _platform(on_call_doc)
+    team = platform.spec.teams[0]
+
+    def rollout(client_id: str) -> Any:
+        return keys_deployment(read_by(platform, client_id), team)["spec"]["template"]["metadata"]["annotations"]
+
+    assert rollout(OPERATORS_READER) == rollout(OPERATORS_READER)
+    assert rollout(OPERATORS_READER) != rollout(CLIENT_ID)
+
+
 def test_without_the_crd_there_is_no_routing_and_the_status_says_so(on_call_doc: dict[str, Any]) -> None:
     platform = _platform(on_call_doc)
     apis = MonitoringApis(alertmanager_config=False)
@@ -135,7 +190,7 @@ def test_without_the_crd_there_is_no_routing_and_the_status_says_so(on_call_doc:
             },
             "set exactly one of pagerDuty or opsgenie",
         ),
-        ({"pagerDuty": {"routingKeySecret": "a"}}, "identityClientId"),
+        ({"pagerDuty": {"routingKeySecret": "a"}, "identityClientId": "not-a-guid"}, "identityClientId"),
         ({"pagerDuty": {"routingKeySecret": "not a name"}, "identityClientId": CLIENT_ID}, "routingKeySecret"),
     ],
 )

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -12,7 +15,24 @@ from fabrikam.cli.main import app
 from fabrikam.operator.api.crd import generated_files
 
 SAMPLES = Path(__file__).resolve().parents[3] / "config" / "samples"
+PLATFORM_AND_TEAM_SERVICE = ("-f", str(SAMPLES / "platform.yaml"), "-f", str(SAMPLES / "team-service.yaml"))
+AZURE_PLATFORM = ("-f", str(SAMPLES / "platform-azure.yaml"))
+PROMETHEUS_OPERATOR = "monitoring.coreos.com/"
 runner = CliRunner()
+
+
+def _render(*args: str) -> list[dict[str, Any]]:
+    result = runner.invoke(app, ["render", *args])
+    assert result.exit_code == 0, result.output
+    return list(yaml.safe_load_all(result.stdout))
+
+
+def _named(objects: list[dict[str, Any]], kind: str) -> set[tuple[str, str]]:
+    return {(o["metadata"]["namespace"], o["metadata"]["name"]) for o in objects if o["kind"] == kind}
+
+
+def _on_call(obj: dict[str, Any]) -> bool:
+    return obj["metadata"]["name"] in ("fabrikam-oncall", "fabrikam-oncall-keys")
 
 
 def test_render_prints_every_object_of_the_platform_and_the_team_service() -> None:
@@ -27,6 +47,54 @@ def test_render_prints_every_object_of_the_platform_and_the_team_service() -> No
     assert kinds["Deployment"] == 9
     assert kinds["HorizontalPodAutoscaler"] == kinds["PodDisruptionBudget"] == 9
     assert all(o["metadata"].get("namespace") != "default" for o in objects)
+
+
+def test_render_prints_what_watches_each_service_as_the_operator_applies_it_with_the_monitoring_crds() -> None:
+    objects = _render(*PLATFORM_AND_TEAM_SERVICE)
+    services = _named(objects, "Deployment")
+    assert len(services) == 9  # the eight bundled services and the shipping team's own
+    assert _named(objects, "PodMonitor") == services
+    assert _named(objects, "PrometheusRule") == {(namespace, f"{name}-slo") for namespace, name in services}
+    dashboards = [o for o in objects if o["metadata"].get("labels", {}).get("grafana_dashboard") == "1"]
+    assert _named(dashboards, "ConfigMap") == {(namespace, f"{name}-dashboard") for namespace, name in services} | {
+        ("fabrikam-shipping", "fabrikam-platform-dashboard")
+    }
+    [rule] = [o for o in objects if o["kind"] == "PrometheusRule" and o["metadata"]["name"] == "delivery-analytics-slo"]
+    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"  # spec.observability.prometheusLabels
+    assert any("> (14.4 * 0.005)" in r.get("expr", "") for r in rule["spec"]["groups"][0]["rules"])  # target 99.5
+
+
+def test_render_prints_each_team_namespaces_on_call_routing_and_the_pod_holding_its_key() -> None:
+    objects = _render(*AZURE_PLATFORM)
+    teams = {"fabrikam-shipping", "fabrikam-customer"}
+    assert _named(objects, "AlertmanagerConfig") == {(team, "fabrikam-oncall") for team in teams}
+    assert {(team, "fabrikam-oncall") for team in teams} <= _named(objects, "SecretProviderClass")
+    assert {(team, "fabrikam-oncall-keys") for team in teams} <= _named(objects, "Deployment")
+    [provider, *_] = [o for o in objects if o["kind"] == "SecretProviderClass" and _on_call(o)]
+    assert provider["spec"]["parameters"]["clientID"] == "6b1d3f5a-7c9e-4b2d-8f4a-1c3e5a7b9d0f"  # onCall's identity
+
+
+@pytest.mark.parametrize("sample", [PLATFORM_AND_TEAM_SERVICE, AZURE_PLATFORM], ids=["platform", "azure-platform"])
+def test_without_the_monitoring_crds_render_leaves_out_their_kinds_and_the_on_call_key_holders_only(
+    sample: tuple[str, ...],
+) -> None:
+    """The dashboards are ConfigMaps: they stay. The on-call key's holders serve only the AlertmanagerConfig."""
+    with_crds = _render(*sample)
+    without = _render("--without-monitoring-crds", *sample)
+    assert not any(o["apiVersion"].startswith(PROMETHEUS_OPERATOR) or _on_call(o) for o in without)
+    assert without == [o for o in with_crds if not (o["apiVersion"].startswith(PROMETHEUS_OPERATOR) or _on_call(o))]
+    assert len(with_crds) > len(without)
+
+
+def test_what_render_prints_passes_the_audit_without_a_finding() -> None:
+    rendered = runner.invoke(app, ["render", *PLATFORM_AND_TEAM_SERVICE])
+    audited = runner.invoke(app, ["audit", "-", "-o", "json"], input=rendered.stdout)
+    assert audited.exit_code == 0, audited.output
+    report = json.loads(audited.stdout)
+    assert report["findings"] == []
+    kinds = Counter(o["kind"] for o in yaml.safe_load_all(rendered.stdout))
+    assert report["summary"]["objects"] == sum(kinds.values())
+    assert kinds["PodMonitor"] == kinds["PrometheusRule"] == 9
 
 
 def test_render_reports_invalid_fields_and_exits_non_zero(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 from azure.core.pipeline import PipelineContext, PipelineRequest, PipelineResponse
 from azure.core.pipeline.policies import HttpLoggingPolicy
 from azure.core.rest import HttpRequest
+from kopf._cogs.clients import watching
 
 from fabrikam.operator.handlers import startup
 from fabrikam.operator.handlers.runtime import RUNTIME
@@ -37,6 +38,7 @@ def operator_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     levels = {name: logging.getLogger(name).level for name in ("", *startup.AZURE_SDK_LOGGERS)}
     logging.getLogger().setLevel(logging.INFO)
     monkeypatch.setattr(RUNTIME, "settings", RUNTIME.settings.model_copy(update={"metrics_port": 0}))
+    monkeypatch.setattr(watching, "continuous_watch", watching.continuous_watch)  # start-up wraps it (discovery.py)
     yield
     for name, level in levels.items():
         logging.getLogger(name).setLevel(level)
