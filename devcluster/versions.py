@@ -26,8 +26,12 @@ FERRETDB = "v1.24.2"
 # objects through a small checker built on it (toolchain/kstatus), not through a copy of its rules.
 CLI_UTILS = "v0.37.2"
 # Prometheus' promtool, which checks and unit-tests the alerting rules the operator renders (tests/integration/
-# monitoring). Prometheus 3.x.y is tagged v0.3xx.y as a Go module: v0.316.0 is Prometheus 3.16.0.
+# monitoring), and the Prometheus server the real-node test scrapes the services with. Prometheus 3.x.y is tagged
+# v0.3xx.y as a Go module: v0.316.0 is Prometheus 3.16.0.
 PROMETHEUS = "v0.316.0"
+# The Prometheus Operator: its CRDs (PodMonitor, PrometheusRule, AlertmanagerConfig) are what the DeliveryPlatform's
+# monitoring objects are, and on the real nodes it runs the Prometheus that reads them (tests/e2e/nodes).
+PROMETHEUS_OPERATOR = "v0.85.0"
 
 
 @dataclass(frozen=True)
@@ -72,7 +76,7 @@ def _kubernetes_ldflags() -> str:
     )
 
 
-def _prometheus_release() -> str:
+def prometheus_release() -> str:
     """The Prometheus release of the pinned module version: v0.316.0 -> 3.16.0."""
     minor, patch = PROMETHEUS.removeprefix("v0.").split(".")
     return f"{int(minor) // 100}.{int(minor) % 100}.{patch}"
@@ -111,10 +115,29 @@ FERRETDB_BINARY = GoBinary(
 # changes.
 KSTATUS_BINARY = GoBinary("kstatus", f"{CLI_UTILS}-1", "kstatus", "fabrikam.local/toolchain/kstatus")
 # Built by `make toolchain` and by the tests that run it (tests/integration/monitoring/test_promtool.py).
+_PROMETHEUS_LDFLAGS = f"-X github.com/prometheus/common/version.Version={prometheus_release()}"
 PROMTOOL_BINARY = GoBinary(
-    "promtool",
-    PROMETHEUS,
-    "promtool",
-    "github.com/prometheus/prometheus/cmd/promtool",
-    ldflags=f"-X github.com/prometheus/common/version.Version={_prometheus_release()}",
+    "promtool", PROMETHEUS, "prometheus", "github.com/prometheus/prometheus/cmd/promtool", _PROMETHEUS_LDFLAGS
+)
+# Built only for the real-node test of the services' alerts (tests/e2e/nodes/test_platform_dev.py): the server
+# (its web UI's assets are not embedded: the test reads the HTTP API), the operator that runs it from a `Prometheus`
+# object, and the sidecar that renders its configuration and reloads it.
+PROMETHEUS_SERVER_BINARY = GoBinary(
+    "prometheus", PROMETHEUS, "prometheus", "github.com/prometheus/prometheus/cmd/prometheus", _PROMETHEUS_LDFLAGS
+)
+_OPERATOR_MODULE = "github.com/prometheus-operator/prometheus-operator"
+_OPERATOR_LDFLAGS = f"-X github.com/prometheus/common/version.Version={PROMETHEUS_OPERATOR.removeprefix('v')}"
+PROMETHEUS_OPERATOR_BINARY = GoBinary(
+    "prometheus-operator",
+    PROMETHEUS_OPERATOR,
+    "prometheus-operator",
+    f"{_OPERATOR_MODULE}/cmd/operator",
+    _OPERATOR_LDFLAGS,
+)
+PROMETHEUS_CONFIG_RELOADER_BINARY = GoBinary(
+    "prometheus-config-reloader",
+    PROMETHEUS_OPERATOR,
+    "prometheus-operator",
+    f"{_OPERATOR_MODULE}/cmd/prometheus-config-reloader",
+    _OPERATOR_LDFLAGS,
 )

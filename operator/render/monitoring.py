@@ -19,7 +19,7 @@ from fabrikam.operator.api import API_VERSION, DeliveryPlatform, DroneService
 from fabrikam.operator.api.service import KIND
 from fabrikam.operator.render import dashboards, oncall
 from fabrikam.operator.render.labels import Obj, common, metadata, owner_reference, selector
-from fabrikam.operator.render.slo import INDICATORS, WINDOWS, Indicator, recorded, service_label
+from fabrikam.operator.render.slo import INDICATORS, WINDOWS, Indicator, readiness_failing, recorded, service_label
 
 MONITORING_V1 = "monitoring.coreos.com/v1"
 PROMETHEUS_RULE = "PrometheusRule"
@@ -58,6 +58,12 @@ class BurnAlert:
     def name(self, indicator: Indicator) -> str:
         return f"Fabrikam{indicator.title}{self.speed}Burn"
 
+
+# No pod of the service passes its readiness probe: a page after this long (a rollout's new pods that never become
+# ready leave the old ones serving, so this is an outage, not a rollout).
+NOT_READY_ALERT = "FabrikamServiceNotReady"
+NOT_READY_FOR = "2m"
+NOT_READY_WINDOW = "2m"
 
 BURN_ALERTS = (
     BurnAlert(
@@ -124,6 +130,30 @@ def _alert(svc: DroneService, platform: DeliveryPlatform, indicator: Indicator, 
     }
 
 
+def _not_ready_alert(svc: DroneService, platform: DeliveryPlatform) -> Obj:
+    """The availability page the burn rates cannot give once every pod is unready: no pod then receives a request,
+    the ratio of 5xx answers has nothing to count, and the fast burn would resolve minutes into the outage."""
+    team = platform.spec.team_of_namespace(svc.namespace)
+    return {
+        "alert": NOT_READY_ALERT,
+        "expr": readiness_failing(svc, NOT_READY_WINDOW),
+        "for": NOT_READY_FOR,
+        "labels": {
+            "severity": "critical",
+            "slo": "availability",
+            "team": team.name if team else "",
+            "platform": platform.name,
+        },
+        "annotations": {
+            "summary": f"no pod of {svc.name} in {svc.namespace} is ready",
+            "description": f"Every readiness probe of {svc.name}'s pods has failed for {NOT_READY_FOR}: its Service "
+            "has no endpoints, so its callers' requests fail before reaching it and the availability objective "
+            "cannot count them. The pods' /readyz names the dependency they miss.",
+            "runbook_url": runbook_url(platform, "service-availability", NOT_READY_ALERT),
+        },
+    }
+
+
 def _series(svc: DroneService, indicator: Indicator) -> str:
     return f'namespace="{svc.namespace}", service="{service_label(svc)}", slo="{indicator.name}"'
 
@@ -141,6 +171,7 @@ def rule_groups(svc: DroneService, platform: DeliveryPlatform) -> list[Obj]:
         for window in WINDOWS
     ]
     rules += [_alert(svc, platform, indicator, burn) for indicator in INDICATORS for burn in BURN_ALERTS]
+    rules.append(_not_ready_alert(svc, platform))
     return [{"name": f"{svc.namespace}.{svc.name}.slo", "rules": rules}]
 
 

@@ -71,6 +71,14 @@ def error_ratio(svc: DroneService, window: str) -> str:
     return f"({errors} or 0 * {requests})\n/\n{requests}"
 
 
+def readiness_failing(svc: DroneService, window: str) -> str:
+    """The kubelet probes the service's pods and none passes: the Service has no endpoints, so callers fail before
+    reaching a pod, unseen by `error_ratio`, which counts only what the pods answer. The value: probes a second."""
+    probes = f'{HTTP_REQUESTS}{{{selector(svc, exclude=())}, route="/readyz"}}'
+    passed = f'{HTTP_REQUESTS}{{{selector(svc, exclude=())}, route="/readyz", status="200"}}'
+    return f"sum by ({BY}) (rate({probes}[{window}])) > 0\nunless\nsum by ({BY}) (rate({passed}[{window}])) > 0"
+
+
 def slow_ratio(svc: DroneService, window: str) -> str:
     """Requests slower than the latency threshold over all requests (streams left out)."""
     excluded = latency_excluded(svc)

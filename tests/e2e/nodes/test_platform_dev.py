@@ -2,6 +2,7 @@
 eight services run as pods on the real nodes, wired to the in-cluster stores the operator runs, and deliver."""
 
 import asyncio
+import contextlib
 import itertools
 import json
 import threading
@@ -15,13 +16,25 @@ import httpx
 import pytest
 import yaml
 
-from fabrikam.devcluster import platform_install
+from fabrikam.devcluster import platform_install, pod_faults, prometheus_stack
 from fabrikam.devcluster.localstack import seed_fleet
 from fabrikam.devcluster.platform_install import dev_platform_document
+from fabrikam.operator.render import backing, slo
 from fabrikam.workloads.notification.handlers import PHRASES
 from fabrikam.workloads.simulator.engine import FleetSimulator, SimulatorConfig
 
-from .conftest import RESTRICTED_POD, ROOT, SLEEP, apply, deployment, pods, port_forward, ready_pods, wait_for
+from .conftest import (
+    ON_REAL_NODES,
+    RESTRICTED_POD,
+    ROOT,
+    SLEEP,
+    apply,
+    deployment,
+    pods,
+    port_forward,
+    ready_pods,
+    wait_for,
+)
 
 PLATFORM = "fabrikam-dev"
 BACKING = "fabrikam-backing"
@@ -570,6 +583,189 @@ def test_killing_an_ingestion_pod_and_a_workflow_pod_during_a_burst_loses_and_du
 
     ids = _burst(cluster, platform, probe_image, 150, prefix="burst", disrupt=kill, fleet=1000)
     _assert_each_scheduled_exactly_once(cluster, ids)
+
+
+# Deliveries posted to one ingestion pod for as long as the test asks, the statuses counted.
+class _Traffic:
+    def __init__(self, url: str) -> None:
+        self.url, self.statuses, self._stop = url, Counter[int](), threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with httpx.Client(timeout=10) as client:
+            for index in itertools.count():
+                if self._stop.is_set():
+                    return
+                body = {
+                    "owner": "slo", "pickupTime": "2030-01-01T10:00:00Z", "deadline": "2030-01-01T12:00:00Z",
+                    "pickup": {"latitude": 47.606, "longitude": -122.332, "address": f"{index} Pike"},
+                    "dropoff": {"latitude": 47.62, "longitude": -122.35, "address": "2 Pine St"},
+                    "package": {"size": "small", "weightKg": 1.0, "tag": f"slo-{index}"},
+                }  # fmt: skip
+                try:
+                    response = client.post(f"{self.url}/v1/deliveryrequests", json=body)
+                    self.statuses[response.status_code] += 1
+                except httpx.HTTPError:
+                    self.statuses[0] += 1
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def _prometheus(url: str, path: str, **params: str) -> Any:
+    response = httpx.get(f"{url}/api/v1/{path}", params=params, timeout=10)
+    response.raise_for_status()
+    return response.json()["data"]
+
+
+def _ingestion_alerts(url: str) -> dict[str, dict[str, Any]]:
+    """Ingestion's SLO alerts as Prometheus holds them (pending or firing), by name."""
+    return {
+        alert["labels"]["alertname"]: alert
+        for alert in _prometheus(url, "alerts")["alerts"]
+        if alert["labels"].get("namespace") == SHIPPING and alert["labels"].get("service") == "ingestion"
+    }
+
+
+@contextlib.contextmanager
+def _prometheus_on_the_real_nodes(cluster: Any) -> Iterator[str]:
+    """The Prometheus Operator and a Prometheus selecting every PodMonitor and PrometheusRule; yields the
+    Prometheus' URL. The CRDs stay (other tests' operators may watch them)."""
+    source = prometheus_stack.release()
+    built = prometheus_stack.build_images()
+    for crd in source.crds:
+        cluster.kubectl("apply", "--server-side", "-f", str(crd))
+
+    def established() -> bool:
+        crds = _json(cluster, "get", "crd")["items"]
+        return all(
+            any(
+                c["type"] == "Established" and c["status"] == "True"
+                for c in crd.get("status", {}).get("conditions", [])
+            )
+            for crd in crds
+        )
+
+    wait_for(established, "the Prometheus Operator's CRDs established", timeout=60)
+    apply(cluster, *prometheus_stack.stack(source, built, ON_REAL_NODES))
+    try:
+        (pod,) = wait_for(
+            lambda: ready_pods(cluster, prometheus_stack.NAMESPACE, f"prometheus={prometheus_stack.PROMETHEUS}"),
+            "the Prometheus pod the Prometheus Operator runs",
+            timeout=300,
+        )
+        with port_forward(cluster, prometheus_stack.NAMESPACE, f"pod/{pod['metadata']['name']}", 9090) as url:
+            yield url
+    finally:
+        undo = {"spec": {"observability": {"metrics": {"scraperNamespace": None}}}}
+        cluster.kubectl("patch", "deliveryplatform", PLATFORM, "--type=merge", "-p", json.dumps(undo), check=False)
+        cluster.kubectl("delete", "namespace", prometheus_stack.NAMESPACE, "--wait=true", "--timeout=120s", check=False)
+        cluster.kubectl("delete", "clusterrole,clusterrolebinding", "prometheus", "prometheus-operator", check=False)
+
+
+def test_a_prometheus_scrapes_every_service_and_pages_when_ingestion_loses_redis(
+    cluster: Any, platform: dict[str, Any]
+) -> None:
+    """The monitoring the operator renders, read by the real tools: the Prometheus Operator turns the PodMonitors
+    and PrometheusRules into a Prometheus' scrape jobs and rules; every service's pods are scraped through the
+    NetworkPolicies; with deliveries flowing nothing pages; when ingestion's pods are cut off from Redis the
+    availability SLO's fast-burn alert goes pending, then fires (after its `for: 2m`), with its runbook, and the
+    not-ready alert follows once the pods' readiness probes have all failed."""
+    with _prometheus_on_the_real_nodes(cluster) as prometheus:
+        # The chart's operator re-reads discovery every 60 s: it then renders the PodMonitors and PrometheusRules.
+        def scraped(health: str) -> dict[str, list[str]] | None:
+            found: dict[str, list[str]] = defaultdict(list)
+            for target in _prometheus(prometheus, "targets", state="active")["activeTargets"]:
+                found[target["scrapePool"]].append(target["health"])
+            pools = {f"podMonitor/{namespace}/{name}/0" for name, namespace in NAMESPACES.items()}
+            complete = pools <= set(found) and all(len(found[p]) >= 2 and set(found[p]) == {health} for p in pools)
+            return dict(found) if complete else None
+
+        # The team namespaces' NetworkPolicies refuse the scraper until the platform names its namespace.
+        started = time.monotonic()
+        refused = wait_for(lambda: scraped("down"), "every service's pods found, their scrapes refused", timeout=300)
+        found = sum(map(len, refused.values()))
+        print(f"Prometheus finds {found} pods of 8 services {time.monotonic() - started:.0f}s after the CRDs; "
+              "the NetworkPolicies refuse its scrapes")  # fmt: skip
+        scraper = {"spec": {"observability": {"metrics": {"scraperNamespace": prometheus_stack.NAMESPACE}}}}
+        cluster.kubectl("patch", "deliveryplatform", PLATFORM, "--type=merge", "-p", json.dumps(scraper))
+        named = time.monotonic()
+        wait_for(lambda: scraped("up"), "every service's pods scraped and up", timeout=120, interval=5)
+        print(f"all up {time.monotonic() - named:.0f}s after the platform names the scraper's namespace")
+        groups = _prometheus(prometheus, "rules", type="alert")["groups"]
+        alerts = {
+            rule["name"] for group in groups if group["name"] == f"{SHIPPING}.ingestion.slo" for rule in group["rules"]
+        }
+        assert {"FabrikamAvailabilityFastBurn", "FabrikamAvailabilitySlowBurn", "FabrikamServiceNotReady"} <= alerts
+
+        ingestion = ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")
+        (port,) = (p["containerPort"] for p in ingestion[0]["spec"]["containers"][0]["ports"] if p["name"] == "http")
+        with port_forward(cluster, SHIPPING, f"pod/{ingestion[0]['metadata']['name']}", port) as url:
+            traffic = _Traffic(url)
+            try:
+                ratio = f'{slo.recorded("5m")}{{namespace="{SHIPPING}",service="ingestion",slo="availability"}}'
+                wait_for(
+                    lambda: (
+                        (found := _prometheus(prometheus, "query", query=ratio)["result"])
+                        and float(found[0]["value"][1]) == 0.0
+                    ),
+                    "ingestion's recorded 5m error ratio, 0 while deliveries are accepted",
+                    timeout=180,
+                    interval=5,
+                )
+                assert traffic.statuses[202] > 0
+                assert set(traffic.statuses) == {202}, traffic.statuses
+                assert _ingestion_alerts(prometheus) == {}
+                healthy = sum(traffic.statuses.values())
+
+                cut_at = time.monotonic()
+                with pod_faults.refused((pod["metadata"]["uid"] for pod in ingestion), backing.PORTS[backing.REDIS]):
+                    wait_for(
+                        lambda: (a := _ingestion_alerts(prometheus).get("FabrikamAvailabilityFastBurn")) and a,
+                        "the fast-burn availability alert",
+                        timeout=120,
+                        interval=2,
+                    )
+                    pending_after = time.monotonic() - cut_at
+                    firing = wait_for(
+                        lambda: (
+                            (a := _ingestion_alerts(prometheus).get("FabrikamAvailabilityFastBurn"))
+                            and a["state"] == "firing"
+                            and a
+                        ),
+                        "the fast-burn availability alert firing",
+                        timeout=240,
+                        interval=5,
+                    )
+                    firing_after = time.monotonic() - cut_at
+                    # Unready, the pods leave the Service: the page that does not need requests to reach them.
+                    unready = wait_for(
+                        lambda: _ingestion_alerts(prometheus).get("FabrikamServiceNotReady"),
+                        "the not-ready alert (pending: its `for: 2m` is promtool's to test)",
+                        timeout=180,
+                        interval=5,
+                    )
+                    unready_after = time.monotonic() - cut_at
+                    failed = sum(traffic.statuses.values()) - healthy
+            finally:
+                traffic.stop()
+        print(
+            f"ingestion cut off from Redis: {failed} requests answered {dict(traffic.statuses)}; fast-burn alert "
+            f"pending after {pending_after:.0f}s, firing after {firing_after:.0f}s; not-ready alert "
+            f"{unready['state']} after {unready_after:.0f}s"
+        )
+        assert traffic.statuses[503] > 0
+        labels, annotations = firing["labels"], firing["annotations"]
+        assert labels["severity"] == "critical", labels
+        assert labels["slo"] == "availability", labels
+        assert annotations["runbook_url"].split("#")[0].endswith("docs/runbooks/service-availability.md"), annotations
+        assert firing_after >= 120  # the rule's `for: 2m`: no page for a blip
+
+    # Redis reachable again: ingestion's pods are Ready again, by themselves.
+    wait_for(lambda: len(ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")) >= 2, "ingestion Ready")
 
 
 # Keeps ingestion's pods busy from inside the cluster: 8 threads of GET /readyz (each pings Redis), for argv[2] s.

@@ -29,6 +29,7 @@ NAMESPACE = "fabrikam-system"
 COUNTER_START = 1_000_000
 MINUTE_REQUESTS = 1000  # requests a minute to a service's API in the generated series: ratios stay exact
 STREAM_REQUESTS = 50  # and to each of the delivery service's streams
+READY_PROBES = 12  # readiness probes a minute of the ready pods (two pods, every 10 s)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def chart_rule() -> dict[str, Any]:
 
 def test_promtool_is_the_pinned_prometheus(promtool: Path) -> None:
     """The wrapper module requires the pinned module version, and the binary says which Prometheus it is."""
-    wrapper = (ROOT / "toolchain" / "promtool" / "go.mod").read_text()
+    wrapper = (ROOT / "toolchain" / "prometheus" / "go.mod").read_text()
     assert f"require github.com/prometheus/prometheus {versions.PROMETHEUS}\n" in wrapper
     version = _run(promtool, "--version")
     assert "promtool, version 3.16.0 " in version.stdout, version.stdout
@@ -110,10 +111,12 @@ def test_every_rendered_rule_and_the_charts_pass_check_rules(
 @dataclass(frozen=True)
 class Traffic:
     """1000 requests a minute to one service for `minutes`, sampled every `step` minutes: from minute `start` to `end`
-    (None: the last), `errors` of them answered 5xx and `slow` of them slower than the latency threshold."""
+    (None: the last), `errors` of them answered 5xx and `slow` of them slower than the latency threshold, and with
+    `unready` no readiness probe passing."""
 
     errors: int = 0
     slow: int = 0
+    unready: bool = False
     start: int = 0
     end: int | None = None
     minutes: int = 430
@@ -154,7 +157,10 @@ def _series(svc: DroneService, traffic: Traffic) -> list[dict[str, str]]:
         (f'{requests}{{{labels}, method="GET", {route}, status="500"}}', traffic.counter(traffic.errors, 0)),
         (f"{count}{{{labels}, {route}}}", steady.counter(per, per)),
         (f'{bucket}{{{labels}, {route}, le="{bound}"}}', traffic.counter(per - traffic.slow, per)),
-        # Left out of both objectives: the kubelet's probe of a pod that is not ready.
+        # Left out of both objectives: the kubelet's probes, of pods that are ready (none with `unready`) and of one
+        # that is not.
+        (f'{requests}{{{labels}, method="GET", route="/readyz", status="200"}}',
+         traffic.counter(0 if traffic.unready else READY_PROBES, READY_PROBES)),
         (f'{requests}{{{labels}, method="GET", route="/readyz", status="503"}}', steady.counter(60, 60)),
         (f'{count}{{{labels}, route="/readyz"}}', steady.counter(60, 60)),
         (f'{bucket}{{{labels}, route="/readyz", le="{bound}"}}', steady.counter(0, 0)),
@@ -247,6 +253,9 @@ def _unit_tests(
                   case("20m", {"FabrikamAvailabilityFastBurn": errors_fast / requests,
                                "FabrikamAvailabilitySlowBurn": errors_fast / requests}),
                   case("75m", {"FabrikamAvailabilitySlowBurn": errors_fast * 30 / (requests * 75)})),
+            group("no pod passes its readiness probe from minute 5: the page after its 2m, no 5xx counted",
+                  Traffic(unready=True, start=5, minutes=20),
+                  case("6m", {}), case("12m", {"FabrikamServiceNotReady": 0.0})),
             group("slow requests at 20x the budget: the latency page, the streams aside",
                   Traffic(slow=slow_fast, minutes=20), case("10m", {"FabrikamLatencyFastBurn": slow_fast / per})),
             group("slow requests at 3x the budget: a latency ticket, never a page",

@@ -29,6 +29,11 @@ def test_wrapper_modules_require_the_pinned_versions() -> None:
         == versions.LOCAL_PATH_PROVISIONER
     )
     assert _required("ferretdb", "github.com/FerretDB/FerretDB") == versions.FERRETDB
+    assert _required("prometheus", "github.com/prometheus/prometheus") == versions.PROMETHEUS
+    assert (
+        _required("prometheus-operator", "github.com/prometheus-operator/prometheus-operator")
+        == versions.PROMETHEUS_OPERATOR
+    )
 
 
 def test_every_kubernetes_staging_module_is_replaced_with_its_published_version() -> None:
@@ -42,7 +47,13 @@ def test_every_kubernetes_staging_module_is_replaced_with_its_published_version(
 
 
 def test_each_go_binary_builds_from_an_existing_wrapper_with_version_ldflags() -> None:
-    for binary in (*versions.GO_BINARIES, versions.FERRETDB_BINARY):
+    prometheus = (
+        versions.PROMTOOL_BINARY,
+        versions.PROMETHEUS_SERVER_BINARY,
+        versions.PROMETHEUS_OPERATOR_BINARY,
+        versions.PROMETHEUS_CONFIG_RELOADER_BINARY,
+    )
+    for binary in (*versions.GO_BINARIES, versions.FERRETDB_BINARY, *prometheus):
         assert (TOOLCHAIN / binary.module_dir / "go.sum").exists(), binary.name
     apiserver = next(b for b in versions.GO_BINARIES if b.name == "kube-apiserver")
     assert f"gitVersion={versions.KUBERNETES}" in apiserver.ldflags

@@ -97,7 +97,20 @@ def test_the_rules_record_both_ratios_over_every_window_then_alert_on_them(platf
         "FabrikamAvailabilitySlowBurn",
         "FabrikamLatencyFastBurn",
         "FabrikamLatencySlowBurn",
+        "FabrikamServiceNotReady",
     ]
+
+
+def test_a_service_whose_pods_all_fail_readiness_pages_though_no_request_reaches_it(platform: DeliveryPlatform) -> None:
+    """Unready pods leave the Service's endpoints: callers fail at the Service, the 5xx ratio sees no request."""
+    alert = _alerts(_bundled(platform, "ingestion"), platform)["FabrikamServiceNotReady"]
+    series = 'namespace="fabrikam-shipping", service="ingestion", route="/readyz"'
+    assert alert["expr"] == (
+        f"sum by (namespace, service) (rate(fabrikam_http_requests_total{{{series}}}[2m])) > 0\nunless\n"
+        f'sum by (namespace, service) (rate(fabrikam_http_requests_total{{{series}, status="200"}}[2m])) > 0'
+    )
+    assert (alert["for"], alert["labels"]["severity"], alert["labels"]["slo"]) == ("2m", "critical", "availability")
+    assert alert["annotations"]["runbook_url"].endswith("service-availability.md#fabrikamservicenotready")
 
 
 def test_the_alerts_are_the_workbook_burn_rates_of_the_objective(platform: DeliveryPlatform) -> None:

@@ -79,6 +79,7 @@ def test_every_service_alert_has_its_runbook() -> None:
         "fabrikamavailabilityslowburn",
         "fabrikamlatencyfastburn",
         "fabrikamlatencyslowburn",
+        "fabrikamservicenotready",
     }
 
 

@@ -1,6 +1,0 @@
-// Wrapper module: builds the pinned promtool (Prometheus' rule checker and unit tester) from the Go module proxy.
-module fabrikam.local/toolchain/promtool
-
-go 1.26.7
-
-require github.com/prometheus/prometheus v0.316.0
