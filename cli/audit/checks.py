@@ -18,6 +18,7 @@ from cryptography import x509
 from fabrikam.cli.audit.credentials import provider, secret_name, secret_value, secret_values, words
 from fabrikam.cli.audit.deprecations import REMOVED_APIS, SEED_KUBERNETES
 from fabrikam.cli.audit.findings import Finding, ObjectRef
+from fabrikam.cli.audit.ignore import mark
 from fabrikam.cli.audit.objects import (
     Cluster,
     Obj,
@@ -764,7 +765,8 @@ def _sort_key(finding: Finding) -> tuple[str, str, str, int]:
 
 
 def audit(objects: Iterable[dict[str, Any]]) -> list[Finding]:
-    """Every problem of the seed's list that the objects show, ordered by namespace, object and rule."""
+    """Every problem of the seed's list that the objects show, ordered by namespace, object and rule; those an
+    object's annotation accepts are marked `ignored` (ignore.py)."""
     cluster = Cluster.of(objects)
     findings: list[Finding | None] = []
     for workload in cluster.workloads:
@@ -774,4 +776,4 @@ def audit(objects: Iterable[dict[str, Any]]) -> list[Finding]:
     for obj in cluster.objects:
         for object_check in (*EVERY_OBJECT_CHECKS, *OBJECT_CHECKS.get(str(obj.get("kind")), ())):
             findings.append(object_check(obj, cluster))
-    return sorted((f for f in findings if f is not None), key=_sort_key)
+    return mark(sorted((f for f in findings if f is not None), key=_sort_key), cluster.objects)

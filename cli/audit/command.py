@@ -17,6 +17,7 @@ from rich.console import Console
 from fabrikam.cli.audit import report
 from fabrikam.cli.audit.checks import audit as run_checks
 from fabrikam.cli.audit.findings import Severity
+from fabrikam.cli.audit.ignore import unknown_rules
 from fabrikam.cli.audit.sources import Read, SourceError, locations, read_cluster, read_manifests
 
 
@@ -72,7 +73,7 @@ def audit(
     except SourceError as error:
         err.print(f"[red]error:[/] {error}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-    for note in read.notes:
+    for note in (*read.notes, *unknown_rules(read.objects)):
         err.print(f"[yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
     findings = run_checks(read.objects)
     where = locations(read.documents)
@@ -82,5 +83,5 @@ def audit(
         typer.echo(json.dumps(report.to_sarif(findings, where, version=_version()), indent=2))
     else:
         Console().print(report.table(findings, len(read.documents)))
-    if fail_on is not None and any(f.severity.at_least(fail_on) for f in findings):
+    if fail_on is not None and any(f.severity.at_least(fail_on) for f in report.to_fix(findings)):
         raise typer.Exit(1)

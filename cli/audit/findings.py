@@ -69,9 +69,11 @@ class Finding:
     problem: str
     detail: str
     fix: str
+    ignored: str | None = None
+    """Why the object's owner accepts it (its `ignore` annotation, `ignore.py`); None: a finding to fix."""
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        found = {
             "rule": self.rule,
             "severity": self.severity.value,
             "object": self.object.to_dict(),
@@ -79,3 +81,4 @@ class Finding:
             "detail": self.detail,
             "fix": self.fix,
         }
+        return found | ({"ignored": self.ignored} if self.ignored is not None else {})

@@ -33,6 +33,11 @@ _SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.M
 _SARIF_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note"}
 
 
+def to_fix(findings: Sequence[Finding]) -> list[Finding]:
+    """The findings no annotation accepts: what the table shows and `--fail-on` counts."""
+    return [f for f in findings if f.ignored is None]
+
+
 def counts(findings: Sequence[Finding]) -> dict[str, int]:
     """Findings per severity, most severe first, every severity present."""
     tally = Counter(f.severity for f in findings)
@@ -40,14 +45,22 @@ def counts(findings: Sequence[Finding]) -> dict[str, int]:
 
 
 def summary(findings: Sequence[Finding], objects: int) -> str:
-    affected = len({f.object for f in findings})
-    parts = ", ".join(f"{n} {severity}" for severity, n in counts(findings).items() if n)
-    return f"{len(findings)} findings on {affected} of {objects} objects" + (f": {parts}" if parts else "")
+    shown = to_fix(findings)
+    affected = len({f.object for f in shown})
+    parts = ", ".join(f"{n} {severity}" for severity, n in counts(shown).items() if n)
+    ignored = len(findings) - len(shown)
+    return (
+        f"{len(shown)} findings on {affected} of {objects} objects"
+        + (f": {parts}" if parts else "")
+        + (f" ({ignored} more accepted by their objects' ignore annotations: -o json lists them)" if ignored else "")
+    )
 
 
 def table(findings: Sequence[Finding], objects: int) -> Group:
     """What was seen, one row per object with a line per finding; then each rule that fired once, with the seed's
-    words for it and the fix, so a long report stays readable (and renders fast: one cell per object)."""
+    words for it and the fix, so a long report stays readable (and renders fast: one cell per object). Findings an
+    annotation accepts are only counted in the summary."""
+    everything, findings = findings, to_fix(findings)
     seen = Table(expand=True, title="fabrikam audit: the seed's problems on this platform", show_lines=True)
     seen.add_column("Object", style="bold", ratio=1, overflow="fold")
     seen.add_column("Severity, rule: what was seen", ratio=4)
@@ -69,7 +82,7 @@ def table(findings: Sequence[Finding], objects: int) -> Group:
     fired = Counter(f.rule for f in findings)
     for rule in sorted((r for r in RULES if r.id in fired), key=lambda r: (-r.severity.rank, r.id)):
         fixes.add_row(rule.id, str(fired[rule.id]), rule.seed, rule.fix)
-    return Group(seen, fixes, Text(summary(findings, objects), style="bold"))
+    return Group(seen, fixes, Text(summary(everything, objects), style="bold"))
 
 
 def _location(obj: ObjectRef, locations: Mapping[ObjectRef, Location]) -> dict[str, Any] | None:
@@ -78,9 +91,16 @@ def _location(obj: ObjectRef, locations: Mapping[ObjectRef, Location]) -> dict[s
 
 
 def to_json(findings: Sequence[Finding], locations: Mapping[ObjectRef, Location], objects: int) -> str:
+    shown = to_fix(findings)
     document = {
-        "summary": {"objects": objects, "findings": len(findings), "bySeverity": counts(findings)},
-        "findings": [f.to_dict() | {"location": _location(f.object, locations)} for f in findings],
+        "summary": {
+            "objects": objects,
+            "findings": len(shown),
+            "bySeverity": counts(shown),
+            "ignored": len(findings) - len(shown),
+        },
+        "findings": [f.to_dict() | {"location": _location(f.object, locations)} for f in shown],
+        "ignored": [f.to_dict() | {"location": _location(f.object, locations)} for f in findings if f.ignored],
     }
     return json.dumps(document, indent=2)
 
@@ -157,6 +177,8 @@ def to_sarif(
             "partialFingerprints": {"fabrikamAuditObject/v1": _fingerprint(finding)},
             "properties": {"severity": finding.severity.value, "object": finding.object.to_dict()},
         }
+        # Code scanning shows a suppressed result as dismissed, with the justification.
+        | ({"suppressions": [{"kind": "inSource", "justification": finding.ignored}]} if finding.ignored else {})
         for finding in findings
     ]
     return {

@@ -233,7 +233,7 @@ def service_monitoring_status(svc: DroneService, *, platform: DeliveryPlatform, 
         parts.append("no alerts (spec.slo.enabled is false)")
     elif apis.prometheus_rule:
         alerts = len(INDICATORS) * len(BURN_ALERTS)
-        parts.append(f"PrometheusRule {rule_name(svc)}: {alerts} burn-rate alerts")
+        parts.append(f"PrometheusRule {rule_name(svc)}: {alerts} burn-rate alerts and {NOT_READY_ALERT}")
     else:
         parts.append("PrometheusRule CRD not installed: no alerts")
     if _scraped(svc, platform):

@@ -6,7 +6,6 @@ AlertmanagerConfig schema accepts. Removing the CRDs while the operator runs, ag
 
 import json
 import re
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from fabrikam.devcluster import prometheus_stack
 from fabrikam.operator.api import DeliveryPlatform
 from fabrikam.operator.api.platform import BundledServices
 from fabrikam.operator.render.oncall import alertmanager_config
@@ -23,7 +23,6 @@ from fabrikam.operator.render.oncall import alertmanager_config
 pytestmark = pytest.mark.cluster
 
 ROOT = Path(__file__).resolve().parents[3]
-PROMETHEUS_OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 CRDS = ("prometheusrules", "podmonitors", "alertmanagerconfigs")
 DIGEST = "sha256:" + "e" * 64
 DISCOVERY_SECONDS = 2
@@ -36,12 +35,9 @@ def _get(cluster: Any, *args: str) -> Any:
 
 
 def _crd_files() -> list[Path]:
-    """The CRDs as the pinned release ships them, from the Go module cache (downloaded once through the proxy)."""
-    listed = subprocess.run(
-        ["go", "mod", "download", "-json", PROMETHEUS_OPERATOR], capture_output=True, text=True, check=True
-    )
-    folder = Path(json.loads(listed.stdout)["Dir"]) / "example" / "prometheus-operator-crd"
-    return [folder / f"monitoring.coreos.com_{plural}.yaml" for plural in CRDS]
+    """The three CRDs the operator renders for, as the pinned release ships them (`devcluster/prometheus_stack.py`)."""
+    by_name = {crd.name: crd for crd in prometheus_stack.release(progress=lambda _: None).crds}
+    return [by_name[f"monitoring.coreos.com_{plural}.yaml"] for plural in CRDS]
 
 
 def _established(cluster: Any) -> bool:
@@ -158,8 +154,8 @@ def test_once_the_crds_are_installed_the_rule_and_the_pod_monitor_appear(
         what="the operator to notice the CRDs (discovery, then the next re-check)",
     )
     assert (
-        said
-        == "PrometheusRule tracker-slo: 4 burn-rate alerts; PodMonitor tracker; dashboard ConfigMap tracker-dashboard"
+        said == "PrometheusRule tracker-slo: 4 burn-rate alerts and FabrikamServiceNotReady; "
+        "PodMonitor tracker; dashboard ConfigMap tracker-dashboard"
     )
     rule = _get(cluster, "prometheusrule", "tracker-slo", "-n", namespace)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
@@ -171,6 +167,7 @@ def test_once_the_crds_are_installed_the_rule_and_the_pod_monitor_appear(
         "FabrikamAvailabilitySlowBurn",
         "FabrikamLatencyFastBurn",
         "FabrikamLatencySlowBurn",
+        "FabrikamServiceNotReady",
     ]
     assert sum(1 for r in group["rules"] if "record" in r) == 14
     assert "> (14.4 * 0.005)" in group["rules"][14]["expr"]  # spec.slo.availability.target: 99.5

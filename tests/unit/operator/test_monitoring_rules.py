@@ -220,7 +220,8 @@ def test_without_the_crds_nothing_of_theirs_is_rendered_and_the_status_says_so(p
         "prometheus.io annotations are; dashboard ConfigMap workflow-dashboard"
     )
     assert service_monitoring_status(svc, platform=platform, apis=MonitoringApis()) == (
-        "PrometheusRule workflow-slo: 4 burn-rate alerts; PodMonitor workflow; dashboard ConfigMap workflow-dashboard"
+        "PrometheusRule workflow-slo: 4 burn-rate alerts and FabrikamServiceNotReady; "
+        "PodMonitor workflow; dashboard ConfigMap workflow-dashboard"
     )
 
 
