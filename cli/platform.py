@@ -78,9 +78,3 @@ def render(
     typer.echo(yaml.safe_dump_all(rendered.objects, sort_keys=False, width=120), nl=False)
     if rendered.fatal:
         raise typer.Exit(1)
-
-
-def register(app: typer.Typer) -> None:
-    """Adds the operator's top-level commands to the main app."""
-    app.command("crds")(crds)
-    app.command("render")(render)

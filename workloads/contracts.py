@@ -6,9 +6,19 @@ service's queue and it answers with events on the workflow's queue.
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated
+from functools import cache
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -92,13 +102,34 @@ GeoLatitude = Annotated[
 ]
 
 
+# The validation context of a read of what another version of the services may have written: a message, a stored
+# document, an event of the history. During a rolling update (or after a rollback) the pods of two versions share
+# the queues and the stores; a field the newer one added must not make the older one refuse the message (to its
+# dead letters) or the document (stranding the delivery), so such reads drop the fields they do not know.
+FROM_PEERS: dict[str, Any] = {"peers": True}
+
+
+@cache
+def _known_keys(model: type[BaseModel]) -> frozenset[str]:
+    return frozenset(model.model_fields) | {f.alias for f in model.model_fields.values() if f.alias}
+
+
 class Contract(BaseModel):
-    """camelCase on the wire, snake_case in Python; unknown fields are refused so typos surface.
+    """camelCase on the wire, snake_case in Python; unknown fields in a request body are refused so typos surface,
+    and dropped from what other services wrote (read with `context=FROM_PEERS`, nested models too).
 
     The numbers and booleans of request bodies are strict (`Field(strict=True)`): lax parsing would take `false`
     for 0 and `"1"` for 1, accepting what the published schema refuses (a drone registered at latitude 0)."""
 
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_what_a_newer_peer_added(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and info.context is not None and info.context.get("peers"):
+            known = _known_keys(cls)
+            return {key: value for key, value in data.items() if key in known}
+        return data
 
 
 class DeliveryScoped(Contract):

@@ -217,6 +217,33 @@ class Tracing(Model):
     )
 
 
+# A Log Analytics workspace's ARM id; Azure answers the provider's name in either case.
+WorkspaceResourceId = Annotated[
+    str,
+    StringConstraints(
+        pattern=r"^/subscriptions/[^/]+/resource[Gg]roups/[^/]+/providers/[Mm]icrosoft\.[Oo]perational[Ii]nsights"
+        r"/workspaces/[^/]+$",
+        max_length=1024,
+    ),
+]
+
+
+class ApplicationInsights(Model):
+    """The platform's Application Insights component (operator/azure/desired.py), whose connection string every
+    service gets as APPLICATIONINSIGHTS_CONNECTION_STRING.
+
+    Azure creates workspace-based components only (classic ones are retired), so the component needs a Log
+    Analytics workspace. The spec names an existing one rather than the operator creating its own: a workspace is
+    usually shared (Container Insights, diagnostic settings) and its retention, access and cost belong to whoever
+    runs the subscription; one the operator created would go with the platform, and the logs with it.
+    """
+
+    workspace_resource_id: WorkspaceResourceId = Field(
+        description="ARM id of the Log Analytics workspace that stores the telemetry, e.g. "
+        "/subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>."
+    )
+
+
 class Observability(Model):
     """Traces, metrics, alerts, dashboards and on-call."""
 
@@ -225,6 +252,11 @@ class Observability(Model):
     )
     collector_namespace: DnsLabel | None = Field(
         None, description="Namespace of an in-cluster OpenTelemetry collector, allowed out on 4317/4318."
+    )
+    application_insights: ApplicationInsights | None = Field(
+        None,
+        description="Provision the platform's Application Insights component (needs spec.azure) and send every "
+        "service's traces and metrics there; it wins over otlpEndpoint. Absent: none.",
     )
     tracing: Tracing = defaulted(Tracing, "Which of the services' traces are kept.")
     metrics: Metrics = defaulted(Metrics)
@@ -264,6 +296,7 @@ class Observability(Model):
 __all__ = [
     "LATENCY_BOUNDS_MS",
     "RUNBOOK_BASE_URL",
+    "ApplicationInsights",
     "AvailabilityObjective",
     "Dashboards",
     "LatencyObjective",

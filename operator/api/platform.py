@@ -894,6 +894,11 @@ _ON_CALL_NEEDS_VAULT = (
 )
 
 
+_APPLICATION_INSIGHTS_NEEDS_AZURE = (
+    "spec.observability.applicationInsights needs spec.azure: the component is provisioned in its resource group"
+)
+
+
 class DeliveryPlatformSpec(Model):
     """Desired state of one environment of the drone delivery platform."""
 
@@ -938,6 +943,12 @@ class DeliveryPlatformSpec(Model):
             " || (has(self.azure) && has(self.azure.keyVaultName))",
             _ON_CALL_NEEDS_VAULT,
             field_path=".observability.onCall",
+            reason="FieldValueRequired",
+        ),
+        cel(
+            "!has(self.observability) || !has(self.observability.applicationInsights) || has(self.azure)",
+            _APPLICATION_INSIGHTS_NEEDS_AZURE,
+            field_path=".observability.applicationInsights",
             reason="FieldValueRequired",
         ),
         cel(
@@ -1028,6 +1039,8 @@ class DeliveryPlatformSpec(Model):
             )
         if self.observability.on_call is not None and (self.azure is None or self.azure.key_vault_name is None):
             raise ValueError(_ON_CALL_NEEDS_VAULT)
+        if self.observability.application_insights is not None and self.azure is None:
+            raise ValueError(_APPLICATION_INSIGHTS_NEEDS_AZURE)
         self._private_endpoints_possible()
         unique(self.teams, "name", "spec.teams")
         unique(self.teams, "namespace", "spec.teams")

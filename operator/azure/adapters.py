@@ -414,6 +414,31 @@ class Budgets(_NoEndpoint):
         await self.ops.delete(_scope(res), res.name)
 
 
+class ApplicationInsightsComponents(_NoEndpoint):
+    """Written synchronously: PUT creates or replaces the whole component. What the services need from it is its
+    connection string, which the status carries as its endpoint."""
+
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.applicationinsights.components
+
+    async def get(self, res: DesiredResource) -> Json:
+        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
+
+    async def put(self, res: DesiredResource) -> Json:
+        return cast(
+            Json,
+            await self.ops.create_or_update(
+                res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
+            ),
+        )
+
+    async def delete(self, res: DesiredResource) -> None:
+        await self.ops.delete(res.resource_group, res.name)
+
+    def endpoint(self, actual: Json) -> str | None:
+        return cast(str | None, actual.get("properties", {}).get("ConnectionString"))
+
+
 async def mongo_connection_string(clients: AzureClients, resource_group: str, account: str, key: str) -> str | None:
     """The account's MongoDB connection string with its primary or secondary key (`key`), None if Azure lists none."""
     listed = await clients.cosmosdb.database_accounts.list_connection_strings(resource_group, account, cls=_raw)
@@ -574,6 +599,7 @@ _ADAPTERS: dict[Kind, Callable[[AzureClients], Adapter]] = {
     Kind.POSTGRES_ADMINISTRATOR: PostgresAdministrators,
     Kind.KEY_VAULT_SECRET: KeyVaultSecrets,
     Kind.BUDGET: Budgets,
+    Kind.APPLICATION_INSIGHTS: ApplicationInsightsComponents,
     Kind.SERVICE_BUS_RECOVERY_NAMESPACE: ServiceBusNamespaces,
     Kind.SERVICE_BUS_ALIAS: ServiceBusAliases,
     Kind.REDIS_RECOVERY_CACHE: RedisCaches,

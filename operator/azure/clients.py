@@ -16,6 +16,7 @@ from typing import Any
 
 from azure.core.credentials import AccessToken
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.mgmt.applicationinsights.aio import ApplicationInsightsManagementClient
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.consumption.aio import ConsumptionManagementClient
 from azure.mgmt.cosmosdb.aio import CosmosDBManagementClient
@@ -96,6 +97,9 @@ class AzureClients:
         self.consumption = ConsumptionManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.network = NetworkManagementClient(credential, subscription_id, **kwargs, **self._limited())
         self.private_dns = PrivateDnsManagementClient(credential, subscription_id, **kwargs, **self._limited())
+        self.applicationinsights = ApplicationInsightsManagementClient(
+            credential, subscription_id, **kwargs, **self._limited()
+        )
 
     def _limited(self) -> dict[str, Any]:
         return {"per_retry_policies": [RateLimitPolicy(self.limiter)]}
@@ -112,6 +116,7 @@ class AzureClients:
             self.consumption,
             self.network,
             self.private_dns,
+            self.applicationinsights,
         ):
             await client.close()
 

@@ -434,6 +434,33 @@ def budget(platform: DeliveryPlatform, *, today: date) -> DesiredResource | None
     )
 
 
+def application_insights(platform: DeliveryPlatform) -> DesiredResource | None:
+    """The platform's workspace-based Application Insights component (spec.observability.applicationInsights),
+    sending what it ingests to the spec's Log Analytics workspace. Local authentication stays on: the services'
+    exporter sends with the connection string alone, which Microsoft does not count as a secret."""
+    azure, spec = platform.spec.azure, platform.spec.observability.application_insights
+    if azure is None or spec is None:
+        return None
+    name = naming.application_insights_name(platform.name)
+    return DesiredResource(
+        kind=Kind.APPLICATION_INSIGHTS,
+        name=name,
+        id=group_resource_id(azure, "Microsoft.Insights/components", name),
+        resource_group=azure.resource_group,
+        body={
+            "location": azure.location,
+            "kind": "web",
+            "tags": tags(platform, azure, team=SHARED_TEAM, service="applicationinsights", cost_center=None),
+            "properties": {
+                "Application_Type": "web",
+                "WorkspaceResourceId": spec.workspace_resource_id,
+                "IngestionMode": "LogAnalytics",
+            },
+        },
+        deletion_policy=azure.deletion_policy,
+    )
+
+
 def undeclared_queues(
     platform: DeliveryPlatform, listed: Sequence[Mapping[str, Any]], pairing: recovery.Pairing = recovery.Pairing()
 ) -> list[DesiredResource]:
@@ -485,10 +512,10 @@ _ANY_DAY = date(2026, 1, 1)
 def owned_resources(
     platform: DeliveryPlatform, *, today: date, pairing: recovery.Pairing = recovery.Pairing()
 ) -> list[DesiredResource]:
-    """Everything the platform itself holds in Azure: its data stores, then its budget (created with `today`'s
-    month as its start)."""
-    found = budget(platform, today=today)
-    return [*platform_resources(platform, pairing), *([found] if found is not None else [])]
+    """Everything the platform itself holds in Azure: its data stores, its Application Insights component, then its
+    budget (created with `today`'s month as its start)."""
+    extra = [application_insights(platform), budget(platform, today=today)]
+    return [*platform_resources(platform, pairing), *(r for r in extra if r is not None)]
 
 
 def unnamed_stores(previous: DeliveryPlatform, current: DeliveryPlatform) -> list[DesiredResource]:

@@ -72,6 +72,11 @@ def postgres_server_name(subscription_id: str, resource_group: str, platform: st
     return f"psql-{_slug(platform)[:48].rstrip('-')}-{suffix}"
 
 
+def application_insights_name(platform: str) -> str:
+    """Unique within the resource group only (not a DNS name), at most 255 characters."""
+    return bounded(f"appi-{_slug(platform)}", 255)
+
+
 def private_endpoint_name(target: str) -> str:
     """The private endpoint of the resource named `target`: 2-64 letters, digits, '-', '_' and '.'."""
     return bounded(f"pe-{target}", 64)

@@ -38,6 +38,8 @@ class Kind(StrEnum):
     REDIS_RECOVERY_CACHE = "RedisRecoveryCache"
     REDIS_LINKED_SERVER = "RedisLinkedServer"
     BUDGET = "Budget"
+    # Where the services send traces and metrics (render.service.APPLICATION_INSIGHTS_KIND names it the same).
+    APPLICATION_INSIGHTS = "ApplicationInsightsComponent"
     # Private endpoints (private_link.py).
     PRIVATE_DNS_ZONE = "PrivateDnsZone"
     PRIVATE_DNS_ZONE_LINK = "PrivateDnsZoneVirtualNetworkLink"

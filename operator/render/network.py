@@ -64,7 +64,9 @@ def egress_kinds(svc: DroneService, platform: DeliveryPlatform) -> set[EgressKin
         kinds.add(EgressKind.IDENTITY)
     if svc.spec.secrets:
         kinds.add(EgressKind.KEY_VAULT)
-    if platform.spec.observability.otlp_endpoint is not None:
+    observability = platform.spec.observability
+    if observability.otlp_endpoint is not None or observability.application_insights is not None:
+        # An OTLP collector outside the cluster, or Azure Monitor's ingestion (the AzureMonitor service tag).
         kinds.add(EgressKind.OBSERVABILITY)
     return kinds
 

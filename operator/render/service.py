@@ -33,6 +33,11 @@ class ServiceFacts:
     off_hours: bool = False
 
 
+# The kind of the platform's Application Insights component in its status.azureResources, whose endpoint is the
+# component's connection string (operator/azure/adapters.py).
+APPLICATION_INSIGHTS_KIND = "ApplicationInsightsComponent"
+
+
 def cluster_url(namespace: str, name: str) -> str:
     return f"http://{name}.{namespace}.svc.cluster.local"
 
@@ -75,6 +80,7 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
     if otlp is not None:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = otlp
         env["FABRIKAM_OTLP_ENDPOINT"] = otlp
+    env |= _application_insights(platform, facts)
     for ref in callees(svc):
         env[f"FABRIKAM_{workload.env_name(ref.name)}_URL"] = cluster_url(ref.namespace, ref.name)
     if svc.spec.component is Component.CUSTOM and any(use.kind is DependencyKind.REDIS for use in svc.spec.uses):
@@ -93,6 +99,16 @@ def environment(svc: DroneService, *, platform: DeliveryPlatform, facts: Service
     )
     env |= {entry.name: entry.value for entry in svc.spec.config}
     return env
+
+
+def _application_insights(platform: DeliveryPlatform, facts: ServiceFacts) -> dict[str, str]:
+    """APPLICATIONINSIGHTS_CONNECTION_STRING of the platform's component, empty until Azure answered: the key is
+    there from the start, so the value's arrival changes the ConfigMap's hash and rolls the pods onto it. With both
+    it and an OTLP endpoint, the services (FABRIKAM_TELEMETRY=auto, workloads/kit/telemetry.py) send to Application
+    Insights only; an empty value is no connection string to them, so until then they use the OTLP endpoint."""
+    if platform.spec.azure is None or platform.spec.observability.application_insights is None:
+        return {}
+    return {"APPLICATIONINSIGHTS_CONNECTION_STRING": facts.azure_endpoints.get(APPLICATION_INSIGHTS_KIND, "")}
 
 
 def _third_party(svc: DroneService, platform: DeliveryPlatform) -> dict[str, str]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Header, HTTPException, Path
 from pydantic import Field
 from sse_starlette.sse import EventSourceResponse
 
-from fabrikam.workloads.contracts import Contract
+from fabrikam.workloads.contracts import FROM_PEERS, Contract
 from fabrikam.workloads.delivery import announcements, replay
 from fabrikam.workloads.delivery.handlers import DeliveryHandlers
 from fabrikam.workloads.delivery.model import (
@@ -73,7 +73,8 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
     )
     async def get_events(delivery_id: str = DELIVERY_ID) -> list[TrackingEvent]:
         await load(delivery_id)
-        return [TrackingEvent.model_validate_json(row) for row in await deliveries.events(delivery_id)]
+        rows = await deliveries.events(delivery_id)
+        return [TrackingEvent.model_validate_json(row, context=FROM_PEERS) for row in rows]
 
     @api.get(
         "/{delivery_id}/track",
@@ -97,7 +98,7 @@ def router(deliveries: VersionedDocuments[TrackedDelivery], handlers: DeliveryHa
                 while current.stage in ACTIVE:
                     try:
                         data = await asyncio.wait_for(queue.get(), TRACK_REFRESH_SECONDS)
-                        update = DeliveryView.model_validate_json(data)
+                        update = DeliveryView.model_validate_json(data, context=FROM_PEERS)
                     except TimeoutError:
                         update = view(await load(delivery_id))
                         data = update.model_dump_json(by_alias=True)

@@ -9,6 +9,7 @@ from opentelemetry.trace import Span
 from redis.asyncio import Redis
 
 from fabrikam.workloads.contracts import (
+    FROM_PEERS,
     CancelDelivery,
     DeliveryStageChanged,
     DronePositionReported,
@@ -89,7 +90,7 @@ class DeliveryHandlers:
         await self.relay.send(written)
 
     async def schedule(self, message: Message) -> None:
-        command = ScheduleDelivery.model_validate(message.body)
+        command = ScheduleDelivery.model_validate(message.body, context=FROM_PEERS)
         now = datetime.now(UTC)
         written: dict[str, str] = {}
 
@@ -128,7 +129,7 @@ class DeliveryHandlers:
             await self.changed(tracked, written)
 
     async def reschedule(self, message: Message) -> None:
-        command = RescheduleDelivery.model_validate(message.body)
+        command = RescheduleDelivery.model_validate(message.body, context=FROM_PEERS)
 
         def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
             if current is None or current.document.stage not in ACTIVE:
@@ -147,7 +148,7 @@ class DeliveryHandlers:
         await self._deliveries.update(command.delivery_id, decide)
 
     async def cancel(self, message: Message) -> None:
-        command = CancelDelivery.model_validate(message.body)
+        command = CancelDelivery.model_validate(message.body, context=FROM_PEERS)
         written: dict[str, str] = {}
 
         def decide(current: Versioned[TrackedDelivery] | None) -> Decision[TrackedDelivery]:
@@ -170,7 +171,7 @@ class DeliveryHandlers:
             await self.changed(tracked, written)
 
     async def position(self, message: Message) -> None:
-        report = DronePositionReported.model_validate(message.body)
+        report = DronePositionReported.model_validate(message.body, context=FROM_PEERS)
         delivery_id = await self._turn.execute("GET", drone_key(report.drone_id))
         if delivery_id is None:
             return

@@ -10,6 +10,7 @@ number as id, then the current state as a `delivery` event: the changes in betwe
 import re
 from collections.abc import Iterable
 
+from fabrikam.workloads.contracts import FROM_PEERS
 from fabrikam.workloads.delivery.model import DeliveryView, TrackingEvent
 
 _ID = re.compile(r"[0-9]{1,18}")
@@ -25,7 +26,7 @@ def last_seen(header: str | None) -> int | None:
 def missed(history: Iterable[str], after: int, upto: int) -> list[TrackingEvent]:
     """The history's events numbered after `after`, up to `upto` (the state sent next), oldest first. Events
     recorded before numbering began have no number and are not replayed."""
-    events = (TrackingEvent.model_validate_json(row) for row in history)
+    events = (TrackingEvent.model_validate_json(row, context=FROM_PEERS) for row in history)
     return [event for event in events if event.seq is not None and after < event.seq <= upto]
 
 

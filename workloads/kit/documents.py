@@ -12,6 +12,7 @@ from typing import Any, Generic, TypeVar
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from fabrikam.workloads.contracts import FROM_PEERS
 from fabrikam.workloads.kit import turn_pipeline
 
 M = TypeVar("M", bound=BaseModel)
@@ -88,7 +89,7 @@ class VersionedDocuments(Generic[M]):
         version, document = stored
         if document is None:
             return None
-        return Versioned(self._model.model_validate_json(document), int(version))
+        return Versioned(self._model.model_validate_json(document, context=FROM_PEERS), int(version))
 
     async def save(
         self,

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Iterable, Mapping
 
-from fabrikam.workloads.contracts import DeliveryStageChanged
+from fabrikam.workloads.contracts import FROM_PEERS, DeliveryStageChanged
 from fabrikam.workloads.kit.messaging.message import Message, outgoing
 from fabrikam.workloads.kit.metrics import NOTIFICATIONS
 from fabrikam.workloads.kit.resilience import TransientError
@@ -59,7 +59,7 @@ class NotificationHandlers:
         """Each recipient is claimed before and marked after the send, so a redelivered event (or a late
         subscriber's notice of it) skips them; a provider still failing after its retries fails the message,
         which the broker redelivers (and dead-letters in the end)."""
-        event = DeliveryStageChanged.model_validate(message.body)
+        event = DeliveryStageChanged.model_validate(message.body, context=FROM_PEERS)
         await self._subscriptions.reached(event)
         subject, text, sent_id = *compose(event), event_id(event)
         failing: list[str] = []

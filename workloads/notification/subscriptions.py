@@ -11,7 +11,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from fabrikam.workloads.contracts import DeliveryStageChanged
+from fabrikam.workloads.contracts import FROM_PEERS, DeliveryStageChanged
 from fabrikam.workloads.kit.pii import FieldCipher
 
 RETENTION_SECONDS = 30 * 86_400
@@ -81,7 +81,7 @@ class Subscriptions:
     async def current(self, delivery_id: str) -> DeliveryStageChanged | None:
         """The furthest stage the delivery reached; None when no stage change arrived for it (yet)."""
         stored: Any = await self._redis.hvals(f"notify:stages:{delivery_id}")
-        return latest(DeliveryStageChanged.model_validate_json(row) for row in stored)
+        return latest(DeliveryStageChanged.model_validate_json(row, context=FROM_PEERS) for row in stored)
 
     async def of(self, delivery_id: str) -> list[Subscription]:
         stored: Any = await self._redis.hgetall(f"notify:subscriptions:{delivery_id}")

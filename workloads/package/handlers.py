@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 
 from fabrikam.workloads.contracts import (
+    FROM_PEERS,
     MAX_WEIGHT_KG,
     WORKFLOW_EVENTS,
     CancelPackage,
@@ -22,7 +23,7 @@ class PackageHandlers:
         self._broker = broker
 
     async def create(self, message: Message) -> None:
-        command = CreatePackage.model_validate(message.body)
+        command = CreatePackage.model_validate(message.body, context=FROM_PEERS)
         package = command.package
         reply: PackageCreated | PackageRejected
         if package.weight_kg > MAX_WEIGHT_KG[package.size]:
@@ -39,7 +40,7 @@ class PackageHandlers:
         await self._broker.publish(WORKFLOW_EVENTS, outgoing(f"{type(reply).__name__}:{command.delivery_id}", reply))
 
     async def cancel(self, message: Message) -> None:
-        command = CancelPackage.model_validate(message.body)
+        command = CancelPackage.model_validate(message.body, context=FROM_PEERS)
         await self._store.cancel(command.package_id, command.delivery_id)
 
     def handlers(self) -> Mapping[str, Handler]:

@@ -3,6 +3,7 @@
 from collections.abc import Mapping
 
 from fabrikam.workloads.contracts import (
+    FROM_PEERS,
     WORKFLOW_EVENTS,
     AssignDrone,
     DroneAssigned,
@@ -23,7 +24,7 @@ class SchedulerHandlers:
         self._broker = broker
 
     async def assign(self, message: Message) -> None:
-        command = AssignDrone.model_validate(message.body)
+        command = AssignDrone.model_validate(message.body, context=FROM_PEERS)
         verdict = await self._weather.verdict(command.pickup.latitude, command.pickup.longitude)
         if not verdict.flyable:
             reason = f"weather at pickup is not flyable ({verdict.source})"
@@ -44,7 +45,7 @@ class SchedulerHandlers:
         await self._broker.publish(WORKFLOW_EVENTS, reply)
 
     async def release(self, message: Message) -> None:
-        await self._fleet.release(ReleaseDrone.model_validate(message.body).delivery_id)
+        await self._fleet.release(ReleaseDrone.model_validate(message.body, context=FROM_PEERS).delivery_id)
 
     def handlers(self) -> Mapping[str, Handler]:
         return {AssignDrone.__name__: self.assign, ReleaseDrone.__name__: self.release}

@@ -4,6 +4,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from fabrikam.workloads.contracts import FROM_PEERS
 from fabrikam.workloads.telemetry.models import TelemetryReport
 
 PREFIX = "telemetry:drone:"
@@ -36,4 +37,4 @@ class DroneStates:
 
     async def get(self, drone_id: str) -> TelemetryReport | None:
         state: Any = await self._redis.hget(PREFIX + drone_id, "state")
-        return TelemetryReport.model_validate_json(state) if state else None
+        return TelemetryReport.model_validate_json(state, context=FROM_PEERS) if state else None

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 from fabrikam.workloads.contracts import (
+    FROM_PEERS,
     DeliveryCancelled,
     DeliveryCompleted,
     DeliveryRequested,
@@ -62,7 +63,7 @@ class SagaHandler:
 
     def handler(self, contract: type[DeliveryScoped]) -> Handler:
         async def handle(message: Message) -> None:
-            incoming = Incoming(message.id, contract.model_validate(message.body))
+            incoming = Incoming(message.id, contract.model_validate(message.body, context=FROM_PEERS))
             now = self._clock()
             saga, decided = await self._sagas.apply(
                 incoming.body.delivery_id, lambda current: decide(current, incoming, now, self._policy)

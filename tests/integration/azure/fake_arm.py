@@ -537,6 +537,40 @@ TYPES.append(
         state_property=None,
     )
 )
+
+
+# Application Insights components (azure-mgmt-applicationinsights 4.1.0, api-version 2020-02-02): PUT, GET and
+# DELETE are synchronous and the SDK takes only 200 for a PUT, created or updated (DELETE 200 or 204). Property
+# names are ARM's own PascalCase. Only workspace-based components can be created (classic ones are retired), in an
+# existing Log Analytics workspace (`add_workspace`); Azure answers the connection string the services send with.
+def _component(arm: FakeArm, m: re.Match[str], body: Json, old: Json | None) -> Json:
+    previous = (old or {}).get("properties", {})
+    key = previous.get("InstrumentationKey", str(uuid.uuid4()))
+    app = previous.get("AppId", str(uuid.uuid4()))
+    region = _region(str(body.get("location", "")))
+    return {
+        "ApplicationId": m["name"],
+        "AppId": app,
+        "InstrumentationKey": key,
+        "ConnectionString": f"InstrumentationKey={key};IngestionEndpoint=https://{region}-0.in.applicationinsights"
+        f".azure.com/;LiveEndpoint=https://{region}.livediagnostics.monitor.azure.com/;ApplicationId={app}",
+        "CreationDate": previous.get("CreationDate", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        "TenantId": m["sub"],
+        "Flow_Type": body.get("properties", {}).get("Flow_Type", "Bluefield"),
+        "Request_Source": body.get("properties", {}).get("Request_Source", "rest"),
+        "publicNetworkAccessForIngestion": "Enabled",
+        "publicNetworkAccessForQuery": "Enabled",
+    }
+
+
+TYPES.append(
+    _Type(
+        "Microsoft.Insights/components",
+        re.compile(_RG + r"/Microsoft\.Insights/components/(?P<name>[^/]+)$", re.I),
+        created_status=200,
+        computed=_component,
+    )
+)
 # Private endpoints (azure-mgmt-network 33.1.0, api-version 2026-03-01): PUT answered 201/200 with the resource
 # ("Updating") and polled through Azure-AsyncOperation; DELETE 202 with both headers. An endpoint gets an address of
 # its subnet (which must exist: `add_subnet`) and, the store being the same tenant's, an auto-approved connection.
@@ -687,6 +721,8 @@ class FakeArm:
         self.base_url = ""
         # Subnets that exist (the platform's network is not the operator's): id -> the addresses still free.
         self.subnets: dict[str, list[str]] = {}
+        # Log Analytics workspaces that exist (lower-cased ids): someone else's, as the platform's network is.
+        self.workspaces: set[str] = set()
         self._runner: web.AppRunner | None = None
         self._arrived = asyncio.Condition()
 
@@ -752,6 +788,10 @@ class FakeArm:
         reserves the first four and the last)."""
         hosts = [str(address) for address in ipaddress.ip_network(cidr).hosts()]
         self.subnets[subnet_id.lower()] = hosts[3:]
+
+    def add_workspace(self, workspace_id: str) -> None:
+        """A Log Analytics workspace someone else keeps, for Application Insights components to send to."""
+        self.workspaces.add(workspace_id.lower())
 
     def allocate_address(self, subnet_id: str) -> str:
         return self.subnets[subnet_id.lower()].pop(0)
@@ -1011,6 +1051,8 @@ class FakeArm:
             return self._reject_cosmos_account(body)
         if kind.name == "Microsoft.Consumption/budgets":
             return self._reject_budget(body, self._settled(match.string.lower()))
+        if kind.name == "Microsoft.Insights/components":
+            return self._reject_component(body)
         if kind.name.startswith("Microsoft.DocumentDB/databaseAccounts/mongodbDatabases"):
             return self._reject_mongo(kind, match, properties)
         if kind.name == "Microsoft.DBforPostgreSQL/flexibleServers":
@@ -1202,6 +1244,22 @@ class FakeArm:
                 return _error(400, "InvalidContacts", f"Notification {key}: contactEmails or contactGroups required.")
             if notification.get("thresholdType", "Actual") not in ("Actual", "Forecasted"):
                 return _error(400, "InvalidThresholdType", f"Notification {key}: thresholdType is invalid.")
+        return None
+
+    def _reject_component(self, body: Json) -> web.Response | None:
+        """A component: a kind, an Application_Type, and a workspace that exists (classic components are retired)."""
+        properties = body.get("properties", {})
+        if not body.get("kind") or not properties.get("Application_Type"):
+            return _error(400, "BadRequest", "kind and properties.Application_Type are required.")
+        workspace = str(properties.get("WorkspaceResourceId") or "")
+        if not workspace:
+            return _error(
+                400,
+                "BadRequest",
+                "Classic Application Insights components are retired: properties.WorkspaceResourceId is required.",
+            )
+        if workspace.lower() not in self.workspaces:
+            return _error(400, "BadRequest", f"Workspace {workspace} was not found.")
         return None
 
     def _reject_vault(self, match: re.Match[str], body: Json) -> web.Response | None:
