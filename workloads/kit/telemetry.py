@@ -132,8 +132,13 @@ def exporters(choice: Choice, settings: ServiceSettings, provider: TracerProvide
 
 
 def resource(service: str) -> Resource:
-    """`service.name` is the workload's; OTEL_RESOURCE_ATTRIBUTES (the operator's namespace and team) joins it."""
-    return Resource.create({"service.name": f"fabrikam-{service}"})
+    """`service.name` is OTEL_SERVICE_NAME where the operator sets it (the DroneService's name, two teams' services
+    of one component apart), else `fabrikam-<service>`; OTEL_RESOURCE_ATTRIBUTES (the operator's namespace and team)
+    joins it. Attributes given in code would win over the variable, so the default is given only without it."""
+    detected = Resource.create()
+    if str(detected.attributes.get("service.name", "")).startswith("unknown_service"):
+        return Resource.create({"service.name": f"fabrikam-{service}"})
+    return detected
 
 
 @dataclass

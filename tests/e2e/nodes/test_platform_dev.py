@@ -35,6 +35,7 @@ from .conftest import (
     ready_pods,
     wait_for,
 )
+from .conftest import service as service_of
 
 PLATFORM = "fabrikam-dev"
 BACKING = "fabrikam-backing"
@@ -766,6 +767,123 @@ def test_a_prometheus_scrapes_every_service_and_pages_when_ingestion_loses_redis
 
     # Redis reachable again: ingestion's pods are Ready again, by themselves.
     wait_for(lambda: len(ready_pods(cluster, SHIPPING, "app.kubernetes.io/name=ingestion")) >= 2, "ingestion Ready")
+
+
+# An OTLP/HTTP collector in a line of Python on the workloads image (which has the OTLP protobufs): per trace id the
+# services that sent spans of it, and the services that pushed metrics; GET / answers them as JSON.
+OTLP_RECEIVER = """
+import collections, gzip, http.server, json
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import ExportMetricsServiceRequest
+traces, metrics = collections.defaultdict(set), set()
+def service(resource):
+    return next((a.value.string_value for a in resource.attributes if a.key == 'service.name'), '?')
+class Collector(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        if self.headers.get('Content-Encoding') == 'gzip':
+            body = gzip.decompress(body)
+        if self.path == '/v1/traces':
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource in request.resource_spans:
+                for scope in resource.scope_spans:
+                    for span in scope.spans:
+                        traces[span.trace_id.hex()].add(service(resource.resource))
+        elif self.path == '/v1/metrics':
+            metrics.update(service(r.resource) for r in ExportMetricsServiceRequest.FromString(body).resource_metrics)
+        self.send_response(200)
+        self.send_header('Content-Type', 'application/x-protobuf')
+        self.send_header('Content-Length', '0')
+        self.end_headers()
+    def do_GET(self):
+        body = json.dumps({'traces': {t: sorted(s) for t, s in traces.items()}, 'metrics': sorted(metrics)}).encode()
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(('', 4318), Collector).serve_forever()
+"""
+COLLECTOR = "otel"
+# A delivery's trace, from its request to its scheduling: the services it crosses through the queues.
+SCHEDULING_TRACE = {"ingestion", "workflow", "package", "drone-scheduler", "delivery"}
+
+
+def _pod_templates(cluster: Any) -> dict[str, Any]:
+    return {
+        name: _json(cluster, "-n", namespace, "get", "deployment", name)["spec"]["template"]["metadata"]
+        for name, namespace in NAMESPACES.items()
+    }
+
+
+def _reconfigure(cluster: Any, observability: dict[str, Any]) -> None:
+    """Patches the platform's observability and waits until every service rolled out with it (the ConfigMap's hash
+    in the pod template changes, then the rollout completes)."""
+    before = _pod_templates(cluster)
+    patch = {"spec": {"observability": observability}}
+    cluster.kubectl("patch", "deliveryplatform", PLATFORM, "--type=merge", "-p", json.dumps(patch))
+    wait_for(
+        lambda: all(after != before[name] for name, after in _pod_templates(cluster).items()),
+        "every service's pod template to carry the new configuration",
+        timeout=120,
+        interval=2,
+    )
+    for name, namespace in NAMESPACES.items():
+        cluster.kubectl("-n", namespace, "rollout", "status", f"deployment/{name}", "--timeout=240s")
+
+
+def test_the_services_on_real_pods_trace_each_delivery_across_the_queues_to_the_collector(
+    cluster: Any, platform: dict[str, Any]
+) -> None:
+    """The platform's telemetry settings, for real: with `otlpEndpoint` on an in-cluster collector (its namespace
+    let out to by `collectorNamespace`) and every trace kept, the eight services' pods push their metrics and each
+    delivery's spans share one trace id from ingestion to the delivery service, across the queues."""
+    image = platform["document"]["spec"]["image"]
+    reference = f"{image['repository']}@{image['digest']}"
+    cluster.kubectl("create", "namespace", COLLECTOR, check=False)
+    collector = deployment(
+        "otlp", COLLECTOR, reference, ["python", "-c", OTLP_RECEIVER], pod_labels={"app": "otlp"}, **RESTRICTED_POD
+    )
+    apply(cluster, collector, service_of("otlp", COLLECTOR, 4318))
+    try:
+        wait_for(lambda: ready_pods(cluster, COLLECTOR, "app=otlp"), "the collector pod", timeout=120)
+        _reconfigure(
+            cluster,
+            {
+                "otlpEndpoint": f"http://otlp.{COLLECTOR}.svc.cluster.local:4318",
+                "collectorNamespace": COLLECTOR,
+                "tracing": {"samplingRatio": 1},
+            },
+        )
+        with platform_install.service_urls(cluster.kubeconfig) as urls:
+            config = SimulatorConfig(drones=5, requests_per_second=5, speed_up=20.0, register_fleet=True, seed=23)
+            snapshot = asyncio.run(FleetSimulator(urls, config).run(seconds=30, requests=5, drain_seconds=120))
+        assert len(snapshot.requested) == 5
+
+        latest: dict[str, Any] = {}
+
+        def collected() -> dict[str, Any] | None:
+            with port_forward(cluster, COLLECTOR, "svc/otlp", 4318) as url:
+                latest.update(httpx.get(url, timeout=10).json())
+            whole = [t for t, services in latest["traces"].items() if set(services) >= SCHEDULING_TRACE]
+            return latest | {"whole": whole} if len(whole) >= 5 and len(latest["metrics"]) == 8 else None
+
+        try:
+            seen = wait_for(collected, "5 deliveries' traces and the 8 services' metrics at the collector", timeout=120)
+        except AssertionError as error:
+            widest = max(latest.get("traces", {}).values(), key=len, default=[])
+            raise AssertionError(f"{error}: widest trace {widest}, metrics from {latest.get('metrics')}") from None
+        widest = max((seen["traces"][t] for t in seen["whole"]), key=len)
+        print(
+            f"collector on real pods: {len(seen['traces'])} traces, {len(seen['whole'])} crossing "
+            f"{len(SCHEDULING_TRACE)} services (widest: {', '.join(widest)}); metrics from {len(seen['metrics'])} "
+            "services"
+        )
+        assert sorted(seen["metrics"]) == sorted(NAMESPACES)
+    finally:
+        _reconfigure(cluster, {"otlpEndpoint": None, "collectorNamespace": None, "tracing": None})
+        cluster.kubectl("delete", "namespace", COLLECTOR, "--wait=false", check=False)
 
 
 # Keeps ingestion's pods busy from inside the cluster: 8 threads of GET /readyz (each pings Redis), for argv[2] s.

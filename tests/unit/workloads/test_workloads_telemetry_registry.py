@@ -5,6 +5,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
     Gauge,
@@ -156,3 +157,18 @@ def test_the_reader_exports_the_registry_periodically_with_the_resource_and_once
     assert last.resource.attributes["service.name"] == "fabrikam-unit-tests"
     metric = by_name(last.scope_metrics[0].metrics)["t_requests_total"]
     assert [point.value for point in metric.data.data_points] == [2]  # the final export saw the last increment
+
+
+def test_the_service_name_is_the_operators_where_it_sets_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The operator sets OTEL_SERVICE_NAME to the DroneService's name; a process started by hand names itself."""
+    monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "service.namespace=fabrikam-shipping,team=shipping")
+    alone = telemetry.resource("ingestion").attributes
+    assert (alone["service.name"], alone["service.namespace"]) == ("fabrikam-ingestion", "fabrikam-shipping")
+    monkeypatch.setenv("OTEL_SERVICE_NAME", "reports")
+    named = telemetry.resource("custom").attributes
+    assert (named["service.name"], named["service.namespace"], named["team"]) == (
+        "reports",
+        "fabrikam-shipping",
+        "shipping",
+    )
