@@ -200,9 +200,10 @@ class RedisDataAccess(_LongRunningChild):
         self.ops = ops
 
 
-class Identities(_NoEndpoint):
-    def __init__(self, clients: AzureClients) -> None:
-        self.ops = clients.msi.user_assigned_identities
+class _Sync(_NoEndpoint):
+    """A resource of the resource group written synchronously: get, create_or_update and delete by (group, name)."""
+
+    ops: Any
 
     async def get(self, res: DesiredResource) -> Json:
         return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
@@ -217,6 +218,11 @@ class Identities(_NoEndpoint):
 
     async def delete(self, res: DesiredResource) -> None:
         await self.ops.delete(res.resource_group, res.name)
+
+
+class Identities(_Sync):
+    def __init__(self, clients: AzureClients) -> None:
+        self.ops = clients.msi.user_assigned_identities
 
     def outputs(self, actual: Json) -> dict[str, str]:
         properties = actual.get("properties", {})
@@ -414,26 +420,12 @@ class Budgets(_NoEndpoint):
         await self.ops.delete(_scope(res), res.name)
 
 
-class ApplicationInsightsComponents(_NoEndpoint):
+class ApplicationInsightsComponents(_Sync):
     """Written synchronously: PUT creates or replaces the whole component. What the services need from it is its
     connection string, which the status carries as its endpoint."""
 
     def __init__(self, clients: AzureClients) -> None:
         self.ops = clients.applicationinsights.components
-
-    async def get(self, res: DesiredResource) -> Json:
-        return cast(Json, await self.ops.get(res.resource_group, res.name, cls=_raw))
-
-    async def put(self, res: DesiredResource) -> Json:
-        return cast(
-            Json,
-            await self.ops.create_or_update(
-                res.resource_group, res.name, _body(res), content_type="application/json", cls=_raw
-            ),
-        )
-
-    async def delete(self, res: DesiredResource) -> None:
-        await self.ops.delete(res.resource_group, res.name)
 
     def endpoint(self, actual: Json) -> str | None:
         return cast(str | None, actual.get("properties", {}).get("ConnectionString"))

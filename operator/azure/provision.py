@@ -377,13 +377,8 @@ async def reconcile_service_identity(
     if principal_id:
         # Revoked before granted: Azure takes one access policy assignment per identity on a cache
         # (Azure/AzureCacheForRedis#14), so a team's service loses Data Contributor before it gets its own policy.
-        stale = await _stale_grants(reconciler, svc, platform, principal_id)
-        if isinstance(stale, ResourceResult):
-            results.append(stale)
-        else:
-            deleted = await _delete_tree(reconciler, stale)
-            revoked = [r for r in deleted if r.ok]
-            results += [r for r in deleted if not r.ok]
+        revoked, failed = await _revoke(reconciler, await _stale_grants(reconciler, svc, platform, principal_id))
+        results += failed
         results += await _ensure_tree(reconciler, desired.access_resources(svc, platform, principal_id=principal_id))
     return IdentityOutcome(
         resources=tuple(results),
@@ -391,6 +386,17 @@ async def reconcile_service_identity(
         principal_id=principal_id,
         removed=tuple(revoked),
     )
+
+
+async def _revoke(
+    reconciler: Reconciler, stale: list[DesiredResource] | ResourceResult
+) -> tuple[list[ResourceResult], list[ResourceResult]]:
+    """Deletes an identity's stale grants (or credentials): what was revoked, and what failed (the listing's own
+    failure when it could not be listed)."""
+    if isinstance(stale, ResourceResult):
+        return [], [stale]
+    deleted = await _delete_tree(reconciler, stale)
+    return [r for r in deleted if r.ok], [r for r in deleted if not r.ok]
 
 
 async def _stale_grants(
@@ -521,14 +527,8 @@ async def reconcile_on_call_reader(platform: DeliveryPlatform, clients: AzureCli
     if identity is None:
         return IdentityOutcome(resources=tuple(results))
     principal_id = identity.outputs.get("principalId")
-    revoked: list[ResourceResult] = []
-    stale = await _stale_on_call(reconciler, platform, identity.name, principal_id)
-    if isinstance(stale, ResourceResult):
-        results.append(stale)
-    else:
-        deleted = await _delete_tree(reconciler, stale)
-        revoked = [r for r in deleted if r.ok]
-        results += [r for r in deleted if not r.ok]
+    revoked, failed = await _revoke(reconciler, await _stale_on_call(reconciler, platform, identity.name, principal_id))
+    results += failed
     grant = desired.on_call_grant(platform, principal_id=principal_id) if principal_id else None
     if grant is not None:
         results.append(_key_missing(await reconciler.ensure(grant), on_call.key_secret))
