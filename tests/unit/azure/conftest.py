@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from fabrikam.operator.api import DeliveryPlatform, DroneService
+from fabrikam.operator.api import BUNDLED_COMPONENTS, DeliveryPlatform, DroneService
 
 SUBSCRIPTION = "00000000-0000-0000-0000-00000000a2e0"
 DIGEST = "sha256:" + "b" * 64
@@ -32,16 +32,7 @@ def build_platform(*, azure: dict[str, Any] | None = None, **spec: Any) -> Deliv
                 "costCenter": "cc-ship",
                 # The team's own services in these tests use the pipeline's queue: granted (docs/tenancy.md).
                 "queues": [{"name": "delivery-requests", "access": ["send", "receive"]}],
-                "services": [
-                    "ingestion",
-                    "workflow",
-                    "delivery",
-                    "drone-scheduler",
-                    "package",
-                    "notification",
-                    "account",
-                    "drone-telemetry",
-                ],
+                "services": [component.value for component in BUNDLED_COMPONENTS],
             }
         ],
     } | spec

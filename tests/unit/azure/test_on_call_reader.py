@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from fabrikam.operator.api import DeliveryPlatform
+from fabrikam.operator.api import BUNDLED_COMPONENTS, DeliveryPlatform
 from fabrikam.operator.azure import Kind
 from fabrikam.operator.azure.desired import (
     KEY_VAULT_SECRETS_USER,
@@ -34,16 +34,7 @@ ROLE = (
 )
 
 
-BUNDLED = [
-    "ingestion",
-    "workflow",
-    "delivery",
-    "drone-scheduler",
-    "package",
-    "notification",
-    "account",
-    "drone-telemetry",
-]
+BUNDLED = [component.value for component in BUNDLED_COMPONENTS]
 
 
 def _team(name: str, *, first: bool) -> dict[str, Any]:
